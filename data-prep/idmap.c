@@ -1,0 +1,99 @@
+#include "idmap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+// 64-bit hash of short strings: 8 bytes at a time, multiply-xorshift mixing.
+static uint64_t hash_bytes(const char *s, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ (n * 0xC2B2AE3D27D4EB4Full);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 29;
+    h *= 0xFF51AFD7ED558CCDull;
+    return h ^ (h >> 32);
+}
+
+void idmap_init(idmap *m) {
+    memset(m, 0, sizeof *m);
+    m->mask = 1023;
+    m->slots = xcalloc(m->mask + 1, sizeof *m->slots);
+}
+
+void idmap_free(idmap *m) {
+    free(m->slots);
+    free(m->arena);
+    free(m->offsets);
+    memset(m, 0, sizeof *m);
+}
+
+static int equal_at(const idmap *m, int32_t id, const char *s, size_t n) {
+    const char *t = m->arena + m->offsets[id];
+    return memcmp(t, s, n) == 0 && t[n] == '\0';
+}
+
+static void grow(idmap *m) {
+    uint64_t new_mask = m->mask * 2 + 1;
+    uint64_t *slots = xcalloc(new_mask + 1, sizeof *slots);
+    for (uint64_t i = 0; i <= m->mask; i++) {
+        uint64_t v = m->slots[i];
+        if (!v) continue;
+        const char *t = m->arena + m->offsets[(uint32_t)v - 1];
+        uint64_t j = hash_bytes(t, strlen(t)) & new_mask;
+        while (slots[j]) j = (j + 1) & new_mask;
+        slots[j] = v;
+    }
+    free(m->slots);
+    m->slots = slots;
+    m->mask = new_mask;
+}
+
+int32_t idmap_find(const idmap *m, const char *s, size_t n) {
+    uint64_t h = hash_bytes(s, n), tag = h >> 32;
+    for (uint64_t j = h & m->mask;; j = (j + 1) & m->mask) {
+        uint64_t v = m->slots[j];
+        if (!v) return -1;
+        if ((v >> 32) == tag && equal_at(m, (int32_t)((uint32_t)v - 1), s, n)) return (int32_t)((uint32_t)v - 1);
+    }
+}
+
+int32_t idmap_intern(idmap *m, const char *s, size_t n) {
+    uint64_t h = hash_bytes(s, n), tag = h >> 32;
+    uint64_t j = h & m->mask;
+    for (;; j = (j + 1) & m->mask) {
+        uint64_t v = m->slots[j];
+        if (!v) break;
+        if ((v >> 32) == tag && equal_at(m, (int32_t)((uint32_t)v - 1), s, n)) return (int32_t)((uint32_t)v - 1);
+    }
+    CHECK(m->count < INT32_MAX - 1, "more than 2^31 distinct ids");
+    int32_t id = m->count++;
+    if ((size_t)id == m->offsets_cap) {
+        m->offsets_cap = m->offsets_cap ? m->offsets_cap * 2 : 1024;
+        m->offsets = xrealloc(m->offsets, m->offsets_cap * sizeof *m->offsets);
+    }
+    if (m->arena_len + n + 1 > m->arena_cap) {
+        while (m->arena_len + n + 1 > m->arena_cap) m->arena_cap = m->arena_cap ? m->arena_cap * 2 : 1 << 16;
+        m->arena = xrealloc(m->arena, m->arena_cap);
+    }
+    m->offsets[id] = m->arena_len;
+    memcpy(m->arena + m->arena_len, s, n);
+    m->arena[m->arena_len + n] = '\0';
+    m->arena_len += n + 1;
+    m->slots[j] = (tag << 32) | (uint64_t)(id + 1);
+    if ((uint64_t)m->count * 2 > m->mask) grow(m);  // load factor <= 1/2
+    return id;
+}
+
+size_t idmap_bytes(const idmap *m) {
+    return (m->mask + 1) * sizeof *m->slots + m->arena_cap + m->offsets_cap * sizeof *m->offsets;
+}

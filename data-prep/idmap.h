@@ -1,0 +1,29 @@
+// Maps id strings (session, user and item ids of a click log) to dense int32 ids in
+// order of first appearance, and back. Open addressing; strings live in one arena.
+#ifndef GRUREC_IDMAP_H
+#define GRUREC_IDMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t *slots;      // (hash32 << 32) | (id + 1); 0 = empty
+    uint64_t mask;
+    int32_t count;
+    char *arena;          // the strings, each NUL-terminated
+    size_t arena_len, arena_cap;
+    uint64_t *offsets;    // [count] start of each string in the arena
+    size_t offsets_cap;
+} idmap;
+
+void idmap_init(idmap *m);
+void idmap_free(idmap *m);
+// Dense id of S, adding it if new. Fails (input error at PATH:LINE) past 2^31-1 ids.
+int32_t idmap_intern(idmap *m, const char *s, size_t n);
+// Dense id of S, or -1.
+int32_t idmap_find(const idmap *m, const char *s, size_t n);
+static inline const char *idmap_str(const idmap *m, int32_t id) { return m->arena + m->offsets[id]; }
+// Bytes held (for memory reports).
+size_t idmap_bytes(const idmap *m);
+
+#endif

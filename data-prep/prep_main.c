@@ -1,0 +1,498 @@
+// grurec-prep: turns click logs into the sharded, time-split HDF5 dataset of
+// DESIGN §2. Flow: parse → group into sessions → drop repeats → iterated filters →
+// time split (or a given test file) → drop unknown items → item map → shards.
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "check.h"
+#include "formats.h"
+#include "pipeline.h"
+#include "write_dataset.h"
+
+static const char *const usage_text =
+"usage: grurec-prep --input FILE [--input FILE…] --out DIR (--test-days D | --test-input FILE) [options]\n"
+"\n"
+"Turns click logs (session, item, time) into a sharded, time-split HDF5 dataset for\n"
+"grurec: DIR/meta.h5 and DIR/{train,valid,test}/shard-SSSSS-of-NNNNN.h5.\n"
+"Input may be plain text or gzip (detected from the bytes). Several --input files are\n"
+"read in order as one log.\n"
+"\n"
+"Input format\n"
+"  --format NAME          gru4rec (default): TSV with header SessionId, ItemId, Time\n"
+"                           (unix seconds; other columns are ignored)\n"
+"                         yoochoose: yoochoose-clicks.dat, session,ISO-8601 time,item,category\n"
+"                         diginetica: train-item-views.csv, sessionId;userId;itemId;timeframe;eventdate\n"
+"                           (time = eventdate at 00:00 UTC + timeframe ms)\n"
+"                         retailrocket: events.csv, timestamp,visitorid,event,itemid,transactionid\n"
+"                           (ms; views only; a visitor's views cut into sessions at --session-gap)\n"
+"                         csv: any delimited file, described by the options below\n"
+"  --delimiter C          csv: one character, or 'tab' (default ',')\n"
+"  --header | --no-header csv: whether the first line names the columns (default --header)\n"
+"  --session-col COL      csv: session id column, by header name or 0-based index\n"
+"  --user-col COL         csv: user id column instead; sessions are cut at --session-gap\n"
+"  --item-col COL         csv: item id column\n"
+"  --time-col COL         csv: time column\n"
+"  --time-format F        csv, gru4rec: unix (seconds, fraction dropped) | unix-ms |\n"
+"                           iso8601 (e.g. 2014-04-07T10:51:09.277Z, stored in ms) |\n"
+"                           order (an integer that only orders events; no time column = line order)\n"
+"  --session-gap S        seconds of inactivity that end a user's session (default 3600)\n"
+"  --max-errors N         skip up to N malformed lines and report how many (default 0: strict)\n"
+"\n"
+"Split\n"
+"  --test-days D          test = sessions whose last event falls in the final D days of the log\n"
+"  --test-input FILE      use FILE (same format) as the test split instead; repeatable\n"
+"  --valid-days D         validation = sessions ending in the final D days of train\n"
+"\n"
+"Filters (DESIGN §2, in this order)\n"
+"  --keep-repeats         keep consecutive repeats of an item in a session (default: drop them)\n"
+"  --min-session-length N drop sessions with fewer events (default 2)\n"
+"  --max-session-length N drop sessions with more events (default: no limit)\n"
+"  --min-item-support N   drop events of items with fewer events (default 5)\n"
+"                         The two filters repeat until neither removes anything.\n"
+"                         Test/validation events whose item is not in train are dropped,\n"
+"                         then sessions left with fewer than 2 events.\n"
+"\n"
+"Output\n"
+"  --out DIR              the dataset directory (written as DIR.tmp-PID, then renamed)\n"
+"  --force                replace an existing dataset at DIR\n"
+"  --shards N             train shards (default 8): ranks read shards s with s mod P == r\n"
+"  --eval-shards N        shards of the test and validation splits (default: --shards)\n"
+"  --compression L        deflate level 0-9 (default 1)\n"
+"  --quiet                print only errors\n"
+"  --help, --version\n"
+"\n"
+"Exit status: 0 success, 2 bad input or usage (one line: grurec-prep: FILE:LINE: what is\n"
+"wrong; no output is left behind), 1 internal or system error.\n"
+"\n"
+"Examples\n"
+"  grurec-prep --input clicks.tsv.gz --test-days 1 --out data/rsc\n"
+"  grurec-prep --format yoochoose --input yoochoose-clicks.dat --test-days 1 --valid-days 1 --out data/rsc15\n"
+"  grurec-prep --format diginetica --input train-item-views.csv --test-days 7 --out data/digi\n"
+"  grurec-prep --format gru4rec --input train.tsv --test-input test.tsv --keep-repeats \\\n"
+"              --min-item-support 1 --time-format order --out data/digi-published\n"
+"  grurec-prep --format csv --delimiter tab --session-col session_id --item-col item_id \\\n"
+"              --time-col timestamp --time-format unix --input events.tsv --test-days 7 --out data/rr\n";
+
+typedef struct {
+    const char *format, *out;
+    const char *inputs[256], *test_inputs[256];
+    int n_inputs, n_test_inputs;
+    double test_days, valid_days;
+    int keep_repeats, force, quiet, shards, eval_shards, compression;
+    filter_opts filt;
+    const char *delimiter, *session_col, *user_col, *item_col, *time_col, *time_format;
+    int header;  // -1 = format default
+    double session_gap;
+    int64_t max_errors;
+} options;
+
+// ---- command line ----
+
+static const char *need_value(int argc, char **argv, int *i, const char *eq) {
+    if (eq) return eq;
+    if (*i + 1 >= argc) usage_fail("%s needs a value", argv[*i]);
+    return argv[++*i];
+}
+
+static int64_t int_value(const char *flag, const char *v, int64_t lo, int64_t hi) {
+    char *end;
+    long long x = strtoll(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || x < lo || x > hi)
+        usage_fail("%s takes a whole number from %lld to %lld, not '%s'", flag, (long long)lo, (long long)hi, v);
+    return x;
+}
+
+static double num_value(const char *flag, const char *v) {
+    char *end;
+    double x = strtod(v, &end);
+    if (*v == '\0' || *end != '\0' || !(x > 0) || !isfinite(x)) usage_fail("%s takes a positive number, not '%s'", flag, v);
+    return x;
+}
+
+static void parse_args(int argc, char **argv, options *o) {
+    memset(o, 0, sizeof *o);
+    o->format = "gru4rec";
+    o->shards = 8;
+    o->compression = 1;
+    o->header = -1;
+    o->session_gap = 3600;
+    o->filt = (filter_opts){.min_session_length = 2, .max_session_length = 0, .min_item_support = 5};
+    for (int i = 1; i < argc; i++) {
+        char flag[64];
+        const char *a = argv[i], *eq = strchr(a, '=');
+        size_t fl = eq ? (size_t)(eq - a) : strlen(a);
+        if (fl >= sizeof flag) usage_fail("unknown option '%s'", a);
+        memcpy(flag, a, fl);
+        flag[fl] = '\0';
+        if (eq) eq++;
+#define IS(name) (strcmp(flag, name) == 0)
+#define VALUE() need_value(argc, argv, &i, eq)
+        if (IS("--help") || IS("-h")) { fputs(usage_text, stdout); exit(0); }
+        else if (IS("--version")) { printf("grurec-prep %s\n", GRUREC_VERSION); exit(0); }
+        else if (IS("--format")) o->format = VALUE();
+        else if (IS("--input")) { if (o->n_inputs == 256) usage_fail("at most 256 --input files"); o->inputs[o->n_inputs++] = VALUE(); }
+        else if (IS("--test-input")) { if (o->n_test_inputs == 256) usage_fail("at most 256 --test-input files"); o->test_inputs[o->n_test_inputs++] = VALUE(); }
+        else if (IS("--out")) o->out = VALUE();
+        else if (IS("--force")) o->force = 1;
+        else if (IS("--quiet")) o->quiet = 1;
+        else if (IS("--test-days")) o->test_days = num_value(flag, VALUE());
+        else if (IS("--valid-days")) o->valid_days = num_value(flag, VALUE());
+        else if (IS("--keep-repeats")) o->keep_repeats = 1;
+        else if (IS("--min-session-length")) o->filt.min_session_length = (int32_t)int_value(flag, VALUE(), 1, INT32_MAX);
+        else if (IS("--max-session-length")) o->filt.max_session_length = (int32_t)int_value(flag, VALUE(), 1, INT32_MAX);
+        else if (IS("--min-item-support")) o->filt.min_item_support = int_value(flag, VALUE(), 1, INT64_MAX / 2);
+        else if (IS("--shards")) o->shards = (int)int_value(flag, VALUE(), 1, 65536);
+        else if (IS("--eval-shards")) o->eval_shards = (int)int_value(flag, VALUE(), 1, 65536);
+        else if (IS("--compression")) o->compression = (int)int_value(flag, VALUE(), 0, 9);
+        else if (IS("--delimiter")) o->delimiter = VALUE();
+        else if (IS("--header")) o->header = 1;
+        else if (IS("--no-header")) o->header = 0;
+        else if (IS("--session-col")) o->session_col = VALUE();
+        else if (IS("--user-col")) o->user_col = VALUE();
+        else if (IS("--item-col")) o->item_col = VALUE();
+        else if (IS("--time-col")) o->time_col = VALUE();
+        else if (IS("--time-format")) o->time_format = VALUE();
+        else if (IS("--session-gap")) o->session_gap = num_value(flag, VALUE());
+        else if (IS("--max-errors")) o->max_errors = int_value(flag, VALUE(), 0, INT64_MAX / 2);
+        else usage_fail("unknown option '%s'", a);
+#undef IS
+#undef VALUE
+    }
+    if (!o->eval_shards) o->eval_shards = o->shards;
+    if (o->n_inputs == 0) usage_fail("give at least one --input FILE");
+    if (!o->out) usage_fail("give --out DIR");
+    if ((o->test_days > 0) == (o->n_test_inputs > 0))
+        usage_fail("give exactly one of --test-days D (a time split) or --test-input FILE");
+    if (o->filt.max_session_length && o->filt.max_session_length < o->filt.min_session_length)
+        usage_fail("--max-session-length is below --min-session-length");
+}
+
+// The format's layout with the command line's overrides applied.
+static void build_spec(const options *o, format_spec *s) {
+    if (!format_lookup(o->format, s))
+        usage_fail("unknown --format '%s' (gru4rec, yoochoose, diginetica, retailrocket, csv)", o->format);
+    int is_csv = strcmp(o->format, "csv") == 0;
+    if (!is_csv && (o->delimiter || o->header >= 0 || o->session_col || o->user_col || o->item_col || o->time_col))
+        usage_fail("--delimiter, --header and the column options are for --format csv");
+    if (o->time_format && !is_csv && strcmp(o->format, "gru4rec") != 0)
+        usage_fail("--time-format is for --format csv or gru4rec; %s has a fixed time format", o->format);
+    if (o->time_format && !time_format_parse(o->time_format, &s->time))
+        usage_fail("unknown --time-format '%s' (unix, unix-ms, iso8601, order)", o->time_format);
+    if (is_csv) {
+        if (o->delimiter) {
+            const char *d = o->delimiter;
+            if (strcmp(d, "tab") == 0 || strcmp(d, "\\t") == 0) s->delim = '\t';
+            else if (strlen(d) == 1) s->delim = d[0];
+            else usage_fail("--delimiter takes one character or 'tab', not '%s'", d);
+        }
+        if (o->header >= 0) s->header = o->header;
+        s->session_col = o->session_col;
+        s->user_col = o->user_col;
+        s->item_col = o->item_col;
+        s->time_col = o->time_col;
+        if (!s->item_col) usage_fail("--format csv needs --item-col");
+        if (!s->session_col == !s->user_col) usage_fail("--format csv needs one of --session-col or --user-col");
+        if (!s->time_col && s->time != TIME_ORDER) usage_fail("--format csv needs --time-col (or --time-format order)");
+    }
+    if (s->user_col) {
+        if (s->time == TIME_ORDER) usage_fail("cutting sessions by --session-gap needs clock times, not --time-format order");
+        s->session_gap_s = (int64_t)llround(o->session_gap);
+    }
+}
+
+// ---- reporting ----
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+} strbuf;
+
+__attribute__((format(printf, 2, 3)))
+static void sb_printf(strbuf *b, const char *fmt, ...) {
+    va_list ap;
+    for (;;) {
+        va_start(ap, fmt);
+        int n = vsnprintf(b->buf ? b->buf + b->len : NULL, b->buf ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (b->buf && b->len + (size_t)n < b->cap) { b->len += (size_t)n; return; }
+        b->cap = (b->cap + (size_t)n + 1) * 2;
+        b->buf = xrealloc(b->buf, b->cap);
+    }
+}
+
+static void sb_json_str(strbuf *b, const char *s) {
+    sb_printf(b, "\"");
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') sb_printf(b, "\\%c", c);
+        else if (c < 0x20) sb_printf(b, "\\u%04x", c);
+        else sb_printf(b, "%c", c);
+    }
+    sb_printf(b, "\"");
+}
+
+static void sb_json_list(strbuf *b, const char *const *v, int n) {
+    sb_printf(b, "[");
+    for (int i = 0; i < n; i++) {
+        if (i) sb_printf(b, ", ");
+        sb_json_str(b, v[i]);
+    }
+    sb_printf(b, "]");
+}
+
+typedef struct {
+    const char *key;
+    int64_t value;
+} count;
+
+typedef struct {
+    count c[64];
+    int n;
+} counts;
+
+static void put(counts *c, const char *key, int64_t v) {
+    CHECK(c->n < 64, "too many summary counts");
+    c->c[c->n++] = (count){key, v};
+}
+
+static int64_t get(const counts *c, const char *key) {
+    for (int i = 0; i < c->n; i++)
+        if (strcmp(c->c[i].key, key) == 0) return c->c[i].value;
+    return 0;
+}
+
+static double seconds_since(const struct timespec *t0) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
+}
+
+static void print_summary(const options *o, const counts *c, const dataset_out *d, const char *unit, double secs) {
+    printf("grurec-prep: wrote %s (format %s, time unit %s, fingerprint %s) in %.1f s\n", o->out, o->format, unit,
+           d->fingerprint, secs);
+    printf("\n  %-44s %12s %12s\n", "step", "sessions", "events");
+    printf("  %-44s %12lld %12lld\n", "parsed", (long long)get(c, "input_sessions"), (long long)get(c, "input_events"));
+    if (get(c, "skipped_rows")) printf("  %-44s %12s %12lld\n", "rows of other event types skipped", "", (long long)get(c, "skipped_rows"));
+    if (get(c, "bad_lines")) printf("  %-44s %12s %12lld\n", "malformed lines skipped (--max-errors)", "", (long long)get(c, "bad_lines"));
+    printf("  %-44s %12s %12lld\n", "- consecutive repeats", "", (long long)get(c, "repeat_events_removed"));
+    printf("  %-44s %12lld %12lld\n", "- sessions below --min-session-length", (long long)get(c, "filter_short_sessions_removed"),
+           (long long)get(c, "filter_short_session_events_removed"));
+    if (o->filt.max_session_length)
+        printf("  %-44s %12lld %12lld\n", "- sessions above --max-session-length", (long long)get(c, "filter_long_sessions_removed"),
+               (long long)get(c, "filter_long_session_events_removed"));
+    printf("  %-44s %12s %12lld\n", "- events of items below --min-item-support", "", (long long)get(c, "filter_rare_item_events_removed"));
+    if (o->n_test_inputs) {
+        printf("  %-44s %12lld %12lld\n", "test file parsed", (long long)get(c, "test_input_sessions"), (long long)get(c, "test_input_events"));
+        printf("  %-44s %12s %12lld\n", "- test file consecutive repeats", "", (long long)get(c, "test_repeat_events_removed"));
+    }
+    for (int sp = SPLIT_VALID; sp < N_SPLITS; sp++) {
+        if (!d->split[sp].present) continue;
+        char key[64], label[64];
+        snprintf(key, sizeof key, "%s_unknown_item_events", split_names[sp]);
+        snprintf(label, sizeof label, "- %s events of items not in train", split_names[sp]);
+        printf("  %-44s %12s %12lld\n", label, "", (long long)get(c, key));
+        snprintf(key, sizeof key, "%s_short_sessions_removed", split_names[sp]);
+        int64_t ns = get(c, key);
+        snprintf(key, sizeof key, "%s_short_session_events_removed", split_names[sp]);
+        snprintf(label, sizeof label, "- %s sessions left shorter than 2", split_names[sp]);
+        printf("  %-44s %12lld %12lld\n", label, (long long)ns, (long long)get(c, key));
+    }
+    printf("\n  %-6s %10s %12s %9s %21s %21s %7s %s\n", "split", "sessions", "events", "items", "t_min", "t_max", "shards",
+           "events/shard min..max");
+    for (int sp = 0; sp < N_SPLITS; sp++) {
+        const split_out *so = &d->split[sp];
+        if (!so->present) continue;
+        int64_t lo = INT64_MAX, hi = 0;
+        for (int k = 0; k < so->n_shards; k++) {
+            if (so->shard_events[k] < lo) lo = so->shard_events[k];
+            if (so->shard_events[k] > hi) hi = so->shard_events[k];
+        }
+        char items[32] = "";
+        if (sp == SPLIT_TRAIN) snprintf(items, sizeof items, "%d", d->n_items);
+        printf("  %-6s %10lld %12lld %9s %21lld %21lld %7d %lld..%lld\n", split_names[sp], (long long)so->n_sessions,
+               (long long)so->n_events, items, (long long)so->t_min, (long long)so->t_max, so->n_shards, (long long)lo,
+               (long long)hi);
+    }
+}
+
+// ---- the pipeline ----
+
+static void read_log(const format_spec *spec, const char *const *paths, int n, clicklog *log, ingest_stats *st, int quiet) {
+    for (int i = 0; i < n; i++) {
+        struct timespec t0;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        int64_t before = st->events;
+        ingest_file(spec, paths[i], log, st);
+        if (!quiet)
+            fprintf(stderr, "grurec-prep: read %s: %lld events in %.1f s\n", paths[i], (long long)(st->events - before),
+                    seconds_since(&t0));
+    }
+}
+
+static int64_t count_live(const sessions *s) {
+    int64_t n = 0;
+    for (int64_t i = 0; i < s->n_sessions; i++) n += s->len[i] > 0;
+    return n;
+}
+
+int main(int argc, char **argv) {
+    set_program_name("grurec-prep");
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    options o;
+    parse_args(argc, argv, &o);
+    format_spec spec;
+    build_spec(&o, &spec);
+    const int64_t per_day = units_per_day(spec.time);
+    if ((o.test_days > 0 || o.valid_days > 0) && per_day == 0)
+        usage_fail("--test-days and --valid-days need clock times; with --time-format order use --test-input");
+    check_output_path(o.out, o.force);  // fail before the long work, not after
+    const int64_t gap = spec.user_col ? spec.session_gap_s * units_per_second(spec.time) : 0;
+    counts c = {0};
+
+    // 1-3 on the training log.
+    idmap items;
+    idmap_init(&items);
+    clicklog log;
+    clicklog_init(&log, &items);
+    ingest_stats st = {.max_errors = o.max_errors};
+    read_log(&spec, o.inputs, o.n_inputs, &log, &st, o.quiet);
+    put(&c, "input_lines", st.lines);
+    put(&c, "input_events", st.events);
+    put(&c, "skipped_rows", st.skipped_rows);
+    if (st.events == 0) input_fail(o.inputs[0], 0, "no events to read (every row was of another event type)");
+    sessions train_s;
+    group_sessions(&log, gap, &train_s);
+    put(&c, "input_sessions", train_s.n_sessions);
+    put(&c, "repeat_events_removed", o.keep_repeats ? 0 : drop_repeats(&train_s));
+    filter_stats fs;
+    filter_log(&train_s, items.count, &o.filt, &fs);
+    put(&c, "filter_short_sessions_removed", fs.short_sessions);
+    put(&c, "filter_short_session_events_removed", fs.short_session_events);
+    put(&c, "filter_long_sessions_removed", fs.long_sessions);
+    put(&c, "filter_long_session_events_removed", fs.long_session_events);
+    put(&c, "filter_rare_item_events_removed", fs.rare_item_events);
+    put(&c, "filter_iterations", fs.iterations);
+    if (count_live(&train_s) == 0)
+        input_fail(o.inputs[0], 0, "nothing left after filtering (%lld events read; loosen --min-item-support / --min-session-length)",
+                   (long long)st.events);
+
+    // 4: the test split, from the end of the log or from its own file.
+    dataset_out d;
+    memset(&d, 0, sizeof d);
+    sessions test_s;
+    memset(&test_s, 0, sizeof test_s);
+    session_list all = all_sessions(&train_s), train, test;
+    const char *test_source;
+    char test_label[96];
+    if (o.n_test_inputs) {
+        clicklog tlog;
+        clicklog_init(&tlog, &items);
+        ingest_stats tst = {.max_errors = o.max_errors};
+        read_log(&spec, o.test_inputs, o.n_test_inputs, &tlog, &tst, o.quiet);
+        put(&c, "test_input_events", tst.events);
+        put(&c, "bad_lines", st.bad_lines + tst.bad_lines);
+        group_sessions(&tlog, gap, &test_s);
+        put(&c, "test_input_sessions", test_s.n_sessions);
+        put(&c, "test_repeat_events_removed", o.keep_repeats ? 0 : drop_repeats(&test_s));
+        train = all;
+        test = all_sessions(&test_s);
+        d.split[SPLIT_TEST].store = &test_s;
+        test_source = o.test_inputs[0];
+        snprintf(test_label, sizeof test_label, "the test file");
+    } else {
+        put(&c, "bad_lines", st.bad_lines);
+        int64_t boundary = last_time(&train_s, &all) - (int64_t)llround(o.test_days * (double)per_day);
+        split_at(&train_s, &all, boundary, &train, &test);
+        session_list_free(&all);
+        d.split[SPLIT_TEST].store = &train_s;
+        test_source = o.inputs[0];
+        snprintf(test_label, sizeof test_label, "the last %g days", o.test_days);
+    }
+    if (train.n == 0)
+        input_fail(o.inputs[0], 0, "no training sessions: every session ends within %s (use fewer --test-days)", test_label);
+    if (o.valid_days > 0) {
+        session_list rest, valid;
+        int64_t boundary = last_time(&train_s, &train) - (int64_t)llround(o.valid_days * (double)per_day);
+        split_at(&train_s, &train, boundary, &rest, &valid);
+        session_list_free(&train);
+        train = rest;
+        if (train.n == 0) input_fail(o.inputs[0], 0, "no training sessions left after the last %g days went to validation", o.valid_days);
+        d.split[SPLIT_VALID] = (split_out){.present = 1, .store = &train_s, .list = valid, .n_shards = o.eval_shards};
+    }
+
+    // 5: items are those of train; drop the rest from validation and test.
+    int32_t *dense = xmalloc((size_t)(items.count ? items.count : 1) * sizeof *dense);
+    int64_t *support;
+    d.n_items = build_item_map(&train_s, &train, items.count, dense, &support);
+    uint8_t *known = xmalloc((size_t)(items.count ? items.count : 1));
+    for (int32_t k = 0; k < items.count; k++) known[k] = dense[k] >= 0;
+    d.split[SPLIT_TRAIN] = (split_out){.present = 1, .store = &train_s, .list = train, .n_shards = o.shards};
+    d.split[SPLIT_TEST].present = 1;
+    d.split[SPLIT_TEST].list = test;
+    d.split[SPLIT_TEST].n_shards = o.eval_shards;
+    for (int sp = SPLIT_VALID; sp < N_SPLITS; sp++) {
+        split_out *so = &d.split[sp];
+        if (!so->present) continue;
+        unknown_stats us;
+        drop_unknown_items((sessions *)so->store, &so->list, known, &us);
+        so->dropped_unknown_items = us.unknown_item_events;
+        static char keys[2][3][64];
+        const char *nm = split_names[sp];
+        snprintf(keys[sp - 1][0], 64, "%s_unknown_item_events", nm);
+        snprintf(keys[sp - 1][1], 64, "%s_short_sessions_removed", nm);
+        snprintf(keys[sp - 1][2], 64, "%s_short_session_events_removed", nm);
+        put(&c, keys[sp - 1][0], us.unknown_item_events);
+        put(&c, keys[sp - 1][1], us.short_sessions);
+        put(&c, keys[sp - 1][2], us.short_session_events);
+    }
+    if (d.split[SPLIT_TEST].list.n == 0)
+        input_fail(test_source, 0, "the test split (%s) has no session with 2 or more events of items known from training", test_label);
+    if (d.split[SPLIT_VALID].present && d.split[SPLIT_VALID].list.n == 0)
+        input_fail(o.inputs[0], 0, "the validation split (last %g days of train) has no session with 2 or more known events", o.valid_days);
+
+    // 6: write. Provenance and counts go into meta.h5 as JSON.
+    strbuf src = {0}, filters = {0}, summary = {0};
+    sb_printf(&src, "{\"input\": ");
+    sb_json_list(&src, o.inputs, o.n_inputs);
+    sb_printf(&src, ", \"test_input\": ");
+    sb_json_list(&src, o.test_inputs, o.n_test_inputs);
+    sb_printf(&src, "}");
+    sb_printf(&filters, "{\"format\": \"%s\", \"time_format\": \"%s\", \"keep_repeats\": %s, \"min_session_length\": %d, "
+                        "\"max_session_length\": %d, \"min_item_support\": %lld, \"test_days\": %g, \"valid_days\": %g, "
+                        "\"session_gap_s\": %lld, \"shards\": %d, \"eval_shards\": %d, \"max_errors\": %lld}",
+              o.format, time_format_name(spec.time), o.keep_repeats ? "true" : "false", o.filt.min_session_length,
+              o.filt.max_session_length, (long long)o.filt.min_item_support, o.test_days, o.valid_days,
+              (long long)spec.session_gap_s, o.shards, o.eval_shards, (long long)o.max_errors);
+    d.items = &items;
+    d.dense = dense;
+    d.support = support;
+    d.time_unit = time_unit(spec.time);
+    d.source = src.buf;
+    d.filters = filters.buf;
+    d.compression = o.compression;
+    // The split sizes are final now: put them in the summary before writing.
+    for (int sp = 0; sp < N_SPLITS; sp++) {
+        const split_out *so = &d.split[sp];
+        if (!so->present) continue;
+        static char keys[N_SPLITS][2][64];
+        snprintf(keys[sp][0], 64, "%s_sessions", split_names[sp]);
+        snprintf(keys[sp][1], 64, "%s_events", split_names[sp]);
+        int64_t ev = 0;
+        for (int64_t k = 0; k < so->list.n; k++) ev += so->store->len[so->list.idx[k]];
+        put(&c, keys[sp][0], so->list.n);
+        put(&c, keys[sp][1], ev);
+    }
+    put(&c, "train_items", d.n_items);
+    sb_printf(&summary, "{");
+    for (int i = 0; i < c.n; i++) sb_printf(&summary, "%s\"%s\": %lld", i ? ", " : "", c.c[i].key, (long long)c.c[i].value);
+    sb_printf(&summary, "}");
+    d.summary = summary.buf;
+    write_dataset(o.out, o.force, &d);
+    if (!o.quiet) print_summary(&o, &c, &d, d.time_unit, seconds_since(&t0));
+    return 0;
+}

@@ -1,0 +1,263 @@
+#define _XOPEN_SOURCE 700  // nftw
+#include "write_dataset.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "h5util.h"
+
+// ---- files and directories ----
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+static void remove_tree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+static void remove_tree_hook(void *path) { remove_tree(path); }
+
+static int is_empty_dir(const char *path) {
+    DIR *d = opendir(path);
+    if (!d) return 0;
+    struct dirent *e;
+    int empty = 1;
+    while (empty && (e = readdir(d)))
+        empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+    closedir(d);
+    return empty;
+}
+
+void check_output_path(const char *out, int force) {
+    struct stat st;
+    if (stat(out, &st) != 0) return;
+    if (!force) input_fail(out, 0, "output exists (use --force to replace it)");
+    char meta[4096];
+    xsnprintf(meta, sizeof meta, "%s/meta.h5", out);
+    if (!S_ISDIR(st.st_mode) || (access(meta, F_OK) != 0 && !is_empty_dir(out)))
+        input_fail(out, 0, "refusing to replace: not a grurec dataset directory");
+}
+
+static void fsync_path(const char *path) {
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0, "cannot reopen %s: %s", path, strerror(errno));
+    CHECK(fsync(fd) == 0, "fsync %s: %s", path, strerror(errno));
+    close(fd);
+}
+
+// ---- fingerprint: a 64-bit hash of every split's sessions and items ----
+
+static uint64_t mix(uint64_t h, uint64_t v) {
+    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+    return h * 0xFF51AFD7ED558CCDull;
+}
+
+// ---- one shard file ----
+
+typedef struct {
+    int64_t off[DATASET_CHUNK];  // offsets being gathered
+    int32_t items[DATASET_CHUNK];
+    int64_t times[DATASET_CHUNK];
+    const char *ids[DATASET_CHUNK];
+    char *names;                 // formatted "user#k" session ids
+    size_t names_cap;
+} gather_buffers;
+
+static const char *session_name(const sessions *s, int64_t i, gather_buffers *g, size_t *used) {
+    const char *key = idmap_str(&s->keys, s->key[i]);
+    if (!s->part) return key;
+    size_t need = strlen(key) + 16;
+    if (*used + need > g->names_cap) return NULL;  // caller flushes and retries
+    char *p = g->names + *used;
+    *used += (size_t)snprintf(p, need, "%s#%d", key, s->part[i]) + 1;
+    return p;
+}
+
+static void write_shard(const char *path, const dataset_out *d, int split, int shard, const int64_t *list,
+                        int64_t n_sessions, int64_t n_events, gather_buffers *g, uint64_t *fp) {
+    const split_out *so = &d->split[split];
+    const sessions *s = so->store;
+    hid_t f = h5_create(path);
+    int lvl = d->compression;
+    hid_t d_off = h5_create_1d(f, "session_offsets", H5T_STD_I64LE, n_sessions + 1, DATASET_CHUNK, lvl);
+    hid_t d_items = h5_create_1d(f, "items", H5T_STD_I32LE, n_events, DATASET_CHUNK, lvl);
+    hid_t d_times = h5_create_1d(f, "times", H5T_STD_I64LE, n_events, DATASET_CHUNK, lvl);
+    hid_t str = h5_vlen_string_type();
+    hid_t d_ids = h5_create_1d(f, "session_ids", str, n_sessions, DATASET_CHUNK, lvl);
+    int64_t t_min = INT64_MAX, t_max = INT64_MIN;
+    int64_t ev_done = 0, ev_fill = 0, ses_done = 0, ses_fill = 0;
+    size_t names_used = 0;
+    const int64_t zero = 0;
+    h5_write_at(d_off, H5T_NATIVE_INT64, 0, 1, &zero);
+#define FLUSH()                                                              \
+    do {                                                                     \
+        h5_write_at(d_off, H5T_NATIVE_INT64, ses_done + 1, ses_fill, g->off); \
+        h5_write_at(d_ids, str, ses_done, ses_fill, g->ids);                 \
+        h5_write_at(d_items, H5T_NATIVE_INT32, ev_done, ev_fill, g->items);  \
+        h5_write_at(d_times, H5T_NATIVE_INT64, ev_done, ev_fill, g->times);  \
+        ses_done += ses_fill;                                                \
+        ev_done += ev_fill;                                                  \
+        ses_fill = ev_fill = 0;                                              \
+        names_used = 0;                                                      \
+    } while (0)
+    for (int64_t k = 0; k < n_sessions; k++) {
+        int64_t i = list[k];
+        int32_t len = s->len[i];
+        CHECK(len <= DATASET_CHUNK, "session of %d events is longer than one write block", len);
+        const char *name = session_name(s, i, g, &names_used);
+        if (!name || ses_fill == DATASET_CHUNK || ev_fill + len > DATASET_CHUNK) {
+            FLUSH();
+            if (!name) name = session_name(s, i, g, &names_used);
+        }
+        const int32_t *it = s->item + s->start[i];
+        const int64_t *tm = s->time + s->start[i];
+        for (int32_t j = 0; j < len; j++) {
+            int32_t v = d->dense[it[j]];
+            g->items[ev_fill + j] = v;
+            g->times[ev_fill + j] = tm[j];
+            *fp = mix(*fp, (uint64_t)v);
+        }
+        *fp = mix(*fp, (uint64_t)len);
+        if (tm[0] < t_min) t_min = tm[0];
+        if (tm[len - 1] > t_max) t_max = tm[len - 1];
+        ev_fill += len;
+        g->ids[ses_fill] = name;
+        g->off[ses_fill++] = ev_done + ev_fill;
+    }
+    FLUSH();
+#undef FLUSH
+    CHECK(ev_done == n_events, "shard %s: wrote %lld of %lld events", path, (long long)ev_done, (long long)n_events);
+    if (n_sessions == 0) t_min = t_max = 0;
+    h5_attr_str(f, "split", split_names[split]);
+    h5_attr_i64(f, "shard", shard);
+    h5_attr_i64(f, "n_shards", so->n_shards);
+    h5_attr_i64(f, "n_sessions", n_sessions);
+    h5_attr_i64(f, "n_events", n_events);
+    h5_attr_i64(f, "t_min", t_min);
+    h5_attr_i64(f, "t_max", t_max);
+    h5_attr_str(f, "time_unit", d->time_unit);
+    H5Dclose(d_off);
+    H5Dclose(d_items);
+    H5Dclose(d_times);
+    H5Dclose(d_ids);
+    H5Tclose(str);
+    h5_close(f, path);
+    fsync_path(path);
+}
+
+// ---- the whole dataset ----
+
+static void write_meta(const char *path, const dataset_out *d) {
+    hid_t f = h5_create(path);
+    hid_t str = h5_vlen_string_type();
+    hid_t ids = h5_create_1d(f, "item_ids", str, d->n_items, DATASET_CHUNK, d->compression);
+    const char **names = xmalloc((size_t)(d->n_items ? d->n_items : 1) * sizeof *names);
+    for (int32_t raw = 0; raw < d->items->count; raw++)
+        if (d->dense[raw] >= 0) names[d->dense[raw]] = idmap_str(d->items, raw);
+    h5_write_at(ids, str, 0, d->n_items, names);
+    free(names);
+    H5Dclose(ids);
+    hid_t sup = h5_create_1d(f, "item_support", H5T_STD_I64LE, d->n_items, DATASET_CHUNK, d->compression);
+    h5_write_at(sup, H5T_NATIVE_INT64, 0, d->n_items, d->support);
+    H5Dclose(sup);
+    H5Tclose(str);
+    h5_attr_i64(f, "format_version", DATASET_FORMAT_VERSION);
+    h5_attr_i64(f, "n_items", d->n_items);
+    h5_attr_str(f, "time_unit", d->time_unit);
+    h5_attr_str(f, "source", d->source);
+    h5_attr_str(f, "filters", d->filters);
+    h5_attr_str(f, "summary", d->summary);
+    h5_attr_str(f, "fingerprint", d->fingerprint);
+    h5_attr_str(f, "created_by", "grurec-prep " GRUREC_VERSION);
+    for (int sp = 0; sp < N_SPLITS; sp++) {
+        const split_out *so = &d->split[sp];
+        if (!so->present) continue;
+        char key[64];
+#define SPLIT_ATTR(field, value)                                   \
+    snprintf(key, sizeof key, "%s_" field, split_names[sp]);       \
+    h5_attr_i64(f, key, value);
+        SPLIT_ATTR("n_shards", so->n_shards)
+        SPLIT_ATTR("n_sessions", so->n_sessions)
+        SPLIT_ATTR("n_events", so->n_events)
+        SPLIT_ATTR("t_min", so->t_min)
+        SPLIT_ATTR("t_max", so->t_max)
+        SPLIT_ATTR("n_dropped_unknown_items", so->dropped_unknown_items)
+#undef SPLIT_ATTR
+    }
+    h5_close(f, path);
+    fsync_path(path);
+}
+
+static void write_split(const char *dir, dataset_out *d, int sp, gather_buffers *g, uint64_t *fp) {
+    split_out *so = &d->split[sp];
+    const sessions *s = so->store;
+    char path[4096];
+    xsnprintf(path, sizeof path, "%s/%s", dir, split_names[sp]);
+    CHECK(mkdir(path, 0777) == 0, "mkdir %s: %s", path, strerror(errno));
+    int32_t *shard_of = xmalloc((size_t)(so->list.n ? so->list.n : 1) * sizeof *shard_of);
+    so->shard_events = xcalloc((size_t)so->n_shards, sizeof *so->shard_events);
+    deal_shards(s, &so->list, so->n_shards, shard_of, so->shard_events);
+    // Counting sort of the split's sessions by shard (order within a shard kept).
+    int64_t *start = xcalloc((size_t)so->n_shards + 1, sizeof *start);
+    for (int64_t k = 0; k < so->list.n; k++) start[shard_of[k] + 1]++;
+    for (int k = 0; k < so->n_shards; k++) start[k + 1] += start[k];
+    int64_t *by_shard = xmalloc((size_t)(so->list.n ? so->list.n : 1) * sizeof *by_shard);
+    int64_t *cursor = xmalloc((size_t)so->n_shards * sizeof *cursor);
+    memcpy(cursor, start, (size_t)so->n_shards * sizeof *cursor);
+    for (int64_t k = 0; k < so->list.n; k++) by_shard[cursor[shard_of[k]]++] = so->list.idx[k];
+    so->n_sessions = so->list.n;
+    so->n_events = 0;
+    so->t_min = INT64_MAX;
+    so->t_max = INT64_MIN;
+    for (int64_t k = 0; k < so->list.n; k++) {
+        int64_t i = so->list.idx[k];
+        so->n_events += s->len[i];
+        if (s->time[s->start[i]] < so->t_min) so->t_min = s->time[s->start[i]];
+        if (s->time[s->start[i] + s->len[i] - 1] > so->t_max) so->t_max = s->time[s->start[i] + s->len[i] - 1];
+    }
+    if (so->list.n == 0) so->t_min = so->t_max = 0;
+    for (int k = 0; k < so->n_shards; k++) {
+        dataset_shard_path(path, sizeof path, dir, sp, k, so->n_shards);
+        *fp = mix(*fp, (uint64_t)(sp * 1000003 + k));
+        write_shard(path, d, sp, k, by_shard + start[k], start[k + 1] - start[k], so->shard_events[k], g, fp);
+    }
+    free(cursor);
+    free(by_shard);
+    free(start);
+    free(shard_of);
+}
+
+void write_dataset(const char *out, int force, dataset_out *d) {
+    check_output_path(out, force);
+    char tmp[4096], old[4096], path[4096];
+    xsnprintf(tmp, sizeof tmp, "%s.tmp-%ld", out, (long)getpid());
+    xsnprintf(old, sizeof old, "%s.old-%ld", out, (long)getpid());
+    remove_tree(tmp);
+    CHECK(mkdir(tmp, 0777) == 0, "cannot create %s: %s", tmp, strerror(errno));
+    set_fail_cleanup(remove_tree_hook, tmp);  // any failure from here on removes it
+    gather_buffers *g = xmalloc(sizeof *g);
+    g->names_cap = 16 << 20;
+    g->names = xmalloc(g->names_cap);
+    uint64_t fp = mix(0x6772757265630001ull, (uint64_t)d->n_items);
+    for (int sp = 0; sp < N_SPLITS; sp++)
+        if (d->split[sp].present) write_split(tmp, d, sp, g, &fp);
+    free(g->names);
+    free(g);
+    snprintf(d->fingerprint, sizeof d->fingerprint, "%016llx", (unsigned long long)fp);
+    xsnprintf(path, sizeof path, "%s/meta.h5", tmp);
+    write_meta(path, d);
+    fsync_path(tmp);
+    struct stat st;
+    int replacing = stat(out, &st) == 0;
+    if (replacing) CHECK(rename(out, old) == 0, "cannot move %s aside: %s", out, strerror(errno));
+    CHECK(rename(tmp, out) == 0, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
+    set_fail_cleanup(NULL, NULL);
+    if (replacing) remove_tree(old);
+}

@@ -1,0 +1,89 @@
+#include "check.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *g_program = "grurec";
+static void (*g_cleanup)(void *);
+static void *g_cleanup_arg;
+
+void set_program_name(const char *name) { g_program = name; }
+const char *program_name(void) { return g_program; }
+
+void set_fail_cleanup(void (*fn)(void *), void *arg) {
+    g_cleanup = fn;
+    g_cleanup_arg = arg;
+}
+
+static noreturn void finish(int code) {
+    fflush(stdout);
+    void (*fn)(void *) = g_cleanup;
+    g_cleanup = NULL;  // a failing cleanup must not recurse
+    if (fn) fn(g_cleanup_arg);
+    exit(code);
+}
+
+void fail_at(const char *file, int line, const char *fmt, ...) {
+    const char *base = strrchr(file, '/');
+    fprintf(stderr, "%s: %s:%d: ", g_program, base ? base + 1 : file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    finish(EXIT_INTERNAL);
+}
+
+void input_fail(const char *path, long line, const char *fmt, ...) {
+    if (line > 0) fprintf(stderr, "%s: %s:%ld: ", g_program, path, line);
+    else fprintf(stderr, "%s: %s: ", g_program, path);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    finish(EXIT_INPUT);
+}
+
+void usage_fail(const char *fmt, ...) {
+    fprintf(stderr, "%s: ", g_program);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, " (see %s --help)\n", g_program);
+    finish(EXIT_INPUT);
+}
+
+void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    CHECK(p, "out of memory allocating %zu bytes", n);
+    return p;
+}
+
+void *xcalloc(size_t count, size_t size) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    CHECK(p, "out of memory allocating %zu x %zu bytes", count, size);
+    return p;
+}
+
+void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    CHECK(q, "out of memory reallocating to %zu bytes", n);
+    return q;
+}
+
+char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    return memcpy(xmalloc(n), s, n);
+}
+
+void xsnprintf(char *buf, size_t size, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, size, fmt, ap);
+    va_end(ap);
+    CHECK(n >= 0 && (size_t)n < size, "text too long (%d bytes) for its %zu-byte buffer: %.60s...", n, size, buf);
+}

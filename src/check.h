@@ -1,0 +1,36 @@
+// The one error path of grurec: every failure is reported here and ends the process.
+//   CHECK(cond, fmt, ...)        internal / system failure -> "file.c:LINE: message", exit 1
+//   input_fail(path, line, ...)  bad user input            -> "PROG: PATH:LINE: message", exit 2
+//   usage_fail(...)              bad command line          -> "PROG: message", exit 2
+// A cleanup hook (e.g. removing a half-written output directory) runs before exit.
+#ifndef GRUREC_CHECK_H
+#define GRUREC_CHECK_H
+
+#include <stddef.h>
+#include <stdnoreturn.h>
+
+enum { EXIT_INTERNAL = 1, EXIT_INPUT = 2 };
+
+void set_program_name(const char *name);
+const char *program_name(void);
+
+// One hook at a time; pass NULL to clear. It must not call the functions below.
+void set_fail_cleanup(void (*fn)(void *), void *arg);
+
+noreturn void fail_at(const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+noreturn void input_fail(const char *path, long line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+noreturn void usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#define CHECK(cond, ...) \
+    do { if (!(cond)) fail_at(__FILE__, __LINE__, __VA_ARGS__); } while (0)
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+// snprintf that fails (CHECK) instead of truncating: for paths and keys.
+void xsnprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#endif
