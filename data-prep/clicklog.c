@@ -161,6 +161,7 @@ void group_sessions(clicklog *log, int64_t gap, sessions *out) {
     out->item = log->item;
     out->time = log->time;
     out->keys = log->keys;
+    idmap_drop_index(&out->keys);  // sessions are looked up by id from here on
     if (gap > 0) out->part = xmalloc(sizeof *out->part);
     int64_t cap = 0;
     event *buf = NULL;

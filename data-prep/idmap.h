@@ -6,8 +6,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// One table slot. Ids of up to 8 bytes (most item and session ids) are compared
+// through `head` alone, without touching the arena: one cache miss per lookup.
 typedef struct {
-    uint64_t *slots;      // (hash32 << 32) | (id + 1); 0 = empty
+    uint64_t head;  // the first 8 bytes, zero-padded
+    uint32_t id1;   // id + 1; 0 = empty
+    uint32_t tag;   // hash bits, lowest bit set when the string is longer than 8
+} idmap_slot;
+
+typedef struct {
+    idmap_slot *slots;
     uint64_t mask;
     int32_t count;
     char *arena;          // the strings, each NUL-terminated
@@ -23,6 +31,8 @@ int32_t idmap_intern(idmap *m, const char *s, size_t n);
 // Dense id of S, or -1.
 int32_t idmap_find(const idmap *m, const char *s, size_t n);
 static inline const char *idmap_str(const idmap *m, int32_t id) { return m->arena + m->offsets[id]; }
+// Frees the lookup table once no more lookups will come (the strings stay).
+void idmap_drop_index(idmap *m);
 // Bytes held (for memory reports).
 size_t idmap_bytes(const idmap *m);
 

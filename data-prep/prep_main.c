@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "check.h"
@@ -63,6 +64,7 @@ static const char *const usage_text =
 "  --eval-shards N        shards of the test and validation splits (default: --shards)\n"
 "  --compression L        deflate level 0-9 (default 1)\n"
 "  --quiet                print only errors\n"
+"  --verbose              print the time and peak memory after each step\n"
 "  --help, --version\n"
 "\n"
 "Exit status: 0 success, 2 bad input or usage (one line: grurec-prep: FILE:LINE: what is\n"
@@ -89,6 +91,10 @@ typedef struct {
     double session_gap;
     int64_t max_errors;
 } options;
+
+// --verbose: elapsed time and peak memory after each step.
+static int g_verbose;
+static struct timespec g_start;
 
 // ---- command line ----
 
@@ -139,6 +145,7 @@ static void parse_args(int argc, char **argv, options *o) {
         else if (IS("--out")) o->out = VALUE();
         else if (IS("--force")) o->force = 1;
         else if (IS("--quiet")) o->quiet = 1;
+        else if (IS("--verbose")) g_verbose = 1;
         else if (IS("--test-days")) o->test_days = num_value(flag, VALUE());
         else if (IS("--valid-days")) o->valid_days = num_value(flag, VALUE());
         else if (IS("--keep-repeats")) o->keep_repeats = 1;
@@ -271,6 +278,14 @@ static double seconds_since(const struct timespec *t0) {
     return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
+
+static void phase(const char *what) {
+    if (!g_verbose) return;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    fprintf(stderr, "grurec-prep: %-28s at %6.2f s, peak RSS %ld MB\n", what, seconds_since(&g_start), ru.ru_maxrss / 1024);
+}
+
 static void print_summary(const options *o, const counts *c, const dataset_out *d, const char *unit, double secs) {
     printf("grurec-prep: wrote %s (format %s, time unit %s, fingerprint %s) in %.1f s\n", o->out, o->format, unit,
            d->fingerprint, secs);
@@ -343,6 +358,7 @@ int main(int argc, char **argv) {
     set_program_name("grurec-prep");
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    g_start = t0;
     options o;
     parse_args(argc, argv, &o);
     format_spec spec;
@@ -365,8 +381,13 @@ int main(int argc, char **argv) {
     put(&c, "input_events", st.events);
     put(&c, "skipped_rows", st.skipped_rows);
     if (st.events == 0) input_fail(o.inputs[0], 0, "no events to read (every row was of another event type)");
+    if (g_verbose)
+        fprintf(stderr, "grurec-prep: id maps hold %.1f MB (%d session/user ids, %d item ids)\n",
+                (double)(idmap_bytes(&log.keys) + idmap_bytes(&items)) / 1048576.0, log.keys.count, items.count);
+    phase("parsed");
     sessions train_s;
     group_sessions(&log, gap, &train_s);
+    phase("grouped into sessions");
     put(&c, "input_sessions", train_s.n_sessions);
     put(&c, "repeat_events_removed", o.keep_repeats ? 0 : drop_repeats(&train_s));
     filter_stats fs;
@@ -377,6 +398,7 @@ int main(int argc, char **argv) {
     put(&c, "filter_long_session_events_removed", fs.long_session_events);
     put(&c, "filter_rare_item_events_removed", fs.rare_item_events);
     put(&c, "filter_iterations", fs.iterations);
+    phase("filtered");
     if (count_live(&train_s) == 0)
         input_fail(o.inputs[0], 0, "nothing left after filtering (%lld events read; loosen --min-item-support / --min-session-length)",
                    (long long)st.events);
@@ -425,6 +447,7 @@ int main(int argc, char **argv) {
         d.split[SPLIT_VALID] = (split_out){.present = 1, .store = &train_s, .list = valid, .n_shards = o.eval_shards};
     }
 
+    phase("split");
     // 5: items are those of train; drop the rest from validation and test.
     int32_t *dense = xmalloc((size_t)(items.count ? items.count : 1) * sizeof *dense);
     int64_t *support;
@@ -492,7 +515,9 @@ int main(int argc, char **argv) {
     for (int i = 0; i < c.n; i++) sb_printf(&summary, "%s\"%s\": %lld", i ? ", " : "", c.c[i].key, (long long)c.c[i].value);
     sb_printf(&summary, "}");
     d.summary = summary.buf;
+    phase("items mapped");
     write_dataset(o.out, o.force, &d);
+    phase("written");
     if (!o.quiet) print_summary(&o, &c, &d, d.time_unit, seconds_since(&t0));
     return 0;
 }

@@ -62,11 +62,8 @@ static uint64_t mix(uint64_t h, uint64_t v) {
 // ---- one shard file ----
 
 typedef struct {
-    int64_t off[DATASET_CHUNK];  // offsets being gathered
-    int32_t items[DATASET_CHUNK];
-    int64_t times[DATASET_CHUNK];
-    const char *ids[DATASET_CHUNK];
-    char *names;                 // formatted "user#k" session ids
+    const char *ids[DATASET_CHUNK];  // session ids of one block
+    char *names;                     // formatted "user#k" session ids
     size_t names_cap;
 } gather_buffers;
 
@@ -89,51 +86,52 @@ static void write_shard(const char *path, const dataset_out *d, int split, int s
     hid_t d_off = h5_create_1d(f, "session_offsets", H5T_STD_I64LE, n_sessions + 1, DATASET_CHUNK, lvl);
     hid_t d_items = h5_create_1d(f, "items", H5T_STD_I32LE, n_events, DATASET_CHUNK, lvl);
     hid_t d_times = h5_create_1d(f, "times", H5T_STD_I64LE, n_events, DATASET_CHUNK, lvl);
+    // The strings of a variable-length dataset live in HDF5's global heap, which no
+    // filter compresses: deflating the references would cost time and save little.
     hid_t str = h5_vlen_string_type();
-    hid_t d_ids = h5_create_1d(f, "session_ids", str, n_sessions, DATASET_CHUNK, lvl);
-    int64_t t_min = INT64_MAX, t_max = INT64_MIN;
-    int64_t ev_done = 0, ev_fill = 0, ses_done = 0, ses_fill = 0;
+    hid_t d_ids = h5_create_1d(f, "session_ids", str, n_sessions, DATASET_CHUNK, 0);
+    chunk_writer w_off, w_items, w_times;
+    cw_open(&w_off, d_off, sizeof(int64_t), lvl);
+    cw_open(&w_items, d_items, sizeof(int32_t), lvl);
+    cw_open(&w_times, d_times, sizeof(int64_t), lvl);
+    int64_t t_min = INT64_MAX, t_max = INT64_MIN, events = 0, ids_done = 0, ids_fill = 0;
     size_t names_used = 0;
-    const int64_t zero = 0;
-    h5_write_at(d_off, H5T_NATIVE_INT64, 0, 1, &zero);
-#define FLUSH()                                                              \
-    do {                                                                     \
-        h5_write_at(d_off, H5T_NATIVE_INT64, ses_done + 1, ses_fill, g->off); \
-        h5_write_at(d_ids, str, ses_done, ses_fill, g->ids);                 \
-        h5_write_at(d_items, H5T_NATIVE_INT32, ev_done, ev_fill, g->items);  \
-        h5_write_at(d_times, H5T_NATIVE_INT64, ev_done, ev_fill, g->times);  \
-        ses_done += ses_fill;                                                \
-        ev_done += ev_fill;                                                  \
-        ses_fill = ev_fill = 0;                                              \
-        names_used = 0;                                                      \
-    } while (0)
+    cw_append(&w_off, &events, 1);
+    int32_t dense_items[256];
     for (int64_t k = 0; k < n_sessions; k++) {
         int64_t i = list[k];
         int32_t len = s->len[i];
-        CHECK(len <= DATASET_CHUNK, "session of %d events is longer than one write block", len);
         const char *name = session_name(s, i, g, &names_used);
-        if (!name || ses_fill == DATASET_CHUNK || ev_fill + len > DATASET_CHUNK) {
-            FLUSH();
+        if (!name || ids_fill == DATASET_CHUNK) {
+            h5_write_at(d_ids, str, ids_done, ids_fill, g->ids);
+            ids_done += ids_fill;
+            ids_fill = 0;
+            names_used = 0;
             if (!name) name = session_name(s, i, g, &names_used);
         }
+        g->ids[ids_fill++] = name;
         const int32_t *it = s->item + s->start[i];
         const int64_t *tm = s->time + s->start[i];
-        for (int32_t j = 0; j < len; j++) {
-            int32_t v = d->dense[it[j]];
-            g->items[ev_fill + j] = v;
-            g->times[ev_fill + j] = tm[j];
-            *fp = mix(*fp, (uint64_t)v);
+        for (int32_t j = 0; j < len; j += 256) {
+            int32_t m = len - j < 256 ? len - j : 256;
+            for (int32_t q = 0; q < m; q++) {
+                dense_items[q] = d->dense[it[j + q]];
+                *fp = mix(*fp, (uint64_t)dense_items[q]);
+            }
+            cw_append(&w_items, dense_items, m);
         }
+        cw_append(&w_times, tm, len);
         *fp = mix(*fp, (uint64_t)len);
         if (tm[0] < t_min) t_min = tm[0];
         if (tm[len - 1] > t_max) t_max = tm[len - 1];
-        ev_fill += len;
-        g->ids[ses_fill] = name;
-        g->off[ses_fill++] = ev_done + ev_fill;
+        events += len;
+        cw_append(&w_off, &events, 1);
     }
-    FLUSH();
-#undef FLUSH
-    CHECK(ev_done == n_events, "shard %s: wrote %lld of %lld events", path, (long long)ev_done, (long long)n_events);
+    h5_write_at(d_ids, str, ids_done, ids_fill, g->ids);
+    CHECK(events == n_events, "shard %s: wrote %lld of %lld events", path, (long long)events, (long long)n_events);
+    cw_close(&w_off);
+    cw_close(&w_items);
+    cw_close(&w_times);
     if (n_sessions == 0) t_min = t_max = 0;
     h5_attr_str(f, "split", split_names[split]);
     h5_attr_i64(f, "shard", shard);

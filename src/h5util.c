@@ -5,6 +5,8 @@
 #include <unistd.h>
 #include <string.h>
 
+#include <libdeflate.h>
+
 #include "check.h"
 
 void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
@@ -143,4 +145,74 @@ hid_t h5_open_1d(hid_t file, const char *name, const char *path, int64_t *n) {
     if (rank != 1) input_fail(path, 0, "wrong layout: dataset '%s' has %d dimensions, expected 1", name, rank);
     *n = (int64_t)dims[0];
     return d;
+}
+
+void cw_open(chunk_writer *w, hid_t dset, size_t elem, int level) {
+    memset(w, 0, sizeof *w);
+    hid_t pl = H5Dget_create_plist(dset);
+    hsize_t chunk = 0;
+    H5_CHECK(H5Pget_chunk(pl, 1, &chunk), "dataset is not chunked");
+    CHECK(H5Pget_nfilters(pl) == (level > 0 ? 2 : 0), "dataset filters do not match level %d", level);
+    H5Pclose(pl);
+    w->dset = dset;
+    w->elem = elem;
+    w->chunk = (int64_t)chunk;
+    w->level = level;
+    size_t bytes = (size_t)chunk * elem;
+    w->buf = xmalloc(bytes);
+    if (level > 0) {
+        w->z = libdeflate_alloc_compressor(level);
+        CHECK(w->z, "cannot allocate a deflate compressor");
+        w->shuffled = xmalloc(bytes);
+        w->packed_cap = libdeflate_zlib_compress_bound(w->z, bytes);
+        w->packed = xmalloc(w->packed_cap);
+    }
+}
+
+// HDF5's shuffle filter: byte k of every element, for k = 0..elem-1, in turn.
+static void shuffle_bytes(unsigned char *dst, const unsigned char *src, size_t n, size_t elem) {
+    for (size_t k = 0; k < elem; k++)
+        for (size_t i = 0; i < n; i++) *dst++ = src[i * elem + k];
+}
+
+static void cw_flush(chunk_writer *w) {
+    if (w->fill == 0) return;
+    // A chunk is always stored whole: pad the last one (readers never see the padding).
+    size_t used = (size_t)w->fill * w->elem, bytes = (size_t)w->chunk * w->elem;
+    if (used < bytes) memset(w->buf + used, 0, bytes - used);
+    const void *out = w->buf;
+    size_t out_n = bytes;
+    if (w->level > 0) {
+        shuffle_bytes(w->shuffled, w->buf, (size_t)w->chunk, w->elem);
+        out_n = libdeflate_zlib_compress(w->z, w->shuffled, bytes, w->packed, w->packed_cap);
+        CHECK(out_n > 0, "deflate failed on a %zu-byte chunk", bytes);
+        out = w->packed;
+    }
+    hsize_t offset = (hsize_t)(w->next_chunk * w->chunk);
+    H5_CHECK(H5Dwrite_chunk(w->dset, H5P_DEFAULT, 0, &offset, out_n, out),
+             "cannot write chunk %lld (disk full?)", (long long)w->next_chunk);
+    w->next_chunk++;
+    w->total += w->fill;
+    w->fill = 0;
+}
+
+void cw_append(chunk_writer *w, const void *src, int64_t n) {
+    const unsigned char *p = src;
+    while (n > 0) {
+        int64_t take = w->chunk - w->fill < n ? w->chunk - w->fill : n;
+        memcpy(w->buf + (size_t)w->fill * w->elem, p, (size_t)take * w->elem);
+        w->fill += take;
+        p += (size_t)take * w->elem;
+        n -= take;
+        if (w->fill == w->chunk) cw_flush(w);
+    }
+}
+
+void cw_close(chunk_writer *w) {
+    cw_flush(w);
+    if (w->z) libdeflate_free_compressor(w->z);
+    free(w->buf);
+    free(w->shuffled);
+    free(w->packed);
+    memset(w, 0, sizeof *w);
 }

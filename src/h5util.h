@@ -33,4 +33,26 @@ void h5_read_at(hid_t dset, hid_t memtype, int64_t offset, int64_t count, void *
 // Opens NAME in FILE, checking that it is 1-D; *n = its length.
 hid_t h5_open_1d(hid_t file, const char *name, const char *path, int64_t *n);
 
+
+// Streams a 1-D integer dataset made by h5_create_1d chunk by chunk: each full
+// chunk is shuffled and deflated here (libdeflate, several times faster than the
+// zlib inside HDF5's filter) and stored with H5Dwrite_chunk. The bytes on disk are
+// exactly what HDF5's shuffle + deflate filters produce, so any HDF5 reader reads them.
+typedef struct {
+    hid_t dset;
+    size_t elem;            // bytes per element
+    int64_t chunk;          // elements per chunk
+    int level;              // deflate level, 0 = raw chunks
+    unsigned char *buf, *shuffled, *packed;
+    size_t packed_cap;
+    int64_t fill, next_chunk, total;
+    struct libdeflate_compressor *z;
+} chunk_writer;
+
+// LEVEL must be the level the dataset was created with (0 = no filters).
+void cw_open(chunk_writer *w, hid_t dset, size_t elem, int level);
+void cw_append(chunk_writer *w, const void *src, int64_t n);
+// Writes the last, partial chunk and frees the buffers (the dataset stays open).
+void cw_close(chunk_writer *w);
+
 #endif
