@@ -61,6 +61,11 @@ static void sort_by_time(int32_t *item, int64_t *time, int64_t n, event **buf, i
 // Moves events so that each key's events are contiguous, keys in id order (= order of
 // first appearance), input order kept within a key. Returns per-key offsets [n_keys+1].
 static int64_t *group_by_key(clicklog *log) {
+    int32_t *new_id = idmap_dedupe(&log->keys);  // a key that came back later in the log
+    if (new_id) {
+        for (int64_t i = 0; i < log->n; i++) log->key[i] = new_id[log->key[i]];
+        free(new_id);
+    }
     int64_t n = log->n, n_keys = log->keys.count;
     int64_t *off = xcalloc((size_t)n_keys + 1, sizeof *off);
     int contiguous = 1;

@@ -8,7 +8,9 @@
 #include "idmap.h"
 
 // Events as parsed: 16 bytes each. `key` is the session id (or the user id when
-// sessions are cut from users by a time gap) as an id in `keys`.
+// sessions are cut from users by a time gap) as an id in `keys`; while parsing,
+// each run of consecutive events of one key gets its own id (idmap_append), and
+// group_sessions merges the runs of a key.
 typedef struct {
     int32_t *key, *item;
     int64_t *time;

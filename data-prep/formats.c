@@ -183,12 +183,13 @@ void ingest_file(const format_spec *s, const char *path, clicklog *log, ingest_s
                      shown(f.n[tc]), f.p[tc], tc == c.offset ? "milliseconds" : time_format_name(s->time));
             continue;
         }
-        // Consecutive lines of one session are the rule: skip the hash lookup then.
+        // Consecutive lines of one session are the rule: each run of a key gets an id
+        // here without any lookup; runs of the same key are merged after parsing.
         int32_t key;
         if (last_key >= 0 && f.n[kc] == last_key_len && memcmp(f.p[kc], last_key_str, last_key_len) == 0) {
             key = last_key;
         } else {
-            key = idmap_intern(&log->keys, f.p[kc], f.n[kc]);
+            key = idmap_append(&log->keys, f.p[kc], f.n[kc]);  // repeats merged by group_sessions
             last_key = key;
             last_key_str = idmap_str(&log->keys, key);
             last_key_len = f.n[kc];

@@ -54,6 +54,8 @@ static int slot_matches(const idmap *m, const idmap_slot *e, uint64_t head, uint
     return memcmp(t, s, n) == 0 && t[n] == '\0';
 }
 
+static void note_peak(idmap *m);
+
 static void grow(idmap *m) {
     uint64_t new_mask = m->mask * 2 + 1;
     idmap_slot *slots = xcalloc(new_mask + 1, sizeof *slots);
@@ -67,6 +69,7 @@ static void grow(idmap *m) {
     free(m->slots);
     m->slots = slots;
     m->mask = new_mask;
+    note_peak(m);
 }
 
 int32_t idmap_find(const idmap *m, const char *s, size_t n) {
@@ -88,6 +91,13 @@ int32_t idmap_intern(idmap *m, const char *s, size_t n) {
         if (!e->id1) break;
         if (slot_matches(m, e, head, tag, s, n)) return (int32_t)(e->id1 - 1);
     }
+    int32_t id = idmap_append(m, s, n);
+    m->slots[j] = (idmap_slot){head, (uint32_t)id + 1, tag};
+    if ((uint64_t)m->count * 2 > m->mask) grow(m);  // load factor <= 1/2
+    return id;
+}
+
+int32_t idmap_append(idmap *m, const char *s, size_t n) {
     CHECK(m->count < INT32_MAX - 1, "more than 2^31 distinct ids");
     int32_t id = m->count++;
     if ((size_t)id == m->offsets_cap) {
@@ -102,12 +112,69 @@ int32_t idmap_intern(idmap *m, const char *s, size_t n) {
     memcpy(m->arena + m->arena_len, s, n);
     m->arena[m->arena_len + n] = '\0';
     m->arena_len += n + 1;
-    m->slots[j] = (idmap_slot){head, (uint32_t)id + 1, tag};
-    if ((uint64_t)m->count * 2 > m->mask) grow(m);  // load factor <= 1/2
     return id;
 }
 
+int32_t *idmap_dedupe(idmap *m) {
+    uint64_t size = 1024;
+    while (size < 2 * (uint64_t)m->count) size *= 2;
+    free(m->slots);
+    m->mask = size - 1;
+    m->slots = xcalloc(size, sizeof *m->slots);
+    int32_t *new_id = NULL, next = 0;
+    // Hashes run PF ids ahead so that each slot's cache line is already on its way.
+    enum { PF = 16 };
+    uint64_t ring[PF];
+    const int32_t count = m->count;
+#define LEN(id) ((size_t)((id) + 1 < count ? m->offsets[(id) + 1] : m->arena_len) - m->offsets[id] - 1)
+    for (int32_t k = 0; k < PF && k < count; k++) {
+        ring[k] = hash_bytes(m->arena + m->offsets[k], LEN(k));
+        __builtin_prefetch(&m->slots[(ring[k] >> 32) & m->mask]);
+    }
+    for (int32_t id = 0; id < count; id++) {
+        const char *str = m->arena + m->offsets[id];
+        size_t n = LEN(id);
+        uint64_t h = ring[id % PF];
+        if (id + PF < count) {
+            uint64_t a = hash_bytes(m->arena + m->offsets[id + PF], LEN(id + PF));
+            ring[id % PF] = a;
+            __builtin_prefetch(&m->slots[(a >> 32) & m->mask]);
+        }
+        uint64_t head = head_of(str, n);
+        uint32_t tag = tag_of(h, n);
+        uint64_t j = tag & m->mask;
+        int32_t found = -1;
+        for (;; j = (j + 1) & m->mask) {
+            const idmap_slot *e = &m->slots[j];
+            if (!e->id1) break;
+            if (slot_matches(m, e, head, tag, str, n)) { found = (int32_t)(e->id1 - 1); break; }
+        }
+        if (found >= 0 && !new_id) {  // the first repeat: start renumbering
+            new_id = xmalloc((size_t)count * sizeof *new_id);
+            for (int32_t k = 0; k < id; k++) new_id[k] = k;
+        }
+        if (found >= 0) {
+            new_id[id] = found;
+            continue;
+        }
+        m->offsets[next] = m->offsets[id];  // the string stays where it is in the arena
+        m->slots[j] = (idmap_slot){head, (uint32_t)next + 1, tag};
+        if (new_id) new_id[id] = next;
+        next++;
+    }
+#undef LEN
+    m->count = next;
+    note_peak(m);
+    return new_id;
+}
+
+static void note_peak(idmap *m) {
+    size_t b = idmap_bytes(m);
+    if (b > m->peak_bytes) m->peak_bytes = b;
+}
+
 void idmap_drop_index(idmap *m) {
+    note_peak(m);
     free(m->slots);
     m->slots = NULL;
     m->mask = 0;

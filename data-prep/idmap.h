@@ -22,6 +22,7 @@ typedef struct {
     size_t arena_len, arena_cap;
     uint64_t *offsets;    // [count] start of each string in the arena
     size_t offsets_cap;
+    size_t peak_bytes;    // most memory the map held at once (for memory reports)
 } idmap;
 
 void idmap_init(idmap *m);
@@ -31,9 +32,16 @@ int32_t idmap_intern(idmap *m, const char *s, size_t n);
 // Dense id of S, or -1.
 int32_t idmap_find(const idmap *m, const char *s, size_t n);
 static inline const char *idmap_str(const idmap *m, int32_t id) { return m->arena + m->offsets[id]; }
+// Adds S as a new id without looking it up (a fast path for ids that arrive in
+// runs, such as the session ids of a log); idmap_dedupe merges repeats later.
+int32_t idmap_append(idmap *m, const char *s, size_t n);
+// Merges ids that name the same string into the first one and renumbers the rest
+// densely in order. Returns NULL when no string was repeated, else new_id[old_id]
+// (caller frees) so that references can be remapped. Rebuilds the lookup table.
+int32_t *idmap_dedupe(idmap *m);
 // Frees the lookup table once no more lookups will come (the strings stay).
 void idmap_drop_index(idmap *m);
-// Bytes held (for memory reports).
+// Bytes held now (for memory reports); the peak is in m->peak_bytes.
 size_t idmap_bytes(const idmap *m);
 
 #endif

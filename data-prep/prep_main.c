@@ -381,13 +381,13 @@ int main(int argc, char **argv) {
     put(&c, "input_events", st.events);
     put(&c, "skipped_rows", st.skipped_rows);
     if (st.events == 0) input_fail(o.inputs[0], 0, "no events to read (every row was of another event type)");
-    if (g_verbose)
-        fprintf(stderr, "grurec-prep: id maps hold %.1f MB (%d session/user ids, %d item ids)\n",
-                (double)(idmap_bytes(&log.keys) + idmap_bytes(&items)) / 1048576.0, log.keys.count, items.count);
     phase("parsed");
     sessions train_s;
     group_sessions(&log, gap, &train_s);
     phase("grouped into sessions");
+    if (g_verbose)  // bench/prep_bench.sh reads this line
+        fprintf(stderr, "grurec-prep: id maps hold %.1f MB at most (%lld sessions, %d item ids)\n",
+                (double)(train_s.keys.peak_bytes + items.peak_bytes) / 1048576.0, (long long)train_s.n_sessions, items.count);
     put(&c, "input_sessions", train_s.n_sessions);
     put(&c, "repeat_events_removed", o.keep_repeats ? 0 : drop_repeats(&train_s));
     filter_stats fs;
