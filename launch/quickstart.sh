@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The main job end to end on a fresh Debian 12 machine: install dependencies, build,
+# make the built-in synthetic click log, prepare it, train and evaluate GRU4Rec.
+# usage: launch/quickstart.sh [WORK_DIR]   (default ./quickstart)
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=${1:-$repo/quickstart}
+"$repo/launch/install-deps.sh"
+cmake -S "$repo" -B "$repo/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$repo/build" -j"$(nproc)"
+bin=$repo/build
+mkdir -p "$work"
+
+echo "== 1/3 synthetic click log: 1M events, 5000 items, 30 days"
+"$bin/data-prep/grurec-synth" --events 1000000 --items 5000 --days 30 --seed 42 --out "$work/clicks.tsv.gz"
+
+echo "== 2/3 prepare: last 2 days = test, 4 train shards"
+"$bin/data-prep/grurec-prep" --input "$work/clicks.tsv.gz" --test-days 2 --shards 4 --out "$work/dataset" --force
+
+if [ -x "$bin/src/grurec" ]; then
+    echo "== 3/3 train and evaluate"
+    "$repo/launch/grurec-mpirun" -np 2 "$bin/src/grurec" train --data "$work/dataset" --out "$work/run" \
+        --loss cross-entropy --embedding shared --layers 100 --batch-size 64 --n-sample 512 --epochs 3
+fi
