@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,8 +50,14 @@ static void refill(linereader *r) {
         int n = gzread(r->gz, r->buf + tail, (unsigned)want);
         int err = Z_OK;
         const char *msg = gzerror(r->gz, &err);
-        if (n < 0 || (err != Z_OK && err != Z_STREAM_END))
-            input_fail(r->path, r->line + 1, "corrupt or truncated gzip data (%s)", msg);
+        if (n < 0 || (err != Z_OK && err != Z_STREAM_END)) {
+            // zlib names the stream "<fd:N>": keep only what went wrong.
+            const char *what = strrchr(msg, ':');
+            snprintf(r->gz_msg, sizeof r->gz_msg, "%s", what ? what + 2 : msg);
+            r->gz_error = 1;
+            r->eof = 1;
+            if (n < 0) n = 0;
+        }
         if (n == 0) r->eof = 1;
         r->end += (size_t)n;
     } else {
@@ -67,6 +74,8 @@ int lr_next(linereader *r, char **line, size_t *len) {
     for (;;) {
         char *s = r->buf + r->start;
         char *nl = memchr(s, '\n', r->end - r->start);
+        if (!nl && r->eof && r->gz_error)  // the line this would be is cut off or corrupt
+            input_fail(r->path, r->line + 1, "corrupt or truncated gzip data (%s)", r->gz_msg);
         if (nl || (r->eof && r->end > r->start)) {
             size_t n = nl ? (size_t)(nl - s) : r->end - r->start;
             r->start += nl ? n + 1 : n;

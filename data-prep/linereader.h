@@ -15,6 +15,8 @@ typedef struct {
     size_t cap, start, end;  // unread bytes are buf[start, end)
     long line;         // number of the line last returned (1-based)
     int eof;
+    int gz_error;      // the gzip stream broke: fail once the complete lines before it are used
+    char gz_msg[128];
     uint64_t bytes_read;  // of the file itself (compressed size for gzip)
 } linereader;
 

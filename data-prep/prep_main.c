@@ -172,6 +172,11 @@ static void parse_args(int argc, char **argv, options *o) {
     if (!o->eval_shards) o->eval_shards = o->shards;
     if (o->n_inputs == 0) usage_fail("give at least one --input FILE");
     if (!o->out) usage_fail("give --out DIR");
+    // "data/ds/" names the same directory as "data/ds"; the temporary name needs the latter.
+    static char out[4096];
+    xsnprintf(out, sizeof out, "%s", o->out);
+    for (size_t n = strlen(out); n > 1 && out[n - 1] == '/'; n--) out[n - 1] = '\0';
+    o->out = out;
     if ((o->test_days > 0) == (o->n_test_inputs > 0))
         usage_fail("give exactly one of --test-days D (a time split) or --test-input FILE");
     if (o->filt.max_session_length && o->filt.max_session_length < o->filt.min_session_length)
@@ -342,7 +347,7 @@ static void read_log(const format_spec *spec, const char *const *paths, int n, c
         clock_gettime(CLOCK_MONOTONIC, &t0);
         int64_t before = st->events;
         ingest_file(spec, paths[i], log, st);
-        if (!quiet)
+        if (!quiet && g_verbose)
             fprintf(stderr, "grurec-prep: read %s: %lld events in %.1f s\n", paths[i], (long long)(st->events - before),
                     seconds_since(&t0));
     }

@@ -101,13 +101,15 @@ static void write_shard(const char *path, const dataset_out *d, int split, int s
     for (int64_t k = 0; k < n_sessions; k++) {
         int64_t i = list[k];
         int32_t len = s->len[i];
-        const char *name = session_name(s, i, g, &names_used);
-        if (!name || ids_fill == DATASET_CHUNK) {
+        // Write a block of ids when it is full or its names buffer is; names are
+        // formatted only after that, so none is overwritten before it is written.
+        const char *name = ids_fill < DATASET_CHUNK ? session_name(s, i, g, &names_used) : NULL;
+        if (!name) {
             h5_write_at(d_ids, str, ids_done, ids_fill, g->ids);
             ids_done += ids_fill;
             ids_fill = 0;
             names_used = 0;
-            if (!name) name = session_name(s, i, g, &names_used);
+            name = session_name(s, i, g, &names_used);
         }
         g->ids[ids_fill++] = name;
         const int32_t *it = s->item + s->start[i];

@@ -1,0 +1,41 @@
+// The compute interface the trainer and the evaluator call (DESIGN §5). This is the
+// CPU implementation (OpenBLAS sgemm + fused loops, src/cpu_backend.c); the CUDA one
+// in src/cuda/ implements the same calls.
+#ifndef GRUREC_BACKEND_H
+#define GRUREC_BACKEND_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "metrics.h"
+#include "model.h"
+
+typedef struct backend backend;
+
+// PARAMS are borrowed (they outlive the backend). MAX_ROWS bounds M (the lanes).
+// With FOR_TRAINING, optimizer state, gradients and dropout are set up. RANK makes
+// dropout masks differ between ranks.
+backend *backend_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
+                        int for_training, int rank, const int64_t *item_support);
+void backend_free(backend *b);
+
+// Hidden state: one buffer of max_rows × hid[l] per layer, rows following the lanes.
+float **backend_states(backend *b);
+const int *backend_state_widths(const backend *b);
+int backend_n_states(const backend *b);
+void backend_zero_states(backend *b);
+
+// One training step on M rows: inputs X, targets Y, K shared negatives NEG.
+// The gradient is that of SCALE × (sum of the rows' losses); the parameters are
+// updated. Returns the unscaled sum of the rows' losses.
+double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                          float scale, int64_t step);
+
+// Forward only (no dropout): scores all items for each row and adds the rank of Y
+// to MET.
+void backend_eval_step(backend *b, int M, const int32_t *x, const int32_t *y, metrics *met, tie_mode ties);
+
+// Scores of all items for the M rows after feeding X (for recommendations): [M × n_items].
+const float *backend_score_all(backend *b, int M, const int32_t *x);
+
+#endif

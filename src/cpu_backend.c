@@ -1,0 +1,281 @@
+// CPU backend: one training step of GRU4Rec as plain loops and OpenBLAS sgemm over
+// preallocated buffers (nothing is allocated inside the step).
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "check.h"
+#include "gru.h"
+#include "loss.h"
+#include "optim.h"
+#include "rng.h"
+
+struct backend {
+    train_config cfg;
+    model_shape s;
+    model_tensors *p;
+    int max_rows, max_cols, rank, training;
+    int L, H;  // layers, last hidden size
+    // hidden state (rows follow the lanes) and this step's per-layer buffers
+    float *state[MAX_LAYERS];
+    int state_width[MAX_LAYERS];
+    float *xw[MAX_LAYERS], *gates[MAX_LAYERS], *rh[MAX_LAYERS], *h_new[MAX_LAYERS], *out[MAX_LAYERS];
+    float *mask[MAX_LAYERS];  // inverted-dropout multipliers of each layer's output
+    float *emb, *emb_mask;    // layer-0 input rows (shared / separate embedding)
+    // output
+    int32_t *cols;
+    float *log_q_col, *Wyc, *byc, *R, *dR, *dWyc;
+    float *scores;  // eval: [max_rows × n_items]
+    // backward
+    float *dh, *dxw, *drh, *dx, *loss_scratch;
+    // optimizer
+    float *g_dense, *acc_dense, *mom_dense;
+    float *acc_Wy, *mom_Wy, *acc_by, *mom_by, *acc_E, *mom_E;
+    row_grads g_Wy, g_by, g_E;
+    float *log_support;  // [n_items] log of training support (logq)
+};
+
+static float *alloc_f(size_t n) { return xcalloc(n ? n : 1, sizeof(float)); }
+
+backend *backend_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
+                        int for_training, int rank, const int64_t *item_support) {
+    backend *b = xcalloc(1, sizeof *b);
+    b->cfg = *c;
+    b->s = *s;
+    b->p = params;
+    b->rank = rank;
+    b->training = for_training;
+    b->max_rows = max_rows;
+    b->max_cols = max_rows + (for_training ? c->n_sample : 0);
+    b->L = s->n_layers;
+    b->H = s->hid[b->L - 1];
+    const size_t R = (size_t)max_rows;
+    int max_in = 0, max_h = 0;
+    for (int l = 0; l < b->L; l++) {
+        int H = s->hid[l];
+        if (s->in_dim[l] > max_in) max_in = s->in_dim[l];
+        if (H > max_h) max_h = H;
+        b->state[l] = alloc_f(R * H);
+        b->state_width[l] = H;
+        b->xw[l] = alloc_f(R * 3 * H);
+        b->gates[l] = alloc_f(R * 3 * H);
+        b->rh[l] = alloc_f(R * H);
+        b->h_new[l] = alloc_f(R * H);
+        b->out[l] = alloc_f(R * H);
+        b->mask[l] = alloc_f(R * H);
+    }
+    b->emb = alloc_f(R * (size_t)s->in_dim[0]);
+    b->emb_mask = alloc_f(R * (size_t)s->in_dim[0]);
+    if (for_training) {
+        const size_t C = (size_t)b->max_cols;
+        b->cols = xmalloc(C * sizeof *b->cols);
+        b->log_q_col = alloc_f(C);
+        b->Wyc = alloc_f(C * b->H);
+        b->byc = alloc_f(C);
+        b->R = alloc_f(R * C);
+        b->dR = alloc_f(R * C);
+        b->dWyc = alloc_f(C * b->H);
+        b->dh = alloc_f(R * max_h);
+        b->dxw = alloc_f(R * 3 * max_h);
+        b->drh = alloc_f(R * max_h);
+        b->dx = alloc_f(R * (size_t)(max_in > max_h ? max_in : max_h));
+        b->loss_scratch = alloc_f(loss_scratch_floats(max_rows, b->max_cols));
+        const int mom = c->momentum > 0;
+        const size_t N = (size_t)s->n_items;
+        b->g_dense = alloc_f(s->n_dense);
+        b->acc_dense = alloc_f(s->n_dense);
+        b->mom_dense = mom ? alloc_f(s->n_dense) : NULL;
+        b->acc_Wy = alloc_f(N * b->H);
+        b->mom_Wy = mom ? alloc_f(N * b->H) : NULL;
+        b->acc_by = alloc_f(N);
+        b->mom_by = mom ? alloc_f(N) : NULL;
+        // Touched rows per step: the columns, plus the inputs when Wy is also the input table.
+        row_grads_init(&b->g_Wy, s->n_items, b->H, b->max_cols + max_rows);
+        row_grads_init(&b->g_by, s->n_items, 1, b->max_cols);
+        if (params->E) {
+            b->acc_E = alloc_f(N * s->emb_width);
+            b->mom_E = mom ? alloc_f(N * s->emb_width) : NULL;
+            row_grads_init(&b->g_E, s->n_items, s->emb_width, max_rows);
+        }
+        b->log_support = alloc_f(N);
+        for (size_t i = 0; i < N; i++) b->log_support[i] = item_support ? logf((float)(item_support[i] > 0 ? item_support[i] : 1)) : 0.0f;
+    } else {
+        b->scores = alloc_f(R * (size_t)s->n_items);
+    }
+    return b;
+}
+
+void backend_free(backend *b) {
+    for (int l = 0; l < b->L; l++) {
+        free(b->state[l]); free(b->xw[l]); free(b->gates[l]); free(b->rh[l]);
+        free(b->h_new[l]); free(b->out[l]); free(b->mask[l]);
+    }
+    free(b->emb); free(b->emb_mask); free(b->cols); free(b->log_q_col); free(b->Wyc); free(b->byc);
+    free(b->R); free(b->dR); free(b->dWyc); free(b->scores); free(b->dh); free(b->dxw); free(b->drh); free(b->dx);
+    free(b->loss_scratch); free(b->g_dense); free(b->acc_dense); free(b->mom_dense); free(b->acc_Wy);
+    free(b->mom_Wy); free(b->acc_by); free(b->mom_by); free(b->acc_E); free(b->mom_E); free(b->log_support);
+    if (b->training) {
+        row_grads_free(&b->g_Wy);
+        row_grads_free(&b->g_by);
+        if (b->p->E) row_grads_free(&b->g_E);
+    }
+    free(b);
+}
+
+float **backend_states(backend *b) { return b->state; }
+const int *backend_state_widths(const backend *b) { return b->state_width; }
+int backend_n_states(const backend *b) { return b->L; }
+
+void backend_zero_states(backend *b) {
+    for (int l = 0; l < b->L; l++) memset(b->state[l], 0, (size_t)b->max_rows * b->state_width[l] * sizeof(float));
+}
+
+// Inverted dropout: mask = 1/(1−p) with probability 1−p, else 0, from a counter-based
+// stream keyed by (step, slot, element), so masks never depend on the order of draws.
+static void dropout_mask(float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step, int slot) {
+    const float keep = 1.0f / (1.0f - p);
+    const uint64_t stream = RNG_STREAM_DROPOUT + ((uint64_t)rank << 16);
+    const uint64_t base = ((uint64_t)step * 64 + (uint64_t)slot) << 32;
+    for (size_t i = 0; i < n; i++) mask[i] = rng_uniform(seed, stream, base + i) < p ? 0.0f : keep;
+}
+
+static void mul_inplace(float *x, const float *m, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] *= m[i];
+}
+
+// Layer inputs and the GRU stack for M rows; leaves the top layer's output in out[L-1].
+static void forward(backend *b, int M, const int32_t *x, int64_t step, int train) {
+    const model_shape *s = &b->s;
+    const float p_emb = train ? b->cfg.dropout_embed : 0.0f, p_hid = train ? b->cfg.dropout_hidden : 0.0f;
+    const int in0 = s->in_dim[0];
+    if (in0 == 0) {  // one-hot: layer 0's input product is a row of its input table
+        const int w = s->emb_width;
+        for (int i = 0; i < M; i++) memcpy(b->xw[0] + (size_t)i * w, b->p->E + (size_t)x[i] * w, (size_t)w * sizeof(float));
+    } else {
+        const float *table = b->p->E ? b->p->E : b->p->Wy;
+        for (int i = 0; i < M; i++) memcpy(b->emb + (size_t)i * in0, table + (size_t)x[i] * in0, (size_t)in0 * sizeof(float));
+        if (p_emb > 0) {
+            dropout_mask(b->emb_mask, (size_t)M * in0, p_emb, b->cfg.seed, b->rank, step, 0);
+            mul_inplace(b->emb, b->emb_mask, (size_t)M * in0);
+        }
+    }
+    for (int l = 0; l < b->L; l++) {
+        const int H = s->hid[l], in = s->in_dim[l];
+        const float *input = l == 0 ? b->emb : b->out[l - 1];
+        if (in > 0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, 3 * H, in, 1.0f, input, in,
+                        layer_W(b->p, s, l), 3 * H, 0.0f, b->xw[l], 3 * H);
+        gru_forward(M, H, b->state[l], layer_U(b->p, s, l), layer_b(b->p, s, l), b->xw[l], b->gates[l], b->rh[l],
+                    b->h_new[l]);
+        memcpy(b->out[l], b->h_new[l], (size_t)M * H * sizeof(float));
+        if (p_hid > 0) {
+            dropout_mask(b->mask[l], (size_t)M * H, p_hid, b->cfg.seed, b->rank, step, 1 + l);
+            mul_inplace(b->out[l], b->mask[l], (size_t)M * H);
+        }
+    }
+}
+
+// The dropped output is the state a lane carries to its next event (as the official code).
+static void carry_state(backend *b, int M) {
+    for (int l = 0; l < b->L; l++) memcpy(b->state[l], b->out[l], (size_t)M * b->s.hid[l] * sizeof(float));
+}
+
+static void scatter_rows(row_grads *g, const int32_t *ids, int n, const float *rows, int width) {
+    for (int i = 0; i < n; i++) {
+        float *dst = row_grads_row(g, ids[i]);
+        const float *src = rows + (size_t)i * width;
+        for (int k = 0; k < width; k++) dst[k] += src[k];
+    }
+}
+
+double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                          float scale, int64_t step) {
+    const model_shape *s = &b->s;
+    const int H = b->H, C = M + K, L = b->L;
+    CHECK(M <= b->max_rows && C <= b->max_cols, "step of %d rows and %d columns exceeds the buffers", M, C);
+    forward(b, M, x, step, 1);
+
+    // Scores of the M targets and K negatives: R = h · Wy[cols]ᵀ + by[cols].
+    memcpy(b->cols, y, (size_t)M * sizeof *b->cols);
+    memcpy(b->cols + M, neg, (size_t)K * sizeof *b->cols);
+    for (int j = 0; j < C; j++) {
+        memcpy(b->Wyc + (size_t)j * H, b->p->Wy + (size_t)b->cols[j] * H, (size_t)H * sizeof(float));
+        b->byc[j] = b->p->by[b->cols[j]];
+    }
+    for (int i = 0; i < M; i++) memcpy(b->R + (size_t)i * C, b->byc, (size_t)C * sizeof(float));
+    const float *h = b->out[L - 1];
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, C, H, 1.0f, h, H, b->Wyc, H, 1.0f, b->R, C);
+    const float *log_q = NULL;
+    if (b->cfg.loss.logq > 0) {  // q ∝ support for in-batch targets, support^α for samples
+        for (int j = 0; j < C; j++)
+            b->log_q_col[j] = b->log_support[b->cols[j]] * (j < M ? 1.0f : b->cfg.sample_alpha);
+        log_q = b->log_q_col;
+    }
+    double loss = loss_forward_backward(&b->cfg.loss, b->R, M, C, log_q, scale, b->dR, b->loss_scratch);
+
+    // Output layer: dWy[cols] = dRᵀ·h, dby[cols] = column sums of dR, dh = dR·Wy[cols].
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, H, M, 1.0f, b->dR, C, h, H, 0.0f, b->dWyc, H);
+    scatter_rows(&b->g_Wy, b->cols, C, b->dWyc, H);
+    for (int j = 0; j < C; j++) {
+        float sum = 0;
+        for (int i = 0; i < M; i++) sum += b->dR[(size_t)i * C + j];
+        row_grads_row(&b->g_by, b->cols[j])[0] += sum;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, H, C, 1.0f, b->dR, C, b->Wyc, H, 0.0f, b->dh, H);
+
+    // GRU stack, top down. dh holds the gradient of the current layer's (dropped) output.
+    memset(b->g_dense, 0, s->n_dense * sizeof(float));
+    for (int l = L - 1; l >= 0; l--) {
+        const int Hl = s->hid[l], in = s->in_dim[l];
+        if (b->cfg.dropout_hidden > 0) mul_inplace(b->dh, b->mask[l], (size_t)M * Hl);
+        gru_backward(M, Hl, b->state[l], layer_U(b->p, s, l), b->gates[l], b->rh[l], b->dh, b->dxw, b->drh,
+                     b->g_dense + s->off_U[l], b->g_dense + s->off_b[l]);
+        if (in == 0) {  // one-hot: the pre-activation gradient is the input-table row's gradient
+            scatter_rows(&b->g_E, x, M, b->dxw, 3 * Hl);
+            continue;
+        }
+        const float *input = l == 0 ? b->emb : b->out[l - 1];
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, 3 * Hl, M, 1.0f, input, in, b->dxw, 3 * Hl, 0.0f,
+                    b->g_dense + s->off_W[l], 3 * Hl);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, in, 3 * Hl, 1.0f, b->dxw, 3 * Hl,
+                    layer_W(b->p, s, l), 3 * Hl, 0.0f, b->dx, in);
+        if (l > 0) {
+            memcpy(b->dh, b->dx, (size_t)M * in * sizeof(float));
+        } else {  // into the embedding rows (shared: Wy itself; separate: E)
+            if (b->cfg.dropout_embed > 0) mul_inplace(b->dx, b->emb_mask, (size_t)M * in);
+            scatter_rows(b->p->E ? &b->g_E : &b->g_Wy, x, M, b->dx, in);
+        }
+    }
+
+    // Updates: dense Adagrad on the GRU, sparse Adagrad on the touched table rows.
+    const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
+    adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
+    adagrad_rows(b->p->Wy, b->acc_Wy, b->mom_Wy, &b->g_Wy, lr, mu);
+    adagrad_rows(b->p->by, b->acc_by, b->mom_by, &b->g_by, lr, mu);
+    row_grads_clear(&b->g_Wy);
+    row_grads_clear(&b->g_by);
+    if (b->p->E) {
+        adagrad_rows(b->p->E, b->acc_E, b->mom_E, &b->g_E, lr, mu);
+        row_grads_clear(&b->g_E);
+    }
+    carry_state(b, M);
+    return loss;
+}
+
+const float *backend_score_all(backend *b, int M, const int32_t *x) {
+    CHECK(b->scores, "this backend was made for training, not scoring");
+    forward(b, M, x, 0, 0);
+    carry_state(b, M);
+    const int64_t N = b->s.n_items;
+    for (int i = 0; i < M; i++) memcpy(b->scores + (size_t)i * N, b->p->by, (size_t)N * sizeof(float));
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, (int)N, b->H, 1.0f, b->out[b->L - 1], b->H, b->p->Wy,
+                b->H, 1.0f, b->scores, (int)N);
+    return b->scores;
+}
+
+void backend_eval_step(backend *b, int M, const int32_t *x, const int32_t *y, metrics *met, tie_mode ties) {
+    const float *scores = backend_score_all(b, M, x);
+    metrics_add_rows(met, scores, M, b->s.n_items, y, ties);
+}

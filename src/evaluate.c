@@ -1,0 +1,119 @@
+#include "evaluate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backend.h"
+#include "check.h"
+#include "lanes.h"
+#include "stream.h"
+
+void evaluate(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
+              tie_mode ties, metrics *met) {
+    session_stream st;
+    stream_load(&st, m, split, 0, 1);
+    const int B = c->eval_batch;
+    backend *b = backend_create(c, s, p, B, 0, 0, NULL);
+    lanes ln;
+    lanes_init(&ln, st.off, st.items, st.n_sessions, B);
+    lanes_restart(&ln);
+    backend_zero_states(b);
+    int32_t *x = xmalloc((size_t)B * sizeof *x), *y = xmalloc((size_t)B * sizeof *y);
+    while (ln.M > 0) {
+        lanes_batch(&ln, x, y);
+        backend_eval_step(b, ln.M, x, y, met, ties);
+        lanes_advance(&ln, backend_states(b), backend_state_widths(b), backend_n_states(b));
+    }
+    free(x);
+    free(y);
+    lanes_free(&ln);
+    backend_free(b);
+    stream_free(&st);
+}
+
+void metrics_json(const metrics *met, char *buf, size_t size) {
+    size_t n = (size_t)snprintf(buf, size, "{");
+    for (int k = 0; k < met->n_cutoffs && n < size; k++)
+        n += (size_t)snprintf(buf + n, size - n, "\"recall@%d\": %.6f, \"mrr@%d\": %.6f, ", met->cutoffs[k],
+                              metrics_recall(met, k), met->cutoffs[k], metrics_mrr(met, k));
+    if (n < size) snprintf(buf + n, size - n, "\"predictions\": %lld}", (long long)met->n);
+}
+
+void metrics_print(const metrics *met, int json, const char *label) {
+    if (json) {
+        char buf[2048];
+        metrics_json(met, buf, sizeof buf);
+        printf("%s\n", buf);
+        return;
+    }
+    printf("%s: %lld predictions\n", label, (long long)met->n);
+    printf("  %8s %10s %10s\n", "cutoff", "Recall", "MRR");
+    for (int k = 0; k < met->n_cutoffs; k++)
+        printf("  %8d %10.4f %10.4f\n", met->cutoffs[k], metrics_recall(met, k), metrics_mrr(met, k));
+}
+
+static const char *const eval_usage =
+    "usage: grurec eval --data DIR --model RUN|FILE [--split test|valid] [--cutoffs 1,5,10,20]\n"
+    "                   [--ties conservative|standard|median] [--batch N] [--json]\n"
+    "\n"
+    "Replays every session of the split from a zero state and, at each event but the last,\n"
+    "ranks the next item among all items (scores h·Wyᵀ + by). Prints Recall@K and MRR@K\n"
+    "per cutoff and the number of predictions; --json prints one object with keys\n"
+    "\"recall@K\", \"mrr@K\" and \"predictions\".\n"
+    "  --model     a model file, or a run directory (its model.h5)\n"
+    "  --ties      conservative (default: rank = items scoring >= the target), standard\n"
+    "              (1 + items scoring above it), median (ties share the middle rank)\n";
+
+int cmd_eval(int argc, char **argv) {
+    const char *data = NULL, *model = NULL, *split_name = "test", *cutoffs_s = "1,5,10,20", *ties_s = "conservative";
+    int json = 0, batch = 256;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define TAKE(var) do { if (!v) usage_fail("%s needs a value", a); var = v; i++; } while (0)
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { fputs(eval_usage, stdout); return 0; }
+        else if (strcmp(a, "--data") == 0) TAKE(data);
+        else if (strcmp(a, "--model") == 0) TAKE(model);
+        else if (strcmp(a, "--split") == 0) TAKE(split_name);
+        else if (strcmp(a, "--cutoffs") == 0) TAKE(cutoffs_s);
+        else if (strcmp(a, "--ties") == 0) TAKE(ties_s);
+        else if (strcmp(a, "--batch") == 0) { const char *bs; TAKE(bs); batch = atoi(bs); if (batch < 1) usage_fail("--batch must be positive"); }
+        else if (strcmp(a, "--json") == 0) json = 1;
+        else usage_fail("eval: unknown option '%s'", a);
+#undef TAKE
+    }
+    if (!data || !model) usage_fail("eval needs --data DIR and --model RUN|FILE");
+    int split = strcmp(split_name, "test") == 0 ? SPLIT_TEST : strcmp(split_name, "valid") == 0 ? SPLIT_VALID : -1;
+    if (split < 0) usage_fail("--split is test or valid, not '%s'", split_name);
+    int cutoffs[METRICS_MAX_CUTOFFS];
+    int nc = metrics_parse_cutoffs(cutoffs_s, cutoffs, METRICS_MAX_CUTOFFS);
+    if (nc <= 0) usage_fail("--cutoffs takes positive numbers like 1,5,10,20, not '%s'", cutoffs_s);
+    tie_mode ties;
+    if (!tie_mode_parse(ties_s, &ties)) usage_fail("--ties is conservative, standard or median, not '%s'", ties_s);
+    char path[4096];
+    struct stat st;
+    if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) xsnprintf(path, sizeof path, "%s/model.h5", model);
+    else xsnprintf(path, sizeof path, "%s", model);
+    dataset_meta m;
+    dataset_open(data, &m);
+    if (!m.split[split].present) input_fail(data, 0, "the dataset has no %s split", split_name);
+    train_config c;
+    model_shape s;
+    model_tensors p;
+    char *fp;
+    model_load(path, &s, &p, &c, &fp);
+    if (s.n_items != m.n_items || strcmp(fp, m.fingerprint) != 0)
+        input_fail(path, 0, "this model was trained on another dataset (fingerprint %s, %lld items; %s has %s, %lld items)", fp,
+                   (long long)s.n_items, data, m.fingerprint, (long long)m.n_items);
+    c.eval_batch = batch;
+    metrics met;
+    metrics_init(&met, cutoffs, nc);
+    evaluate(&c, &s, &p, &m, split, ties, &met);
+    metrics_print(&met, json, split_name);
+    free(fp);
+    tensors_free(&p);
+    dataset_close(&m);
+    return 0;
+}

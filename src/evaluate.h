@@ -1,0 +1,20 @@
+// Evaluation (DESIGN §7): every test session is replayed from a zero state; at every
+// event but the last, all items are scored and the next item's rank counted.
+#ifndef GRUREC_EVALUATE_H
+#define GRUREC_EVALUATE_H
+
+#include "config.h"
+#include "dataset.h"
+#include "metrics.h"
+#include "model.h"
+
+void evaluate(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
+              tie_mode ties, metrics *met);
+// One line per cutoff for people, or one JSON object ("recall@20", "mrr@20", …, "predictions").
+void metrics_print(const metrics *met, int json, const char *label);
+// The same JSON object into BUF.
+void metrics_json(const metrics *met, char *buf, size_t size);
+
+int cmd_eval(int argc, char **argv);
+
+#endif

@@ -1,0 +1,65 @@
+#include "gru.h"
+
+#include <cblas.h>
+#include <math.h>
+
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+
+void gru_forward(int M, int H, const float *h_prev, const float *U, const float *b, float *xw, float *gates,
+                 float *rh, float *h_new) {
+    const int H3 = 3 * H;
+    // gates[:, 0:2H] = h · [U_r U_z]
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, 2 * H, H, 1.0f, h_prev, H, U, H3, 0.0f, gates, H3);
+    for (int i = 0; i < M; i++) {
+        float *g = gates + (size_t)i * H3, *a = xw + (size_t)i * H3;
+        const float *h = h_prev + (size_t)i * H;
+        for (int k = 0; k < H3; k++) a[k] += b[k];
+        for (int k = 0; k < 2 * H; k++) g[k] = sigmoidf(g[k] + a[k]);
+        for (int k = 0; k < H; k++) rh[(size_t)i * H + k] = g[k] * h[k];
+    }
+    // gates[:, 2H:3H] = (r ⊙ h) · U_c
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, H, H, 1.0f, rh, H, U + 2 * H, H3, 0.0f, gates + 2 * H, H3);
+    for (int i = 0; i < M; i++) {
+        float *g = gates + (size_t)i * H3;
+        const float *a = xw + (size_t)i * H3, *h = h_prev + (size_t)i * H;
+        float *out = h_new + (size_t)i * H;
+        for (int k = 0; k < H; k++) {
+            float c = tanhf(g[2 * H + k] + a[2 * H + k]);
+            g[2 * H + k] = c;
+            float z = g[H + k];
+            out[k] = h[k] + z * (c - h[k]);
+        }
+    }
+}
+
+void gru_backward(int M, int H, const float *h_prev, const float *U, const float *gates, const float *rh,
+                  const float *dh_new, float *dxw, float *drh, float *dU, float *db) {
+    const int H3 = 3 * H;
+    // Candidate first: d(pre-activation of c) = dh' ⊙ z ⊙ (1 − c²).
+    for (int i = 0; i < M; i++) {
+        const float *g = gates + (size_t)i * H3, *dh = dh_new + (size_t)i * H, *h = h_prev + (size_t)i * H;
+        float *d = dxw + (size_t)i * H3;
+        for (int k = 0; k < H; k++) {
+            float z = g[H + k], c = g[2 * H + k];
+            d[2 * H + k] = dh[k] * z * (1.0f - c * c);
+            d[H + k] = dh[k] * (c - h[k]) * z * (1.0f - z);  // through z
+        }
+    }
+    // d(r ⊙ h) = d(c pre-activation) · U_cᵀ
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, H, H, 1.0f, dxw + 2 * H, H3, U + 2 * H, H3, 0.0f, drh, H);
+    for (int i = 0; i < M; i++) {
+        const float *g = gates + (size_t)i * H3, *h = h_prev + (size_t)i * H, *d_rh = drh + (size_t)i * H;
+        float *d = dxw + (size_t)i * H3;
+        for (int k = 0; k < H; k++) {
+            float r = g[k];
+            d[k] = d_rh[k] * h[k] * r * (1.0f - r);
+        }
+    }
+    // dU[:, 0:2H] += hᵀ · d[r z];  dU[:, 2H:3H] += (r ⊙ h)ᵀ · d[c]
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, 2 * H, M, 1.0f, h_prev, H, dxw, H3, 1.0f, dU, H3);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, M, 1.0f, rh, H, dxw + 2 * H, H3, 1.0f, dU + 2 * H, H3);
+    for (int i = 0; i < M; i++) {
+        const float *d = dxw + (size_t)i * H3;
+        for (int k = 0; k < H3; k++) db[k] += d[k];
+    }
+}

@@ -1,0 +1,134 @@
+#include "model.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "h5util.h"
+#include "rng.h"
+
+void model_shape_init(model_shape *s, const train_config *c, int64_t n_items) {
+    memset(s, 0, sizeof *s);
+    s->n_layers = c->n_layers;
+    s->n_items = n_items;
+    int H_last = c->layers[c->n_layers - 1];
+    size_t off = 0;
+    for (int l = 0; l < c->n_layers; l++) {
+        int H = c->layers[l];
+        s->hid[l] = H;
+        if (l > 0) s->in_dim[l] = c->layers[l - 1];
+        else if (c->embedding == EMB_ONEHOT) s->in_dim[l] = 0;
+        else if (c->embedding == EMB_SHARED) s->in_dim[l] = H_last;
+        else s->in_dim[l] = c->embedding_dim;
+        s->off_W[l] = off;
+        off += (size_t)s->in_dim[l] * 3 * H;
+        s->off_U[l] = off;
+        off += (size_t)H * 3 * H;
+        s->off_b[l] = off;
+        off += (size_t)3 * H;
+    }
+    s->n_dense = off;
+    s->emb_width = c->embedding == EMB_ONEHOT ? 3 * c->layers[0] : c->embedding == EMB_SEPARATE ? c->embedding_dim : 0;
+}
+
+void tensors_alloc(model_tensors *t, const model_shape *s) {
+    int H = s->hid[s->n_layers - 1];
+    t->dense = xcalloc(s->n_dense, sizeof(float));
+    t->Wy = xcalloc((size_t)s->n_items * H, sizeof(float));
+    t->by = xcalloc((size_t)s->n_items, sizeof(float));
+    t->E = s->emb_width ? xcalloc((size_t)s->n_items * s->emb_width, sizeof(float)) : NULL;
+}
+
+void tensors_free(model_tensors *t) {
+    free(t->dense);
+    free(t->Wy);
+    free(t->by);
+    free(t->E);
+    memset(t, 0, sizeof *t);
+}
+
+// ROWS × (blocks·COLS) matrix whose every ROWS × COLS block is uniform in ±sqrt(6/(ROWS+COLS)).
+static void init_blocks(float *m, int64_t rows, int cols, int blocks, uint64_t seed, uint64_t tensor) {
+    float sigma = sqrtf(6.0f / (float)(rows + cols));
+    int64_t width = (int64_t)cols * blocks;
+    for (int64_t i = 0; i < rows; i++)
+        for (int64_t j = 0; j < width; j++) {
+            uint64_t counter = (tensor << 48) + (uint64_t)(i * width + j);
+            m[i * width + j] = sigma * (2.0f * rng_uniform(seed, RNG_STREAM_INIT, counter) - 1.0f);
+        }
+}
+
+void model_init(model_tensors *t, const model_shape *s, uint64_t seed) {
+    memset(t->dense, 0, s->n_dense * sizeof(float));
+    uint64_t id = 1;
+    for (int l = 0; l < s->n_layers; l++, id += 2) {
+        int H = s->hid[l];
+        if (s->in_dim[l]) init_blocks(layer_W(t, s, l), s->in_dim[l], H, 3, seed, id);
+        init_blocks(layer_U(t, s, l), H, H, 3, seed, id + 1);
+    }
+    int H = s->hid[s->n_layers - 1];
+    init_blocks(t->Wy, s->n_items, H, 1, seed, 100);
+    memset(t->by, 0, (size_t)s->n_items * sizeof(float));
+    if (t->E) {
+        if (s->in_dim[0] == 0) init_blocks(t->E, s->n_items, s->hid[0], 3, seed, 101);  // onehot: N × 3H0
+        else init_blocks(t->E, s->n_items, s->emb_width, 1, seed, 101);
+    }
+}
+
+static void write_f32(hid_t f, const char *name, const float *v, int64_t n) {
+    hid_t d = h5_create_1d(f, name, H5T_IEEE_F32LE, n, 1 << 20, 0);
+    h5_write_at(d, H5T_NATIVE_FLOAT, 0, n, v);
+    H5Dclose(d);
+}
+
+void model_save(const char *path, const model_shape *s, const model_tensors *t, const train_config *c,
+                const char *fingerprint) {
+    char tmp[4096];
+    xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
+    hid_t f = h5_create(tmp);
+    hid_t g = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5_CHECK(g, "cannot create /params in %s", tmp);
+    H5Gclose(g);
+    int H = s->hid[s->n_layers - 1];
+    write_f32(f, "params/dense", t->dense, (int64_t)s->n_dense);
+    write_f32(f, "params/Wy", t->Wy, s->n_items * H);
+    write_f32(f, "params/by", t->by, s->n_items);
+    if (t->E) write_f32(f, "params/E", t->E, s->n_items * s->emb_width);
+    char *json = config_to_json(c);
+    h5_attr_str(f, "config", json);
+    free(json);
+    h5_attr_str(f, "dataset_fingerprint", fingerprint);
+    h5_attr_i64(f, "n_items", s->n_items);
+    h5_attr_str(f, "created_by", "grurec " GRUREC_VERSION);
+    h5_close(f, tmp);
+    CHECK(rename(tmp, path) == 0, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+}
+
+static void read_f32(hid_t f, const char *name, float *v, int64_t n, const char *path) {
+    int64_t len;
+    hid_t d = h5_open_1d(f, name, path, &len);
+    if (len != n) input_fail(path, 0, "wrong layout: %s has %lld values, the model's config needs %lld", name, (long long)len, (long long)n);
+    h5_read_at(d, H5T_NATIVE_FLOAT, 0, n, v);
+    H5Dclose(d);
+}
+
+void model_load(const char *path, model_shape *s, model_tensors *t, train_config *c, char **fingerprint) {
+    hid_t f = h5_open_read(path);
+    char *json = h5_get_attr_str(f, "config", path);
+    if (!config_from_json(c, json)) input_fail(path, 0, "unreadable config attribute");
+    free(json);
+    *fingerprint = h5_get_attr_str(f, "dataset_fingerprint", path);
+    int64_t n_items = h5_get_attr_i64(f, "n_items", path);
+    model_shape_init(s, c, n_items);
+    tensors_alloc(t, s);
+    int H = s->hid[s->n_layers - 1];
+    read_f32(f, "params/dense", t->dense, (int64_t)s->n_dense, path);
+    read_f32(f, "params/Wy", t->Wy, n_items * H, path);
+    read_f32(f, "params/by", t->by, n_items, path);
+    if (t->E) read_f32(f, "params/E", t->E, n_items * s->emb_width, path);
+    H5Fclose(f);
+}

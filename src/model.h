@@ -1,0 +1,51 @@
+// The GRU4Rec model's tensors (DESIGN §3, §8): the dense GRU weights and biases in
+// one contiguous buffer with named views (so the all-reduce, the checksum and the
+// checkpoint are one call each), and the row-addressed item tables.
+#ifndef GRUREC_MODEL_H
+#define GRUREC_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct {
+    int n_layers;
+    int in_dim[MAX_LAYERS];  // input width of each layer (layer 0 onehot: 0, its input weights are table E)
+    int hid[MAX_LAYERS];
+    int64_t n_items;
+    int emb_width;            // width of the input table E: 3*H0 (onehot), D (separate), 0 (shared: Wy)
+    size_t n_dense;
+    // Offsets of each layer's W [in × 3H], U [H × 3H] and b [3H] in the dense buffer
+    // (gates ordered r, z, candidate within each 3H block).
+    size_t off_W[MAX_LAYERS], off_U[MAX_LAYERS], off_b[MAX_LAYERS];
+} model_shape;
+
+typedef struct {
+    float *dense;  // [n_dense]
+    float *Wy;     // [n_items × hid[L-1]]  output item table (also the input in shared mode)
+    float *by;     // [n_items]
+    float *E;      // [n_items × emb_width] or NULL
+} model_tensors;
+
+void model_shape_init(model_shape *s, const train_config *c, int64_t n_items);
+// Allocates zeroed tensors of SHAPE (every pointer of T non-NULL where the shape has it).
+void tensors_alloc(model_tensors *t, const model_shape *s);
+void tensors_free(model_tensors *t);
+// Uniform ±sqrt(6/(fan_in+fan_out)) per gate block, biases 0: a function of the seed
+// alone (counter-based random numbers), whatever the machine or the number of ranks.
+void model_init(model_tensors *t, const model_shape *s, uint64_t seed);
+
+static inline float *layer_W(const model_tensors *t, const model_shape *s, int l) { return t->dense + s->off_W[l]; }
+static inline float *layer_U(const model_tensors *t, const model_shape *s, int l) { return t->dense + s->off_U[l]; }
+static inline float *layer_b(const model_tensors *t, const model_shape *s, int l) { return t->dense + s->off_b[l]; }
+
+// Model files (RUN/model.h5): /params/dense, /params/Wy, /params/by, /params/E, with
+// the config (JSON), the dataset fingerprint and n_items as attributes. Written to a
+// temporary name and renamed.
+void model_save(const char *path, const model_shape *s, const model_tensors *t, const train_config *c,
+                const char *fingerprint);
+// Reads a model file; fills C from its config. Wrong layout → input error naming PATH.
+void model_load(const char *path, model_shape *s, model_tensors *t, train_config *c, char **fingerprint);
+
+#endif

@@ -1,0 +1,32 @@
+// Adagrad with optional (heavy-ball) momentum, as the official GRU4Rec
+// (REFERENCE §A.5): acc += g²; step = lr·g/√(acc + 1e-6); v = μ·v − step; p += v
+// (p −= step when μ = 0). The accumulator starts at 0; there is no decay.
+#ifndef GRUREC_OPTIM_H
+#define GRUREC_OPTIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Dense tensor of N values. V may be NULL when mu == 0.
+void adagrad_dense(float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu);
+
+// Gradients of rows of a table: one gradient row per distinct table row (duplicates
+// summed before). Only these rows' parameters, accumulators and momenta change.
+typedef struct {
+    int64_t n_items;
+    int width;
+    int32_t *slot;  // [n_items]: index into rows/grad, −1 when untouched this step
+    int32_t *rows;  // [cap] table rows in order of first touch
+    float *grad;    // [cap × width]
+    int n, cap;
+} row_grads;
+
+void row_grads_init(row_grads *g, int64_t n_items, int width, int cap);
+void row_grads_free(row_grads *g);
+// The gradient row of table row ITEM (zeroed the first time it is touched this step).
+float *row_grads_row(row_grads *g, int32_t item);
+// Forgets this step's rows (cost proportional to the rows touched, not to the table).
+void row_grads_clear(row_grads *g);
+void adagrad_rows(float *p, float *acc, float *v, const row_grads *g, float lr, float mu);
+
+#endif

@@ -1,0 +1,236 @@
+#include "train.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "backend.h"
+#include "check.h"
+#include "dataset.h"
+#include "evaluate.h"
+#include "lanes.h"
+#include "model.h"
+#include "sampler.h"
+#include "stream.h"
+
+void openblas_set_num_threads(int);
+
+static const char *const train_usage =
+    "usage: grurec train --data DIR --out RUN [options]\n"
+    "\n"
+    "Trains GRU4Rec on DIR's train split with session-parallel mini-batches and evaluates\n"
+    "on the test split at the end. Writes RUN/model.h5 and RUN/metrics.jsonl (one JSON\n"
+    "object per progress interval, per epoch and per evaluation).\n"
+    "\n"
+    "Model and loss (defaults: the official GRU4Rec PyTorch defaults)\n"
+    "  --loss L             cross-entropy (default) | bpr-max | top1-max | bpr | top1\n"
+    "  --final-act A        linear | tanh | elu-A (default: linear for cross-entropy and\n"
+    "                       top1-max, elu-0.5 for bpr-max, tanh for bpr and top1)\n"
+    "  --layers 100[,100…]  GRU layer sizes (default 100)\n"
+    "  --embedding E        shared (default: one item matrix for input and output) |\n"
+    "                       onehot (input weights per item) | N (separate N-dim embedding)\n"
+    "  --n-sample K         extra negatives shared by the batch, drawn ∝ support^alpha (2048)\n"
+    "  --sample-alpha A     0 = uniform, 1 = popularity (0.5)\n"
+    "  --bpreg R            BPR-max score regularisation (1.0)\n"
+    "  --logq W             logq correction for cross-entropy (0; 1 is recommended with XE)\n"
+    "Training\n"
+    "  --batch-size B       lanes (sessions in parallel) (64)\n"
+    "  --dropout-embed P    inverted dropout on the input embedding (0)\n"
+    "  --dropout-hidden P   inverted dropout on each GRU layer's output (0)\n"
+    "  --learning-rate LR   Adagrad learning rate (0.05)\n"
+    "  --momentum MU        momentum on the Adagrad step (0)\n"
+    "  --epochs N           (10)\n"
+    "  --seed S             parameters, negatives and dropout are functions of it (42)\n"
+    "  --threads T          OpenBLAS threads (1)\n"
+    "  --max-steps N        stop after N steps (benchmarks; 0 = no limit)\n"
+    "Evaluation and logging\n"
+    "  --eval-every N       evaluate every N epochs (on valid if present, else test);\n"
+    "                       0 turns evaluation off; default: on test at the end only\n"
+    "  --eval-batch N       sessions scored at once in evaluation (256)\n"
+    "  --cutoffs 1,5,10,20  --ties conservative|standard|median\n"
+    "  --log-every S        seconds between progress lines (5)\n"
+    "  --config FILE        settings as 'key = value' lines (names as the flags); flags win\n"
+    "\n"
+    "Exit status: 0 done, 1 internal error or a non-finite loss, 2 bad input or usage.\n";
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct {
+    const char *data, *out, *config_file, *cutoffs, *ties;
+    int act_given, eval_every_given;
+} train_args;
+
+static void parse_train_args(int argc, char **argv, train_config *c, train_args *a) {
+    memset(a, 0, sizeof *a);
+    a->cutoffs = "1,5,10,20";
+    a->ties = "conservative";
+    // The config file first, so that flags override it.
+    for (int i = 1; i + 1 < argc; i++)
+        if (strcmp(argv[i], "--config") == 0) a->config_file = argv[i + 1];
+    if (a->config_file) config_read_file(c, a->config_file);
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) { fputs(train_usage, stdout); exit(0); }
+        if (strncmp(arg, "--", 2) != 0) usage_fail("train: unexpected argument '%s'", arg);
+        if (i + 1 >= argc) usage_fail("%s needs a value", arg);
+        const char *name = arg + 2, *v = argv[++i];
+        if (strcmp(name, "data") == 0) a->data = v;
+        else if (strcmp(name, "out") == 0) a->out = v;
+        else if (strcmp(name, "config") == 0) continue;
+        else if (strcmp(name, "cutoffs") == 0) a->cutoffs = v;
+        else if (strcmp(name, "ties") == 0) a->ties = v;
+        else if (!config_set(c, name, v, arg)) usage_fail("train: unknown option '%s'", arg);
+        if (strcmp(name, "final-act") == 0) a->act_given = 1;
+        if (strcmp(name, "eval-every") == 0) a->eval_every_given = 1;
+    }
+    if (!a->data || !a->out) usage_fail("train needs --data DIR and --out RUN");
+}
+
+static FILE *open_metrics(const char *run) {
+    char path[4096];
+    xsnprintf(path, sizeof path, "%s/metrics.jsonl", run);
+    FILE *f = fopen(path, "w");
+    CHECK(f, "cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
+static void run_eval(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
+                     const int *cutoffs, int nc, tie_mode ties, int epoch, FILE *mf) {
+    metrics met;
+    metrics_init(&met, cutoffs, nc);
+    double t0 = now_s();
+    evaluate(c, s, p, m, split, ties, &met);
+    double secs = now_s() - t0;
+    char label[64], buf[2048];
+    snprintf(label, sizeof label, "epoch %d, %s split (%.1f s)", epoch, split_names[split], secs);
+    metrics_print(&met, 0, label);
+    metrics_json(&met, buf, sizeof buf);
+    fprintf(mf, "{\"type\": \"eval\", \"epoch\": %d, \"split\": \"%s\", \"seconds\": %.3f, \"metrics\": %s}\n", epoch,
+            split_names[split], secs, buf);
+    fflush(mf);
+}
+
+int cmd_train(int argc, char **argv) {
+    train_config c;
+    config_defaults(&c);
+    train_args a;
+    parse_train_args(argc, argv, &c, &a);
+    config_default_act(&c, a.act_given || (a.config_file && 0));
+    if (!a.eval_every_given) c.eval_every = -1;  // default: evaluate at the end only
+    config_validate(&c);
+    int cutoffs[METRICS_MAX_CUTOFFS];
+    int nc = metrics_parse_cutoffs(a.cutoffs, cutoffs, METRICS_MAX_CUTOFFS);
+    if (nc <= 0) usage_fail("--cutoffs takes positive numbers like 1,5,10,20, not '%s'", a.cutoffs);
+    tie_mode ties;
+    if (!tie_mode_parse(a.ties, &ties)) usage_fail("--ties is conservative, standard or median, not '%s'", a.ties);
+    openblas_set_num_threads(c.threads);
+
+    dataset_meta m;
+    dataset_open(a.data, &m);
+    session_stream st;
+    stream_load(&st, &m, SPLIT_TRAIN, 0, 1);
+    if (mkdir(a.out, 0777) != 0 && errno != EEXIST) input_fail(a.out, 0, "cannot create run directory: %s", strerror(errno));
+    FILE *mf = open_metrics(a.out);
+    char *cfg_json = config_to_json(&c);
+    fprintf(mf, "{\"type\": \"config\", \"config\": %s, \"dataset\": \"%s\", \"fingerprint\": \"%s\"}\n", cfg_json, a.data,
+            m.fingerprint);
+    fflush(mf);
+
+    model_shape s;
+    model_shape_init(&s, &c, m.n_items);
+    model_tensors p;
+    tensors_alloc(&p, &s);
+    model_init(&p, &s, c.seed);
+    alias_table sampler = {0};
+    if (c.n_sample > 0) alias_build(&sampler, m.item_support, (int32_t)m.n_items, c.sample_alpha);
+    const int B = c.batch_size, K = c.n_sample;
+    backend *b = backend_create(&c, &s, &p, B, 1, 0, m.item_support);
+    lanes ln;
+    lanes_init(&ln, st.off, st.items, st.n_sessions, B);
+    int32_t *x = xmalloc((size_t)B * sizeof *x), *y = xmalloc((size_t)B * sizeof *y);
+    int32_t *neg = xmalloc((size_t)(K ? K : 1) * sizeof *neg);
+    const float scale = 1.0f / (float)B;  // the nominal batch, also when fewer lanes remain
+    const int eval_split = m.split[SPLIT_VALID].present ? SPLIT_VALID : SPLIT_TEST;
+    fprintf(stderr, "grurec: training on %lld sessions, %lld pairs, %lld items; %zu dense + %lld table parameters\n",
+            (long long)st.n_sessions, (long long)st.n_pairs, (long long)m.n_items, s.n_dense,
+            (long long)(m.n_items * (s.hid[s.n_layers - 1] + 1) + (p.E ? m.n_items * s.emb_width : 0)));
+
+    int64_t step = 0;
+    double train_seconds = 0;
+    int stopped = 0;
+    for (int epoch = 1; epoch <= c.epochs && !stopped; epoch++) {
+        lanes_restart(&ln);
+        backend_zero_states(b);
+        double t_epoch = now_s(), t_log = t_epoch, loss_sum = 0, loss_log = 0;
+        int64_t pairs = 0, pairs_log = 0;
+        while (ln.M > 0 && !(K == 0 && ln.M < 2)) {  // one lane alone has no negative
+            lanes_batch(&ln, x, y);
+            if (K) alias_draw_step(&sampler, c.seed, (uint64_t)step, K, neg);
+            double loss = backend_train_step(b, ln.M, x, y, neg, K, scale, step);
+            if (!isfinite(loss)) {
+                fprintf(stderr, "grurec: the loss became %s at epoch %d, step %lld: lower --learning-rate or --momentum, "
+                                "check --final-act and --bpreg, or the data (the last good model was not saved)\n",
+                        isnan(loss) ? "NaN" : "infinite", epoch, (long long)step);
+                exit(EXIT_INTERNAL);
+            }
+            loss_sum += loss;
+            loss_log += loss;
+            pairs += ln.M;
+            pairs_log += ln.M;
+            step++;
+            lanes_advance(&ln, backend_states(b), backend_state_widths(b), backend_n_states(b));
+            if (c.max_steps && step >= c.max_steps) stopped = 1;
+            double t = now_s();
+            if (c.log_every_s > 0 && t - t_log >= c.log_every_s) {
+                double eps = (double)pairs / (t - t_epoch), pct = 100.0 * (double)pairs / (double)st.n_pairs;
+                double eta = eps > 0 ? (double)(st.n_pairs - pairs) / eps : 0;
+                fprintf(stderr, "epoch %d %5.1f%%  loss %.4f  %.0f events/s  ETA %.0f s\n", epoch, pct,
+                        loss_log / (double)pairs_log, eps, eta);
+                fprintf(mf, "{\"type\": \"progress\", \"epoch\": %d, \"step\": %lld, \"percent\": %.2f, \"loss\": %.6f, "
+                            "\"events_per_s\": %.1f}\n", epoch, (long long)step, pct, loss_log / (double)pairs_log, eps);
+                fflush(mf);
+                t_log = t;
+                loss_log = 0;
+                pairs_log = 0;
+            }
+            if (stopped) break;
+        }
+        double secs = now_s() - t_epoch;
+        train_seconds += secs;
+        double mean_loss = pairs ? loss_sum / (double)pairs : 0;
+        fprintf(stderr, "epoch %d done: loss %.4f, %lld events in %.1f s (%.0f events/s)\n", epoch, mean_loss,
+                (long long)pairs, secs, (double)pairs / secs);
+        fprintf(mf, "{\"type\": \"epoch\", \"epoch\": %d, \"loss\": %.6f, \"events\": %lld, \"steps\": %lld, "
+                    "\"seconds\": %.3f, \"events_per_s\": %.1f}\n", epoch, mean_loss, (long long)pairs, (long long)step,
+                secs, (double)pairs / secs);
+        fflush(mf);
+        if (c.eval_every > 0 && epoch % c.eval_every == 0 && epoch < c.epochs && !stopped)
+            run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf);
+    }
+    char path[4096];
+    xsnprintf(path, sizeof path, "%s/model.h5", a.out);
+    model_save(path, &s, &p, &c, m.fingerprint);
+    fprintf(stderr, "grurec: wrote %s (%.1f s of training)\n", path, train_seconds);
+    if (c.eval_every != 0) run_eval(&c, &s, &p, &m, SPLIT_TEST, cutoffs, nc, ties, c.epochs, mf);
+    fclose(mf);
+    free(cfg_json);
+    free(x);
+    free(y);
+    free(neg);
+    lanes_free(&ln);
+    backend_free(b);
+    if (K) alias_free(&sampler);
+    tensors_free(&p);
+    stream_free(&st);
+    dataset_close(&m);
+    return 0;
+}
