@@ -9,6 +9,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "model.h"
+#include "optim.h"
 
 typedef struct backend backend;
 
@@ -31,9 +32,24 @@ void backend_zero_states(backend *b);
 double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                           float scale, int64_t step);
 
+// The gradient half of a training step, for tests: computes the loss and the
+// gradients of SCALE × loss (readable through backend_gradients) and changes neither
+// the parameters nor the hidden state. backend_clear_gradients forgets the touched rows.
+double backend_gradient_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                             float scale, int64_t step);
+typedef struct {
+    const float *dense;           // [n_dense], the layout of the model's dense buffer
+    const row_grads *Wy, *by, *E; // touched rows; E is NULL without an input table
+} backend_grads;
+backend_grads backend_gradients(const backend *b);
+void backend_clear_gradients(backend *b);
+
 // Forward only (no dropout): scores all items for each row and adds the rank of Y
 // to MET.
 void backend_eval_step(backend *b, int M, const int32_t *x, const int32_t *y, metrics *met, tie_mode ties);
+
+// Floating-point operations in matrix products so far (2·m·n·k each).
+double backend_flops(const backend *b);
 
 // Scores of all items for the M rows after feeding X (for recommendations): [M × n_items].
 const float *backend_score_all(backend *b, int M, const int32_t *x);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 static const char *g_program = "grurec";
 static void (*g_cleanup)(void *);
@@ -86,4 +87,17 @@ void xsnprintf(char *buf, size_t size, const char *fmt, ...) {
     int n = vsnprintf(buf, size, fmt, ap);
     va_end(ap);
     CHECK(n >= 0 && (size_t)n < size, "text too long (%d bytes) for its %zu-byte buffer: %.60s...", n, size, buf);
+}
+
+void *xcalloc_huge(size_t bytes) {
+    const size_t huge = (size_t)2 << 20;
+    if (bytes < huge) return xcalloc(1, bytes);
+    void *p = NULL;
+    size_t rounded = (bytes + huge - 1) / huge * huge;
+    CHECK(posix_memalign(&p, huge, rounded) == 0, "out of memory allocating %zu bytes", bytes);
+#ifdef MADV_HUGEPAGE
+    madvise(p, rounded, MADV_HUGEPAGE);  // advice only: a refusal is harmless
+#endif
+    memset(p, 0, bytes);
+    return p;
 }

@@ -30,6 +30,9 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t count, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+// Zeroed memory for large row-addressed tables, on 2 MiB huge pages where the kernel
+// allows (madvise): rows touched at random then cost far fewer TLB misses. Free with free().
+void *xcalloc_huge(size_t bytes);
 // snprintf that fails (CHECK) instead of truncating: for paths and keys.
 void xsnprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

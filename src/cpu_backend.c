@@ -25,8 +25,8 @@ struct backend {
     float *mask[MAX_LAYERS];  // inverted-dropout multipliers of each layer's output
     float *emb, *emb_mask;    // layer-0 input rows (shared / separate embedding)
     // output
-    int32_t *cols;
-    float *log_q_col, *Wyc, *byc, *R, *dR, *dWyc;
+    int32_t *cols, *col_slot;  // the step's columns, and each one's distinct-item index
+    float *log_q_col, *Wyu, *byu, *Ru, *R, *dR, *dRu;
     float *scores;  // eval: [max_rows × n_items]
     // backward
     float *dh, *dxw, *drh, *dx, *loss_scratch;
@@ -35,9 +35,20 @@ struct backend {
     float *acc_Wy, *mom_Wy, *acc_by, *mom_by, *acc_E, *mom_E;
     row_grads g_Wy, g_by, g_E;
     float *log_support;  // [n_items] log of training support (logq)
+    double flops;        // in matrix products so far (benchmarks report GFLOP/s)
 };
 
-static float *alloc_f(size_t n) { return xcalloc(n ? n : 1, sizeof(float)); }
+double backend_flops(const backend *b) { return b->flops; }
+
+static float *alloc_f(size_t n) { return xcalloc_huge((n ? n : 1) * sizeof(float)); }
+
+// C = A·B (+ beta·C), row-major, counting 2·m·n·k floating-point operations.
+static void gemm(backend *b, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k, const float *A,
+                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    if (m == 0 || n == 0) return;
+    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, A, lda, B, ldb, beta, C, ldc);
+    b->flops += 2.0 * m * n * k;
+}
 
 backend *backend_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
                         int for_training, int rank, const int64_t *item_support) {
@@ -71,12 +82,14 @@ backend *backend_create(const train_config *c, const model_shape *s, model_tenso
     if (for_training) {
         const size_t C = (size_t)b->max_cols;
         b->cols = xmalloc(C * sizeof *b->cols);
+        b->col_slot = xmalloc(C * sizeof *b->col_slot);
         b->log_q_col = alloc_f(C);
-        b->Wyc = alloc_f(C * b->H);
-        b->byc = alloc_f(C);
+        b->Wyu = alloc_f(C * b->H);
+        b->byu = alloc_f(C);
+        b->Ru = alloc_f(R * C);
         b->R = alloc_f(R * C);
         b->dR = alloc_f(R * C);
-        b->dWyc = alloc_f(C * b->H);
+        b->dRu = alloc_f(R * C);
         b->dh = alloc_f(R * max_h);
         b->dxw = alloc_f(R * 3 * max_h);
         b->drh = alloc_f(R * max_h);
@@ -112,8 +125,8 @@ void backend_free(backend *b) {
         free(b->state[l]); free(b->xw[l]); free(b->gates[l]); free(b->rh[l]);
         free(b->h_new[l]); free(b->out[l]); free(b->mask[l]);
     }
-    free(b->emb); free(b->emb_mask); free(b->cols); free(b->log_q_col); free(b->Wyc); free(b->byc);
-    free(b->R); free(b->dR); free(b->dWyc); free(b->scores); free(b->dh); free(b->dxw); free(b->drh); free(b->dx);
+    free(b->emb); free(b->emb_mask); free(b->cols); free(b->col_slot); free(b->log_q_col); free(b->Wyu);
+    free(b->byu); free(b->Ru); free(b->R); free(b->dR); free(b->dRu); free(b->scores); free(b->dh); free(b->dxw); free(b->drh); free(b->dx);
     free(b->loss_scratch); free(b->g_dense); free(b->acc_dense); free(b->mom_dense); free(b->acc_Wy);
     free(b->mom_Wy); free(b->acc_by); free(b->mom_by); free(b->acc_E); free(b->mom_E); free(b->log_support);
     if (b->training) {
@@ -165,10 +178,11 @@ static void forward(backend *b, int M, const int32_t *x, int64_t step, int train
         const int H = s->hid[l], in = s->in_dim[l];
         const float *input = l == 0 ? b->emb : b->out[l - 1];
         if (in > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, 3 * H, in, 1.0f, input, in,
-                        layer_W(b->p, s, l), 3 * H, 0.0f, b->xw[l], 3 * H);
+            gemm(b, CblasNoTrans, CblasNoTrans, M, 3 * H, in, input, in, layer_W(b->p, s, l), 3 * H, 0.0f, b->xw[l],
+                 3 * H);
         gru_forward(M, H, b->state[l], layer_U(b->p, s, l), layer_b(b->p, s, l), b->xw[l], b->gates[l], b->rh[l],
                     b->h_new[l]);
+        b->flops += 2.0 * M * 3 * H * H;  // its products with U
         memcpy(b->out[l], b->h_new[l], (size_t)M * H * sizeof(float));
         if (p_hid > 0) {
             dropout_mask(b->mask[l], (size_t)M * H, p_hid, b->cfg.seed, b->rank, step, 1 + l);
@@ -190,23 +204,36 @@ static void scatter_rows(row_grads *g, const int32_t *ids, int n, const float *r
     }
 }
 
-double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
-                          float scale, int64_t step) {
+double backend_gradient_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                             float scale, int64_t step) {
     const model_shape *s = &b->s;
     const int H = b->H, C = M + K, L = b->L;
     CHECK(M <= b->max_rows && C <= b->max_cols, "step of %d rows and %d columns exceeds the buffers", M, C);
     forward(b, M, x, step, 1);
 
-    // Scores of the M targets and K negatives: R = h · Wy[cols]ᵀ + by[cols].
+    // Scores of the M targets and K negatives: R = h · Wy[cols]ᵀ + by[cols]. An item
+    // can be several columns (a popular item drawn twice, a target that is also a
+    // negative): the products run over the U distinct items, whose gradient rows are
+    // the first U slots of the row accumulators (cleared at the end of every step).
     memcpy(b->cols, y, (size_t)M * sizeof *b->cols);
     memcpy(b->cols + M, neg, (size_t)K * sizeof *b->cols);
     for (int j = 0; j < C; j++) {
-        memcpy(b->Wyc + (size_t)j * H, b->p->Wy + (size_t)b->cols[j] * H, (size_t)H * sizeof(float));
-        b->byc[j] = b->p->by[b->cols[j]];
+        b->col_slot[j] = row_grads_slot(&b->g_Wy, b->cols[j]);
+        row_grads_slot(&b->g_by, b->cols[j]);  // the same slots: both start empty
     }
-    for (int i = 0; i < M; i++) memcpy(b->R + (size_t)i * C, b->byc, (size_t)C * sizeof(float));
+    const int U = b->g_Wy.n;
+    for (int u = 0; u < U; u++) {
+        memcpy(b->Wyu + (size_t)u * H, b->p->Wy + (size_t)b->g_Wy.rows[u] * H, (size_t)H * sizeof(float));
+        b->byu[u] = b->p->by[b->g_Wy.rows[u]];
+    }
+    for (int i = 0; i < M; i++) memcpy(b->Ru + (size_t)i * U, b->byu, (size_t)U * sizeof(float));
     const float *h = b->out[L - 1];
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, C, H, 1.0f, h, H, b->Wyc, H, 1.0f, b->R, C);
+    gemm(b, CblasNoTrans, CblasTrans, M, U, H, h, H, b->Wyu, H, 1.0f, b->Ru, U);
+    for (int i = 0; i < M; i++) {
+        const float *ru = b->Ru + (size_t)i * U;
+        float *r = b->R + (size_t)i * C;
+        for (int j = 0; j < C; j++) r[j] = ru[b->col_slot[j]];
+    }
     const float *log_q = NULL;
     if (b->cfg.loss.logq > 0) {  // q ∝ support for in-batch targets, support^α for samples
         for (int j = 0; j < C; j++)
@@ -215,32 +242,41 @@ double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y,
     }
     double loss = loss_forward_backward(&b->cfg.loss, b->R, M, C, log_q, scale, b->dR, b->loss_scratch);
 
-    // Output layer: dWy[cols] = dRᵀ·h, dby[cols] = column sums of dR, dh = dR·Wy[cols].
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C, H, M, 1.0f, b->dR, C, h, H, 0.0f, b->dWyc, H);
-    scatter_rows(&b->g_Wy, b->cols, C, b->dWyc, H);
-    for (int j = 0; j < C; j++) {
-        float sum = 0;
-        for (int i = 0; i < M; i++) sum += b->dR[(size_t)i * C + j];
-        row_grads_row(&b->g_by, b->cols[j])[0] += sum;
+    // Output layer over the distinct items: dRu sums the columns of each item, then
+    // dWy[items] = dRuᵀ·h (straight into the accumulator rows), dby[items] = column
+    // sums of dRu, dh = dRu·Wy[items].
+    memset(b->dRu, 0, (size_t)M * U * sizeof(float));
+    for (int i = 0; i < M; i++) {
+        const float *dr = b->dR + (size_t)i * C;
+        float *du = b->dRu + (size_t)i * U;
+        for (int j = 0; j < C; j++) du[b->col_slot[j]] += dr[j];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, H, C, 1.0f, b->dR, C, b->Wyc, H, 0.0f, b->dh, H);
+    gemm(b, CblasTrans, CblasNoTrans, U, H, M, b->dRu, U, h, H, 0.0f, b->g_Wy.grad, H);
+    for (int u = 0; u < U; u++) b->g_by.grad[u] = 0.0f;
+    for (int i = 0; i < M; i++) {
+        const float *du = b->dRu + (size_t)i * U;
+        for (int u = 0; u < U; u++) b->g_by.grad[u] += du[u];
+    }
+    gemm(b, CblasNoTrans, CblasNoTrans, M, H, U, b->dRu, U, b->Wyu, H, 0.0f, b->dh, H);
 
     // GRU stack, top down. dh holds the gradient of the current layer's (dropped) output.
-    memset(b->g_dense, 0, s->n_dense * sizeof(float));
+    // dW is written whole by its product (β = 0); gru_backward adds into dU and db.
+    for (int l = 0; l < L; l++)
+        memset(b->g_dense + s->off_U[l], 0, (size_t)(s->hid[l] + 1) * 3 * s->hid[l] * sizeof(float));
     for (int l = L - 1; l >= 0; l--) {
         const int Hl = s->hid[l], in = s->in_dim[l];
         if (b->cfg.dropout_hidden > 0) mul_inplace(b->dh, b->mask[l], (size_t)M * Hl);
         gru_backward(M, Hl, b->state[l], layer_U(b->p, s, l), b->gates[l], b->rh[l], b->dh, b->dxw, b->drh,
                      b->g_dense + s->off_U[l], b->g_dense + s->off_b[l]);
+        b->flops += 2.0 * M * 4 * Hl * Hl;  // d(r⊙h), dU
         if (in == 0) {  // one-hot: the pre-activation gradient is the input-table row's gradient
             scatter_rows(&b->g_E, x, M, b->dxw, 3 * Hl);
             continue;
         }
         const float *input = l == 0 ? b->emb : b->out[l - 1];
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in, 3 * Hl, M, 1.0f, input, in, b->dxw, 3 * Hl, 0.0f,
-                    b->g_dense + s->off_W[l], 3 * Hl);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, in, 3 * Hl, 1.0f, b->dxw, 3 * Hl,
-                    layer_W(b->p, s, l), 3 * Hl, 0.0f, b->dx, in);
+        gemm(b, CblasTrans, CblasNoTrans, in, 3 * Hl, M, input, in, b->dxw, 3 * Hl, 0.0f, b->g_dense + s->off_W[l],
+             3 * Hl);
+        gemm(b, CblasNoTrans, CblasTrans, M, in, 3 * Hl, b->dxw, 3 * Hl, layer_W(b->p, s, l), 3 * Hl, 0.0f, b->dx, in);
         if (l > 0) {
             memcpy(b->dh, b->dx, (size_t)M * in * sizeof(float));
         } else {  // into the embedding rows (shared: Wy itself; separate: E)
@@ -249,6 +285,23 @@ double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y,
         }
     }
 
+    return loss;
+}
+
+backend_grads backend_gradients(const backend *b) {
+    return (backend_grads){b->g_dense, &b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
+}
+
+void backend_clear_gradients(backend *b) {
+    row_grads_clear(&b->g_Wy);
+    row_grads_clear(&b->g_by);
+    if (b->p->E) row_grads_clear(&b->g_E);
+}
+
+double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                          float scale, int64_t step) {
+    double loss = backend_gradient_step(b, M, x, y, neg, K, scale, step);
+    const model_shape *s = &b->s;
     // Updates: dense Adagrad on the GRU, sparse Adagrad on the touched table rows.
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
     adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
@@ -270,8 +323,8 @@ const float *backend_score_all(backend *b, int M, const int32_t *x) {
     carry_state(b, M);
     const int64_t N = b->s.n_items;
     for (int i = 0; i < M; i++) memcpy(b->scores + (size_t)i * N, b->p->by, (size_t)N * sizeof(float));
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, (int)N, b->H, 1.0f, b->out[b->L - 1], b->H, b->p->Wy,
-                b->H, 1.0f, b->scores, (int)N);
+    gemm(b, CblasNoTrans, CblasTrans, M, (int)N, b->H, b->out[b->L - 1], b->H, b->p->Wy, b->H, 1.0f, b->scores,
+         (int)N);
     return b->scores;
 }
 

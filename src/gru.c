@@ -3,8 +3,10 @@
 #include <cblas.h>
 #include <math.h>
 
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+#include "fastmath.h"
 
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
 void gru_forward(int M, int H, const float *h_prev, const float *U, const float *b, float *xw, float *gates,
                  float *rh, float *h_new) {
     const int H3 = 3 * H;
@@ -14,7 +16,7 @@ void gru_forward(int M, int H, const float *h_prev, const float *U, const float 
         float *g = gates + (size_t)i * H3, *a = xw + (size_t)i * H3;
         const float *h = h_prev + (size_t)i * H;
         for (int k = 0; k < H3; k++) a[k] += b[k];
-        for (int k = 0; k < 2 * H; k++) g[k] = sigmoidf(g[k] + a[k]);
+        for (int k = 0; k < 2 * H; k++) g[k] = fm_sigmoid(g[k] + a[k]);
         for (int k = 0; k < H; k++) rh[(size_t)i * H + k] = g[k] * h[k];
     }
     // gates[:, 2H:3H] = (r ⊙ h) · U_c
@@ -24,7 +26,7 @@ void gru_forward(int M, int H, const float *h_prev, const float *U, const float 
         const float *a = xw + (size_t)i * H3, *h = h_prev + (size_t)i * H;
         float *out = h_new + (size_t)i * H;
         for (int k = 0; k < H; k++) {
-            float c = tanhf(g[2 * H + k] + a[2 * H + k]);
+            float c = fm_tanh(g[2 * H + k] + a[2 * H + k]);
             g[2 * H + k] = c;
             float z = g[H + k];
             out[k] = h[k] + z * (c - h[k]);
@@ -32,6 +34,7 @@ void gru_forward(int M, int H, const float *h_prev, const float *U, const float 
     }
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
 void gru_backward(int M, int H, const float *h_prev, const float *U, const float *gates, const float *rh,
                   const float *dh_new, float *dxw, float *drh, float *dU, float *db) {
     const int H3 = 3 * H;

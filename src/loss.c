@@ -23,6 +23,8 @@
 // until it is overwritten by the gradient.
 #include "loss.h"
 
+#include "fastmath.h"
+
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -35,18 +37,14 @@
 #define LOG_EPSF (-55.262043f)  // log(1e-24)
 
 // ---- float math helpers ----
-// The only library call is expf (glibc's is table-driven and fast). log1p, tanh and
-// expm1 are the Cephes single-precision polynomials (about 1-2 ulp) inlined: glibc's
-// log1pf/tanhf/expm1f measured 1.3-2x slower here, and every call spills the float
-// registers of the loop around it. (At the project's -O2 these loops run scalar: GCC
-// does not vectorise in-order floating-point reductions without -ffast-math.)
+// No library calls: exp, log1p, tanh and expm1 are the Cephes single-precision
+// polynomials (about 1-2 ulp) inlined: glibc's calls measured 1.3-2x slower here, and
+// every call spills the float registers of the loop around it. The elementwise loops
+// vectorise (-O3, AVX-512/AVX2 clones); in-order reductions stay scalar.
 
 // e^x for x <= 0; exactly 0 below -87.3 (where e^x would be subnormal: subnormal operands
 // are slow, and such terms are far below every tolerance here).
-static inline float fexp(float x) {
-    float y = expf(x < -87.3f ? -87.3f : x);
-    return x < -87.3f ? 0.0f : y;
-}
+static inline float fexp(float x) { return fm_exp(x); }
 
 // log(1 + u) for 0 <= u <= 1. Below 1e-7 log(1 + u) = u to float precision; the polynomial
 // then runs on a clamped input so that no subnormal (slow) intermediate is ever formed.
@@ -97,7 +95,7 @@ static inline float log_sig_eps(float d, float e) {
 
 // Returns the activated row: Rrow itself when there is nothing to do (linear, no logq).
 // For linear, a must already hold ones (filled once per call).
-static const float *activate_row(const loss_config *cfg, const float *Rrow, const float *log_q, int C, float *r,
+static inline __attribute__((always_inline)) const float *activate_row(const loss_config *cfg, const float *Rrow, const float *log_q, int C, float *r,
                                  float *a) {
     const float w = (log_q && cfg->logq != 0.0f) ? cfg->logq : 0.0f;
     if (cfg->act == ACT_LINEAR && w == 0.0f) return Rrow;
@@ -152,22 +150,38 @@ static const float *activate_row(const loss_config *cfg, const float *Rrow, cons
     return r;
 }
 
-static inline float max_range(const float *r, int lo, int hi, float m) {
-    for (int j = lo; j < hi; j++) m = r[j] > m ? r[j] : m;
+static inline __attribute__((always_inline)) float max_range(const float *r, int lo, int hi, float m) {
+    // 16 running maxima: a fixed association, so it vectorises without -ffast-math
+    // and every clone returns the same value.
+    float acc[16];
+    for (int k = 0; k < 16; k++) acc[k] = m;
+    int j = lo;
+    for (; j + 16 <= hi; j += 16)
+        for (int k = 0; k < 16; k++) acc[k] = r[j + k] > acc[k] ? r[j + k] : acc[k];
+    for (; j < hi; j++) m = r[j] > m ? r[j] : m;
+    for (int k = 0; k < 16; k++) m = acc[k] > m ? acc[k] : m;
     return m;
+}
+
+// Sum in double with 8 running sums (fixed association: same bits in every clone).
+static inline __attribute__((always_inline)) double sum_f64(const float *x, int n) {
+    double acc[8] = {0};
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[j + k];
+    double s = 0.0;
+    for (; j < n; j++) s += x[j];
+    for (int k = 0; k < 8; k++) s += acc[k];
+    return s;
 }
 
 // ---- per-row losses: r, a = activated row and act'; out = dR row; t1, t2 = [C] temporaries.
 // Each returns L_i and writes out[j] = scale * dL_i/dR_ij.
 
-static double row_xe(const float *r, const float *a, int C, int i, float scale, float *out) {
+static inline __attribute__((always_inline)) double row_xe(const float *r, const float *a, int C, int i, float scale, float *out) {
     const float m = max_range(r, 0, C, -INFINITY);
-    double S = 0.0;
-    for (int j = 0; j < C; j++) {
-        float e = fexp(r[j] - m);
-        out[j] = e;
-        S += e;
-    }
+    for (int j = 0; j < C; j++) out[j] = fexp(r[j] - m);
+    const double S = sum_f64(out, C);
     const double p = out[i] / S, w = p / (p + LOSS_EPS);
     const float c = (float)(w / S) * scale;
     for (int j = 0; j < C; j++) out[j] = c * out[j] * a[j];
@@ -175,7 +189,7 @@ static double row_xe(const float *r, const float *a, int C, int i, float scale, 
     return -log(p + LOSS_EPS);
 }
 
-static double row_bpr(const float *r, const float *a, int C, int i, float scale, float *out) {
+static inline __attribute__((always_inline)) double row_bpr(const float *r, const float *a, int C, int i, float scale, float *out) {
     const float invC = 1.0f / (float)C, ri = r[i];
     for (int j = 0; j < C; j++) out[j] = fexp(neg_abs(ri - r[j]));
     double sum_log = 0.0, sum_g = 0.0;
@@ -192,7 +206,7 @@ static double row_bpr(const float *r, const float *a, int C, int i, float scale,
     return -sum_log / C;  // the diagonal's log(sig(0) + eps) is part of the loss
 }
 
-static double row_top1(const float *r, const float *a, int C, int i, float scale, float *out, float *t1) {
+static inline __attribute__((always_inline)) double row_top1(const float *r, const float *a, int C, int i, float scale, float *out, float *t1) {
     const float invC = 1.0f / (float)C, ri = r[i];
     for (int j = 0; j < C; j++) {
         out[j] = fexp(neg_abs(r[j] - ri));
@@ -216,14 +230,14 @@ static double row_top1(const float *r, const float *a, int C, int i, float scale
 }
 
 // e^{r_j - m} (softmax numerators) and e^{-|r_j - r_i|} over [lo, hi).
-static inline void exps_range(const float *r, int lo, int hi, float ri, float m, float *e, float *ed) {
+static inline __attribute__((always_inline)) void exps_range(const float *r, int lo, int hi, float ri, float m, float *e, float *ed) {
     for (int j = lo; j < hi; j++) {
         e[j] = fexp(r[j] - m);
         ed[j] = fexp(neg_abs(r[j] - ri));
     }
 }
 
-static double row_bprmax(const float *r, const float *a, int C, int i, float scale, float bpreg, float *out,
+static inline __attribute__((always_inline)) double row_bprmax(const float *r, const float *a, int C, int i, float scale, float bpreg, float *out,
                          float *t1) {
     if (C < 2) {  // no negative: defined as 0
         out[0] = 0.0f;
@@ -255,7 +269,7 @@ static double row_bprmax(const float *r, const float *a, int C, int i, float sca
     return -log(P + LOSS_EPS) + (double)bpreg * Q;
 }
 
-static double row_top1max(const float *r, const float *a, int C, int i, float scale, float *out, float *t1,
+static inline __attribute__((always_inline)) double row_top1max(const float *r, const float *a, int C, int i, float scale, float *out, float *t1,
                           float *t2) {
     if (C < 2) {  // no negative: defined as 0
         out[0] = 0.0f;
@@ -293,6 +307,7 @@ size_t loss_scratch_floats(int M, int C) {
     return C > 0 ? 4 * (size_t)C : 0;
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
 double loss_forward_backward(const loss_config *cfg, const float *R, int M, int C, const float *log_q,
                              float scale, float *dR, float *scratch) {
     CHECK(M >= 0 && C >= M, "loss: bad score matrix shape %d x %d (need C >= M)", M, C);

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "blas_setup.h"
 #include "check.h"
 #include "evaluate.h"
 #include "train.h"
@@ -16,6 +17,7 @@ static const char *const usage =
 
 int main(int argc, char **argv) {
     set_program_name("grurec");
+    blas_select_core(argv);
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_INPUT : 0;

@@ -38,9 +38,9 @@ void model_shape_init(model_shape *s, const train_config *c, int64_t n_items) {
 void tensors_alloc(model_tensors *t, const model_shape *s) {
     int H = s->hid[s->n_layers - 1];
     t->dense = xcalloc(s->n_dense, sizeof(float));
-    t->Wy = xcalloc((size_t)s->n_items * H, sizeof(float));
-    t->by = xcalloc((size_t)s->n_items, sizeof(float));
-    t->E = s->emb_width ? xcalloc((size_t)s->n_items * s->emb_width, sizeof(float)) : NULL;
+    t->Wy = xcalloc_huge((size_t)s->n_items * H * sizeof(float));
+    t->by = xcalloc_huge((size_t)s->n_items * sizeof(float));
+    t->E = s->emb_width ? xcalloc_huge((size_t)s->n_items * s->emb_width * sizeof(float)) : NULL;
 }
 
 void tensors_free(model_tensors *t) {

@@ -6,8 +6,13 @@
 
 #include "check.h"
 
-void adagrad_dense(float *restrict p, const float *restrict g, float *restrict acc, float *restrict v, size_t n,
-                   float lr, float mu) {
+// The update of N values. Inlined into the two entry points below, each cloned for
+// AVX-512 / AVX2 / baseline and picked at run time: the per-element square root and
+// division vectorise and give the same bits in every clone (IEEE-exact operations,
+// no contraction into FMA under -std=c11).
+static inline __attribute__((always_inline)) void adagrad_kernel(float *restrict p, const float *restrict g,
+                                                                 float *restrict acc, float *restrict v, size_t n,
+                                                                 float lr, float mu) {
     if (v && mu > 0) {
         for (size_t i = 0; i < n; i++) {
             float a = acc[i] + g[i] * g[i];
@@ -22,6 +27,11 @@ void adagrad_dense(float *restrict p, const float *restrict g, float *restrict a
             p[i] -= lr * g[i] / sqrtf(a + 1e-6f);
         }
     }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void adagrad_dense(float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu) {
+    adagrad_kernel(p, g, acc, v, n, lr, mu);
 }
 
 void row_grads_init(row_grads *g, int64_t n_items, int width, int cap) {
@@ -53,15 +63,38 @@ float *row_grads_row(row_grads *g, int32_t item) {
     return g->grad + (size_t)s * g->width;
 }
 
+int32_t row_grads_slot(row_grads *g, int32_t item) {
+    int32_t s = g->slot[item];
+    if (s < 0) {
+        CHECK(g->n < g->cap, "more touched rows (%d) than the step can have", g->n + 1);
+        s = g->slot[item] = g->n++;
+        g->rows[s] = item;
+    }
+    return s;
+}
+
 void row_grads_clear(row_grads *g) {
     for (int k = 0; k < g->n; k++) g->slot[g->rows[k]] = -1;
     g->n = 0;
 }
 
+// Rows are scattered over tables far larger than the caches: fetch a few rows ahead.
+static inline __attribute__((always_inline)) void prefetch_row(const float *a, size_t w) {
+    for (size_t i = 0; i < w; i += 16) __builtin_prefetch(a + i, 1, 0);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
 void adagrad_rows(float *p, float *acc, float *v, const row_grads *g, float lr, float mu) {
     const size_t w = (size_t)g->width;
+    enum { AHEAD = 12 };
     for (int k = 0; k < g->n; k++) {
+        if (k + AHEAD < g->n) {
+            size_t next = (size_t)g->rows[k + AHEAD] * w;
+            prefetch_row(p + next, w);
+            prefetch_row(acc + next, w);
+            if (v) prefetch_row(v + next, w);
+        }
         size_t at = (size_t)g->rows[k] * w;
-        adagrad_dense(p + at, g->grad + (size_t)k * w, acc + at, v ? v + at : NULL, w, lr, mu);
+        adagrad_kernel(p + at, g->grad + (size_t)k * w, acc + at, v ? v + at : NULL, w, lr, mu);
     }
 }

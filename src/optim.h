@@ -25,6 +25,9 @@ void row_grads_init(row_grads *g, int64_t n_items, int width, int cap);
 void row_grads_free(row_grads *g);
 // The gradient row of table row ITEM (zeroed the first time it is touched this step).
 float *row_grads_row(row_grads *g, int32_t item);
+// The slot of table row ITEM, assigned if new but NOT zeroed: for a caller that then
+// writes every new slot's gradient row whole (e.g. with a matrix product).
+int32_t row_grads_slot(row_grads *g, int32_t item);
 // Forgets this step's rows (cost proportional to the rows touched, not to the table).
 void row_grads_clear(row_grads *g);
 void adagrad_rows(float *p, float *acc, float *v, const row_grads *g, float lr, float mu);

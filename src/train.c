@@ -170,7 +170,7 @@ int cmd_train(int argc, char **argv) {
     for (int epoch = 1; epoch <= c.epochs && !stopped; epoch++) {
         lanes_restart(&ln);
         backend_zero_states(b);
-        double t_epoch = now_s(), t_log = t_epoch, loss_sum = 0, loss_log = 0;
+        double t_epoch = now_s(), t_log = t_epoch, loss_sum = 0, loss_log = 0, flops0 = backend_flops(b);
         int64_t pairs = 0, pairs_log = 0;
         while (ln.M > 0 && !(K == 0 && ln.M < 2)) {  // one lane alone has no negative
             lanes_batch(&ln, x, y);
@@ -207,11 +207,12 @@ int cmd_train(int argc, char **argv) {
         double secs = now_s() - t_epoch;
         train_seconds += secs;
         double mean_loss = pairs ? loss_sum / (double)pairs : 0;
-        fprintf(stderr, "epoch %d done: loss %.4f, %lld events in %.1f s (%.0f events/s)\n", epoch, mean_loss,
-                (long long)pairs, secs, (double)pairs / secs);
+        double gflops = (backend_flops(b) - flops0) / secs / 1e9;
+        fprintf(stderr, "epoch %d done: loss %.4f, %lld events in %.1f s (%.0f events/s, %.1f GFLOP/s in products)\n", epoch,
+                mean_loss, (long long)pairs, secs, (double)pairs / secs, gflops);
         fprintf(mf, "{\"type\": \"epoch\", \"epoch\": %d, \"loss\": %.6f, \"events\": %lld, \"steps\": %lld, "
-                    "\"seconds\": %.3f, \"events_per_s\": %.1f}\n", epoch, mean_loss, (long long)pairs, (long long)step,
-                secs, (double)pairs / secs);
+                    "\"seconds\": %.3f, \"events_per_s\": %.1f, \"gflops\": %.2f}\n", epoch, mean_loss, (long long)pairs,
+                (long long)step, secs, (double)pairs / secs, gflops);
         fflush(mf);
         if (c.eval_every > 0 && epoch % c.eval_every == 0 && epoch < c.epochs && !stopped)
             run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf);
