@@ -34,7 +34,8 @@ double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y,
 
 // The gradient half of a training step, for tests: computes the loss and the
 // gradients of SCALE × loss (readable through backend_gradients) and changes neither
-// the parameters nor the hidden state. backend_clear_gradients forgets the touched rows.
+// the parameters nor the hidden state. backend_clear_gradients forgets the touched rows
+// and must come before the next step.
 double backend_gradient_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                              float scale, int64_t step);
 typedef struct {

@@ -209,6 +209,7 @@ double backend_gradient_step(backend *b, int M, const int32_t *x, const int32_t 
     const model_shape *s = &b->s;
     const int H = b->H, C = M + K, L = b->L;
     CHECK(M <= b->max_rows && C <= b->max_cols, "step of %d rows and %d columns exceeds the buffers", M, C);
+    CHECK(b->g_Wy.n == 0 && b->g_by.n == 0, "gradient step on uncleared gradients (call backend_clear_gradients)");
     forward(b, M, x, step, 1);
 
     // Scores of the M targets and K negatives: R = h · Wy[cols]ᵀ + by[cols]. An item

@@ -75,7 +75,8 @@ void lanes_advance(lanes *l, float **states, const int *widths, int n_states) {
 
 int64_t lanes_pairs_total(const lanes *l) {
     int64_t n = 0;
-    for (int64_t s = 0; s < l->n_sessions; s++) {
+    for (int k = 0; k < l->M; k++) n += l->off[l->sess[k] + 1] - l->off[l->sess[k]] - 1 - l->pos[k];
+    for (int64_t s = l->next; s < l->n_sessions; s++) {
         int64_t len = l->off[s + 1] - l->off[s];
         if (len >= 2) n += len - 1;
     }
