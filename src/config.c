@@ -85,12 +85,12 @@ int config_set(train_config *c, const char *name, const char *v, const char *ori
     else if (IS("batch-size")) c->batch_size = (int)parse_int(name, v, 1, 1 << 20, origin);
     else if (IS("dropout-embed")) c->dropout_embed = parse_float(name, v, 0, 0.99, origin);
     else if (IS("dropout-hidden")) c->dropout_hidden = parse_float(name, v, 0, 0.99, origin);
-    else if (IS("learning-rate")) c->learning_rate = parse_float(name, v, 1e-12, 1e6, origin);
+    else if (IS("learning-rate")) c->learning_rate = parse_float(name, v, 1e-12, 1e30, origin);
     else if (IS("momentum")) c->momentum = parse_float(name, v, 0, 0.9999, origin);
     else if (IS("epochs")) c->epochs = (int)parse_int(name, v, 0, 1000000, origin);
     else if (IS("seed")) c->seed = (uint64_t)parse_int(name, v, 0, INT64_MAX, origin);
     else if (IS("threads")) c->threads = (int)parse_int(name, v, 1, 1024, origin);
-    else if (IS("eval-every")) c->eval_every = (int)parse_int(name, v, 0, 1000000, origin);
+    else if (IS("eval-every")) c->eval_every = (int)parse_int(name, v, -1, 1000000, origin);  // -1: at the end only
     else if (IS("eval-batch")) c->eval_batch = (int)parse_int(name, v, 1, 1 << 16, origin);
     else if (IS("log-every")) c->log_every_s = parse_float(name, v, 0, 1e9, origin);
     else if (IS("max-steps")) c->max_steps = parse_int(name, v, 0, INT64_MAX, origin);
