@@ -45,6 +45,13 @@ typedef struct {
 backend_grads backend_gradients(const backend *b);
 void backend_clear_gradients(backend *b);
 
+// The update half, for data-parallel training: the dense gradient (summed across
+// ranks in place in backend_dense_grads) and the given row gradients (the union of
+// every rank's rows, summed; NULL = this backend's own) update the parameters; the
+// hidden state of the M rows moves on and the backend's row gradients are cleared.
+float *backend_dense_grads(backend *b);
+void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E);
+
 // Forward only (no dropout): scores all items for each row and adds the rank of Y
 // to MET.
 void backend_eval_step(backend *b, int M, const int32_t *x, const int32_t *y, metrics *met, tie_mode ties);

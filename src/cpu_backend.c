@@ -299,22 +299,24 @@ void backend_clear_gradients(backend *b) {
     if (b->p->E) row_grads_clear(&b->g_E);
 }
 
+float *backend_dense_grads(backend *b) { return b->g_dense; }
+
+void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
+    const model_shape *s = &b->s;
+    // Dense Adagrad on the GRU, sparse Adagrad on the touched table rows.
+    const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
+    adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
+    adagrad_rows(b->p->Wy, b->acc_Wy, b->mom_Wy, Wy ? Wy : &b->g_Wy, lr, mu);
+    adagrad_rows(b->p->by, b->acc_by, b->mom_by, by ? by : &b->g_by, lr, mu);
+    if (b->p->E) adagrad_rows(b->p->E, b->acc_E, b->mom_E, E ? E : &b->g_E, lr, mu);
+    backend_clear_gradients(b);
+    carry_state(b, M);
+}
+
 double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                           float scale, int64_t step) {
     double loss = backend_gradient_step(b, M, x, y, neg, K, scale, step);
-    const model_shape *s = &b->s;
-    // Updates: dense Adagrad on the GRU, sparse Adagrad on the touched table rows.
-    const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
-    adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
-    adagrad_rows(b->p->Wy, b->acc_Wy, b->mom_Wy, &b->g_Wy, lr, mu);
-    adagrad_rows(b->p->by, b->acc_by, b->mom_by, &b->g_by, lr, mu);
-    row_grads_clear(&b->g_Wy);
-    row_grads_clear(&b->g_by);
-    if (b->p->E) {
-        adagrad_rows(b->p->E, b->acc_E, b->mom_E, &b->g_E, lr, mu);
-        row_grads_clear(&b->g_E);
-    }
-    carry_state(b, M);
+    backend_apply_update(b, M, NULL, NULL, NULL);
     return loss;
 }
 

@@ -11,9 +11,9 @@
 #include "stream.h"
 
 void evaluate(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
-              tie_mode ties, metrics *met) {
+              tie_mode ties, metrics *met, comm *cm) {
     session_stream st;
-    stream_load(&st, m, split, 0, 1);
+    stream_load(&st, m, split, comm_rank(cm), comm_size(cm));
     const int B = c->eval_batch;
     backend *b = backend_create(c, s, p, B, 0, 0, NULL);
     lanes ln;
@@ -31,6 +31,9 @@ void evaluate(const train_config *c, const model_shape *s, model_tensors *p, con
     lanes_free(&ln);
     backend_free(b);
     stream_free(&st);
+    comm_allreduce_sum_f64(cm, met->hits, (size_t)met->n_cutoffs);
+    comm_allreduce_sum_f64(cm, met->rr, (size_t)met->n_cutoffs);
+    comm_allreduce_sum_i64(cm, &met->n, 1);
 }
 
 void metrics_json(const metrics *met, char *buf, size_t size) {
@@ -66,7 +69,7 @@ static const char *const eval_usage =
     "  --ties      conservative (default: rank = items scoring >= the target), standard\n"
     "              (1 + items scoring above it), median (ties share the middle rank)\n";
 
-int cmd_eval(int argc, char **argv) {
+int cmd_eval(int argc, char **argv, comm *cm) {
     const char *data = NULL, *model = NULL, *split_name = "test", *cutoffs_s = "1,5,10,20", *ties_s = "conservative";
     int json = 0, batch = 256;
     for (int i = 1; i < argc; i++) {
@@ -110,8 +113,8 @@ int cmd_eval(int argc, char **argv) {
     c.eval_batch = batch;
     metrics met;
     metrics_init(&met, cutoffs, nc);
-    evaluate(&c, &s, &p, &m, split, ties, &met);
-    metrics_print(&met, json, split_name);
+    evaluate(&c, &s, &p, &m, split, ties, &met, cm);
+    if (comm_rank(cm) == 0) metrics_print(&met, json, split_name);
     free(fp);
     tensors_free(&p);
     dataset_close(&m);

@@ -3,18 +3,21 @@
 #ifndef GRUREC_EVALUATE_H
 #define GRUREC_EVALUATE_H
 
+#include "comm/comm.h"
 #include "config.h"
 #include "dataset.h"
 #include "metrics.h"
 #include "model.h"
 
+// Each rank scores the sessions of its shards; the sums are then added across ranks,
+// so every rank returns the figures of the whole split.
 void evaluate(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
-              tie_mode ties, metrics *met);
+              tie_mode ties, metrics *met, comm *cm);
 // One line per cutoff for people, or one JSON object ("recall@20", "mrr@20", …, "predictions").
 void metrics_print(const metrics *met, int json, const char *label);
 // The same JSON object into BUF.
 void metrics_json(const metrics *met, char *buf, size_t size);
 
-int cmd_eval(int argc, char **argv);
+int cmd_eval(int argc, char **argv, comm *cm);
 
 #endif

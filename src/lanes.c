@@ -13,11 +13,15 @@ void lanes_init(lanes *l, const int64_t *off, const int32_t *items, int64_t n_se
     l->B = B;
     l->sess = xmalloc((size_t)B * sizeof *l->sess);
     l->pos = xmalloc((size_t)B * sizeof *l->pos);
+    l->valid_after = xmalloc((size_t)(n_sessions + 1) * sizeof *l->valid_after);
+    l->valid_after[n_sessions] = 0;
+    for (int64_t s = n_sessions - 1; s >= 0; s--) l->valid_after[s] = l->valid_after[s + 1] + (off[s + 1] - off[s] >= 2);
 }
 
 void lanes_free(lanes *l) {
     free(l->sess);
     free(l->pos);
+    free(l->valid_after);
     memset(l, 0, sizeof *l);
 }
 
@@ -71,6 +75,16 @@ void lanes_advance(lanes *l, float **states, const int *widths, int n_states) {
         kept++;
     }
     l->M = kept;
+}
+
+int lanes_next_active(const lanes *l) {
+    int continuing = 0, ending = 0;
+    for (int k = 0; k < l->M; k++) {
+        if (l->off[l->sess[k]] + l->pos[k] + 2 < l->off[l->sess[k] + 1]) continuing++;
+        else ending++;
+    }
+    int64_t left = l->valid_after[l->next];
+    return continuing + (int)(left < ending ? left : ending);
 }
 
 int64_t lanes_pairs_total(const lanes *l) {

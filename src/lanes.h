@@ -16,6 +16,7 @@ typedef struct {
     int M;                // active lanes: rows 0..M-1
     int64_t *sess, *pos;  // per active row: session index, position of the input event
     int64_t next;         // next session to hand out
+    int64_t *valid_after; // [n_sessions + 1]: sessions with a pair from index s on
 } lanes;
 
 void lanes_init(lanes *l, const int64_t *off, const int32_t *items, int64_t n_sessions, int B);
@@ -29,6 +30,9 @@ void lanes_batch(const lanes *l, int32_t *x, int32_t *y);
 // floats whose rows follow the lanes: rows of lanes that start a new session are
 // zeroed, rows of removed lanes are dropped (order kept).
 void lanes_advance(lanes *l, float **states, const int *widths, int n_states);
+// How many lanes will be active after the next lanes_advance (without advancing):
+// ranks tell each other in the step header whether they still have work.
+int lanes_next_active(const lanes *l);
 // Training pairs left in the stream from the current positions on (for ETA).
 int64_t lanes_pairs_total(const lanes *l);
 

@@ -4,6 +4,7 @@
 
 #include "blas_setup.h"
 #include "check.h"
+#include "comm/comm.h"
 #include "evaluate.h"
 #include "train.h"
 
@@ -23,7 +24,13 @@ int main(int argc, char **argv) {
         return argc < 2 ? EXIT_INPUT : 0;
     }
     if (strcmp(argv[1], "--version") == 0) { printf("grurec %s\n", GRUREC_VERSION); return 0; }
-    if (strcmp(argv[1], "train") == 0) return cmd_train(argc - 1, argv + 1);
-    if (strcmp(argv[1], "eval") == 0) return cmd_eval(argc - 1, argv + 1);
-    usage_fail("unknown command '%s'", argv[1]);
+    int (*cmd)(int, char **, comm *) = strcmp(argv[1], "train") == 0 ? cmd_train
+                                        : strcmp(argv[1], "eval") == 0  ? cmd_eval
+                                                                        : NULL;
+    if (!cmd) usage_fail("unknown command '%s'", argv[1]);
+    // Every command runs as one rank of an MPI job, or alone (a world of one).
+    comm *cm = comm_init(&argc, &argv, 300.0);
+    int rc = cmd(argc - 1, argv + 1, cm);
+    comm_finalize(cm);
+    return rc;
 }

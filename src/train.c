@@ -13,6 +13,7 @@
 #include "check.h"
 #include "dataset.h"
 #include "evaluate.h"
+#include "exchange.h"
 #include "lanes.h"
 #include "model.h"
 #include "sampler.h"
@@ -55,6 +56,13 @@ static const char *const train_usage =
     "  --cutoffs 1,5,10,20  --ties conservative|standard|median\n"
     "  --log-every S        seconds between progress lines (5)\n"
     "  --config FILE        settings as 'key = value' lines (names as the flags); flags win\n"
+    "Ranks (run under mpirun or srun; see docs/distributed.md)\n"
+    "  --comm-timeout S     every collective completes within S seconds or all ranks stop,\n"
+    "                       naming a rank that did not answer (300)\n"
+    "  --sparse-exchange on|off  exchange only the touched table rows (on), or whole tables\n"
+    "                       (off: a baseline for benchmarks; same results)\n"
+    "  --check-every N      compare a parameter checksum across ranks every N steps (0 = off)\n"
+    "  --deterministic      accepted for compatibility: reductions always have a fixed order\n"
     "\n"
     "Exit status: 0 done, 1 internal error or a non-finite loss, 2 bad input or usage.\n";
 
@@ -67,10 +75,14 @@ static double now_s(void) {
 typedef struct {
     const char *data, *out, *config_file, *cutoffs, *ties;
     int act_given, eval_every_given;
+    double comm_timeout;
+    int sparse_exchange, check_every;
 } train_args;
 
 static void parse_train_args(int argc, char **argv, train_config *c, train_args *a) {
     memset(a, 0, sizeof *a);
+    a->comm_timeout = 300;
+    a->sparse_exchange = 1;
     a->cutoffs = "1,5,10,20";
     a->ties = "conservative";
     // The config file first, so that flags override it.
@@ -81,6 +93,7 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
         const char *arg = argv[i];
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) { fputs(train_usage, stdout); exit(0); }
         if (strncmp(arg, "--", 2) != 0) usage_fail("train: unexpected argument '%s'", arg);
+        if (strcmp(arg, "--deterministic") == 0) continue;  // always: every reduction has a fixed order
         if (i + 1 >= argc) usage_fail("%s needs a value", arg);
         const char *name = arg + 2, *v = argv[++i];
         if (strcmp(name, "data") == 0) a->data = v;
@@ -88,6 +101,16 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
         else if (strcmp(name, "config") == 0) continue;
         else if (strcmp(name, "cutoffs") == 0) a->cutoffs = v;
         else if (strcmp(name, "ties") == 0) a->ties = v;
+        else if (strcmp(name, "comm-timeout") == 0) {
+            a->comm_timeout = atof(v);
+            if (!(a->comm_timeout > 0)) usage_fail("--comm-timeout takes seconds > 0, not '%s'", v);
+        } else if (strcmp(name, "sparse-exchange") == 0) {
+            if (strcmp(v, "on") && strcmp(v, "off")) usage_fail("--sparse-exchange is on or off, not '%s'", v);
+            a->sparse_exchange = strcmp(v, "on") == 0;
+        } else if (strcmp(name, "check-every") == 0) {
+            a->check_every = atoi(v);
+            if (a->check_every < 0) usage_fail("--check-every takes a number of steps >= 0");
+        }
         else if (!config_set(c, name, v, arg)) usage_fail("train: unknown option '%s'", arg);
         if (strcmp(name, "final-act") == 0) a->act_given = 1;
         if (strcmp(name, "eval-every") == 0) a->eval_every_given = 1;
@@ -104,12 +127,13 @@ static FILE *open_metrics(const char *run) {
 }
 
 static void run_eval(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
-                     const int *cutoffs, int nc, tie_mode ties, int epoch, FILE *mf) {
+                     const int *cutoffs, int nc, tie_mode ties, int epoch, FILE *mf, comm *cm) {
     metrics met;
     metrics_init(&met, cutoffs, nc);
     double t0 = now_s();
-    evaluate(c, s, p, m, split, ties, &met);
+    evaluate(c, s, p, m, split, ties, &met, cm);
     double secs = now_s() - t0;
+    if (comm_rank(cm) != 0) return;
     char label[64], buf[2048];
     snprintf(label, sizeof label, "epoch %d, %s split (%.1f s)", epoch, split_names[split], secs);
     metrics_print(&met, 0, label);
@@ -119,12 +143,25 @@ static void run_eval(const train_config *c, const model_shape *s, model_tensors 
     fflush(mf);
 }
 
-int cmd_train(int argc, char **argv) {
+// A 64-bit checksum of every parameter: replicas must agree bit for bit.
+static uint64_t params_checksum(const model_shape *s, const model_tensors *p) {
+    uint64_t h = 0x9E3779B97F4A7C15ull;
+    const float *parts[4] = {p->dense, p->Wy, p->by, p->E};
+    const size_t sizes[4] = {s->n_dense, (size_t)s->n_items * s->hid[s->n_layers - 1], (size_t)s->n_items,
+                             p->E ? (size_t)s->n_items * s->emb_width : 0};
+    for (int k = 0; k < 4; k++) {
+        const uint32_t *w = (const uint32_t *)parts[k];
+        for (size_t i = 0; i < sizes[k]; i++) h = (h ^ w[i]) * 0x100000001B3ull;
+    }
+    return h;
+}
+
+int cmd_train(int argc, char **argv, comm *cm) {
     train_config c;
     config_defaults(&c);
     train_args a;
     parse_train_args(argc, argv, &c, &a);
-    config_default_act(&c, a.act_given || (a.config_file && 0));
+    config_default_act(&c, a.act_given);
     if (!a.eval_every_given) c.eval_every = -1;  // default: evaluate at the end only
     config_validate(&c);
     int cutoffs[METRICS_MAX_CUTOFFS];
@@ -133,17 +170,30 @@ int cmd_train(int argc, char **argv) {
     tie_mode ties;
     if (!tie_mode_parse(a.ties, &ties)) usage_fail("--ties is conservative, standard or median, not '%s'", a.ties);
     openblas_set_num_threads(c.threads);
+    comm_set_timeout(cm, a.comm_timeout);
+    const int rank = comm_rank(cm), P = comm_size(cm), root = rank == 0;
 
     dataset_meta m;
     dataset_open(a.data, &m);
+    // Every rank must run the same model on the same data with the same program.
+    comm_check_same_u64(cm, config_model_hash(&c), "the model settings (config hash)");
+    comm_check_same_u64(cm, (uint64_t)m.n_items, "the number of items");
+    comm_check_same_u64(cm, strtoull(m.fingerprint, NULL, 16), "the dataset fingerprint");
+    comm_check_same_u64(cm, (uint64_t)m.format_version * 1000003u + GRUREC_VERSION_NUMBER, "the format / program version");
+    if (m.split[SPLIT_TRAIN].n_shards < P)
+        input_fail(a.data, 0, "%d train shards for %d ranks: prepare the data with grurec-prep --shards %d (or a multiple)",
+                   m.split[SPLIT_TRAIN].n_shards, P, P);
     session_stream st;
-    stream_load(&st, &m, SPLIT_TRAIN, 0, 1);
-    if (mkdir(a.out, 0777) != 0 && errno != EEXIST) input_fail(a.out, 0, "cannot create run directory: %s", strerror(errno));
-    FILE *mf = open_metrics(a.out);
+    stream_load(&st, &m, SPLIT_TRAIN, rank, P);
+    FILE *mf = NULL;
     char *cfg_json = config_to_json(&c);
-    fprintf(mf, "{\"type\": \"config\", \"config\": %s, \"dataset\": \"%s\", \"fingerprint\": \"%s\"}\n", cfg_json, a.data,
-            m.fingerprint);
-    fflush(mf);
+    if (root) {
+        if (mkdir(a.out, 0777) != 0 && errno != EEXIST) input_fail(a.out, 0, "cannot create run directory: %s", strerror(errno));
+        mf = open_metrics(a.out);
+        fprintf(mf, "{\"type\": \"config\", \"config\": %s, \"dataset\": \"%s\", \"fingerprint\": \"%s\", \"ranks\": %d}\n",
+                cfg_json, a.data, m.fingerprint, P);
+        fflush(mf);
+    }
 
     model_shape s;
     model_shape_init(&s, &c, m.n_items);
@@ -153,16 +203,24 @@ int cmd_train(int argc, char **argv) {
     alias_table sampler = {0};
     if (c.n_sample > 0) alias_build(&sampler, m.item_support, (int32_t)m.n_items, c.sample_alpha);
     const int B = c.batch_size, K = c.n_sample;
-    backend *b = backend_create(&c, &s, &p, B, 1, 0, m.item_support);
+    backend *b = backend_create(&c, &s, &p, B, 1, rank, m.item_support);
+    exchange ex;
+    const int widths[3] = {s.hid[s.n_layers - 1], 1, s.emb_width}, caps[3] = {B + K + B, B + K, B};
+    if (P > 1) exchange_init(&ex, cm, a.sparse_exchange, s.n_dense, m.n_items, widths, caps, p.E ? 3 : 2);
     lanes ln;
     lanes_init(&ln, st.off, st.items, st.n_sessions, B);
     int32_t *x = xmalloc((size_t)B * sizeof *x), *y = xmalloc((size_t)B * sizeof *y);
     int32_t *neg = xmalloc((size_t)(K ? K : 1) * sizeof *neg);
-    const float scale = 1.0f / (float)B;  // the nominal batch, also when fewer lanes remain
+    // The gradient of the mean over the global nominal batch (B lanes × P ranks), also
+    // when fewer lanes remain.
+    const float scale = 1.0f / ((float)B * (float)P);
     const int eval_split = m.split[SPLIT_VALID].present ? SPLIT_VALID : SPLIT_TEST;
-    fprintf(stderr, "grurec: training on %lld sessions, %lld pairs, %lld items; %zu dense + %lld table parameters\n",
-            (long long)st.n_sessions, (long long)st.n_pairs, (long long)m.n_items, s.n_dense,
-            (long long)(m.n_items * (s.hid[s.n_layers - 1] + 1) + (p.E ? m.n_items * s.emb_width : 0)));
+    int64_t total_pairs = st.n_pairs;
+    comm_allreduce_sum_i64(cm, &total_pairs, 1);
+    if (root)
+        fprintf(stderr, "grurec: %d rank%s training on %lld pairs, %lld items; %zu dense + %lld table parameters\n", P,
+                P > 1 ? "s" : "", (long long)total_pairs, (long long)m.n_items, s.n_dense,
+                (long long)(m.n_items * (s.hid[s.n_layers - 1] + 1) + (p.E ? m.n_items * s.emb_width : 0)));
 
     int64_t step = 0;
     double train_seconds = 0;
@@ -170,29 +228,55 @@ int cmd_train(int argc, char **argv) {
     for (int epoch = 1; epoch <= c.epochs && !stopped; epoch++) {
         lanes_restart(&ln);
         backend_zero_states(b);
+        if (P > 1) exchange_stats_reset(&ex);
         double t_epoch = now_s(), t_log = t_epoch, loss_sum = 0, loss_log = 0, flops0 = backend_flops(b);
         int64_t pairs = 0, pairs_log = 0;
-        while (ln.M > 0 && !(K == 0 && ln.M < 2)) {  // one lane alone has no negative
-            lanes_batch(&ln, x, y);
+        // A lane alone has no negative without samples: such a rank is done (as the official code).
+        int mine = ln.M > 0 && !(K == 0 && ln.M < 2);
+        int64_t any = mine;
+        comm_allreduce_sum_i64(cm, &any, 1);
+        while (any > 0) {
+            const int M = mine ? ln.M : 0;
+            if (M) lanes_batch(&ln, x, y);
             if (K) alias_draw_step(&sampler, c.seed, (uint64_t)step, K, neg);
-            double loss = backend_train_step(b, ln.M, x, y, neg, K, scale, step);
-            if (!isfinite(loss)) {
-                fprintf(stderr, "grurec: the loss became %s at epoch %d, step %lld: lower --learning-rate or --momentum, "
-                                "check --final-act and --bpreg, or the data (the last good model was not saved)\n",
-                        isnan(loss) ? "NaN" : "infinite", epoch, (long long)step);
+            double loss = backend_gradient_step(b, M, x, y, neg, K, scale, step);
+            const int next = mine ? lanes_next_active(&ln) : 0;
+            const int mine_next = next > 0 && !(K == 0 && next < 2);
+            float hdr[HDR_N] = {(float)loss, (float)M, (float)mine_next, 0};
+            if (P > 1) {
+                exchange_dense(&ex, hdr, backend_dense_grads(b));
+                backend_grads g = backend_gradients(b);
+                const row_grads *uW = exchange_rows(&ex, 0, g.Wy), *ub = exchange_rows(&ex, 1, g.by);
+                const row_grads *uE = g.E ? exchange_rows(&ex, 2, g.E) : NULL;
+                ex.steps++;
+                backend_apply_update(b, M, uW, ub, uE);
+            } else {
+                backend_apply_update(b, M, NULL, NULL, NULL);
+            }
+            if (!isfinite(hdr[HDR_LOSS])) {
+                if (root)
+                    fprintf(stderr, "grurec: the loss became %s at epoch %d, step %lld: lower --learning-rate or --momentum, "
+                                    "check --final-act and --bpreg, or the data (no model was saved)\n",
+                            isnan(hdr[HDR_LOSS]) ? "NaN" : "infinite", epoch, (long long)step);
+                comm_finalize(cm);
                 exit(EXIT_INTERNAL);
             }
-            loss_sum += loss;
-            loss_log += loss;
-            pairs += ln.M;
-            pairs_log += ln.M;
+            if (mine) lanes_advance(&ln, backend_states(b), backend_state_widths(b), backend_n_states(b));
+            mine = mine_next;
+            any = (int64_t)hdr[HDR_ACTIVE_NEXT];
+            const int64_t step_pairs = (int64_t)hdr[HDR_PAIRS];
+            loss_sum += hdr[HDR_LOSS];
+            loss_log += hdr[HDR_LOSS];
+            pairs += step_pairs;
+            pairs_log += step_pairs;
             step++;
-            lanes_advance(&ln, backend_states(b), backend_state_widths(b), backend_n_states(b));
+            if (a.check_every > 0 && step % a.check_every == 0)
+                comm_check_same_u64(cm, params_checksum(&s, &p), "the parameters (replicas diverged)");
             if (c.max_steps && step >= c.max_steps) stopped = 1;
             double t = now_s();
-            if (c.log_every_s > 0 && t - t_log >= c.log_every_s) {
-                double eps = (double)pairs / (t - t_epoch), pct = 100.0 * (double)pairs / (double)st.n_pairs;
-                double eta = eps > 0 ? (double)(st.n_pairs - pairs) / eps : 0;
+            if (root && c.log_every_s > 0 && t - t_log >= c.log_every_s && pairs_log > 0) {
+                double eps = (double)pairs / (t - t_epoch), pct = 100.0 * (double)pairs / (double)total_pairs;
+                double eta = eps > 0 ? (double)(total_pairs - pairs) / eps : 0;
                 fprintf(stderr, "epoch %d %5.1f%%  loss %.4f  %.0f events/s  ETA %.0f s\n", epoch, pct,
                         loss_log / (double)pairs_log, eps, eta);
                 fprintf(mf, "{\"type\": \"progress\", \"epoch\": %d, \"step\": %lld, \"percent\": %.2f, \"loss\": %.6f, "
@@ -208,26 +292,37 @@ int cmd_train(int argc, char **argv) {
         train_seconds += secs;
         double mean_loss = pairs ? loss_sum / (double)pairs : 0;
         double gflops = (backend_flops(b) - flops0) / secs / 1e9;
-        fprintf(stderr, "epoch %d done: loss %.4f, %lld events in %.1f s (%.0f events/s, %.1f GFLOP/s in products)\n", epoch,
-                mean_loss, (long long)pairs, secs, (double)pairs / secs, gflops);
-        fprintf(mf, "{\"type\": \"epoch\", \"epoch\": %d, \"loss\": %.6f, \"events\": %lld, \"steps\": %lld, "
-                    "\"seconds\": %.3f, \"events_per_s\": %.1f, \"gflops\": %.2f}\n", epoch, mean_loss, (long long)pairs,
-                (long long)step, secs, (double)pairs / secs, gflops);
-        fflush(mf);
+        if (root) {
+            fprintf(stderr, "epoch %d done: loss %.4f, %lld events in %.1f s (%.0f events/s, %.1f GFLOP/s in products%s)\n",
+                    epoch, mean_loss, (long long)pairs, secs, (double)pairs / secs, gflops, P > 1 ? " on rank 0" : "");
+            fprintf(mf, "{\"type\": \"epoch\", \"epoch\": %d, \"loss\": %.6f, \"events\": %lld, \"steps\": %lld, "
+                        "\"seconds\": %.3f, \"events_per_s\": %.1f, \"gflops\": %.2f",
+                    epoch, mean_loss, (long long)pairs, (long long)step, secs, (double)pairs / secs, gflops);
+            if (P > 1 && ex.steps > 0)
+                fprintf(mf, ", \"ranks\": %d, \"bytes_dense_per_step\": %.0f, \"bytes_sparse_per_step\": %.0f, "
+                            "\"union_rows_per_step\": %.1f, \"comm_seconds\": %.3f, \"compute_seconds\": %.3f",
+                        P, (double)ex.bytes_dense / (double)ex.steps, (double)ex.bytes_sparse / (double)ex.steps,
+                        (double)ex.union_rows / (double)ex.steps, ex.seconds, secs - ex.seconds);
+            fprintf(mf, "}\n");
+            fflush(mf);
+        }
         if (c.eval_every > 0 && epoch % c.eval_every == 0 && epoch < c.epochs && !stopped)
-            run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf);
+            run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf, cm);
     }
-    char path[4096];
-    xsnprintf(path, sizeof path, "%s/model.h5", a.out);
-    model_save(path, &s, &p, &c, m.fingerprint);
-    fprintf(stderr, "grurec: wrote %s (%.1f s of training)\n", path, train_seconds);
-    if (c.eval_every != 0) run_eval(&c, &s, &p, &m, SPLIT_TEST, cutoffs, nc, ties, c.epochs, mf);
-    fclose(mf);
+    if (root) {
+        char path[4096];
+        xsnprintf(path, sizeof path, "%s/model.h5", a.out);
+        model_save(path, &s, &p, &c, m.fingerprint);
+        fprintf(stderr, "grurec: wrote %s (%.1f s of training)\n", path, train_seconds);
+    }
+    if (c.eval_every != 0) run_eval(&c, &s, &p, &m, SPLIT_TEST, cutoffs, nc, ties, c.epochs, mf, cm);
+    if (mf) fclose(mf);
     free(cfg_json);
     free(x);
     free(y);
     free(neg);
     lanes_free(&ln);
+    if (P > 1) exchange_free(&ex);
     backend_free(b);
     if (K) alias_free(&sampler);
     tensors_free(&p);

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Data-parallel scaling on this machine (P = 1 and 2 ranks, one thread each) and a
+# projection to large GPU clusters from the measured bytes and compute time per step.
+# Targets: efficiency e/s(P) / (P·e/s(1)) >= 0.85 at P = 2; sparse bytes per step <= 5 % of
+# dense (whole-table all-reduce) bytes on Diginetica.
+# usage: bench/scale_bench.sh [BUILD_DIR] [WORK_DIR]
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$here/build}" && pwd)
+work=${2:-${TMPDIR:-/tmp}/grurec-scale-bench}
+mkdir -p "$work"
+data=$here/../shared/data/diginetica
+[ -f "$data/train.tsv.gz" ] || { echo "scale_bench: $data is absent" >&2; exit 0; }
+[ -f "$work/digi/meta.h5" ] || "$build/data-prep/grurec-prep" --input "$data/train.tsv.gz" --test-input "$data/test.tsv.gz" \
+    --keep-repeats --min-item-support 1 --time-format order --shards 4 --out "$work/digi" --force --quiet
+mpirun=("$here/launch/grurec-mpirun")
+field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\\1/" <<<"$2"; }
+run() {  # name P steps sparse flags…
+    local name=$1 P=$2 steps=$3 sparse=$4; shift 4
+    local out="$work/run-$name-$P-$sparse"
+    GRUREC_OVERSUBSCRIBE=1 "${mpirun[@]}" -np "$P" "$build/grurec" train --data "$work/digi" --out "$out" --threads 1 \
+        --epochs 1 --max-steps "$steps" --eval-every 0 --log-every 0 --sparse-exchange "$sparse" "$@" >/dev/null 2>"$out.err" \
+        || { cat "$out.err" >&2; exit 1; }
+    grep -m1 '"type": "epoch"' "$out/metrics.jsonl"
+}
+printf '%-16s %10s %10s %6s %14s %14s %7s %9s\n' config "e/s P=1" "e/s P=2" eff "sparse B/step" "dense B/step" ratio "U/step"
+for cfg in top1 xe; do
+    if [ $cfg = top1 ]; then
+        flags=(--loss top1 --final-act tanh --layers 100 --embedding onehot --batch-size 50 --dropout-hidden 0.5 --learning-rate 0.01 --n-sample 0)
+        steps=3000
+    else
+        flags=(--loss cross-entropy --embedding shared --layers 100 --batch-size 32 --dropout-hidden 0.4 --learning-rate 0.2 --momentum 0.2 --n-sample 2048 --sample-alpha 0.5 --logq 1)
+        steps=1500
+    fi
+    one=$(run $cfg 1 "$steps" on "${flags[@]}")
+    two=$(run $cfg 2 "$steps" on "${flags[@]}")
+    off=$(run $cfg 2 200 off "${flags[@]}")
+    e1=$(field events_per_s "$one"); e2=$(field events_per_s "$two")
+    sb=$(field bytes_sparse_per_step "$two"); db=$(field bytes_dense_per_step "$two")
+    ob=$(field bytes_sparse_per_step "$off")
+    u=$(field union_rows_per_step "$two")
+    comm=$(field comm_seconds "$two"); comp=$(field compute_seconds "$two"); nsteps=$(field steps "$two")
+    awk -v c=$cfg -v e1="$e1" -v e2="$e2" -v sb="$sb" -v db="$db" -v ob="$ob" -v u="$u" \
+        'BEGIN {printf "%-16s %10.0f %10.0f %6.2f %14.0f %14.0f %6.1f%% %9.0f\n", c, e1, e2, e2/(2*e1), sb+db, ob+db, 100*(sb+db)/(ob+db), u}'
+    echo "$cfg $e1 $sb $db $ob $comp $nsteps" >>"$work/projection.in"
+done
+echo
+echo "Projection (ring all-reduce: t_comm = 2(P-1)/P * bytes / bandwidth; step = compute + t_comm;"
+echo "sparse bytes grow with the union of touched rows, taken as linear in P from the 2-rank figure):"
+printf '%-6s %6s %16s %16s %16s %16s\n' config P "eff 400GB/s sp" "eff 400GB/s dn" "eff 25GB/s sp" "eff 25GB/s dn"
+while read -r cfg e1 sb db ob comp nsteps; do
+    for P in 8 64 512; do
+        awk -v c=$cfg -v P=$P -v sb="$sb" -v db="$db" -v ob="$ob" -v comp="$comp" -v n="$nsteps" 'BEGIN {
+            tc = comp / n                     # compute seconds per step on one rank
+            s = sb * P / 2 + db; d = ob + db  # bytes per step: sparse (union ~ P), dense tables
+            for (i = 0; i < 2; i++) { bw = i ? 25e9 : 400e9
+                es[i] = tc / (tc + 2 * (P - 1) / P * s / bw); ed[i] = tc / (tc + 2 * (P - 1) / P * d / bw) }
+            printf "%-6s %6d %16.3f %16.3f %16.3f %16.3f\n", c, P, es[0], ed[0], es[1], ed[1] }'
+    done
+done <"$work/projection.in"
+rm -f "$work/projection.in"

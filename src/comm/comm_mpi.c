@@ -1,0 +1,466 @@
+// The MPI backend of comm.h. Every collective is built from non-blocking MPI operations
+// polled against a deadline (wait_all); a missed deadline starts a "blame round" on a
+// communicator of its own that names the rank that did not answer, then MPI_Abort.
+#include "comm.h"
+
+#include "check.h"
+
+#include <inttypes.h>
+#include <mpi.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+// Point-to-point tags on c->coll: one pair per reduction kind (reduce-scatter, all-gather),
+// so that ranks calling different collectives wait (and time out, "every rank answered")
+// instead of mixing their data.
+enum { OP_SUM_F32, OP_SUM_F64, OP_SUM_I64, OP_MAX_I64, OP_MIN_I64, N_OPS };
+enum {
+    TAG_RS = 100,           // + op: contributions to the segment owner
+    TAG_AG = 200,           // + op: summed segments from their owner
+    TAG_GV_COUNT = 300,     // all-gather of counts
+    TAG_GV_DATA = 301,      // all-gather of values
+    TAG_SAME = 302,         // comm_check_same_u64
+    TAG_BLAME = 1           // on c->blame
+};
+#define MAX_MSG ((size_t)1 << 30)        // bytes per MPI message (counts are int)
+#define DEFAULT_CHUNK ((size_t)16 << 20)  // bytes per all-reduce round
+#define SPIN_S 250e-6                     // busy polling after the last progress (s)
+#define MIN_SLEEP_NS 10000L               // then the back-off: 10 us ...
+#define MAX_SLEEP_NS 1000000L             // ... up to 1 ms
+
+struct comm {
+    MPI_Comm coll;   // all collectives
+    MPI_Comm blame;  // blame rounds only
+    int rank, size, local_rank;
+    int owns_mpi;    // we called MPI_Init, so we call MPI_Finalize
+    double timeout_s;
+    size_t chunk_bytes;
+    uint64_t bytes_sent;
+    void *scratch;
+    size_t scratch_bytes;
+    MPI_Request *req;  // requests of the operation in progress
+    int *idx;
+    int nreq, cap;
+    size_t *seg_lo, *seg_len;  // per rank, for the all-reduce in progress
+};
+
+static int g_initialised;  // one comm per process
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void sleep_ns(long ns) {
+    struct timespec t = {ns / 1000000000L, ns % 1000000000L};
+    nanosleep(&t, NULL);  // EINTR: just poll again sooner
+}
+
+static int world_rank(void) {
+    int r = -1, init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    if (init && !fin) MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    return r;
+}
+
+noreturn void comm_abort(comm *c, int code, const char *msg) {
+    fflush(stdout);
+    fprintf(stderr, "%s: rank %d: %s\n", program_name(), c ? c->rank : world_rank(), msg);
+    fflush(stderr);
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    if (init && !fin) MPI_Abort(MPI_COMM_WORLD, code ? code : 1);
+    exit(code ? code : 1);  // not reached after MPI_Abort
+}
+
+static void mpi_ok(comm *c, int rc, const char *what) {
+    if (rc == MPI_SUCCESS) return;
+    char s[MPI_MAX_ERROR_STRING], msg[MPI_MAX_ERROR_STRING + 200];
+    int len = 0;
+    if (MPI_Error_string(rc, s, &len) != MPI_SUCCESS) snprintf(s, sizeof s, "error %d", rc);
+    snprintf(msg, sizeof msg, "MPI error in %s: %s", what, s);
+    comm_abort(c, 1, msg);
+}
+
+// ---- requests and the deadline ------------------------------------------------------
+
+static MPI_Request *new_req(comm *c) {
+    if (c->nreq == c->cap) {
+        c->cap = c->cap ? 2 * c->cap : 64;
+        c->req = xrealloc(c->req, (size_t)c->cap * sizeof *c->req);
+        c->idx = xrealloc(c->idx, (size_t)c->cap * sizeof *c->idx);
+    }
+    return &c->req[c->nreq++];
+}
+
+// Posts the transfer of BYTES bytes to/from PEER, in messages of at most MAX_MSG bytes.
+static void post(comm *c, int send, void *p, size_t bytes, int peer, int tag, const char *what) {
+    char *q = p;
+    while (bytes > 0) {
+        size_t k = bytes < MAX_MSG ? bytes : MAX_MSG;
+        MPI_Request *r = new_req(c);
+        int rc = send ? MPI_Isend(q, (int)k, MPI_BYTE, peer, tag, c->coll, r)
+                      : MPI_Irecv(q, (int)k, MPI_BYTE, peer, tag, c->coll, r);
+        mpi_ok(c, rc, what);
+        if (send) c->bytes_sent += k;
+        q += k;
+        bytes -= k;
+    }
+}
+
+static noreturn void blame_round(comm *c, const char *what);
+
+// Completes every posted request by DEADLINE, or starts a blame round. Polls (yielding the
+// core to any other runnable process) for SPIN_S after the last progress, then sleeps
+// 10 us, 20 us, ... up to 1 ms between polls, so that a long idle wait does not burn a core;
+// while idle it also listens for a blame round started by another rank and joins it.
+static void wait_all(comm *c, double deadline, const char *what) {
+    double spin_until = now_s() + SPIN_S;
+    long nap = 0;
+    for (;;) {
+        int done = 0;
+        mpi_ok(c, MPI_Testsome(c->nreq, c->req, &done, c->idx, MPI_STATUSES_IGNORE), what);
+        if (done == MPI_UNDEFINED) break;  // no active request left
+        double t = now_s();
+        if (done > 0) {
+            spin_until = t + SPIN_S;
+            nap = 0;
+            continue;
+        }
+        if (t > deadline) blame_round(c, what);
+        if (t < spin_until) {
+            sched_yield();
+            continue;
+        }
+        if (c->blame != MPI_COMM_NULL) {
+            int flag = 0;
+            mpi_ok(c, MPI_Iprobe(MPI_ANY_SOURCE, TAG_BLAME, c->blame, &flag, MPI_STATUS_IGNORE), what);
+            if (flag) blame_round(c, what);
+        }
+        nap = nap ? (2 * nap < MAX_SLEEP_NS ? 2 * nap : MAX_SLEEP_NS) : MIN_SLEEP_NS;
+        sleep_ns(nap);
+    }
+    c->nreq = 0;
+}
+
+// Every rank that gets here sends a token to every other rank and listens for theirs for
+// min(5 s, timeout) (at least 1 s); the lowest rank not heard from is named. Ranks waiting
+// in any collective see the first token (wait_all) and join at once, so the living answer.
+static noreturn void blame_round(comm *c, const char *what) {
+    const int P = c->size, me = c->rank;
+    char msg[512];
+    if (c->blame == MPI_COMM_NULL) {  // during comm_init: nobody to ask
+        snprintf(msg, sizeof msg, "%s did not complete within %g s", what, c->timeout_s);
+        comm_abort(c, 1, msg);
+    }
+    double window = c->timeout_s < 5 ? c->timeout_s : 5;
+    if (window < 1) window = 1;
+    int token = me, *in = xcalloc((size_t)P, sizeof *in), *heard = xcalloc((size_t)P, sizeof *heard);
+    int *idx = xmalloc((size_t)P * sizeof *idx);
+    MPI_Request *rr = xmalloc((size_t)P * sizeof *rr), *sr = xmalloc((size_t)P * sizeof *sr);
+    MPI_Status *st = xmalloc((size_t)P * sizeof *st);
+    for (int q = 0; q < P; q++) {
+        rr[q] = sr[q] = MPI_REQUEST_NULL;
+        if (q == me) continue;
+        // Errors here (a dead peer) just leave that peer unheard.
+        MPI_Irecv(&in[q], 1, MPI_INT, q, TAG_BLAME, c->blame, &rr[q]);
+        MPI_Isend(&token, 1, MPI_INT, q, TAG_BLAME, c->blame, &sr[q]);
+    }
+    heard[me] = 1;
+    const double end = now_s() + window;
+    int left = P - 1;
+    while (left > 0 && now_s() < end) {
+        int done = 0;
+        int rc = MPI_Testsome(P, rr, &done, idx, st);
+        if (rc != MPI_SUCCESS && rc != MPI_ERR_IN_STATUS) break;
+        if (done == MPI_UNDEFINED) break;
+        for (int i = 0; i < done; i++) {
+            left--;
+            if (rc == MPI_SUCCESS || st[i].MPI_ERROR == MPI_SUCCESS) heard[idx[i]] = 1;
+        }
+        if (done == 0) sleep_ns(MAX_SLEEP_NS);
+    }
+    int culprit = -1;
+    for (int q = 0; q < P && culprit < 0; q++)
+        if (!heard[q]) culprit = q;
+    fflush(stdout);
+    if (culprit >= 0)
+        fprintf(stderr, "%s: rank %d did not answer within %g s (seen from rank %d in %s)\n", program_name(), culprit,
+                c->timeout_s, me, what);
+    else
+        fprintf(stderr, "%s: rank %d: %s did not complete within %g s although every rank answered "
+                        "(do all ranks call the same collectives?)\n", program_name(), me, what, c->timeout_s);
+    fflush(stderr);
+    sleep_ns(200 * 1000000L);  // let the other ranks of the round print their line too
+    MPI_Abort(MPI_COMM_WORLD, 1);
+    exit(1);  // not reached
+}
+
+static double deadline_of(const comm *c) { return now_s() + c->timeout_s; }
+
+// ---- set-up -------------------------------------------------------------------------
+
+static int env_rank(const char *name, int *out) {
+    const char *v = getenv(name);
+    if (!v || !*v) return 0;
+    char *end;
+    long r = strtol(v, &end, 10);
+    if (*end || r < 0 || r > 1 << 20) return 0;
+    *out = (int)r;
+    return 1;
+}
+
+comm *comm_init(int *argc, char ***argv, double timeout_s) {
+    CHECK(!g_initialised, "comm_init called twice");
+    CHECK(timeout_s > 0 && timeout_s < 1e9, "collective timeout must be > 0 seconds, not %g", timeout_s);
+    int init = 0, fin = 0;
+    MPI_Initialized(&init);
+    MPI_Finalized(&fin);
+    CHECK(!fin, "comm_init after MPI_Finalize");
+    comm *c = xcalloc(1, sizeof *c);
+    if (!init) {
+        int provided;
+        CHECK(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) == MPI_SUCCESS, "MPI_Init failed");
+        c->owns_mpi = 1;
+    }
+    g_initialised = 1;
+    c->coll = c->blame = MPI_COMM_NULL;
+    c->timeout_s = timeout_s;
+    c->chunk_bytes = DEFAULT_CHUNK;
+    MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &c->size);
+    if (!env_rank("OMPI_COMM_WORLD_LOCAL_RANK", &c->local_rank) && !env_rank("SLURM_LOCALID", &c->local_rank) &&
+        !env_rank("MPI_LOCALRANKID", &c->local_rank))
+        c->local_rank = 0;
+    // Our own communicators: errors come back to us (mpi_ok), and no message of the caller's
+    // can match ours. The duplication has the deadline too.
+    MPI_Comm coll, blame;
+    mpi_ok(c, MPI_Comm_idup(MPI_COMM_WORLD, &coll, new_req(c)), "MPI_Comm_idup");
+    mpi_ok(c, MPI_Comm_idup(MPI_COMM_WORLD, &blame, new_req(c)), "MPI_Comm_idup");
+    wait_all(c, deadline_of(c), "start-up (MPI_Comm_idup)");
+    MPI_Comm_set_errhandler(coll, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(blame, MPI_ERRORS_RETURN);
+    c->coll = coll;
+    c->blame = blame;
+    c->seg_lo = xmalloc((size_t)c->size * sizeof *c->seg_lo);
+    c->seg_len = xmalloc((size_t)c->size * sizeof *c->seg_len);
+    return c;
+}
+
+void comm_finalize(comm *c) {
+    if (!c) return;
+    comm_barrier(c);  // nobody enters MPI_Finalize (no deadline) before everyone is here
+    MPI_Comm_free(&c->coll);
+    MPI_Comm_free(&c->blame);
+    if (c->owns_mpi) MPI_Finalize();
+    free(c->scratch);
+    free(c->req);
+    free(c->idx);
+    free(c->seg_lo);
+    free(c->seg_len);
+    free(c);
+    g_initialised = 0;
+}
+
+int comm_rank(const comm *c) { return c->rank; }
+int comm_size(const comm *c) { return c->size; }
+int comm_local_rank(const comm *c) { return c->local_rank; }
+double comm_timeout(const comm *c) { return c->timeout_s; }
+uint64_t comm_bytes_sent(const comm *c) { return c->bytes_sent; }
+
+void comm_set_timeout(comm *c, double timeout_s) {
+    CHECK(timeout_s > 0 && timeout_s < 1e9, "collective timeout must be > 0 seconds, not %g", timeout_s);
+    c->timeout_s = timeout_s;
+}
+
+void comm_set_chunk_bytes(comm *c, size_t bytes) {
+    CHECK(bytes > 0, "all-reduce chunk of 0 bytes");
+    c->chunk_bytes = bytes < MAX_MSG ? bytes : MAX_MSG;
+}
+
+static void *scratch(comm *c, size_t bytes) {
+    if (bytes > c->scratch_bytes || !c->scratch) {
+        free(c->scratch);
+        c->scratch = xmalloc(bytes);
+        c->scratch_bytes = bytes;
+    }
+    return c->scratch;
+}
+
+// ---- all-reduce ---------------------------------------------------------------------
+
+// acc[i] = acc[i] OP x[i], element by element: the order across ranks is the caller's.
+static void combine(int op, void *restrict acc, const void *restrict x, size_t n) {
+    switch (op) {
+    case OP_SUM_F32: {
+        float *a = acc;
+        const float *b = x;
+        for (size_t i = 0; i < n; i++) a[i] += b[i];
+        break;
+    }
+    case OP_SUM_F64: {
+        double *a = acc;
+        const double *b = x;
+        for (size_t i = 0; i < n; i++) a[i] += b[i];
+        break;
+    }
+    case OP_SUM_I64: {  // in uint64: wraps instead of undefined overflow
+        int64_t *a = acc;
+        const int64_t *b = x;
+        for (size_t i = 0; i < n; i++) a[i] = (int64_t)((uint64_t)a[i] + (uint64_t)b[i]);
+        break;
+    }
+    case OP_MAX_I64: {
+        int64_t *a = acc;
+        const int64_t *b = x;
+        for (size_t i = 0; i < n; i++) a[i] = b[i] > a[i] ? b[i] : a[i];
+        break;
+    }
+    case OP_MIN_I64: {
+        int64_t *a = acc;
+        const int64_t *b = x;
+        for (size_t i = 0; i < n; i++) a[i] = b[i] < a[i] ? b[i] : a[i];
+        break;
+    }
+    }
+}
+
+// One round on LEN elements: rank q owns segment q (balanced split); everyone sends the
+// owner its part, the owner combines the P parts in rank order, then sends the result to all.
+static void reduce_chunk(comm *c, char *buf, size_t len, size_t esz, int op, double deadline, const char *what) {
+    const int P = c->size, me = c->rank;
+    const size_t base = len / (size_t)P, rem = len % (size_t)P;
+    for (int q = 0; q < P; q++) {
+        c->seg_lo[q] = (size_t)q * base + ((size_t)q < rem ? (size_t)q : rem);
+        c->seg_len[q] = base + ((size_t)q < rem);
+    }
+    const size_t mine = c->seg_len[me] * esz;
+    char *in = scratch(c, (size_t)P * mine);  // slot q: rank q's part of my segment
+    char *own = buf + c->seg_lo[me] * esz;
+    for (int q = 0; q < P; q++) {
+        if (q == me) continue;
+        if (mine) post(c, 0, in + (size_t)q * mine, mine, q, TAG_RS + op, what);
+        if (c->seg_len[q]) post(c, 1, buf + c->seg_lo[q] * esz, c->seg_len[q] * esz, q, TAG_RS + op, what);
+    }
+    wait_all(c, deadline, what);
+    if (mine) {  // ((x_0 + x_1) + x_2) + ..., accumulated in x_0's place
+        char *acc = me == 0 ? own : in;
+        for (int q = 1; q < P; q++) combine(op, acc, q == me ? own : in + (size_t)q * mine, c->seg_len[me]);
+        if (acc != own) memcpy(own, acc, mine);
+    }
+    for (int q = 0; q < P; q++) {
+        if (q == me) continue;
+        if (c->seg_len[q]) post(c, 0, buf + c->seg_lo[q] * esz, c->seg_len[q] * esz, q, TAG_AG + op, what);
+        if (mine) post(c, 1, own, mine, q, TAG_AG + op, what);
+    }
+    wait_all(c, deadline, what);
+}
+
+static void allreduce(comm *c, void *buf, size_t n, size_t esz, int op, const char *what) {
+    if (c->size == 1 || n == 0) return;
+    CHECK(buf, "%s of %zu elements from NULL", what, n);
+    const double deadline = deadline_of(c);
+    size_t chunk = c->chunk_bytes / esz;
+    if (chunk < (size_t)c->size) chunk = (size_t)c->size;
+    for (size_t off = 0; off < n; off += chunk)
+        reduce_chunk(c, (char *)buf + off * esz, n - off < chunk ? n - off : chunk, esz, op, deadline, what);
+}
+
+void comm_allreduce_sum_f32(comm *c, float *buf, size_t n) {
+    allreduce(c, buf, n, sizeof *buf, OP_SUM_F32, "comm_allreduce_sum_f32");
+}
+void comm_allreduce_sum_f64(comm *c, double *buf, size_t n) {
+    allreduce(c, buf, n, sizeof *buf, OP_SUM_F64, "comm_allreduce_sum_f64");
+}
+void comm_allreduce_sum_i64(comm *c, int64_t *buf, size_t n) {
+    allreduce(c, buf, n, sizeof *buf, OP_SUM_I64, "comm_allreduce_sum_i64");
+}
+void comm_allreduce_max_i64(comm *c, int64_t *buf, size_t n) {
+    allreduce(c, buf, n, sizeof *buf, OP_MAX_I64, "comm_allreduce_max_i64");
+}
+void comm_allreduce_min_i64(comm *c, int64_t *buf, size_t n) {
+    allreduce(c, buf, n, sizeof *buf, OP_MIN_I64, "comm_allreduce_min_i64");
+}
+
+// ---- all-gather, broadcast, barrier -------------------------------------------------
+
+// OUT (P * BYTES) receives every rank's BYTES bytes in rank order.
+static void allgather_fixed(comm *c, const void *mine, size_t bytes, void *out, int tag, double deadline,
+                            const char *what) {
+    char *o = out;
+    memcpy(o + (size_t)c->rank * bytes, mine, bytes);
+    for (int q = 0; q < c->size; q++) {
+        if (q == c->rank) continue;
+        post(c, 0, o + (size_t)q * bytes, bytes, q, tag, what);
+        post(c, 1, o + (size_t)c->rank * bytes, bytes, q, tag, what);
+    }
+    wait_all(c, deadline, what);
+}
+
+int64_t comm_allgatherv_i32(comm *c, const int32_t *mine, int64_t n, int32_t **out, int64_t *counts) {
+    static const char what[] = "comm_allgatherv_i32";
+    CHECK(n >= 0 && (n == 0 || mine), "%s of %lld values from %p", what, (long long)n, (const void *)mine);
+    const int P = c->size, me = c->rank;
+    const double deadline = deadline_of(c);
+    allgather_fixed(c, &n, sizeof n, counts, TAG_GV_COUNT, deadline, what);
+    int64_t total = 0;
+    for (int q = 0; q < P; q++) {
+        CHECK(counts[q] >= 0, "%s: rank %d sent a count of %lld", what, q, (long long)counts[q]);
+        total += counts[q];
+    }
+    int32_t *o = xmalloc((size_t)total * sizeof *o);
+    int64_t at = 0;
+    for (int q = 0; q < P; q++) {
+        size_t bytes = (size_t)counts[q] * sizeof *o;
+        if (q == me) {
+            if (bytes) memcpy(o + at, mine, bytes);
+        } else {
+            if (bytes) post(c, 0, o + at, bytes, q, TAG_GV_DATA, what);
+            if (n) post(c, 1, (void *)mine, (size_t)n * sizeof *o, q, TAG_GV_DATA, what);
+        }
+        at += counts[q];
+    }
+    wait_all(c, deadline, what);
+    *out = o;
+    return total;
+}
+
+void comm_bcast(comm *c, void *buf, size_t bytes, int root) {
+    static const char what[] = "comm_bcast";
+    CHECK(root >= 0 && root < c->size, "%s from rank %d of %d", what, root, c->size);
+    if (c->size == 1 || bytes == 0) return;
+    const double deadline = deadline_of(c);
+    for (size_t off = 0; off < bytes; off += MAX_MSG) {
+        size_t k = bytes - off < MAX_MSG ? bytes - off : MAX_MSG;
+        mpi_ok(c, MPI_Ibcast((char *)buf + off, (int)k, MPI_BYTE, root, c->coll, new_req(c)), what);
+        if (c->rank == root) c->bytes_sent += (uint64_t)k * (uint64_t)(c->size - 1);
+    }
+    wait_all(c, deadline, what);
+}
+
+void comm_barrier(comm *c) {
+    if (c->size == 1) return;
+    mpi_ok(c, MPI_Ibarrier(c->coll, new_req(c)), "comm_barrier");
+    wait_all(c, deadline_of(c), "comm_barrier");
+}
+
+void comm_check_same_u64(comm *c, uint64_t value, const char *what) {
+    if (c->size == 1) return;
+    uint64_t *all = xmalloc((size_t)c->size * sizeof *all);
+    allgather_fixed(c, &value, sizeof value, all, TAG_SAME, deadline_of(c), "comm_check_same_u64");
+    for (int q = 1; q < c->size; q++) {
+        if (all[q] == all[0]) continue;
+        char who[32];
+        snprintf(who, sizeof who, "rank %d", q);
+        uint64_t theirs = all[q], first = all[0];
+        free(all);
+        input_fail(who, 0, "%s differs from rank 0 (0x%016" PRIx64 " vs 0x%016" PRIx64 ")", what, theirs, first);
+    }
+    free(all);
+}

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The communication layer (src/comm) on several MPI ranks: every collective bitwise on 1
+# (no mpirun), 2, 3 and 4 ranks, the config check, and the deadlines (a hanging rank, a
+# killed rank, ranks in different collectives): exit status, elapsed time and the messages.
+# Also the launch/grurec-mpirun wrapper. About 20 s on 2 cores.
+# usage: comm_test.sh BUILD_DIR
+set -uo pipefail
+build=$1
+bin=$build/tests/test_comm
+repo=$(cd "$(dirname "$0")/.." && pwd)
+wrapper=$repo/launch/grurec-mpirun
+work=$(mktemp -d "${TMPDIR:-/tmp}/comm-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1  # containers run as root
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }
+[ -x "$bin" ] || { echo "no $bin: build first"; echo "0 passed, 1 failed"; exit 1; }
+command -v mpirun >/dev/null || { echo "mpirun not found"; echo "0 passed, 1 failed"; exit 1; }
+
+# run NAME CMD...: runs CMD under `timeout 60`; sets rc, secs and log (the output file).
+run() {
+    local name=$1
+    shift
+    log=$work/$name.log
+    local t0=$EPOCHREALTIME
+    timeout 60 "$@" >"$log" 2>&1
+    rc=$?
+    secs=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+    echo "  $name: exit $rc in $secs s"
+}
+faster() { awk -v s="$secs" -v lim="$1" 'BEGIN { exit !(s < lim) }'; }
+show() { sed 's/^/    | /' "$log" | grep -v '^    | *$' | head -20; }
+mpi4=(mpirun --oversubscribe)
+
+# 1. every collective, bitwise: alone (a singleton world), on 2 and 4 ranks, and on 3
+#    ranks through the wrapper
+run basic1 "$bin" basic 1
+check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log"' "basic, 1 rank (no mpirun): exit $rc$(show)"
+run basic2 "${mpi4[@]}" -np 2 "$bin" basic 2
+check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log"' "basic, 2 ranks: exit $rc$(echo; show)"
+grep -h '^info:' "$log" | sed 's/^/  /'
+run basic4 "${mpi4[@]}" -np 4 "$bin" basic 4
+check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log"' "basic, 4 ranks: exit $rc$(echo; show)"
+grep -h '^info:' "$log" | sed 's/^/  /'
+run basic3 env GRUREC_OVERSUBSCRIBE=1 "$wrapper" -np 3 "$bin" basic 3
+check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log"' "basic, 3 ranks through launch/grurec-mpirun: exit $rc$(echo; show)"
+
+# 2. different values in comm_check_same_u64 (ranks 1 and 3): exit 2, the first one named
+run mismatch "${mpi4[@]}" -np 4 "$bin" mismatch
+check '[ $rc -eq 2 ]' "mismatch: exit $rc, expected 2$(echo; show)"
+check 'grep -q "^grurec: rank 1: config hash differs from rank 0 (0x0000000000001231 vs 0x000000000000feed)$" "$log"' \
+    "mismatch: the message names rank 1 and both values$(echo; show)"
+check '! grep -q "UNEXPECTED\|the agreed value" "$log"' "mismatch: equal values pass, different ones do not$(echo; show)"
+
+# 3. rank 1 sleeps 30 s before a collective, the others wait 2 s: they stop, naming rank 1
+run hang4 "${mpi4[@]}" -np 4 "$bin" hang 2
+check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 10' "hang, 4 ranks: exit $rc after $secs s (want non-zero within 10 s)$(echo; show)"
+check 'grep -q "^grurec: rank 1 did not answer within 2 s" "$log"' "hang, 4 ranks: rank 1 named$(echo; show)"
+check '! grep -q "UNEXPECTED\|rank [023] did not answer" "$log"' "hang, 4 ranks: only rank 1 blamed$(echo; show)"
+run hang2 "${mpi4[@]}" -np 2 "$bin" hang 1
+check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 8' "hang, 2 ranks, 1 s: exit $rc after $secs s$(echo; show)"
+check 'grep -q "^grurec: rank 1 did not answer within 1 s (seen from rank 0 in comm_allreduce_sum_f32)" "$log"' \
+    "hang, 2 ranks: rank 1 named by rank 0$(echo; show)"
+
+# 4. rank 1 SIGKILLs itself before a collective (timeout 3 s): the job ends within 2 x 3 s
+run kill "${mpi4[@]}" -np 4 "$bin" kill 3
+check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 6' "kill: exit $rc after $secs s (want non-zero within 6 s)$(echo; show)"
+check '! grep -q UNEXPECTED "$log"' "kill: no collective returned$(echo; show)"
+
+# 5. rank 0 in another collective than the others: everyone answers, nothing completes
+run mixed "${mpi4[@]}" -np 3 "$bin" mixed 2
+check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 10' "mixed: exit $rc after $secs s$(echo; show)"
+check 'grep -q "did not complete within 2 s although every rank answered" "$log"' "mixed: the message$(echo; show)"
+check '! grep -q "UNEXPECTED\|did not answer" "$log"' "mixed: nobody blamed$(echo; show)"
+
+# 6. the wrapper's command lines (dry run)
+dry() { env GRUREC_MPIRUN_DRY_RUN=1 "$@" "$wrapper" -np 2 prog --flag; }
+line=$(dry env)
+check '[[ $line == *"--map-by core --bind-to core"* && $line == *"-np 2 prog --flag" ]]' "wrapper default: $line"
+if [ "$(id -u)" = 0 ]; then
+    check '[[ $line == *--allow-run-as-root* ]]' "wrapper as root: $line"
+fi
+line=$(dry env GRUREC_OVERSUBSCRIBE=1 GRUREC_SOMETHING=x)
+check '[[ $line == *"--oversubscribe --bind-to none"* && $line != *"bind-to core"* && $line == *"-x GRUREC_SOMETHING"* ]]' \
+    "wrapper oversubscribed: $line"
+line=$(GRUREC_MPIRUN_DRY_RUN=1 "$wrapper" --bind-to socket -np 2 prog)
+check '[[ $line != *"--bind-to core"* && $line != *"--map-by core"* && $line == *"--bind-to socket -np 2 prog" ]]' \
+    "wrapper keeps the user's binding: $line"
+
+echo "$passes passed, $fails failed"
+[ $fails -eq 0 ]

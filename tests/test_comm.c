@@ -1,0 +1,297 @@
+// The communication layer (src/comm) on P ranks: run under mpirun (or alone: a world of 1).
+//   test_comm basic [P]        every collective, bitwise; prints "N passed, M failed" (rank 0)
+//   test_comm mismatch         ranks 1 and 3 pass other values to comm_check_same_u64:
+//                              every rank must exit 2 naming rank 1
+//   test_comm hang [T]         rank 1 sleeps 30 s before a collective, the others wait with
+//                              timeout T (2 s): they must stop, naming rank 1
+//   test_comm kill [T]         rank 1 SIGKILLs itself before a collective (timeout T, 3 s)
+//   test_comm mixed [T]        rank 0 calls another collective than the others: every rank
+//                              answers the blame round, the collective "did not complete"
+// The failure modes print "UNEXPECTED: ..." and exit 3 if the collective returns.
+#include "check.h"
+#include "comm/comm.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int g_rank;
+static long g_passed, g_failed;
+
+#define EXPECT(cond, ...)                                                                    \
+    do {                                                                                     \
+        if (cond) {                                                                          \
+            g_passed++;                                                                      \
+        } else {                                                                             \
+            g_failed++;                                                                      \
+            fprintf(stderr, "rank %d: FAIL test_comm.c:%d: ", g_rank, __LINE__);             \
+            fprintf(stderr, __VA_ARGS__);                                                    \
+            fputc('\n', stderr);                                                             \
+        }                                                                                    \
+    } while (0)
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static uint64_t mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+// Rank Q's I-th contribution: random sign, mantissa and binary exponent (over [-10, 20] for
+// floats), so that the order of summation changes the rounding.
+static float gen_f32(int q, size_t i, uint64_t salt) {
+    uint64_t h = mix(salt * 1000003u + (uint64_t)q * 0x100000001ULL + i);
+    uint32_t bits = (uint32_t)(h >> 63) << 31 | (uint32_t)(127 - 10 + (h >> 32) % 31) << 23 | (uint32_t)(h & 0x7fffff);
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+static double gen_f64(int q, size_t i) {
+    uint64_t h = mix(0xd0d0 + (uint64_t)q * 0x100000001ULL + i), m = mix(h);
+    uint64_t bits = (h >> 63) << 63 | (uint64_t)(1023 - 40 + (h >> 32) % 81) << 52 | (m & 0xfffffffffffffULL);
+    double v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+static uint64_t fnv(const void *p, size_t n) {
+    const unsigned char *b = p;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+// True on every rank iff BYTES are the same on every rank (max == min of a hash).
+static int same_everywhere(comm *c, const void *p, size_t n) {
+    int64_t h[1] = {(int64_t)fnv(p, n)}, lo[1] = {h[0]};
+    comm_allreduce_max_i64(c, h, 1);
+    comm_allreduce_min_i64(c, lo, 1);
+    return h[0] == lo[0];
+}
+
+static void test_f32(comm *c, size_t n, uint64_t salt, const char *label) {
+    const int P = comm_size(c), me = comm_rank(c);
+    float *buf = xmalloc((n ? n : 1) * sizeof *buf), *want = xmalloc((n ? n : 1) * sizeof *want);
+    size_t order_matters = 0;
+    for (size_t i = 0; i < n; i++) {
+        buf[i] = gen_f32(me, i, salt);
+        float acc = gen_f32(0, i, salt), rev = gen_f32(P - 1, i, salt);
+        for (int q = 1; q < P; q++) acc += gen_f32(q, i, salt);
+        for (int q = P - 2; q >= 0; q--) rev += gen_f32(q, i, salt);
+        want[i] = acc;
+        order_matters += memcmp(&acc, &rev, sizeof acc) != 0;
+    }
+    comm_allreduce_sum_f32(c, buf, n);
+    EXPECT(memcmp(buf, want, n * sizeof *buf) == 0, "f32 sum of %zu (%s) differs from the sum in rank order", n,
+           label);
+    EXPECT(same_everywhere(c, buf, n * sizeof *buf), "f32 sum of %zu (%s) differs between ranks", n, label);
+    if (P >= 3 && n >= 1000)
+        EXPECT(order_matters > 0, "test data too tame: the order of the %zu sums never matters", n);
+    free(buf);
+    free(want);
+}
+
+static void test_basic(comm *c, int want_p) {
+    const int P = comm_size(c), me = comm_rank(c);
+    if (want_p > 0) EXPECT(P == want_p, "size %d, expected %d", P, want_p);
+    EXPECT(me >= 0 && me < P, "rank %d of %d", me, P);
+    EXPECT(comm_local_rank(c) >= 0 && comm_local_rank(c) < P, "local rank %d of %d", comm_local_rank(c), P);
+
+    // every rank appears once, in order
+    int32_t r32 = me, *ranks = NULL;
+    int64_t *counts = xmalloc((size_t)P * sizeof *counts);
+    int64_t total = comm_allgatherv_i32(c, &r32, 1, &ranks, counts);
+    EXPECT(total == P, "allgatherv of one value per rank: %lld", (long long)total);
+    for (int q = 0; q < P && total == P; q++) EXPECT(ranks[q] == q && counts[q] == 1, "rank list[%d] = %d", q, ranks[q]);
+    free(ranks);
+
+    // f32: bitwise equal to the rank-order sum and across ranks; sizes below P, odd sizes,
+    // several chunks (small and default chunk)
+    size_t sizes[] = {0, 1, 3, 1000, 10007};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) test_f32(c, sizes[k], k, "default chunk");
+    comm_set_chunk_bytes(c, 4096);
+    test_f32(c, 10007, 7, "4 KiB chunks");
+    test_f32(c, 5, 8, "4 KiB chunks");
+    comm_set_chunk_bytes(c, 1);  // at least P elements per round
+    test_f32(c, 37, 9, "1-byte chunks");
+    comm_set_chunk_bytes(c, (size_t)16 << 20);
+    test_f32(c, (size_t)5 << 20, 10, "20 MiB: two chunks");
+
+    // f64
+    {
+        const size_t n = 4099;
+        double *buf = xmalloc(n * sizeof *buf), *want = xmalloc(n * sizeof *want);
+        for (size_t i = 0; i < n; i++) {
+            buf[i] = gen_f64(me, i);
+            want[i] = gen_f64(0, i);
+            for (int q = 1; q < P; q++) want[i] += gen_f64(q, i);
+        }
+        comm_set_chunk_bytes(c, 8192);
+        comm_allreduce_sum_f64(c, buf, n);
+        comm_set_chunk_bytes(c, (size_t)16 << 20);
+        EXPECT(memcmp(buf, want, n * sizeof *buf) == 0, "f64 sum differs from the sum in rank order");
+        EXPECT(same_everywhere(c, buf, n * sizeof *buf), "f64 sum differs between ranks");
+        free(buf);
+        free(want);
+    }
+
+    // i64 sum / max / min, with negatives and wrap-around
+    {
+        enum { N = 7 };
+        int64_t s[N], mx[N], mn[N], ws[N] = {0}, wmx[N], wmn[N];
+        for (int i = 0; i < N; i++) {
+            for (int q = 0; q < P; q++) {
+                int64_t v = (int64_t)(mix((uint64_t)(q * N + i)) % 2000001) - 1000000 + (int64_t)i * 1000000000000LL;
+                if (q == me) s[i] = mx[i] = mn[i] = v;
+                ws[i] += v;
+                wmx[i] = q == 0 || v > wmx[i] ? v : wmx[i];
+                wmn[i] = q == 0 || v < wmn[i] ? v : wmn[i];
+            }
+        }
+        comm_allreduce_sum_i64(c, s, N);
+        comm_allreduce_max_i64(c, mx, N);
+        comm_allreduce_min_i64(c, mn, N);
+        EXPECT(memcmp(s, ws, sizeof s) == 0, "i64 sum wrong");
+        EXPECT(memcmp(mx, wmx, sizeof mx) == 0, "i64 max wrong");
+        EXPECT(memcmp(mn, wmn, sizeof mn) == 0, "i64 min wrong");
+        int64_t w[2] = {me == 0 ? INT64_MAX : me == 1 ? 1 : 0, me == 0 ? INT64_MIN : 0};
+        comm_allreduce_sum_i64(c, w, 2);
+        EXPECT(w[0] == (P > 1 ? INT64_MIN : INT64_MAX) && w[1] == INT64_MIN, "i64 sum does not wrap modulo 2^64");
+        int64_t one = 1;
+        comm_allreduce_sum_i64(c, &one, 1);
+        EXPECT(one == P, "sum of ones = %lld", (long long)one);
+    }
+
+    // allgatherv: different counts per rank (rank 1, 4, 7, ... send none), in rank order
+    {
+        int64_t n = me % 3 == 1 ? 0 : me + 2;
+        int32_t *mine = xmalloc((size_t)(n ? n : 1) * sizeof *mine), *all = NULL;
+        for (int64_t i = 0; i < n; i++) mine[i] = me * 1000000 + (int32_t)i;
+        int64_t tot = comm_allgatherv_i32(c, n ? mine : NULL, n, &all, counts);
+        int64_t want_tot = 0, at = 0, bad = 0;
+        for (int q = 0; q < P; q++) {
+            int64_t k = q % 3 == 1 ? 0 : q + 2;
+            want_tot += k;
+            if (counts[q] != k) bad++;
+            for (int64_t i = 0; i < k && at + i < tot; i++) bad += all[at + i] != q * 1000000 + (int32_t)i;
+            at += k;
+        }
+        EXPECT(tot == want_tot && bad == 0, "allgatherv: total %lld (want %lld), %lld wrong", (long long)tot,
+               (long long)want_tot, (long long)bad);
+        free(all);
+        free(mine);
+        all = NULL;
+        tot = comm_allgatherv_i32(c, NULL, 0, &all, counts);
+        EXPECT(tot == 0 && all != NULL, "allgatherv of nothing: %lld values, out %p", (long long)tot, (void *)all);
+        for (int q = 0; q < P; q++) EXPECT(counts[q] == 0, "count[%d] = %lld for nothing", q, (long long)counts[q]);
+        free(all);
+    }
+
+    // bcast from the last rank and from rank 0; a few MiB
+    {
+        const size_t nb[] = {1, 1000, (size_t)3 << 20};
+        for (int k = 0; k < 3; k++) {
+            int root = k == 1 ? 0 : P - 1;
+            unsigned char *b = xmalloc(nb[k]);
+            for (size_t i = 0; i < nb[k]; i++) b[i] = me == root ? (unsigned char)(mix(i) >> 7) : 0xAA;
+            comm_bcast(c, b, nb[k], root);
+            size_t bad = 0;
+            for (size_t i = 0; i < nb[k]; i++) bad += b[i] != (unsigned char)(mix(i) >> 7);
+            EXPECT(bad == 0, "bcast of %zu bytes from %d: %zu wrong", nb[k], root, bad);
+            free(b);
+        }
+    }
+
+    // bytes_sent: grows by the documented amount for an all-reduce of n floats
+    {
+        const size_t n = 1000;
+        float *v = xcalloc(n, sizeof *v);
+        uint64_t before = comm_bytes_sent(c);
+        comm_allreduce_sum_f32(c, v, n);
+        uint64_t sent = comm_bytes_sent(c) - before;
+        size_t mine = n / (size_t)P + ((size_t)me < n % (size_t)P);
+        uint64_t want = P > 1 ? 4 * (uint64_t)(n - mine) + 4 * (uint64_t)(P - 1) * mine : 0;
+        EXPECT(sent == want, "all-reduce of %zu floats sent %llu bytes, expected %llu", n, (unsigned long long)sent,
+               (unsigned long long)want);
+        if (P > 1) EXPECT(comm_bytes_sent(c) > 0, "comm_bytes_sent did not grow");
+        free(v);
+    }
+
+    comm_check_same_u64(c, 0x0123456789abcdefULL, "config hash");
+    g_passed++;  // returned: the values agree
+    comm_barrier(c);
+    g_passed++;
+
+    // timings (information only)
+    {
+        float x = 1;
+        comm_barrier(c);
+        const int reps = 200;
+        double t0 = now_s();
+        for (int i = 0; i < reps; i++) comm_allreduce_sum_f32(c, &x, 1);
+        double small = (now_s() - t0) / reps;
+        const size_t n = (size_t)4 << 20;
+        float *v = xcalloc(n, sizeof *v);
+        comm_barrier(c);
+        t0 = now_s();
+        comm_allreduce_sum_f32(c, v, n);
+        double big = now_s() - t0;
+        free(v);
+        if (me == 0)
+            printf("info: %d ranks: all-reduce of 1 float %.1f us, of 4M floats (16 MiB) %.1f ms\n", P, small * 1e6,
+                   big * 1e3);
+    }
+    free(counts);
+}
+
+int main(int argc, char **argv) {
+    comm *c = comm_init(&argc, &argv, 300);
+    g_rank = comm_rank(c);
+    const char *mode = argc > 1 ? argv[1] : "basic";
+    const double T = argc > 2 ? atof(argv[2]) : strcmp(mode, "kill") == 0 ? 3 : 2;
+    const int me = comm_rank(c);
+
+    if (strcmp(mode, "basic") == 0) {
+        test_basic(c, argc > 2 ? atoi(argv[2]) : 0);
+        int64_t pf[2] = {g_passed, g_failed};
+        comm_allreduce_sum_i64(c, pf, 2);
+        if (me == 0) printf("%lld passed, %lld failed\n", (long long)pf[0], (long long)pf[1]);
+        fflush(stdout);
+        comm_finalize(c);
+        return pf[1] ? 1 : 0;
+    }
+    if (strcmp(mode, "mismatch") == 0) {
+        comm_check_same_u64(c, 0xfeed, "the agreed value");  // all equal: passes
+        comm_check_same_u64(c, me == 1 || me == 3 ? 0x1230u + (unsigned)me : 0xfeed, "config hash");
+        fprintf(stderr, "UNEXPECTED: rank %d: mismatch not detected\n", me);
+        return 3;
+    }
+    if (strcmp(mode, "hang") == 0 || strcmp(mode, "kill") == 0 || strcmp(mode, "mixed") == 0) {
+        comm_barrier(c);  // start-up skew is not part of the test
+        comm_set_timeout(c, T);
+        float x = (float)me;
+        if (mode[0] == 'h' && me == 1) sleep(30);
+        if (mode[0] == 'k' && me == 1) raise(SIGKILL);
+        if (mode[0] == 'm' && me == 0) {
+            double d = 1;
+            comm_allreduce_sum_f64(c, &d, 1);
+        } else {
+            comm_allreduce_sum_f32(c, &x, 1);
+        }
+        fprintf(stderr, "UNEXPECTED: rank %d: the collective returned\n", me);
+        return 3;
+    }
+    fprintf(stderr, "usage: test_comm basic [P] | mismatch | hang [T] | kill [T] | mixed [T]\n");
+    return 2;
+}
