@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "check.h"
+#include "rng.h"
 
 #ifndef GRUREC_VERSION
 #define GRUREC_VERSION "dev"
@@ -142,34 +143,11 @@ static void parse_args(int argc, char **argv, options *o) {
     if (n > 3 && strcmp(o->out + n - 3, ".gz") == 0) o->gzip = 1;
 }
 
-// ---- random numbers: xoshiro256** seeded by splitmix64 -----------------------------------
+// ---- random numbers: the project's xoshiro256** (src/rng.h) -----------------------------
 
-typedef struct { uint64_t s[4]; } rng;
-
-static uint64_t splitmix64(uint64_t *x) {
-    uint64_t z = (*x += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
-
-static void rng_seed(rng *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);  // never all zero
-}
-
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-static inline uint64_t rng_next(rng *r) {
-    uint64_t *s = r->s;
-    uint64_t out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return out;
-}
+typedef rng_state rng;
+#define rng_seed rng_state_seed
+#define rng_next rng_next_u64
 
 // Uniform in [0, n) for n < 2^32 (Lemire's multiply; the bias is below 2^-32 * n).
 static inline uint32_t rng_below(rng *r, uint32_t n) {

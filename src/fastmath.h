@@ -32,20 +32,30 @@ static inline float fm_exp(float x) {
 
 static inline float fm_sigmoid(float x) { return 1.0f / (1.0f + fm_exp(-x)); }
 
-// tanh: (1 − u)/(1 + u) with u = e^{−2|x|} (no cancellation for large |x|), and below
-// |x| = 0.625 Cephes' odd polynomial (accurate near 0).
-static inline float fm_tanh(float x) {
+// tanh and its derivative: (1 − u)/(1 + u) and 4u/(1 + u)² with u = e^{−2|x|} (no
+// cancellation for large |x|), and below |x| = 0.625 Cephes' odd polynomial and 1 − t²
+// (accurate near 0).
+static inline float fm_tanh_d(float x, float *deriv) {
     float ax = x < 0.0f ? -x : x;
     float u = fm_exp(-2.0f * ax);
-    float tl = (1.0f - u) / (1.0f + u);
-    float z = ax < 1e-10f ? 0.0f : x * x;
+    float inv = 1.0f / (1.0f + u);
+    float tl = (1.0f - u) * inv;
+    float dl = 4.0f * u * inv * inv;
+    float z = ax < 1e-10f ? 0.0f : x * x;  // (no subnormal intermediates)
     float p = -5.70498872745e-3f;
     p = p * z + 2.06390887954e-2f;
     p = p * z - 5.37397155531e-2f;
     p = p * z + 1.33314422036e-1f;
     p = p * z - 3.33332819422e-1f;
     float ts = p * z * x + x;
-    return ax < 0.625f ? ts : (x < 0.0f ? -tl : tl);
+    int small = ax < 0.625f;
+    *deriv = small ? 1.0f - ts * ts : dl;
+    return small ? ts : (x < 0.0f ? -tl : tl);
+}
+
+static inline float fm_tanh(float x) {
+    float unused;
+    return fm_tanh_d(x, &unused);
 }
 
 #endif

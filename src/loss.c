@@ -108,24 +108,7 @@ static inline __attribute__((always_inline)) const float *activate_row(const los
     case ACT_TANH:
         // tanh(x) = (1-u)/(1+u), tanh' = 4u/(1+u)^2 with u = e^{-2|x|} (no cancellation for
         // large |x|); below |x| = 0.625 the Cephes odd polynomial (accurate near 0).
-        for (int j = 0; j < C; j++) a[j] = fexp(-2.0f * (r[j] < 0.0f ? -r[j] : r[j]));
-        for (int j = 0; j < C; j++) {
-            float x = r[j], u = a[j];
-            float ax = x < 0.0f ? -x : x;
-            float inv = 1.0f / (1.0f + u);
-            float tl = (1.0f - u) * inv;
-            float dl = 4.0f * u * inv * inv;
-            float z = ax < 1e-10f ? 0.0f : x * x;  // (no subnormal intermediates)
-            float p = -5.70498872745e-3f;
-            p = p * z + 2.06390887954e-2f;
-            p = p * z - 5.37397155531e-2f;
-            p = p * z + 1.33314422036e-1f;
-            p = p * z - 3.33332819422e-1f;
-            float ts = p * z * x + x;
-            int small = ax < 0.625f;
-            r[j] = small ? ts : (x < 0.0f ? -tl : tl);
-            a[j] = small ? 1.0f - ts * ts : dl;
-        }
+        for (int j = 0; j < C; j++) r[j] = fm_tanh_d(r[j], &a[j]);
         break;
     case ACT_ELU: {
         // x < 0: a (e^x - 1), derivative a e^x; e^x - 1 by its series near 0 (no cancellation).
@@ -237,6 +220,17 @@ static inline __attribute__((always_inline)) void exps_range(const float *r, int
     }
 }
 
+// The terms every softmax-over-negatives loss needs: e[j] = exp(r_j − max_{k≠i} r_k)
+// (the unnormalised s_ij) and ed[j] = exp(−|r_i − r_j|); the diagonal gets e = 0 (s_ii = 0,
+// so it drops out of every sum) and ed = 1.
+static inline __attribute__((always_inline)) void neg_softmax_terms(const float *r, int C, int i, float *e, float *ed) {
+    const float ri = r[i];
+    const float m = max_range(r, i + 1, C, max_range(r, 0, i, -INFINITY));
+    exps_range(r, 0, i, ri, m, e, ed);
+    exps_range(r, i + 1, C, ri, m, e, ed);
+    e[i] = 0.0f, ed[i] = 1.0f;
+}
+
 static inline __attribute__((always_inline)) double row_bprmax(const float *r, const float *a, int C, int i, float scale, float bpreg, float *out,
                          float *t1) {
     if (C < 2) {  // no negative: defined as 0
@@ -244,10 +238,7 @@ static inline __attribute__((always_inline)) double row_bprmax(const float *r, c
         return 0.0;
     }
     const float ri = r[i];
-    const float m = max_range(r, i + 1, C, max_range(r, 0, i, -INFINITY));
-    exps_range(r, 0, i, ri, m, out, t1);
-    exps_range(r, i + 1, C, ri, m, out, t1);
-    out[i] = 0.0f, t1[i] = 1.0f;  // s_ii = 0: the diagonal drops out of every sum below
+    neg_softmax_terms(r, C, i, out, t1);
     double S = 0, SP = 0, SQ = 0, SD = 0;
     for (int j = 0; j < C; j++) {
         float rj = r[j], e = out[j], sp, sn;
@@ -276,11 +267,8 @@ static inline __attribute__((always_inline)) double row_top1max(const float *r, 
         return 0.0;
     }
     const float ri = r[i];
-    const float m = max_range(r, i + 1, C, max_range(r, 0, i, -INFINITY));
-    exps_range(r, 0, i, ri, m, out, t1);
-    exps_range(r, i + 1, C, ri, m, out, t1);
+    neg_softmax_terms(r, C, i, out, t1);
     for (int j = 0; j < C; j++) t2[j] = fexp(-r[j] * r[j]);
-    out[i] = 0.0f, t1[i] = 1.0f;  // s_ii = 0
     double S = 0, SF = 0, SD = 0;
     for (int j = 0; j < C; j++) {
         float rj = r[j], e = out[j], eq = t2[j], sp, sn;
