@@ -106,8 +106,7 @@ static inline __attribute__((always_inline)) const float *activate_row(const los
     switch (cfg->act) {
     case ACT_LINEAR: break;
     case ACT_TANH:
-        // tanh(x) = (1-u)/(1+u), tanh' = 4u/(1+u)^2 with u = e^{-2|x|} (no cancellation for
-        // large |x|); below |x| = 0.625 the Cephes odd polynomial (accurate near 0).
+        // tanh and its derivative, accurate near 0 and for large |x| (src/fastmath.h).
         for (int j = 0; j < C; j++) r[j] = fm_tanh_d(r[j], &a[j]);
         break;
     case ACT_ELU: {
