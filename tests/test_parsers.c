@@ -433,7 +433,7 @@ Test(linereader, empty_file_has_no_lines) {
 
 // A 9 MiB line is longer than the reader's 8 MiB buffer: it must grow, not split it.
 static char *long_line_text(size_t long_len, size_t *total) {
-    char *t = malloc(long_len + 64);
+    char *t = xmalloc(long_len + 64);
     size_t n = (size_t)sprintf(t, "head\n");
     memset(t + n, 'x', long_len);
     n += long_len;
