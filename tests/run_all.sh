@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-tests}
 san=${GRUREC_SANITIZE:-0}
+# Open MPI keeps its allocations until exit: leak reports would drown real errors.
+[ "$san" = 1 ] && export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRUREC_WERROR=ON \
       -DGRUREC_SANITIZE=$([ "$san" = 1 ] && echo ON || echo OFF) >/dev/null
 cmake --build "$build" -j"$(nproc)"
