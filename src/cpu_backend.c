@@ -261,14 +261,12 @@ double backend_gradient_step(backend *b, int M, const int32_t *x, const int32_t 
     gemm(b, CblasNoTrans, CblasNoTrans, M, H, U, b->dRu, U, b->Wyu, H, 0.0f, b->dh, H);
 
     // GRU stack, top down. dh holds the gradient of the current layer's (dropped) output.
-    // dW is written whole by its product (β = 0); gru_backward adds into dU and db.
-    for (int l = 0; l < L; l++)
-        memset(b->g_dense + s->off_U[l], 0, (size_t)(s->hid[l] + 1) * 3 * s->hid[l] * sizeof(float));
+    // Every dense gradient is written whole (products with β = 0): nothing to zero first.
     for (int l = L - 1; l >= 0; l--) {
         const int Hl = s->hid[l], in = s->in_dim[l];
         if (b->cfg.dropout_hidden > 0) mul_inplace(b->dh, b->mask[l], (size_t)M * Hl);
         gru_backward(M, Hl, b->state[l], layer_U(b->p, s, l), b->gates[l], b->rh[l], b->dh, b->dxw, b->drh,
-                     b->g_dense + s->off_U[l], b->g_dense + s->off_b[l]);
+                     b->g_dense + s->off_U[l], b->g_dense + s->off_b[l], 0);
         b->flops += 2.0 * M * 4 * Hl * Hl;  // d(r⊙h), dU
         if (in == 0) {  // one-hot: the pre-activation gradient is the input-table row's gradient
             scatter_rows(&b->g_E, x, M, b->dxw, 3 * Hl);

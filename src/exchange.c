@@ -17,35 +17,28 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
     memset(x, 0, sizeof *x);
     x->c = c;
     x->sparse = sparse;
+    x->n_tables = n_tables;
     x->n_dense = n_dense;
     x->n_items = n_items;
-    x->fused = xmalloc((HDR_N + n_dense) * sizeof(float));
     const int P = comm_size(c);
-    int max_w = 1;
+    int64_t ids = n_tables;
+    size_t floats = HDR_N + n_dense;
     for (int t = 0; t < n_tables; t++) {
+        x->width[t] = widths[t];
         row_grads_init(&x->u[t], n_items, widths[t], caps[t] * P);
-        if (widths[t] > max_w) max_w = widths[t];
+        ids += caps[t];
+        floats += (size_t)(sparse ? caps[t] * P : n_items) * widths[t];
     }
-    if (!sparse) x->full = xcalloc_huge((size_t)n_items * max_w * sizeof(float));
+    x->ids = xmalloc((size_t)ids * sizeof *x->ids);
+    x->fused_cap = floats;
+    x->fused = xcalloc_huge(floats * sizeof(float));
 }
 
 void exchange_free(exchange *x) {
+    for (int t = 0; t < x->n_tables; t++) row_grads_free(&x->u[t]);
+    free(x->ids);
     free(x->fused);
-    for (int t = 0; t < 3; t++)
-        if (x->u[t].slot) row_grads_free(&x->u[t]);
-    free(x->full);
     memset(x, 0, sizeof *x);
-}
-
-void exchange_dense(exchange *x, float *header, float *dense) {
-    double t0 = now_s();
-    memcpy(x->fused, header, HDR_N * sizeof(float));
-    memcpy(x->fused + HDR_N, dense, x->n_dense * sizeof(float));
-    comm_allreduce_sum_f32(x->c, x->fused, HDR_N + x->n_dense);
-    memcpy(header, x->fused, HDR_N * sizeof(float));
-    memcpy(dense, x->fused + HDR_N, x->n_dense * sizeof(float));
-    x->bytes_dense += (HDR_N + x->n_dense) * sizeof(float);
-    x->seconds += now_s() - t0;
 }
 
 static int cmp_i32(const void *a, const void *b) {
@@ -53,45 +46,83 @@ static int cmp_i32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-const row_grads *exchange_rows(exchange *x, int t, const row_grads *g) {
+// The sorted union of table T's ids over every rank's block of ALL (counts per rank).
+static void build_union(row_grads *u, int t, int n_tables, const int32_t *all, const int64_t *counts, int P) {
+    int n = 0;
+    const int32_t *block = all;
+    for (int r = 0; r < P; r++) {
+        const int32_t *rows = block + n_tables;
+        for (int k = 0; k < t; k++) rows += block[k];
+        for (int k = 0; k < block[t]; k++) {
+            CHECK(n < u->cap, "union of table %d exceeds its buffer", t);
+            u->rows[n++] = rows[k];
+        }
+        block += counts[r];
+    }
+    qsort(u->rows, (size_t)n, sizeof *u->rows, cmp_i32);
+    int m = 0;
+    for (int k = 0; k < n; k++)
+        if (m == 0 || u->rows[k] != u->rows[m - 1]) u->rows[m++] = u->rows[k];
+    u->n = m;
+}
+
+void exchange_step(exchange *x, float *header, float *dense, const row_grads *const *g, const row_grads **u_out) {
     double t0 = now_s();
-    row_grads *u = &x->u[t];
-    const int P = comm_size(x->c), w = g->width;
+    const int P = comm_size(x->c), T = x->n_tables;
+    // 1. Every rank's row ids: [count per table | rows of table 0 | rows of table 1 | …].
+    int64_t n_ids = T;
+    for (int t = 0; t < T; t++) {
+        x->ids[t] = g[t]->n;
+        memcpy(x->ids + n_ids, g[t]->rows, (size_t)g[t]->n * sizeof *x->ids);
+        n_ids += g[t]->n;
+    }
     int64_t *counts = xmalloc((size_t)P * sizeof *counts);
     int32_t *all = NULL;
-    int64_t total = comm_allgatherv_i32(x->c, g->rows, g->n, &all, counts);
-    x->bytes_sparse += (uint64_t)g->n * sizeof(int32_t);
-    // The same sorted union on every rank.
-    qsort(all, (size_t)total, sizeof *all, cmp_i32);
-    int n = 0;
-    for (int64_t k = 0; k < total; k++)
-        if (n == 0 || all[k] != u->rows[n - 1]) {
-            CHECK(n < u->cap, "union of %d rows exceeds its buffer", n + 1);
-            u->rows[n++] = all[k];
+    comm_allgatherv_i32(x->c, x->ids, n_ids, &all, counts);
+    x->bytes_sparse += (uint64_t)n_ids * sizeof(int32_t);
+    // 2. One buffer: header, dense gradients, then each table's union rows (or whole table).
+    float *f = x->fused;
+    memcpy(f, header, HDR_N * sizeof(float));
+    memcpy(f + HDR_N, dense, x->n_dense * sizeof(float));
+    size_t at = HDR_N + x->n_dense, table_at[3];
+    for (int t = 0; t < T; t++) {
+        row_grads *u = &x->u[t];
+        const int w = x->width[t];
+        build_union(u, t, T, all, counts, P);
+        table_at[t] = at;
+        size_t len = (size_t)(x->sparse ? u->n : x->n_items) * w;
+        CHECK(at + len <= x->fused_cap, "exchange buffer too small");
+        memset(f + at, 0, len * sizeof(float));
+        for (int k = 0; k < g[t]->n; k++) {
+            int64_t pos = g[t]->rows[k];
+            if (x->sparse) {
+                const int32_t *hit = bsearch(&g[t]->rows[k], u->rows, (size_t)u->n, sizeof *u->rows, cmp_i32);
+                pos = hit - u->rows;
+            }
+            memcpy(f + at + (size_t)pos * w, g[t]->grad + (size_t)k * w, (size_t)w * sizeof(float));
         }
-    u->n = n;
-    if (x->sparse) {
-        memset(u->grad, 0, (size_t)n * w * sizeof(float));
-        for (int k = 0; k < g->n; k++) {
-            const int32_t *at = bsearch(&g->rows[k], u->rows, (size_t)n, sizeof *u->rows, cmp_i32);
-            memcpy(u->grad + (size_t)(at - u->rows) * w, g->grad + (size_t)k * w, (size_t)w * sizeof(float));
-        }
-        comm_allreduce_sum_f32(x->c, u->grad, (size_t)n * w);
-        x->bytes_sparse += (uint64_t)n * w * sizeof(float);
-    } else {  // the baseline: whole tables
-        memset(x->full, 0, (size_t)x->n_items * w * sizeof(float));
-        for (int k = 0; k < g->n; k++)
-            memcpy(x->full + (size_t)g->rows[k] * w, g->grad + (size_t)k * w, (size_t)w * sizeof(float));
-        comm_allreduce_sum_f32(x->c, x->full, (size_t)x->n_items * w);
-        x->bytes_sparse += (uint64_t)x->n_items * w * sizeof(float);
-        for (int k = 0; k < n; k++)
-            memcpy(u->grad + (size_t)k * w, x->full + (size_t)u->rows[k] * w, (size_t)w * sizeof(float));
+        at += len;
+        if (t == 0) x->union_rows += u->n;
+    }
+    comm_allreduce_sum_f32(x->c, f, at);
+    x->bytes_dense += (HDR_N + x->n_dense) * sizeof(float);
+    x->bytes_sparse += (at - HDR_N - x->n_dense) * sizeof(float);
+    // 3. Sums back: header and dense in place, the unions' gradients into their rows.
+    memcpy(header, f, HDR_N * sizeof(float));
+    memcpy(dense, f + HDR_N, x->n_dense * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        row_grads *u = &x->u[t];
+        const int w = x->width[t];
+        if (x->sparse) memcpy(u->grad, f + table_at[t], (size_t)u->n * w * sizeof(float));
+        else
+            for (int k = 0; k < u->n; k++)
+                memcpy(u->grad + (size_t)k * w, f + table_at[t] + (size_t)u->rows[k] * w, (size_t)w * sizeof(float));
+        u_out[t] = u;
     }
     free(all);
     free(counts);
-    if (t == 0) x->union_rows += n;
+    x->steps++;
     x->seconds += now_s() - t0;
-    return u;
 }
 
 void exchange_stats_reset(exchange *x) {

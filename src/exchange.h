@@ -16,12 +16,14 @@ enum { HDR_LOSS, HDR_PAIRS, HDR_ACTIVE_NEXT, HDR_STOP, HDR_N };
 
 typedef struct {
     comm *c;
-    int sparse;
-    float *fused;        // [HDR_N + n_dense]
+    int sparse, n_tables;
     size_t n_dense;
-    row_grads u[3];      // unions for Wy, by, E
-    float *full;         // sparse off: [n_items × max width]
     int64_t n_items;
+    int width[3];
+    row_grads u[3];      // per table: the union of the ranks' rows and their summed gradients
+    int32_t *ids;        // this rank's row ids, prefixed by their count per table
+    float *fused;        // header | dense | the unions' (or whole tables') gradients
+    size_t fused_cap;
     // statistics since the last exchange_stats_reset
     uint64_t bytes_dense, bytes_sparse;
     double seconds;
@@ -31,10 +33,10 @@ typedef struct {
 void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_items, const int *widths,
                    const int *caps, int n_tables);
 void exchange_free(exchange *x);
-// HEADER (HDR_N floats) and DENSE are summed across ranks in place.
-void exchange_dense(exchange *x, float *header, float *dense);
-// Sums table T's row gradients G across ranks: returns the union with the sums.
-const row_grads *exchange_rows(exchange *x, int t, const row_grads *g);
+// One step's exchange in two collectives: an all-gather of every table's touched row ids,
+// then one all-reduce of HEADER (HDR_N floats), DENSE and the unions' rows. HEADER and
+// DENSE are summed in place; U[t] points at table t's union with the summed gradients.
+void exchange_step(exchange *x, float *header, float *dense, const row_grads *const *g, const row_grads **u);
 void exchange_stats_reset(exchange *x);
 
 #endif

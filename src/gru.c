@@ -36,7 +36,7 @@ void gru_forward(int M, int H, const float *h_prev, const float *U, const float 
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void gru_backward(int M, int H, const float *h_prev, const float *U, const float *gates, const float *rh,
-                  const float *dh_new, float *dxw, float *drh, float *dU, float *db) {
+                  const float *dh_new, float *dxw, float *drh, float *dU, float *db, int accumulate) {
     const int H3 = 3 * H;
     // Candidate first: d(pre-activation of c) = dh' ⊙ z ⊙ (1 − c²).
     for (int i = 0; i < M; i++) {
@@ -59,8 +59,11 @@ void gru_backward(int M, int H, const float *h_prev, const float *U, const float
         }
     }
     // dU[:, 0:2H] += hᵀ · d[r z];  dU[:, 2H:3H] += (r ⊙ h)ᵀ · d[c]
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, 2 * H, M, 1.0f, h_prev, H, dxw, H3, 1.0f, dU, H3);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, M, 1.0f, rh, H, dxw + 2 * H, H3, 1.0f, dU + 2 * H, H3);
+    const float beta = accumulate ? 1.0f : 0.0f;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, 2 * H, M, 1.0f, h_prev, H, dxw, H3, beta, dU, H3);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, M, 1.0f, rh, H, dxw + 2 * H, H3, beta, dU + 2 * H, H3);
+    if (!accumulate)
+        for (int k = 0; k < H3; k++) db[k] = 0.0f;
     for (int i = 0; i < M; i++) {
         const float *d = dxw + (size_t)i * H3;
         for (int k = 0; k < H3; k++) db[k] += d[k];

@@ -14,9 +14,10 @@ void gru_forward(int M, int H, const float *h_prev, const float *U, const float 
                  float *rh, float *h_new);
 
 // Gradients of one step. dh_new: [M × H]. Writes dxw [M × 3H] (the gradient of the
-// pre-activations, i.e. of x·W + b), ACCUMULATES into dU [H × 3H] and db [3H].
+// pre-activations, i.e. of x·W + b) and dU [H × 3H], db [3H]: added to what they hold
+// with ACCUMULATE, else overwritten (saves zeroing them every step).
 // drh: [M × H] scratch. The caller turns dxw into dW, dx or table-row gradients.
 void gru_backward(int M, int H, const float *h_prev, const float *U, const float *gates, const float *rh,
-                  const float *dh_new, float *dxw, float *drh, float *dU, float *db);
+                  const float *dh_new, float *dxw, float *drh, float *dU, float *db, int accumulate);
 
 #endif

@@ -2,10 +2,13 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "baselines.h"
 #include "blas_setup.h"
 #include "check.h"
 #include "comm/comm.h"
 #include "evaluate.h"
+#include "recommend.h"
+#include "report.h"
 #include "train.h"
 
 static const char *const usage =
@@ -13,6 +16,9 @@ static const char *const usage =
     "\n"
     "  train   train GRU4Rec on a dataset made by grurec-prep, then evaluate it\n"
     "  eval    Recall@K and MRR@K of a trained model over all items\n"
+    "  baseline  POP, S-POP, item-KNN or BPR-MF, fitted and evaluated like eval\n"
+    "  recommend  the top k next items for sessions of original item ids\n"
+    "  report  write RUN/report.html (charts of loss, metrics and speed; the config)\n"
     "\n"
     "Exit status: 0 success, 1 internal error (or a non-finite loss), 2 bad input or usage.\n";
 
@@ -26,6 +32,9 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "--version") == 0) { printf("grurec %s\n", GRUREC_VERSION); return 0; }
     int (*cmd)(int, char **, comm *) = strcmp(argv[1], "train") == 0 ? cmd_train
                                         : strcmp(argv[1], "eval") == 0  ? cmd_eval
+                                        : strcmp(argv[1], "baseline") == 0 ? cmd_baseline
+                                        : strcmp(argv[1], "recommend") == 0 ? cmd_recommend
+                                        : strcmp(argv[1], "report") == 0 ? cmd_report
                                                                         : NULL;
     if (!cmd) usage_fail("unknown command '%s'", argv[1]);
     // Every command runs as one rank of an MPI job, or alone (a world of one).

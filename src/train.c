@@ -16,6 +16,7 @@
 #include "exchange.h"
 #include "lanes.h"
 #include "model.h"
+#include "report.h"
 #include "sampler.h"
 #include "stream.h"
 
@@ -244,12 +245,10 @@ int cmd_train(int argc, char **argv, comm *cm) {
             const int mine_next = next > 0 && !(K == 0 && next < 2);
             float hdr[HDR_N] = {(float)loss, (float)M, (float)mine_next, 0};
             if (P > 1) {
-                exchange_dense(&ex, hdr, backend_dense_grads(b));
                 backend_grads g = backend_gradients(b);
-                const row_grads *uW = exchange_rows(&ex, 0, g.Wy), *ub = exchange_rows(&ex, 1, g.by);
-                const row_grads *uE = g.E ? exchange_rows(&ex, 2, g.E) : NULL;
-                ex.steps++;
-                backend_apply_update(b, M, uW, ub, uE);
+                const row_grads *mine_rows[3] = {g.Wy, g.by, g.E}, *sums[3] = {NULL, NULL, NULL};
+                exchange_step(&ex, hdr, backend_dense_grads(b), mine_rows, sums);
+                backend_apply_update(b, M, sums[0], sums[1], sums[2]);
             } else {
                 backend_apply_update(b, M, NULL, NULL, NULL);
             }
@@ -317,6 +316,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
     }
     if (c.eval_every != 0) run_eval(&c, &s, &p, &m, SPLIT_TEST, cutoffs, nc, ties, c.epochs, mf, cm);
     if (mf) fclose(mf);
+    if (root) report_write(a.out);  // RUN/report.html; a failure is only a warning
     free(cfg_json);
     free(x);
     free(y);

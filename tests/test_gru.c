@@ -200,7 +200,7 @@ Test(gru, reference_values) {
             db[k] = -0.5f + 0.125f * (float)k;
             db_want[k] = db[k] + c->db[k];
         }
-        gru_backward(M, H, h, U, gates, rh, dh, dxw, drh, dU, db);
+        gru_backward(M, H, h, U, gates, rh, dh, dxw, drh, dU, db, 1);
         expect_close("dxw", c->name, dxw, c->dxw, M * H3, rel, abs_tol);
         expect_close("dU (accumulated onto a pre-filled buffer)", c->name, dU, dU_want, H * H3, rel, abs_tol);
         expect_close("db (accumulated onto a pre-filled buffer)", c->name, db, db_want, H3, rel, abs_tol);
@@ -255,7 +255,7 @@ static void cell_run(cell *c) {
     gru_forward(c->M, c->H, c->h, c->U, c->b, c->xw, c->gates, c->rh, c->hn);
     memset(c->dU, 0, c->H * H3 * sizeof(float));
     memset(c->db, 0, H3 * sizeof(float));
-    gru_backward(c->M, c->H, c->h, c->U, c->gates, c->rh, c->w, c->dxw, c->drh, c->dU, c->db);
+    gru_backward(c->M, c->H, c->h, c->U, c->gates, c->rh, c->w, c->dxw, c->drh, c->dU, c->db, 1);
 }
 
 typedef struct {
@@ -330,7 +330,7 @@ Test(gru, rows_are_independent) {
         float xw[21], gates[21], rh[7], hn[7], dxw[21], drh[7];
         memcpy(xw, c.xw_in + i * H3, H3 * sizeof(float));
         gru_forward(1, H, c.h + i * H, c.U, c.b, xw, gates, rh, hn);
-        gru_backward(1, H, c.h + i * H, c.U, gates, rh, c.w + i * H, dxw, drh, dU1, db1);
+        gru_backward(1, H, c.h + i * H, c.U, gates, rh, c.w + i * H, dxw, drh, dU1, db1, 1);
         for (int k = 0; k < H; k++)
             cr_expect(fabs(hn[k] - c.hn[i * H + k]) <= 1e-6, "row %d h_new[%d]: %g vs %g", i, k, hn[k], c.hn[i * H + k]);
         for (size_t k = 0; k < H3; k++)
@@ -378,10 +378,29 @@ Test(gru, backward_accumulates) {
     float *dU = fvec(H * H3), *db = fvec(H3), *dxw = fvec(M * H3);
     memcpy(dU, c.dU, H * H3 * sizeof(float));
     memcpy(db, c.db, H3 * sizeof(float));
-    gru_backward(M, H, c.h, c.U, c.gates, c.rh, c.w, dxw, c.drh, dU, db);
+    gru_backward(M, H, c.h, c.U, c.gates, c.rh, c.w, dxw, c.drh, dU, db, 1);
     for (size_t k = 0; k < H * H3; k++) cr_expect(fabs(dU[k] - 2 * c.dU[k]) <= 1e-6 * fabs(c.dU[k]) + 1e-7);
     for (size_t k = 0; k < H3; k++) cr_expect(fabs(db[k] - 2 * c.db[k]) <= 1e-6 * fabs(c.db[k]) + 1e-7);
     cr_expect(memcmp(dxw, c.dxw, M * H3 * sizeof(float)) == 0, "dxw is written, not accumulated");
+    free(dU);
+    free(db);
+    free(dxw);
+    cell_free(&c);
+}
+
+// Without accumulate, dU and db are overwritten: garbage in them does not leak through.
+Test(gru, backward_overwrites) {
+    const int M = 4, H = 5;
+    cell c;
+    cell_make(&c, M, H, 43);
+    cell_run(&c);
+    const size_t H3 = 3 * (size_t)H;
+    float *dU = fvec(H * H3), *db = fvec(H3), *dxw = fvec(M * H3);
+    for (size_t k = 0; k < H * H3; k++) dU[k] = 1e3f;
+    for (size_t k = 0; k < H3; k++) db[k] = -1e3f;
+    gru_backward(M, H, c.h, c.U, c.gates, c.rh, c.w, dxw, c.drh, dU, db, 0);
+    cr_expect(memcmp(dU, c.dU, H * H3 * sizeof(float)) == 0, "dU equals a fresh accumulation into zeros");
+    cr_expect(memcmp(db, c.db, H3 * sizeof(float)) == 0, "db equals a fresh accumulation into zeros");
     free(dU);
     free(db);
     free(dxw);

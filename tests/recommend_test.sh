@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# grurec recommend end to end on a small synthetic dataset: output formats, ordering,
+# --exclude-seen, unknown ids, session files in both formats, batching against single
+# sessions, the selection against a full sort, the scoring path against the
+# evaluator's, a model of another dataset, and the latency of one session at the
+# Diginetica scale (43k items, 100 units).
+# usage: recommend_test.sh BUILD_DIR
+set -uo pipefail
+build=$1
+grurec=$build/grurec synth=$build/data-prep/grurec-synth prep=$build/data-prep/grurec-prep
+work=$(mktemp -d "${TMPDIR:-/tmp}/recommend-test.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }
+
+"$synth" --events 30000 --items 300 --days 10 --seed 3 --out "$work/clicks.tsv" 2>/dev/null
+"$prep" --input "$work/clicks.tsv" --test-days 1 --shards 2 --out "$work/ds" --quiet || { echo "prep failed"; exit 1; }
+"$synth" --events 20000 --items 200 --days 10 --seed 4 --out "$work/other.tsv" 2>/dev/null
+"$prep" --input "$work/other.tsv" --test-days 1 --shards 1 --out "$work/other" --quiet || exit 1
+"$grurec" train --data "$work/ds" --out "$work/run" --layers 16 --batch-size 8 --n-sample 16 --epochs 2 --log-every 0 \
+    >/dev/null 2>"$work/train.err" || { echo "train failed: $(tail -3 "$work/train.err")"; exit 1; }
+
+# The dataset's item ids (index = dense id).
+h5dump -d /item_ids "$work/ds/meta.h5" | sed -n '/DATA {/,$p' | grep -o '"[^"]*"' | tr -d '"' >"$work/ids"
+n_items=$(wc -l <"$work/ids")
+check '[ "$n_items" -gt 100 ]' "item ids read from meta.h5 ($n_items)"
+id() { sed -n "$(($1 + 1))p" "$work/ids"; }
+A=$(id 3) B=$(id 17) C=$(id 42) D=$(id 99) E=$(id 7)
+rec() { "$grurec" recommend --model "$work/run" --data "$work/ds" "$@"; }
+
+# 1. one session: k lines RANK<TAB>ITEM<TAB>SCORE, known ids, scores non-increasing
+rec --session "$A,$B,$C" -k 10 >"$work/s1" 2>"$work/s1.err"
+check '[ $? -eq 0 ]' "recommend --session exits 0"
+check '[ $(wc -l <"$work/s1") -eq 10 ]' "-k 10 gives 10 lines"
+check 'awk -F"\t" "NF != 3 || \$1 != NR {exit 1}" "$work/s1"' "lines are RANK<TAB>ITEM<TAB>SCORE with ranks 1..k"
+check '! cut -f2 "$work/s1" | grep -qvxF -f "$work/ids"' "recommended items are original ids of the dataset"
+check 'awk -F"\t" "NR > 1 && \$3 > prev {exit 1} {prev = \$3}" "$work/s1"' "scores are non-increasing"
+check '[ ! -s "$work/s1.err" ]' "nothing on stderr for known ids"
+
+# 2. the selection against a full sort: all items, then the top 10 of them
+rec --session "$A,$B,$C" -k "$n_items" >"$work/all"
+check '[ $(wc -l <"$work/all") -eq "$n_items" ]' "-k N_ITEMS lists every item"
+check 'cmp -s <(head -10 "$work/all") "$work/s1"' "top 10 by partial selection = first 10 of the full ranking"
+argmax=$(awk -F"\t" 'NR == 1 || $3 > m {m = $3; it = $2} END {print it}' "$work/all")
+check '[ "$argmax" = "$(head -1 "$work/s1" | cut -f2)" ]' "top-1 ($(head -1 "$work/s1" | cut -f2)) = argmax over all scores ($argmax)"
+check 'grep -qxF -e "$A" -e "$B" -e "$C" <(cut -f2 "$work/all")' "without --exclude-seen the session's items are ranked too"
+
+# 3. --exclude-seen removes the session's items (and only them)
+rec --session "$A,$B,$C" -k "$n_items" --exclude-seen >"$work/ex"
+check '[ $(wc -l <"$work/ex") -eq $((n_items - 3)) ]' "--exclude-seen leaves N-3 items"
+check '! cut -f2 "$work/ex" | grep -qxF -e "$A" -e "$B" -e "$C"' "--exclude-seen removes the seen items"
+check 'cmp -s <(cut -f2,3 "$work/ex") <(cut -f2,3 "$work/all" | grep -v -e "^$A	" -e "^$B	" -e "^$C	")' \
+    "--exclude-seen keeps the order of the other items"
+rec --session "$A,$B,$C" -k 10 --exclude-seen >"$work/ex10"
+check '[ $(wc -l <"$work/ex10") -eq 10 ]' "--exclude-seen still gives k items"
+
+# 4. the scoring path equals the evaluator's (score all items at every step), bit for bit
+rec --session "$A,$B,$C,$D,$E,$A" -k 25 >"$work/fast"
+rec --session "$A,$B,$C,$D,$E,$A" -k 25 --full-scoring >"$work/full"
+check 'cmp -s "$work/fast" "$work/full"' "forward-only steps give the same output as scoring every step"
+for emb in onehot 8; do  # the other input modes, and two layers
+    "$grurec" train --data "$work/ds" --out "$work/run-$emb" --layers 16,12 --embedding $emb --batch-size 8 --n-sample 16 \
+        --epochs 1 --eval-every 0 --log-every 0 >/dev/null 2>&1
+    "$grurec" recommend --model "$work/run-$emb" --data "$work/ds" --session "$A,$B,$C,$D,$E,$A" -k 25 >"$work/fast-$emb"
+    "$grurec" recommend --model "$work/run-$emb" --data "$work/ds" --session "$A,$B,$C,$D,$E,$A" -k 25 --full-scoring >"$work/full-$emb"
+    check '[ -s "$work/fast-$emb" ] && cmp -s "$work/fast-$emb" "$work/full-$emb"' "same with --embedding $emb and layers 16,12"
+done
+
+# 5. --json
+rec --session "$A,$B,$C" -k 10 --json >"$work/j1"
+check '[ $(wc -l <"$work/j1") -eq 1 ]' "--json: one object per session"
+check 'grep -q "^{\"session\": \"1\", \"items\": \[\"" "$work/j1" && grep -q "\"scores\": \[" "$work/j1"' "--json has session, items, scores"
+if command -v python3 >/dev/null; then
+    check 'python3 -c "
+import json, sys
+o = json.loads(open(sys.argv[1]).read())
+assert set(o) == {\"session\", \"items\", \"scores\"}, o.keys()
+assert len(o[\"items\"]) == 10 and len(o[\"scores\"]) == 10
+assert o[\"items\"] == [l.split(\"\t\")[1] for l in open(sys.argv[2])]
+" "$work/j1" "$work/s1"' "--json is valid JSON with the plain output's items"
+fi
+
+# 6. unknown ids: reported and skipped
+rec --session "$A,no-such-item,$B" -k 10 >"$work/u" 2>"$work/u.err"
+check '[ $? -eq 0 ]' "unknown id: exit 0"
+check 'grep -qx "grurec: unknown item .no-such-item. skipped" "$work/u.err"' "unknown id reported on stderr"
+rec --session "$A,$B" -k 10 >"$work/ab"
+check 'cmp -s "$work/u" "$work/ab"' "unknown id skipped: same as the session without it"
+rec --session "nope1,nope2" >"$work/none" 2>"$work/none.err"
+check '[ $? -eq 0 ] && [ ! -s "$work/none" ] && grep -q "no known item" "$work/none.err"' "a session of unknown ids gets no recommendation, and says so"
+
+# 7. a file of sessions, one per line (with and without a session id)
+printf '%s,%s,%s\ns2\t%s,%s\nnope\n\n%s\n' "$A" "$B" "$C" "$D" "$E" "$B" >"$work/lines"
+rec --input "$work/lines" -k 10 >"$work/l.out" 2>"$work/l.err"
+check '[ $? -eq 0 ]' "--input lines: exit 0"
+check '[ $(wc -l <"$work/l.out") -eq 30 ]' "--input lines: 10 lines for each of the 3 sessions with known items"
+check 'awk -F"\t" "NF != 4 {exit 1}" "$work/l.out"' "--input plain output is SESSION<TAB>RANK<TAB>ITEM<TAB>SCORE"
+check '[ "$(cut -f1 "$work/l.out" | uniq | tr "\n" " ")" = "1 s2 5 " ]' "session ids: the given one, else the line number; input order kept"
+check 'cmp -s <(grep "^1	" "$work/l.out" | cut -f2,3) <(cut -f1,2 "$work/s1")' "a session in a batch gets the items it gets alone"
+check 'grep -q "session .3. has no known item" "$work/l.err"' "--input: session without known items reported"
+check 'grep -q "sessions/s" "$work/l.err"' "--input prints the throughput"
+rec --input "$work/lines" -k 5 --json >"$work/l.json" 2>/dev/null
+check '[ $(wc -l <"$work/l.json") -eq 4 ] && grep -q "\"session\": \"3\", \"items\": \[\], \"scores\": \[\]" "$work/l.json"' \
+    "--input --json: one object per session, empty lists without known items"
+
+# 8. the gru4rec TSV (events of a session out of time order are put in order)
+printf 'SessionId\tItemId\tTime\nx1\t%s\t30\nx1\t%s\t10\nx1\t%s\t20\nx2\t%s\t5\nx2\t%s\t6\n' "$C" "$A" "$B" "$D" "$E" >"$work/g.tsv"
+rec --input "$work/g.tsv" -k 10 >"$work/g.out" 2>/dev/null
+check '[ $? -eq 0 ] && [ "$(cut -f1 "$work/g.out" | uniq | tr "\n" " ")" = "x1 x2 " ]' "gru4rec TSV: two sessions in order"
+check 'cmp -s <(grep "^x1	" "$work/g.out" | cut -f2-) <(grep "^1	" "$work/l.out" | cut -f2-)' "gru4rec TSV: events sorted by time, same as the line format"
+check 'cmp -s <(grep "^x2	" "$work/g.out" | cut -f2-) <(grep "^s2	" "$work/l.out" | cut -f2-)' "gru4rec TSV: second session same as the line format"
+printf 'SessionId\tItemId\tTime\nx1\n' >"$work/g-bad.tsv"
+rec --input "$work/g-bad.tsv" >/dev/null 2>"$work/gb.err"
+check '[ $? -eq 2 ] && grep -q "g-bad.tsv:2:" "$work/gb.err"' "a TSV line with missing columns is an input error naming FILE:LINE"
+
+# 9. batches: real sessions of mixed lengths in batches of 7 = one session at a time
+head -3001 "$work/clicks.tsv" >"$work/many.tsv"
+rec --input "$work/many.tsv" -k 5 --batch 7 >"$work/b7" 2>"$work/b7.err"
+rec --input "$work/many.tsv" -k 5 --batch 1 >"$work/b1" 2>/dev/null
+nsess=$(cut -f1 "$work/b7" | uniq | wc -l)
+check '[ "$nsess" -gt 100 ]' "many sessions recommended ($nsess)"
+check 'cmp -s <(cut -f1-3 "$work/b7") <(cut -f1-3 "$work/b1")' "batches of 7 sessions give the items of one-at-a-time"
+check 'paste "$work/b7" "$work/b1" | awk -F"\t" "{d = \$4 - \$8; if (d < 0) d = -d; if (d > 1e-4 * (1 + (\$4 < 0 ? -\$4 : \$4))) exit 1}"' \
+    "batched scores equal single-session scores (within 1e-4)"
+echo "  $(grep sessions/s "$work/b7.err")"
+
+# 10. errors
+rec --session "$A" --input "$work/lines" >/dev/null 2>&1
+check '[ $? -eq 2 ]' "--session and --input together: usage error"
+"$grurec" recommend --model "$work/run" --session "$A" >/dev/null 2>&1
+check '[ $? -eq 2 ]' "missing --data: usage error"
+rec --session "$A" -k 0 >/dev/null 2>&1
+check '[ $? -eq 2 ]' "-k 0: usage error"
+"$grurec" recommend --model "$work/run" --data "$work/other" --session "$A" >/dev/null 2>"$work/mm.err"
+check '[ $? -eq 2 ] && grep -q "another dataset" "$work/mm.err"' "a model of another dataset exits 2"
+
+# 11. latency of one session of 10 items
+rec --session "$A,$B,$C,$D,$E,$A,$B,$C,$D,$E" --verbose >/dev/null 2>"$work/lat"
+echo "  small model ($n_items items, 16 units): $(grep latency "$work/lat" | sed 's/^grurec: //')"
+# At the Diginetica scale: ~43k items, 100 units (a few seconds to make).
+"$synth" --events 1100000 --items 55000 --days 10 --seed 5 --out "$work/big.tsv" 2>/dev/null
+"$prep" --input "$work/big.tsv" --test-days 1 --min-item-support 1 --out "$work/big" --quiet
+"$grurec" train --data "$work/big" --out "$work/bigrun" --layers 100 --batch-size 32 --n-sample 64 --epochs 1 --max-steps 20 \
+    --eval-every 0 --log-every 0 >/dev/null 2>&1
+session=$(awk -F'\t' 'NR > 1 && NR <= 11 {printf "%s%s", (NR > 2 ? "," : ""), $2}' "$work/big.tsv")
+for _ in 1 2 3; do  # the machine may be busy with other tests: up to three tries
+    "$grurec" recommend --model "$work/bigrun" --data "$work/big" --session "$session" --verbose >/dev/null 2>"$work/biglat"
+    big_items=$(sed -nE 's/.*loaded the model \(([0-9]+) items.*/\1/p' "$work/biglat")
+    echo "  large model ($big_items items, 100 units): $(grep latency "$work/biglat" | sed 's/^grurec: //')"
+    fastest=$(sed -nE 's/.*, ([0-9.]+) ms \(fastest\).*/\1/p' "$work/biglat")
+    [ -n "$fastest" ] && awk -v t="$fastest" "BEGIN {exit !(t < 5)}" && break
+done
+check '[ -n "$fastest" ] && awk -v t="$fastest" "BEGIN {exit !(t < 5)}"' "one session of 10 items at $big_items items, 100 units under 5 ms (fastest of 50: $fastest ms)"
+
+echo "$passes passed, $fails failed"
+[ "$fails" -eq 0 ]
