@@ -59,6 +59,10 @@ void backend_eval_step(backend *b, int M, const int32_t *x, const int32_t *y, me
 // Floating-point operations in matrix products so far (2·m·n·k each).
 double backend_flops(const backend *b);
 
+// Feeds X to the M rows (no dropout) and moves their hidden state on, scoring nothing:
+// the steps of a session before the one whose scores are wanted.
+void backend_feed(backend *b, int M, const int32_t *x);
+
 // Scores of all items for the M rows after feeding X (for recommendations): [M × n_items].
 const float *backend_score_all(backend *b, int M, const int32_t *x);
 

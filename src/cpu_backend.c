@@ -318,6 +318,11 @@ double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y,
     return loss;
 }
 
+void backend_feed(backend *b, int M, const int32_t *x) {
+    forward(b, M, x, 0, 0);
+    carry_state(b, M);
+}
+
 const float *backend_score_all(backend *b, int M, const int32_t *x) {
     CHECK(b->scores, "this backend was made for training, not scoring");
     forward(b, M, x, 0, 0);

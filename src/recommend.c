@@ -95,21 +95,11 @@ void rec_open(recommender *r, const char *model, const char *data_dir, int max_r
     idmap_build(&r->map, r->ids, r->m.n_items);
     r->max_rows = max_rows < 1 ? 1 : max_rows;
     r->b = backend_create(&r->c, &r->s, &r->p, r->max_rows, 0, 0, NULL);
-    int max_h = 0;
-    for (int l = 0; l < r->s.n_layers; l++)
-        if (r->s.hid[l] > max_h) max_h = r->s.hid[l];
-    const size_t R = (size_t)r->max_rows;
-    int w0 = r->s.in_dim[0] > 0 ? r->s.in_dim[0] : 1;
-    r->xw = xmalloc(R * 3 * (size_t)max_h * sizeof(float));
-    r->gates = xmalloc(R * 3 * (size_t)max_h * sizeof(float));
-    r->rh = xmalloc(R * (size_t)max_h * sizeof(float));
-    r->h_new = xmalloc(R * (size_t)max_h * sizeof(float));
-    r->emb = xmalloc(R * (size_t)w0 * sizeof(float));
     const size_t N = (size_t)r->s.n_items;
     r->cand = xmalloc(rec_topk_scratch_bytes((int64_t)N));
     r->seen = xcalloc(N ? N : 1, sizeof *r->seen);
-    r->x = xmalloc(R * sizeof *r->x);
-    r->order = xmalloc(R * sizeof *r->order);
+    r->x = xmalloc((size_t)r->max_rows * sizeof *r->x);
+    r->order = xmalloc((size_t)r->max_rows * sizeof *r->order);
     // Warm up (part of the load time) with a session of two items: the first products
     // initialise the BLAS library and the first scoring touches the buffers' pages.
     const int32_t first[2] = {0, 0}, *items[1] = {first};
@@ -122,11 +112,6 @@ void rec_open(recommender *r, const char *model, const char *data_dir, int max_r
 
 void rec_close(recommender *r) {
     backend_free(r->b);
-    free(r->xw);
-    free(r->gates);
-    free(r->rh);
-    free(r->h_new);
-    free(r->emb);
     free(r->cand);
     free(r->seen);
     free(r->x);
@@ -140,33 +125,6 @@ void rec_close(recommender *r) {
 
 // ---------------------------------------------------------------------------------
 // Scoring
-
-// One step of the GRU stack on rows 0..M-1 without scoring: what the backend's forward
-// computes at inference (no dropout), with the same products in the same order, so the
-// state equals the evaluator's bit for bit. The state lives in the backend's buffers,
-// so that its backend_score_all continues from here at a session's last item.
-static void forward_only(recommender *r, int M, const int32_t *x) {
-    const model_shape *s = &r->s;
-    float **state = backend_states(r->b);
-    const int in0 = s->in_dim[0];
-    if (in0 == 0) {  // one-hot: layer 0's input product is a row of its input table
-        const size_t w = (size_t)s->emb_width;
-        for (int i = 0; i < M; i++) memcpy(r->xw + (size_t)i * w, r->p.E + (size_t)x[i] * w, w * sizeof(float));
-    } else {
-        const float *table = r->p.E ? r->p.E : r->p.Wy;
-        for (int i = 0; i < M; i++)
-            memcpy(r->emb + (size_t)i * in0, table + (size_t)x[i] * in0, (size_t)in0 * sizeof(float));
-    }
-    for (int l = 0; l < s->n_layers; l++) {
-        const int H = s->hid[l], in = s->in_dim[l];
-        const float *input = l == 0 ? r->emb : state[l - 1];  // layer l-1's new output
-        if (in > 0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, 3 * H, in, 1.0f, input, in, layer_W(&r->p, s, l),
-                        3 * H, 0.0f, r->xw, 3 * H);
-        gru_forward(M, H, state[l], layer_U(&r->p, s, l), layer_b(&r->p, s, l), r->xw, r->gates, r->rh, r->h_new);
-        memcpy(state[l], r->h_new, (size_t)M * H * sizeof(float));
-    }
-}
 
 // The order of the output: higher score first, then lower id (a total order: the
 // result does not depend on the pivots).
@@ -304,7 +262,7 @@ void rec_batch(recommender *r, int n, const int32_t *const *items, const int *le
         }
         if (t == T - 1) scores = backend_score_all(r->b, M, r->x);
         else if (r->full_scoring) (void)backend_score_all(r->b, M, r->x);
-        else forward_only(r, M, r->x);
+        else backend_feed(r->b, M, r->x);
     }
     const int64_t N = r->s.n_items;
     for (int row = 0; row < n; row++) {

@@ -30,8 +30,7 @@ typedef struct {
     backend *b;
     int max_rows;      // sessions per batch
     int full_scoring;  // score all items at every step (the evaluator's path; for checks)
-    // Scratch of the forward-only steps (every step but a session's last) and of the selection.
-    float *xw, *gates, *rh, *h_new, *emb;
+    // Scratch of the selection.
     void *cand;        // rec_topk's scratch
     int32_t *seen;     // [n_items] stamp of the session that saw the item (--exclude-seen)
     int32_t stamp;
