@@ -14,6 +14,7 @@ data=$here/../shared/data/diginetica
 [ -f "$work/digi/meta.h5" ] || "$build/data-prep/grurec-prep" --input "$data/train.tsv.gz" --test-input "$data/test.tsv.gz" \
     --keep-repeats --min-item-support 1 --time-format order --shards 4 --out "$work/digi" --force --quiet
 mpirun=("$here/launch/grurec-mpirun")
+rm -f "$work/projection.in"
 field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\\1/" <<<"$2"; }
 run() {  # name P steps sparse flags…
     local name=$1 P=$2 steps=$3 sparse=$4; shift 4
@@ -23,7 +24,9 @@ run() {  # name P steps sparse flags…
         || { cat "$out.err" >&2; exit 1; }
     grep -m1 '"type": "epoch"' "$out/metrics.jsonl"
 }
-printf '%-16s %10s %10s %6s %14s %14s %7s %9s\n' config "e/s P=1" "e/s P=2" eff "sparse B/step" "dense B/step" ratio "U/step"
+echo "bytes per step: the item tables' exchange, sparse rows vs whole tables (the GRU's dense gradients, the same"
+echo "in both, are in the last column); eff = e/s(2) / (2 e/s(1)); U = union of touched Wy rows"
+printf '%-8s %10s %10s %6s %14s %14s %7s %12s %7s\n' config "e/s P=1" "e/s P=2" eff "sparse B/step" "tables B/step" ratio "dense B/step" "U/step"
 for cfg in top1 xe; do
     if [ $cfg = top1 ]; then
         flags=(--loss top1 --final-act tanh --layers 100 --embedding onehot --batch-size 50 --dropout-hidden 0.5 --learning-rate 0.01 --n-sample 0)
@@ -41,18 +44,20 @@ for cfg in top1 xe; do
     u=$(field union_rows_per_step "$two")
     comm=$(field comm_seconds "$two"); comp=$(field compute_seconds "$two"); nsteps=$(field steps "$two")
     awk -v c=$cfg -v e1="$e1" -v e2="$e2" -v sb="$sb" -v db="$db" -v ob="$ob" -v u="$u" \
-        'BEGIN {printf "%-16s %10.0f %10.0f %6.2f %14.0f %14.0f %6.1f%% %9.0f\n", c, e1, e2, e2/(2*e1), sb+db, ob+db, 100*(sb+db)/(ob+db), u}'
-    echo "$cfg $e1 $sb $db $ob $comp $nsteps" >>"$work/projection.in"
+        'BEGIN {printf "%-8s %10.0f %10.0f %6.2f %14.0f %14.0f %6.1f%% %12.0f %7.0f\n", c, e1, e2, e2/(2*e1), sb, ob, 100*sb/ob, db, u}'
+    echo "$cfg $e1 $sb $db $ob $comp $nsteps $u" >>"$work/projection.in"
 done
 echo
 echo "Projection (ring all-reduce: t_comm = 2(P-1)/P * bytes / bandwidth; step = compute + t_comm;"
-echo "sparse bytes grow with the union of touched rows, taken as linear in P from the 2-rank figure):"
+echo "the sparse bytes grow with the union of touched rows; each rank beyond 2 is taken to add as many"
+echo "new rows as the second did, an upper bound since ranks share the sampled negatives):"
 printf '%-6s %6s %16s %16s %16s %16s\n' config P "eff 400GB/s sp" "eff 400GB/s dn" "eff 25GB/s sp" "eff 25GB/s dn"
-while read -r cfg e1 sb db ob comp nsteps; do
+while read -r cfg e1 sb db ob comp nsteps u; do
     for P in 8 64 512; do
         awk -v c=$cfg -v P=$P -v sb="$sb" -v db="$db" -v ob="$ob" -v comp="$comp" -v n="$nsteps" 'BEGIN {
             tc = comp / n                     # compute seconds per step on one rank
-            s = sb * P / 2 + db; d = ob + db  # bytes per step: sparse (union ~ P), dense tables
+            s = sb * (1 + (P - 2) / 2) + db   # sparse: rows per rank beyond the shared ones ~ half of the 2-rank union
+            d = ob + db                       # whole tables
             for (i = 0; i < 2; i++) { bw = i ? 25e9 : 400e9
                 es[i] = tc / (tc + 2 * (P - 1) / P * s / bw); ed[i] = tc / (tc + 2 * (P - 1) / P * d / bw) }
             printf "%-6s %6d %16.3f %16.3f %16.3f %16.3f\n", c, P, es[0], ed[0], es[1], ed[1] }'

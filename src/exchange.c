@@ -41,12 +41,9 @@ void exchange_free(exchange *x) {
     memset(x, 0, sizeof *x);
 }
 
-static int cmp_i32(const void *a, const void *b) {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    return (x > y) - (x < y);
-}
-
-// The sorted union of table T's ids over every rank's block of ALL (counts per rank).
+// The union of table T's ids over every rank's block of ALL (counts per rank), in order of
+// first appearance in rank order: the same order on every rank, built in linear time
+// through the accumulator's slot array (no sort; slots are reset in exchange_step).
 static void build_union(row_grads *u, int t, int n_tables, const int32_t *all, const int64_t *counts, int P) {
     int n = 0;
     const int32_t *block = all;
@@ -54,16 +51,15 @@ static void build_union(row_grads *u, int t, int n_tables, const int32_t *all, c
         const int32_t *rows = block + n_tables;
         for (int k = 0; k < t; k++) rows += block[k];
         for (int k = 0; k < block[t]; k++) {
+            int32_t id = rows[k];
+            if (u->slot[id] >= 0) continue;
             CHECK(n < u->cap, "union of table %d exceeds its buffer", t);
-            u->rows[n++] = rows[k];
+            u->slot[id] = n;
+            u->rows[n++] = id;
         }
         block += counts[r];
     }
-    qsort(u->rows, (size_t)n, sizeof *u->rows, cmp_i32);
-    int m = 0;
-    for (int k = 0; k < n; k++)
-        if (m == 0 || u->rows[k] != u->rows[m - 1]) u->rows[m++] = u->rows[k];
-    u->n = m;
+    u->n = n;
 }
 
 void exchange_step(exchange *x, float *header, float *dense, const row_grads *const *g, const row_grads **u_out) {
@@ -78,7 +74,9 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
     }
     int64_t *counts = xmalloc((size_t)P * sizeof *counts);
     int32_t *all = NULL;
+    double tw = now_s();
     comm_allgatherv_i32(x->c, x->ids, n_ids, &all, counts);
+    x->wait_seconds += now_s() - tw;
     x->bytes_sparse += (uint64_t)n_ids * sizeof(int32_t);
     // 2. One buffer: header, dense gradients, then each table's union rows (or whole table).
     float *f = x->fused;
@@ -94,11 +92,7 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
         CHECK(at + len <= x->fused_cap, "exchange buffer too small");
         memset(f + at, 0, len * sizeof(float));
         for (int k = 0; k < g[t]->n; k++) {
-            int64_t pos = g[t]->rows[k];
-            if (x->sparse) {
-                const int32_t *hit = bsearch(&g[t]->rows[k], u->rows, (size_t)u->n, sizeof *u->rows, cmp_i32);
-                pos = hit - u->rows;
-            }
+            int64_t pos = x->sparse ? u->slot[g[t]->rows[k]] : g[t]->rows[k];
             memcpy(f + at + (size_t)pos * w, g[t]->grad + (size_t)k * w, (size_t)w * sizeof(float));
         }
         at += len;
@@ -117,6 +111,7 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
         else
             for (int k = 0; k < u->n; k++)
                 memcpy(u->grad + (size_t)k * w, f + table_at[t] + (size_t)u->rows[k] * w, (size_t)w * sizeof(float));
+        for (int k = 0; k < u->n; k++) u->slot[u->rows[k]] = -1;  // ready for the next step
         u_out[t] = u;
     }
     free(all);
@@ -127,6 +122,6 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
 
 void exchange_stats_reset(exchange *x) {
     x->bytes_dense = x->bytes_sparse = 0;
-    x->seconds = 0;
+    x->seconds = x->wait_seconds = 0;
     x->union_rows = x->steps = 0;
 }

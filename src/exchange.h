@@ -1,7 +1,7 @@
 // The data-parallel step exchange (DESIGN §5): one fused all-reduce of the step header
 // and the dense gradients, then, per item table, the rows the step touched: every rank's
-// row ids are all-gathered, the same sorted union is built on every rank, and one
-// compact [U × width] buffer is all-reduced, so bytes grow with touched rows × width,
+// row ids are all-gathered, the same union (rank order, first appearance) is built on
+// every rank, and one compact [U × width] buffer is all-reduced, so bytes grow with touched rows × width,
 // never with items × width. --sparse-exchange off all-reduces whole tables instead
 // (the baseline the benchmark compares against); both give the same bits.
 #ifndef GRUREC_EXCHANGE_H
@@ -26,7 +26,8 @@ typedef struct {
     size_t fused_cap;
     // statistics since the last exchange_stats_reset
     uint64_t bytes_dense, bytes_sparse;
-    double seconds;
+    double seconds;       // in exchange_step, all of it
+    double wait_seconds;  // in its first collective: mostly waiting for the slowest rank
     int64_t union_rows, steps;
 } exchange;
 

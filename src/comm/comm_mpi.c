@@ -27,9 +27,9 @@ enum {
 };
 #define MAX_MSG ((size_t)1 << 30)        // bytes per MPI message (counts are int)
 #define DEFAULT_CHUNK ((size_t)16 << 20)  // bytes per all-reduce round
-#define SPIN_S 250e-6                     // busy polling after the last progress (s)
+#define SPIN_S 20e-3                      // polling (yielding) after the last progress (s)
 #define MIN_SLEEP_NS 10000L               // then the back-off: 10 us ...
-#define MAX_SLEEP_NS 1000000L             // ... up to 1 ms
+#define MAX_SLEEP_NS 200000L              // ... up to 200 us
 
 struct comm {
     MPI_Comm coll;   // all collectives
@@ -118,7 +118,8 @@ static noreturn void blame_round(comm *c, const char *what);
 
 // Completes every posted request by DEADLINE, or starts a blame round. Polls (yielding the
 // core to any other runnable process) for SPIN_S after the last progress, then sleeps
-// 10 us, 20 us, ... up to 1 ms between polls, so that a long idle wait does not burn a core;
+// 10 us, 20 us, ... up to 200 us between polls, so that a long idle wait does not burn a core
+// (a rank that naps longer than its partner computes adds that nap to every step);
 // while idle it also listens for a blame round started by another rank and joins it.
 static void wait_all(comm *c, double deadline, const char *what) {
     double spin_until = now_s() + SPIN_S;
