@@ -231,13 +231,14 @@ int cmd_train(int argc, char **argv, comm *cm) {
         backend_zero_states(b);
         if (P > 1) exchange_stats_reset(&ex);
         double t_epoch = now_s(), t_log = t_epoch, loss_sum = 0, loss_log = 0, flops0 = backend_flops(b);
-        int64_t pairs = 0, pairs_log = 0;
+        int64_t pairs = 0, pairs_log = 0, my_pairs = 0;
         // A lane alone has no negative without samples: such a rank is done (as the official code).
         int mine = ln.M > 0 && !(K == 0 && ln.M < 2);
         int64_t any = mine;
         comm_allreduce_sum_i64(cm, &any, 1);
         while (any > 0) {
             const int M = mine ? ln.M : 0;
+            my_pairs += M;
             if (M) lanes_batch(&ln, x, y);
             if (K) alias_draw_step(&sampler, c.seed, (uint64_t)step, K, neg);
             double loss = backend_gradient_step(b, M, x, y, neg, K, scale, step);
@@ -306,8 +307,20 @@ int cmd_train(int argc, char **argv, comm *cm) {
             fprintf(mf, "}\n");
             fflush(mf);
         }
-        if (c.eval_every > 0 && epoch % c.eval_every == 0 && epoch < c.epochs && !stopped)
+        if (P > 1) {  // each rank's own speed, for the report's per-rank series
+            double *rank_eps = xcalloc((size_t)P, sizeof *rank_eps);
+            rank_eps[rank] = (double)my_pairs / secs;
+            comm_allreduce_sum_f64(cm, rank_eps, (size_t)P);
+            for (int r = 0; root && r < P; r++)
+                fprintf(mf, "{\"type\": \"progress\", \"epoch\": %d, \"step\": %lld, \"percent\": 100.00, \"rank\": %d, "
+                            "\"events_per_s\": %.1f}\n", epoch, (long long)step, r, rank_eps[r]);
+            if (root) fflush(mf);
+            free(rank_eps);
+        }
+        if (c.eval_every > 0 && epoch % c.eval_every == 0 && epoch < c.epochs && !stopped) {
             run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf, cm);
+            if (root) report_write(a.out);  // the report follows every evaluation
+        }
     }
     if (root) {
         char path[4096];
