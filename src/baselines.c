@@ -400,13 +400,11 @@ int cmd_baseline(int argc, char **argv, comm *cm) {
     if (!data) usage_fail("baseline needs --data DIR");
     if (knn_opt && kind != BASELINE_ITEMKNN) usage_fail("%s applies to itemknn only, not to %s", knn_opt, method);
     if (mf_opt && kind != BASELINE_BPRMF) usage_fail("%s applies to bprmf only, not to %s", mf_opt, method);
-    int split = strcmp(split_name, "test") == 0 ? SPLIT_TEST : strcmp(split_name, "valid") == 0 ? SPLIT_VALID : -1;
-    if (split < 0) usage_fail("--split is test or valid, not '%s'", split_name);
-    int cutoffs[METRICS_MAX_CUTOFFS];
-    int nc = metrics_parse_cutoffs(cutoffs_s, cutoffs, METRICS_MAX_CUTOFFS);
-    if (nc <= 0) usage_fail("--cutoffs takes positive numbers like 1,5,10,20, not '%s'", cutoffs_s);
-    tie_mode ties;
-    if (!tie_mode_parse(ties_s, &ties)) usage_fail("--ties is conservative, standard or median, not '%s'", ties_s);
+    eval_options eo;
+    eval_options_parse(&eo, split_name, cutoffs_s, ties_s);
+    const int split = eo.split, nc = eo.n_cutoffs;
+    const int *cutoffs = eo.cutoffs;
+    const tie_mode ties = eo.ties;
 
     openblas_set_num_threads(1);  // parallelism comes from our own threads (and ranks)
     const int rank = comm_rank(cm), world = comm_size(cm);

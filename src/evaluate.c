@@ -57,6 +57,17 @@ void metrics_print(const metrics *met, int json, const char *label) {
         printf("  %8d %10.4f %10.4f\n", met->cutoffs[k], metrics_recall(met, k), metrics_mrr(met, k));
 }
 
+void eval_options_parse(eval_options *o, const char *split, const char *cutoffs, const char *ties) {
+    o->split = -1;
+    if (split) {
+        o->split = strcmp(split, "test") == 0 ? SPLIT_TEST : strcmp(split, "valid") == 0 ? SPLIT_VALID : -1;
+        if (o->split < 0) usage_fail("--split is test or valid, not '%s'", split);
+    }
+    o->n_cutoffs = metrics_parse_cutoffs(cutoffs, o->cutoffs, METRICS_MAX_CUTOFFS);
+    if (o->n_cutoffs <= 0) usage_fail("--cutoffs takes positive numbers like 1,5,10,20, not '%s'", cutoffs);
+    if (!tie_mode_parse(ties, &o->ties)) usage_fail("--ties is conservative, standard or median, not '%s'", ties);
+}
+
 static const char *const eval_usage =
     "usage: grurec eval --data DIR --model RUN|FILE [--split test|valid] [--cutoffs 1,5,10,20]\n"
     "                   [--ties conservative|standard|median] [--batch N] [--json]\n"
@@ -88,13 +99,9 @@ int cmd_eval(int argc, char **argv, comm *cm) {
 #undef TAKE
     }
     if (!data || !model) usage_fail("eval needs --data DIR and --model RUN|FILE");
-    int split = strcmp(split_name, "test") == 0 ? SPLIT_TEST : strcmp(split_name, "valid") == 0 ? SPLIT_VALID : -1;
-    if (split < 0) usage_fail("--split is test or valid, not '%s'", split_name);
-    int cutoffs[METRICS_MAX_CUTOFFS];
-    int nc = metrics_parse_cutoffs(cutoffs_s, cutoffs, METRICS_MAX_CUTOFFS);
-    if (nc <= 0) usage_fail("--cutoffs takes positive numbers like 1,5,10,20, not '%s'", cutoffs_s);
-    tie_mode ties;
-    if (!tie_mode_parse(ties_s, &ties)) usage_fail("--ties is conservative, standard or median, not '%s'", ties_s);
+    eval_options eo;
+    eval_options_parse(&eo, split_name, cutoffs_s, ties_s);
+    const int split = eo.split;
     char path[4096];
     struct stat st;
     if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) xsnprintf(path, sizeof path, "%s/model.h5", model);
@@ -112,8 +119,8 @@ int cmd_eval(int argc, char **argv, comm *cm) {
                    (long long)s.n_items, data, m.fingerprint, (long long)m.n_items);
     c.eval_batch = batch;
     metrics met;
-    metrics_init(&met, cutoffs, nc);
-    evaluate(&c, &s, &p, &m, split, ties, &met, cm);
+    metrics_init(&met, eo.cutoffs, eo.n_cutoffs);
+    evaluate(&c, &s, &p, &m, split, eo.ties, &met, cm);
     if (comm_rank(cm) == 0) metrics_print(&met, json, split_name);
     free(fp);
     tensors_free(&p);

@@ -18,6 +18,16 @@ void metrics_print(const metrics *met, int json, const char *label);
 // The same JSON object into BUF.
 void metrics_json(const metrics *met, char *buf, size_t size);
 
+// The evaluation options every command shares (--split, --cutoffs, --ties), checked:
+// a bad value is a usage error. SPLIT may be NULL (then split is -1).
+typedef struct {
+    int split;
+    int cutoffs[METRICS_MAX_CUTOFFS];
+    int n_cutoffs;
+    tie_mode ties;
+} eval_options;
+void eval_options_parse(eval_options *o, const char *split, const char *cutoffs, const char *ties);
+
 int cmd_eval(int argc, char **argv, comm *cm);
 
 #endif

@@ -165,11 +165,11 @@ int cmd_train(int argc, char **argv, comm *cm) {
     config_default_act(&c, a.act_given);
     if (!a.eval_every_given) c.eval_every = -1;  // default: evaluate at the end only
     config_validate(&c);
-    int cutoffs[METRICS_MAX_CUTOFFS];
-    int nc = metrics_parse_cutoffs(a.cutoffs, cutoffs, METRICS_MAX_CUTOFFS);
-    if (nc <= 0) usage_fail("--cutoffs takes positive numbers like 1,5,10,20, not '%s'", a.cutoffs);
-    tie_mode ties;
-    if (!tie_mode_parse(a.ties, &ties)) usage_fail("--ties is conservative, standard or median, not '%s'", a.ties);
+    eval_options eo;
+    eval_options_parse(&eo, NULL, a.cutoffs, a.ties);
+    const int *cutoffs = eo.cutoffs;
+    const int nc = eo.n_cutoffs;
+    const tie_mode ties = eo.ties;
     openblas_set_num_threads(c.threads);
     comm_set_timeout(cm, a.comm_timeout);
     const int rank = comm_rank(cm), P = comm_size(cm), root = rank == 0;
