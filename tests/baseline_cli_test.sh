@@ -3,16 +3,8 @@
 # the prediction count (test events - test sessions, as grurec eval), thread count and
 # 2 MPI ranks change no figure, the usage errors exit 2.
 # usage: baseline_cli_test.sh BUILD_DIR
-set -uo pipefail
-build=$1
+source "$(dirname "$0")/lib.sh" "$1" baseline-cli
 here=$(cd "$(dirname "$0")/.." && pwd)
-grurec=$build/grurec synth=$build/data-prep/grurec-synth prep=$build/data-prep/grurec-prep
-work=$(mktemp -d "${TMPDIR:-/tmp}/baseline-cli.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
 
 "$synth" --events 30000 --items 300 --days 10 --seed 3 --out "$work/clicks.tsv" 2>/dev/null
 "$prep" --input "$work/clicks.tsv" --test-days 1 --shards 2 --out "$work/ds" --quiet || { echo "prep failed"; exit 1; }
@@ -79,5 +71,4 @@ expect 2 "alpha" "alpha outside 0..1" -- itemknn --data "$work/ds" --alpha 1.5
 expect 2 "no valid split" "missing split" -- pop --data "$work/ds" --split valid
 expect 2 "meta.h5" "not a dataset" -- pop --data "$work"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

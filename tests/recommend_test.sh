@@ -5,15 +5,7 @@
 # evaluator's, a model of another dataset, and the latency of one session at the
 # Diginetica scale (43k items, 100 units).
 # usage: recommend_test.sh BUILD_DIR
-set -uo pipefail
-build=$1
-grurec=$build/grurec synth=$build/data-prep/grurec-synth prep=$build/data-prep/grurec-prep
-work=$(mktemp -d "${TMPDIR:-/tmp}/recommend-test.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+source "$(dirname "$0")/lib.sh" "$1" recommend-test
 
 "$synth" --events 30000 --items 300 --days 10 --seed 3 --out "$work/clicks.tsv" 2>/dev/null
 "$prep" --input "$work/clicks.tsv" --test-days 1 --shards 2 --out "$work/ds" --quiet || { echo "prep failed"; exit 1; }
@@ -154,5 +146,4 @@ for _ in 1 2 3; do  # the machine may be busy with other tests: up to three trie
 done
 check '[ -n "$fastest" ] && awk -v t="$fastest" "BEGIN {exit !(t < 5)}"' "one session of 10 items at $big_items items, 100 units under 5 ms (fastest of 50: $fastest ms)"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -4,15 +4,7 @@
 # robust to a truncated last line and unknown keys; rendered headless when chromium
 # is installed (else a visible SKIP).
 # usage: report_test.sh BUILD_DIR
-set -uo pipefail
-build=$1
-grurec=$build/grurec synth=$build/data-prep/grurec-synth prep=$build/data-prep/grurec-prep
-work=$(mktemp -d "${TMPDIR:-/tmp}/report-test.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+source "$(dirname "$0")/lib.sh" "$1" report-test
 
 "$synth" --events 30000 --items 300 --days 10 --seed 3 --out "$work/clicks.tsv" 2>/dev/null
 "$prep" --input "$work/clicks.tsv" --test-days 1 --valid-days 1 --shards 2 --out "$work/ds" --quiet || { echo "prep failed"; exit 1; }
@@ -86,5 +78,4 @@ else
     echo "SKIP: /usr/bin/chromium not installed: report.html not rendered"
 fi
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -2,15 +2,7 @@
 # grurec train / eval end to end on a small synthetic dataset: files written, metrics
 # fields, JSON keys, prediction count, determinism, configs, and error exits.
 # usage: train_cli_test.sh BUILD_DIR
-set -uo pipefail
-build=$1
-grurec=$build/grurec synth=$build/data-prep/grurec-synth prep=$build/data-prep/grurec-prep
-work=$(mktemp -d "${TMPDIR:-/tmp}/train-cli.XXXXXX")
-trap 'rm -rf "$work"' EXIT
-fails=0 passes=0
-ok() { passes=$((passes + 1)); }
-bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
-check() { if eval "$1"; then ok; else bad "$2"; fi; }
+source "$(dirname "$0")/lib.sh" "$1" train-cli
 
 "$synth" --events 30000 --items 300 --days 10 --seed 3 --out "$work/clicks.tsv" 2>/dev/null
 "$prep" --input "$work/clicks.tsv" --test-days 1 --shards 2 --out "$work/ds" --quiet || { echo "prep failed"; exit 1; }
@@ -79,5 +71,4 @@ expect_fail 2 "not an HDF5 file" "a model file that is not HDF5" "$grurec" eval 
 expect_fail 1 "loss became" "non-finite loss stops training" "$grurec" train --data "$work/ds" --out "$work/nan" $small --learning-rate 1e30 --loss bpr-max
 check '[ ! -f "$work/nan/model.h5" ]' "no model is written after a non-finite loss"
 
-echo "$passes passed, $fails failed"
-[ "$fails" -eq 0 ]
+finish

@@ -1,0 +1,16 @@
+# Shared by the end-to-end test scripts: `source "$(dirname "$0")/lib.sh" BUILD_DIR NAME`.
+# Sets build, grurec, synth, prep, a work directory removed at exit, and the counters
+# with ok / bad / check; finish prints "N passed, M failed" and sets the exit status.
+set -uo pipefail
+build=$1
+grurec=$build/grurec synth=$build/data-prep/grurec-synth prep=$build/data-prep/grurec-prep
+work=$(mktemp -d "${TMPDIR:-/tmp}/$2.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+fails=0 passes=0
+ok() { passes=$((passes + 1)); }
+bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
+check() { if eval "$1"; then ok; else bad "$2"; fi; }
+finish() {
+    echo "$passes passed, $fails failed"
+    [ "$fails" -eq 0 ]
+}
