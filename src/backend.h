@@ -52,6 +52,10 @@ void backend_clear_gradients(backend *b);
 float *backend_dense_grads(backend *b);
 void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E);
 
+// The optimizer state for checkpoints: Adagrad accumulators and momenta of the dense
+// buffer, Wy, by and E, in that order (acc, mom per tensor; NULL and size 0 where absent).
+int backend_optim_arrays(backend *b, float **arrays, size_t *sizes);
+
 // Forward only (no dropout): scores all items for each row and adds the rank of Y
 // to MET.
 void backend_eval_step(backend *b, int M, const int32_t *x, const int32_t *y, metrics *met, tie_mode ties);

@@ -299,6 +299,17 @@ void backend_clear_gradients(backend *b) {
 
 float *backend_dense_grads(backend *b) { return b->g_dense; }
 
+int backend_optim_arrays(backend *b, float **arrays, size_t *sizes) {
+    const size_t N = (size_t)b->s.n_items, D = b->s.n_dense, H = (size_t)b->H, W = (size_t)b->s.emb_width;
+    float *a[8] = {b->acc_dense, b->mom_dense, b->acc_Wy, b->mom_Wy, b->acc_by, b->mom_by, b->acc_E, b->mom_E};
+    const size_t n[8] = {D, D, N * H, N * H, N, N, N * W, N * W};
+    for (int k = 0; k < 8; k++) {
+        arrays[k] = a[k];
+        sizes[k] = a[k] ? n[k] : 0;
+    }
+    return 8;
+}
+
 void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
     const model_shape *s = &b->s;
     // Dense Adagrad on the GRU, sparse Adagrad on the touched table rows.

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <signal.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "checkpoint.h"
 #include "check.h"
 #include "dataset.h"
 #include "evaluate.h"
@@ -64,8 +66,21 @@ static const char *const train_usage =
     "                       (off: a baseline for benchmarks; same results)\n"
     "  --check-every N      compare a parameter checksum across ranks every N steps (0 = off)\n"
     "  --deterministic      accepted for compatibility: reductions always have a fixed order\n"
+    "Checkpoints (RUN/ckpt-STEP.h5; a run directory with checkpoints is resumed bit for bit)\n"
+    "  --checkpoint-every N also every N steps (default: at the end of every epoch only)\n"
+    "  --keep K             checkpoints kept (3)\n"
+    "  --stop-at-step N     checkpoint and exit 75 after step N, as on a signal\n"
+    "  SIGUSR1, SIGTERM, SIGINT: every rank stops at the next step boundary, a checkpoint is\n"
+    "  written, and the exit status is 75 (checkpointed: run the same command to resume)\n"
     "\n"
-    "Exit status: 0 done, 1 internal error or a non-finite loss, 2 bad input or usage.\n";
+    "Exit status: 0 done, 1 internal error, a non-finite loss or a failed checkpoint write,\n"
+    "2 bad input or usage, 75 checkpointed on request (resume with the same command).\n";
+
+// Set by SIGUSR1 / SIGTERM / SIGINT; every rank learns of it through the step header.
+static volatile sig_atomic_t g_stop_signal;
+static void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+enum { EXIT_CHECKPOINTED = 75 };
 
 static double now_s(void) {
     struct timespec t;
@@ -78,11 +93,14 @@ typedef struct {
     int act_given, eval_every_given;
     double comm_timeout;
     int sparse_exchange, check_every;
+    int64_t checkpoint_every, stop_at_step;
+    int keep;
 } train_args;
 
 static void parse_train_args(int argc, char **argv, train_config *c, train_args *a) {
     memset(a, 0, sizeof *a);
     a->comm_timeout = 300;
+    a->keep = 3;
     a->sparse_exchange = 1;
     a->cutoffs = "1,5,10,20";
     a->ties = "conservative";
@@ -108,6 +126,15 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
         } else if (strcmp(name, "sparse-exchange") == 0) {
             if (strcmp(v, "on") && strcmp(v, "off")) usage_fail("--sparse-exchange is on or off, not '%s'", v);
             a->sparse_exchange = strcmp(v, "on") == 0;
+        } else if (strcmp(name, "checkpoint-every") == 0) {
+            a->checkpoint_every = atoll(v);
+            if (a->checkpoint_every < 0) usage_fail("--checkpoint-every takes a number of steps >= 0");
+        } else if (strcmp(name, "keep") == 0) {
+            a->keep = atoi(v);
+            if (a->keep < 1) usage_fail("--keep takes a number of checkpoints >= 1");
+        } else if (strcmp(name, "stop-at-step") == 0) {
+            a->stop_at_step = atoll(v);
+            if (a->stop_at_step < 1) usage_fail("--stop-at-step takes a step number >= 1");
         } else if (strcmp(name, "check-every") == 0) {
             a->check_every = atoi(v);
             if (a->check_every < 0) usage_fail("--check-every takes a number of steps >= 0");
@@ -119,10 +146,10 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
     if (!a->data || !a->out) usage_fail("train needs --data DIR and --out RUN");
 }
 
-static FILE *open_metrics(const char *run) {
+static FILE *open_metrics(const char *run, int append) {
     char path[4096];
     xsnprintf(path, sizeof path, "%s/metrics.jsonl", run);
-    FILE *f = fopen(path, "w");
+    FILE *f = fopen(path, append ? "a" : "w");
     CHECK(f, "cannot write %s: %s", path, strerror(errno));
     return f;
 }
@@ -142,19 +169,6 @@ static void run_eval(const train_config *c, const model_shape *s, model_tensors 
     fprintf(mf, "{\"type\": \"eval\", \"epoch\": %d, \"split\": \"%s\", \"seconds\": %.3f, \"metrics\": %s}\n", epoch,
             split_names[split], secs, buf);
     fflush(mf);
-}
-
-// A 64-bit checksum of every parameter: replicas must agree bit for bit.
-static uint64_t params_checksum(const model_shape *s, const model_tensors *p) {
-    uint64_t h = 0x9E3779B97F4A7C15ull;
-    const float *parts[4] = {p->dense, p->Wy, p->by, p->E};
-    const size_t sizes[4] = {s->n_dense, (size_t)s->n_items * s->hid[s->n_layers - 1], (size_t)s->n_items,
-                             p->E ? (size_t)s->n_items * s->emb_width : 0};
-    for (int k = 0; k < 4; k++) {
-        const uint32_t *w = (const uint32_t *)parts[k];
-        for (size_t i = 0; i < sizes[k]; i++) h = (h ^ w[i]) * 0x100000001B3ull;
-    }
-    return h;
 }
 
 int cmd_train(int argc, char **argv, comm *cm) {
@@ -188,13 +202,8 @@ int cmd_train(int argc, char **argv, comm *cm) {
     stream_load(&st, &m, SPLIT_TRAIN, rank, P);
     FILE *mf = NULL;
     char *cfg_json = config_to_json(&c);
-    if (root) {
-        if (mkdir(a.out, 0777) != 0 && errno != EEXIST) input_fail(a.out, 0, "cannot create run directory: %s", strerror(errno));
-        mf = open_metrics(a.out);
-        fprintf(mf, "{\"type\": \"config\", \"config\": %s, \"dataset\": \"%s\", \"fingerprint\": \"%s\", \"ranks\": %d}\n",
-                cfg_json, a.data, m.fingerprint, P);
-        fflush(mf);
-    }
+    if (root && mkdir(a.out, 0777) != 0 && errno != EEXIST)
+        input_fail(a.out, 0, "cannot create run directory: %s", strerror(errno));
 
     model_shape s;
     model_shape_init(&s, &c, m.n_items);
@@ -210,6 +219,18 @@ int cmd_train(int argc, char **argv, comm *cm) {
     if (P > 1) exchange_init(&ex, cm, a.sparse_exchange, s.n_dense, m.n_items, widths, caps, p.E ? 3 : 2);
     lanes ln;
     lanes_init(&ln, st.off, st.items, st.n_sessions, B);
+    // A run directory with checkpoints is resumed from the newest valid one.
+    ckpt_position pos = {1, 0, 0};
+    const int resumed = checkpoint_load(cm, a.out, &c, &s, &p, b, &ln, &pos, m.fingerprint);
+    if (root) {
+        mf = open_metrics(a.out, resumed);
+        fprintf(mf, "{\"type\": \"config\", \"config\": %s, \"dataset\": \"%s\", \"fingerprint\": \"%s\", \"ranks\": %d, "
+                    "\"resumed_at_step\": %lld}\n", cfg_json, a.data, m.fingerprint, P, (long long)(resumed ? pos.step : -1));
+        fflush(mf);
+    }
+    signal(SIGUSR1, on_stop_signal);
+    signal(SIGTERM, on_stop_signal);
+    signal(SIGINT, on_stop_signal);
     int32_t *x = xmalloc((size_t)B * sizeof *x), *y = xmalloc((size_t)B * sizeof *y);
     int32_t *neg = xmalloc((size_t)(K ? K : 1) * sizeof *neg);
     // The gradient of the mean over the global nominal batch (B lanes × P ranks), also
@@ -223,12 +244,14 @@ int cmd_train(int argc, char **argv, comm *cm) {
                 P > 1 ? "s" : "", (long long)total_pairs, (long long)m.n_items, s.n_dense,
                 (long long)(m.n_items * (s.hid[s.n_layers - 1] + 1) + (p.E ? m.n_items * s.emb_width : 0)));
 
-    int64_t step = 0;
+    int64_t step = pos.step;
     double train_seconds = 0;
     int stopped = 0;
-    for (int epoch = 1; epoch <= c.epochs && !stopped; epoch++) {
-        lanes_restart(&ln);
-        backend_zero_states(b);
+    for (int epoch = (int)pos.epoch; epoch <= c.epochs && !stopped; epoch++) {
+        if (!(resumed && pos.started && epoch == pos.epoch)) {  // else the checkpoint's lanes go on
+            lanes_restart(&ln);
+            backend_zero_states(b);
+        }
         if (P > 1) exchange_stats_reset(&ex);
         double t_epoch = now_s(), t_log = t_epoch, loss_sum = 0, loss_log = 0, flops0 = backend_flops(b);
         int64_t pairs = 0, pairs_log = 0, my_pairs = 0;
@@ -244,7 +267,8 @@ int cmd_train(int argc, char **argv, comm *cm) {
             double loss = backend_gradient_step(b, M, x, y, neg, K, scale, step);
             const int next = mine ? lanes_next_active(&ln) : 0;
             const int mine_next = next > 0 && !(K == 0 && next < 2);
-            float hdr[HDR_N] = {(float)loss, (float)M, (float)mine_next, 0};
+            const int stop_here = g_stop_signal || (a.stop_at_step > 0 && step + 1 >= a.stop_at_step);
+            float hdr[HDR_N] = {(float)loss, (float)M, (float)mine_next, (float)stop_here};
             if (P > 1) {
                 backend_grads g = backend_gradients(b);
                 const row_grads *mine_rows[3] = {g.Wy, g.by, g.E}, *sums[3] = {NULL, NULL, NULL};
@@ -286,6 +310,21 @@ int cmd_train(int argc, char **argv, comm *cm) {
                 loss_log = 0;
                 pairs_log = 0;
             }
+            if (hdr[HDR_STOP] > 0 || (a.checkpoint_every > 0 && step % a.checkpoint_every == 0)) {
+                ckpt_position here = {epoch, any > 0, step};
+                if (!here.started) here.epoch++, here.started = 0;
+                if (checkpoint_save(cm, a.out, &c, &s, &p, b, &ln, &here, m.fingerprint, a.keep) != 0) {
+                    if (root) fprintf(stderr, "grurec: stopping: training cannot go on without a way back\n");
+                    comm_finalize(cm);
+                    exit(EXIT_INTERNAL);
+                }
+                if (hdr[HDR_STOP] > 0) {
+                    if (root) fprintf(stderr, "grurec: checkpointed at step %lld on request: run the same command to resume\n", (long long)step);
+                    if (mf) fclose(mf);
+                    comm_finalize(cm);
+                    exit(EXIT_CHECKPOINTED);
+                }
+            }
             if (stopped) break;
         }
         double secs = now_s() - t_epoch;
@@ -316,6 +355,14 @@ int cmd_train(int argc, char **argv, comm *cm) {
                             "\"events_per_s\": %.1f}\n", epoch, (long long)step, r, rank_eps[r]);
             if (root) fflush(mf);
             free(rank_eps);
+        }
+        if (!stopped) {  // the end of every epoch is a checkpoint
+            ckpt_position next = {epoch + 1, 0, step};
+            if (checkpoint_save(cm, a.out, &c, &s, &p, b, &ln, &next, m.fingerprint, a.keep) != 0) {
+                if (root) fprintf(stderr, "grurec: stopping: training cannot go on without a way back\n");
+                comm_finalize(cm);
+                exit(EXIT_INTERNAL);
+            }
         }
         if (c.eval_every > 0 && epoch % c.eval_every == 0 && epoch < c.epochs && !stopped) {
             run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf, cm);

@@ -1,0 +1,280 @@
+#include "checkpoint.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "h5util.h"
+
+static uint64_t fnv_floats(uint64_t h, const float *v, size_t n) {
+    const uint32_t *w = (const uint32_t *)v;
+    for (size_t i = 0; i < n; i++) h = (h ^ w[i]) * 0x100000001B3ull;
+    return h;
+}
+
+uint64_t params_checksum(const model_shape *s, const model_tensors *p) {
+    uint64_t h = 0x9E3779B97F4A7C15ull;
+    h = fnv_floats(h, p->dense, s->n_dense);
+    h = fnv_floats(h, p->Wy, (size_t)s->n_items * s->hid[s->n_layers - 1]);
+    h = fnv_floats(h, p->by, (size_t)s->n_items);
+    if (p->E) h = fnv_floats(h, p->E, (size_t)s->n_items * s->emb_width);
+    return h;
+}
+
+// The tensors of a checkpoint, in file order: parameters, then optimizer state.
+typedef struct {
+    const char *name[12];
+    float *data[12];
+    size_t n[12];
+    int count;
+} tensor_list;
+
+static void list_tensors(tensor_list *t, const model_shape *s, const model_tensors *p, backend *b) {
+    static const char *const optim_names[8] = {"optim/acc_dense", "optim/mom_dense", "optim/acc_Wy", "optim/mom_Wy",
+                                               "optim/acc_by",    "optim/mom_by",    "optim/acc_E",  "optim/mom_E"};
+    const size_t N = (size_t)s->n_items;
+    memset(t, 0, sizeof *t);
+    const char *pn[4] = {"params/dense", "params/Wy", "params/by", "params/E"};
+    float *pd[4] = {p->dense, p->Wy, p->by, p->E};
+    size_t ps[4] = {s->n_dense, N * s->hid[s->n_layers - 1], N, p->E ? N * s->emb_width : 0};
+    for (int k = 0; k < 4; k++)
+        if (pd[k]) t->name[t->count] = pn[k], t->data[t->count] = pd[k], t->n[t->count++] = ps[k];
+    float *oa[8];
+    size_t on[8];
+    backend_optim_arrays(b, oa, on);
+    for (int k = 0; k < 8; k++)
+        if (oa[k]) t->name[t->count] = optim_names[k], t->data[t->count] = oa[k], t->n[t->count++] = on[k];
+}
+
+// This rank's lanes and hidden state, gathered to every rank (slot per rank, summed).
+typedef struct {
+    int64_t *lane;   // [P × (2 + 2B)]: M, next, sess[B], pos[B]
+    float *hidden;   // [P × B × Σ H_l]
+    size_t per_rank_h;
+} lane_dump;
+
+static void gather_lanes(comm *cm, const model_shape *s, backend *b, const lanes *ln, lane_dump *d) {
+    const int P = comm_size(cm), r = comm_rank(cm), B = ln->B;
+    d->per_rank_h = 0;
+    for (int l = 0; l < s->n_layers; l++) d->per_rank_h += (size_t)B * s->hid[l];
+    d->lane = xcalloc((size_t)P * (2 + 2 * B), sizeof *d->lane);
+    d->hidden = xcalloc((size_t)P * d->per_rank_h, sizeof *d->hidden);
+    int64_t *mine = d->lane + (size_t)r * (2 + 2 * B);
+    mine[0] = ln->M;
+    mine[1] = ln->next;
+    for (int k = 0; k < ln->M; k++) mine[2 + k] = ln->sess[k], mine[2 + B + k] = ln->pos[k];
+    float *h = d->hidden + (size_t)r * d->per_rank_h;
+    float **st = backend_states(b);
+    for (int l = 0; l < s->n_layers; l++) {
+        memcpy(h, st[l], (size_t)B * s->hid[l] * sizeof(float));
+        h += (size_t)B * s->hid[l];
+    }
+    comm_allreduce_sum_i64(cm, d->lane, (size_t)P * (2 + 2 * B));
+    comm_allreduce_sum_f32(cm, d->hidden, (size_t)P * d->per_rank_h);
+}
+
+static void write_tensor(hid_t f, const char *name, const float *v, size_t n) {
+    hid_t d = h5_create_1d(f, name, H5T_IEEE_F32LE, (int64_t)n, 1 << 20, 0);
+    h5_write_at(d, H5T_NATIVE_FLOAT, 0, (int64_t)n, v);
+    char attr[96];
+    snprintf(attr, sizeof attr, "checksum");
+    h5_attr_i64(d, attr, (int64_t)fnv_floats(0xCBF29CE484222325ull, v, n));
+    H5Dclose(d);
+}
+
+static int ckpt_step_of(const char *name, int64_t *step) {
+    long long v;
+    char tail[8];
+    if (sscanf(name, "ckpt-%lld.h%1[5]%1s", &v, tail, tail + 2) != 2) return 0;
+    *step = v;
+    return 1;
+}
+
+// Checkpoint steps in RUN, newest first.
+static int list_checkpoints(const char *run, int64_t *steps, int max) {
+    DIR *d = opendir(run);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < max) {
+        int64_t st;
+        if (ckpt_step_of(e->d_name, &st)) steps[n++] = st;
+    }
+    closedir(d);
+    for (int i = 1; i < n; i++)  // insertion sort, newest first
+        for (int j = i; j > 0 && steps[j] > steps[j - 1]; j--) {
+            int64_t t = steps[j]; steps[j] = steps[j - 1]; steps[j - 1] = t;
+        }
+    return n;
+}
+
+int checkpoint_save(comm *cm, const char *run, const train_config *c, const model_shape *s, const model_tensors *p,
+                    backend *b, const lanes *ln, const ckpt_position *pos, const char *fingerprint, int keep) {
+    lane_dump d;
+    gather_lanes(cm, s, b, ln, &d);
+    int64_t ok = 1;
+    if (comm_rank(cm) == 0) {
+        char path[4096], tmp[4200];
+        xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)pos->step);
+        xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
+        h5_quiet();
+        hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        if (f < 0) {
+            fprintf(stderr, "grurec: cannot write checkpoint %s: %s\n", tmp, strerror(errno));
+            ok = 0;
+        } else {
+            hid_t g;
+            const char *groups[3] = {"params", "optim", "state"};
+            for (int k = 0; k < 3; k++) { g = H5Gcreate2(f, groups[k], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT); H5Gclose(g); }
+            tensor_list t;
+            list_tensors(&t, s, p, b);
+            for (int k = 0; k < t.count; k++) write_tensor(f, t.name[k], t.data[k], t.n[k]);
+            const int P = comm_size(cm);
+            hid_t dl = h5_create_1d(f, "state/lanes", H5T_STD_I64LE, (int64_t)P * (2 + 2 * ln->B), 1 << 20, 0);
+            h5_write_at(dl, H5T_NATIVE_INT64, 0, (int64_t)P * (2 + 2 * ln->B), d.lane);
+            H5Dclose(dl);
+            write_tensor(f, "state/hidden", d.hidden, (size_t)P * d.per_rank_h);
+            char *json = config_to_json(c);
+            h5_attr_str(f, "config", json);
+            free(json);
+            h5_attr_i64(f, "config_hash", (int64_t)config_model_hash(c));
+            h5_attr_str(f, "dataset_fingerprint", fingerprint);
+            h5_attr_i64(f, "n_items", s->n_items);
+            h5_attr_i64(f, "world_size", P);
+            h5_attr_i64(f, "batch_size", ln->B);
+            h5_attr_i64(f, "epoch", pos->epoch);
+            h5_attr_i64(f, "epoch_started", pos->started);
+            h5_attr_i64(f, "step", pos->step);
+            h5_attr_str(f, "created_by", "grurec " GRUREC_VERSION);
+            ok = H5Fflush(f, H5F_SCOPE_LOCAL) >= 0;
+            ok &= H5Fclose(f) >= 0;
+            int fd = open(tmp, O_RDONLY);
+            ok &= fd >= 0 && fsync(fd) == 0;
+            if (fd >= 0) close(fd);
+            ok &= rename(tmp, path) == 0;
+            if (!ok) {
+                fprintf(stderr, "grurec: writing checkpoint %s failed (%s); the previous checkpoint is kept\n", path,
+                        strerror(errno));
+                unlink(tmp);
+            } else {
+                int64_t steps[4096];
+                int n = list_checkpoints(run, steps, 4096);
+                for (int k = keep; k < n; k++) {
+                    char old[4096];
+                    xsnprintf(old, sizeof old, "%s/ckpt-%012lld.h5", run, (long long)steps[k]);
+                    unlink(old);
+                }
+            }
+        }
+    }
+    free(d.lane);
+    free(d.hidden);
+    comm_allreduce_min_i64(cm, &ok, 1);
+    return ok ? 0 : 1;
+}
+
+// Reads and verifies one checkpoint; 0 if damaged or unreadable (warning printed).
+static int try_load(const char *path, const train_config *c, const model_shape *s, model_tensors *p, backend *b,
+                    int P, int B, int64_t **lane, float **hidden, size_t per_rank_h, ckpt_position *pos) {
+    h5_quiet();
+    if (H5Fis_hdf5(path) <= 0) {
+        fprintf(stderr, "grurec: warning: checkpoint %s is damaged (not HDF5): skipped\n", path);
+        return 0;
+    }
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) {
+        fprintf(stderr, "grurec: warning: checkpoint %s is damaged (cannot be opened as HDF5): skipped\n", path);
+        return 0;
+    }
+    if (h5_get_attr_i64(f, "config_hash", path) != (int64_t)config_model_hash(c))
+        input_fail(path, 0, "this run was started with other model settings: resume with the same flags "
+                            "(--epochs, logging and checkpoint cadence may change), or use another --out");
+    if (h5_get_attr_i64(f, "world_size", path) != P)
+        input_fail(path, 0, "this run was checkpointed with %lld ranks, not %d: resume with the same number",
+                   (long long)h5_get_attr_i64(f, "world_size", path), P);
+    if (h5_get_attr_i64(f, "batch_size", path) != B) input_fail(path, 0, "another batch size");
+    tensor_list t;
+    list_tensors(&t, s, p, b);
+    int good = 1;
+    for (int k = 0; k < t.count && good; k++) {
+        int64_t n;
+        if (H5Lexists(f, t.name[k], H5P_DEFAULT) <= 0) { good = 0; break; }
+        hid_t d = H5Dopen2(f, t.name[k], H5P_DEFAULT);
+        hid_t sp = H5Dget_space(d);
+        hsize_t dims;
+        H5Sget_simple_extent_dims(sp, &dims, NULL);
+        H5Sclose(sp);
+        n = (int64_t)dims;
+        int64_t sum = 0;
+        hid_t a = H5Aopen(d, "checksum", H5P_DEFAULT);
+        good = n == (int64_t)t.n[k] && a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &sum) >= 0 &&
+               H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data[k]) >= 0 &&
+               (int64_t)fnv_floats(0xCBF29CE484222325ull, t.data[k], t.n[k]) == sum;
+        if (a >= 0) H5Aclose(a);
+        H5Dclose(d);
+    }
+    size_t nl = (size_t)P * (2 + 2 * B);
+    *lane = xmalloc(nl * sizeof **lane);
+    *hidden = xmalloc((size_t)P * per_rank_h * sizeof **hidden);
+    if (good) {
+        hid_t d = H5Dopen2(f, "state/lanes", H5P_DEFAULT);
+        good = d >= 0 && H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, *lane) >= 0;
+        if (d >= 0) H5Dclose(d);
+        d = H5Dopen2(f, "state/hidden", H5P_DEFAULT);
+        int64_t sum = 0;
+        hid_t a = d >= 0 ? H5Aopen(d, "checksum", H5P_DEFAULT) : -1;
+        good = good && a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &sum) >= 0 &&
+               H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, *hidden) >= 0 &&
+               (int64_t)fnv_floats(0xCBF29CE484222325ull, *hidden, (size_t)P * per_rank_h) == sum;
+        if (a >= 0) H5Aclose(a);
+        if (d >= 0) H5Dclose(d);
+    }
+    if (good) {
+        pos->epoch = h5_get_attr_i64(f, "epoch", path);
+        pos->started = (int)h5_get_attr_i64(f, "epoch_started", path);
+        pos->step = h5_get_attr_i64(f, "step", path);
+    } else {
+        fprintf(stderr, "grurec: warning: checkpoint %s is damaged (checksum or layout): skipped\n", path);
+        free(*lane);
+        free(*hidden);
+    }
+    H5Fclose(f);
+    return good;
+}
+
+int checkpoint_load(comm *cm, const char *run, const train_config *c, const model_shape *s, model_tensors *p,
+                    backend *b, lanes *ln, ckpt_position *pos, const char *fingerprint) {
+    (void)fingerprint;
+    int64_t steps[4096];
+    int n = list_checkpoints(run, steps, 4096);
+    const int P = comm_size(cm), r = comm_rank(cm), B = ln->B;
+    size_t per_rank_h = 0;
+    for (int l = 0; l < s->n_layers; l++) per_rank_h += (size_t)B * s->hid[l];
+    for (int k = 0; k < n; k++) {
+        char path[4096];
+        xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)steps[k]);
+        int64_t *lane;
+        float *hidden;
+        if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos)) continue;
+        const int64_t *mine = lane + (size_t)r * (2 + 2 * B);
+        ln->M = (int)mine[0];
+        ln->next = mine[1];
+        for (int q = 0; q < ln->M; q++) ln->sess[q] = mine[2 + q], ln->pos[q] = mine[2 + B + q];
+        const float *h = hidden + (size_t)r * per_rank_h;
+        float **st = backend_states(b);
+        for (int l = 0; l < s->n_layers; l++) {
+            memcpy(st[l], h, (size_t)B * s->hid[l] * sizeof(float));
+            h += (size_t)B * s->hid[l];
+        }
+        free(lane);
+        free(hidden);
+        if (r == 0) fprintf(stderr, "grurec: resuming from %s (epoch %lld, step %lld)\n", path, (long long)pos->epoch, (long long)pos->step);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,35 @@
+// Resumable checkpoints (DESIGN §6): RUN/ckpt-STEP.h5 holds the parameters, the optimizer
+// state, the epoch and global step, and every rank's lanes (sessions, positions, stream
+// cursor) and hidden states. Random numbers are counter-based (seed, step, rank), so no
+// generator state is needed: a resumed run continues bit for bit.
+#ifndef GRUREC_CHECKPOINT_H
+#define GRUREC_CHECKPOINT_H
+
+#include <stdint.h>
+
+#include "backend.h"
+#include "comm/comm.h"
+#include "config.h"
+#include "lanes.h"
+#include "model.h"
+
+typedef struct {
+    int64_t epoch;      // the epoch to run (1-based)
+    int started;        // 1: resume inside it with the saved lanes; 0: it starts afresh
+    int64_t step;       // global steps done
+} ckpt_position;
+
+// Collective. Rank 0 writes RUN/ckpt-STEP.h5 (temporary name, fsync, rename) and keeps
+// the newest KEEP. Returns 0 on success; on a failed write the previous checkpoints stay
+// valid and every rank gets non-zero.
+int checkpoint_save(comm *cm, const char *run, const train_config *c, const model_shape *s, const model_tensors *p,
+                    backend *b, const lanes *ln, const ckpt_position *pos, const char *fingerprint, int keep);
+// Collective. Loads the newest checkpoint of RUN whose checksums verify (a damaged one is
+// reported by name and skipped) into P, B's optimizer state, LN and the hidden states.
+// Returns 0 when RUN has none. Refuses another model configuration or world size.
+int checkpoint_load(comm *cm, const char *run, const train_config *c, const model_shape *s, model_tensors *p,
+                    backend *b, lanes *ln, ckpt_position *pos, const char *fingerprint);
+// A 64-bit checksum of every parameter (replicas and resumed runs compare it).
+uint64_t params_checksum(const model_shape *s, const model_tensors *p);
+
+#endif

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Checkpoints and exact resume: a run stopped mid-epoch (--stop-at-step, and SIGUSR1) and
+# resumed with the same command ends with the same parameters, bit for bit, as an
+# uninterrupted run, on 1 and 2 ranks; a damaged newest checkpoint is skipped with a
+# warning naming it; other model settings are refused, another --epochs is accepted.
+# usage: resume_test.sh BUILD_DIR
+source "$(dirname "$0")/lib.sh" "$1" resume-test
+here=$(cd "$(dirname "$0")/.." && pwd)
+export GRUREC_OVERSUBSCRIBE=1
+params() { h5dump -d /params/dense -d /params/Wy -d /params/by "$1" 2>/dev/null | tail -n +2 | md5sum; }
+
+"$synth" --events 30000 --items 300 --days 10 --seed 3 --out "$work/c.tsv" 2>/dev/null
+"$prep" --input "$work/c.tsv" --test-days 1 --shards 2 --out "$work/ds" --quiet || exit 1
+F=(--layers 16 --batch-size 8 --n-sample 16 --epochs 2 --log-every 0 --eval-every 0 --dropout-hidden 0.2 --momentum 0.3)
+
+for P in 1 2; do
+    launch() { if [ $P = 1 ]; then "$grurec" "$@"; else "$here/launch/grurec-mpirun" -np 2 "$grurec" "$@"; fi; }
+    launch train --data "$work/ds" --out "$work/full$P" "${F[@]}" >/dev/null 2>&1 || bad "$P ranks: uninterrupted run"
+    launch train --data "$work/ds" --out "$work/part$P" "${F[@]}" --stop-at-step 700 >/dev/null 2>"$work/e$P"
+    rc=$?
+    check '[ $rc -eq 75 ]' "$P ranks: a requested stop exits 75 (got $rc: $(tail -1 "$work/e$P"))"
+    check 'ls "$work/part$P"/ckpt-*.h5 >/dev/null 2>&1' "$P ranks: a checkpoint was written"
+    launch train --data "$work/ds" --out "$work/part$P" "${F[@]}" >/dev/null 2>"$work/r$P" || bad "$P ranks: resumed run failed"
+    check 'grep -q "resuming from" "$work/r$P"' "$P ranks: the rerun says it resumes"
+    check '[ "$(params "$work/full$P/model.h5")" = "$(params "$work/part$P/model.h5")" ]' \
+        "$P ranks: resumed parameters equal the uninterrupted run's"
+done
+
+# SIGUSR1 at an arbitrary moment: checkpoint, exit 75, resume, same bits.
+F2=(--layers 64 --batch-size 8 --n-sample 128 --epochs 40 --log-every 0 --eval-every 0)
+"$grurec" train --data "$work/ds" --out "$work/sigfull" "${F2[@]}" >/dev/null 2>&1
+"$grurec" train --data "$work/ds" --out "$work/sig" "${F2[@]}" >/dev/null 2>&1 &
+pid=$!
+sleep 1.5
+kill -USR1 $pid 2>/dev/null
+wait $pid
+rc=$?
+if [ $rc -eq 0 ]; then echo "note: the run finished before the signal arrived"; ok; else
+    check '[ $rc -eq 75 ]' "SIGUSR1 makes the run checkpoint and exit 75 (got $rc)"
+    "$grurec" train --data "$work/ds" --out "$work/sig" "${F2[@]}" >/dev/null 2>&1 || bad "resume after SIGUSR1"
+fi
+check '[ "$(params "$work/sigfull/model.h5")" = "$(params "$work/sig/model.h5")" ]' "after SIGUSR1 and resume, the same bits"
+
+# A damaged newest checkpoint is skipped, naming it; the previous one is used.
+"$grurec" train --data "$work/ds" --out "$work/dmg" "${F[@]}" --checkpoint-every 300 --stop-at-step 900 >/dev/null 2>&1
+newest=$(ls "$work/dmg"/ckpt-*.h5 | sort | tail -1)
+truncate -s $(( $(stat -c %s "$newest") / 2 )) "$newest"  # a write cut short
+"$grurec" train --data "$work/ds" --out "$work/dmg" "${F[@]}" >/dev/null 2>"$work/edmg"
+check 'grep -q "$(basename "$newest").*damaged" "$work/edmg"' "the damaged checkpoint is named ($(head -2 "$work/edmg"))"
+check '[ "$(params "$work/full1/model.h5")" = "$(params "$work/dmg/model.h5")" ]' "resumed from the previous checkpoint, same bits"
+
+# Other model settings are refused; another --epochs is accepted.
+"$grurec" train --data "$work/ds" --out "$work/part1" --layers 12 --batch-size 8 --n-sample 16 --epochs 2 >/dev/null 2>"$work/emm"
+check '[ $? -eq 2 ] && grep -q "other model settings" "$work/emm"' "resume with another --layers is refused"
+"$grurec" train --data "$work/ds" --out "$work/part1" "${F[@]/--epochs/--epochs}" --epochs 3 >/dev/null 2>"$work/eep"
+check '[ $? -eq 0 ] && grep -q "resuming" "$work/eep"' "resume with another --epochs is accepted"
+finish
