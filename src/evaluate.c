@@ -103,9 +103,7 @@ int cmd_eval(int argc, char **argv, comm *cm) {
     eval_options_parse(&eo, split_name, cutoffs_s, ties_s);
     const int split = eo.split;
     char path[4096];
-    struct stat st;
-    if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) xsnprintf(path, sizeof path, "%s/model.h5", model);
-    else xsnprintf(path, sizeof path, "%s", model);
+    model_resolve_path(model, path, sizeof path);
     dataset_meta m;
     dataset_open(data, &m);
     if (!m.split[split].present) input_fail(data, 0, "the dataset has no %s split", split_name);

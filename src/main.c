@@ -7,6 +7,7 @@
 #include "check.h"
 #include "comm/comm.h"
 #include "evaluate.h"
+#include "inspect.h"
 #include "recommend.h"
 #include "report.h"
 #include "train.h"
@@ -14,13 +15,16 @@
 static const char *const usage =
     "usage: grurec COMMAND [options]   (grurec COMMAND --help for each)\n"
     "\n"
-    "  train   train GRU4Rec on a dataset made by grurec-prep, then evaluate it\n"
-    "  eval    Recall@K and MRR@K of a trained model over all items\n"
-    "  baseline  POP, S-POP, item-KNN or BPR-MF, fitted and evaluated like eval\n"
+    "  train      train GRU4Rec on a dataset made by grurec-prep (resumes a run directory\n"
+    "             from its newest checkpoint), then evaluate it\n"
+    "  eval       Recall@K and MRR@K of a trained model over all items\n"
+    "  baseline   POP, S-POP, item-KNN or BPR-MF, fitted and evaluated like eval\n"
     "  recommend  the top k next items for sessions of original item ids\n"
-    "  report  write RUN/report.html (charts of loss, metrics and speed; the config)\n"
+    "  report     write RUN/report.html (charts of loss, metrics and speed; the config)\n"
+    "  inspect    what a dataset, model or checkpoint holds; --hash: a parameter checksum\n"
     "\n"
-    "Exit status: 0 success, 1 internal error (or a non-finite loss), 2 bad input or usage.\n";
+    "Exit status: 0 success, 1 internal error (or a non-finite loss), 2 bad input or usage,\n"
+    "75 (train) checkpointed on a signal: run the same command to resume.\n";
 
 int main(int argc, char **argv) {
     set_program_name("grurec");
@@ -35,6 +39,7 @@ int main(int argc, char **argv) {
                                         : strcmp(argv[1], "baseline") == 0 ? cmd_baseline
                                         : strcmp(argv[1], "recommend") == 0 ? cmd_recommend
                                         : strcmp(argv[1], "report") == 0 ? cmd_report
+                                        : strcmp(argv[1], "inspect") == 0 ? cmd_inspect
                                                                         : NULL;
     if (!cmd) usage_fail("unknown command '%s'", argv[1]);
     // Every command runs as one rank of an MPI job, or alone (a world of one).

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -106,6 +108,28 @@ void model_save(const char *path, const model_shape *s, const model_tensors *t, 
     h5_attr_str(f, "created_by", "grurec " GRUREC_VERSION);
     h5_close(f, tmp);
     CHECK(rename(tmp, path) == 0, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+}
+
+void model_resolve_path(const char *model, char *path, size_t size) {
+    struct stat st;
+    if (stat(model, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        xsnprintf(path, size, "%s", model);
+        return;
+    }
+    xsnprintf(path, size, "%s/model.h5", model);
+    if (access(path, R_OK) == 0) return;
+    DIR *d = opendir(model);
+    char best[256] = "";
+    struct dirent *e;
+    while (d && (e = readdir(d))) {  // ckpt-%012lld.h5: the newest sorts last
+        size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, "ckpt-", 5) == 0 && n > 8 && strcmp(e->d_name + n - 3, ".h5") == 0 &&
+            n < sizeof best && strcmp(e->d_name, best) > 0)
+            memcpy(best, e->d_name, n + 1);
+    }
+    if (d) closedir(d);
+    if (!best[0]) input_fail(model, 0, "no model.h5 and no checkpoint in this run directory");
+    xsnprintf(path, size, "%s/%s", model, best);
 }
 
 static void read_f32(hid_t f, const char *name, float *v, int64_t n, const char *path) {

@@ -45,6 +45,9 @@ static inline float *layer_b(const model_tensors *t, const model_shape *s, int l
 // temporary name and renamed.
 void model_save(const char *path, const model_shape *s, const model_tensors *t, const train_config *c,
                 const char *fingerprint);
+// The file a model argument means: a file as given; a run directory's final model.h5,
+// else its newest checkpoint (checkpoints hold the same /params). Input error if none.
+void model_resolve_path(const char *model, char *path, size_t size);
 // Reads a model file; fills C from its config. Wrong layout → input error naming PATH.
 void model_load(const char *path, model_shape *s, model_tensors *t, train_config *c, char **fingerprint);
 

@@ -81,9 +81,7 @@ int32_t rec_item_index(const recommender *r, const char *s, size_t n) {
 void rec_open(recommender *r, const char *model, const char *data_dir, int max_rows) {
     memset(r, 0, sizeof *r);
     char path[4096];
-    struct stat st;
-    if (stat(model, &st) == 0 && S_ISDIR(st.st_mode)) xsnprintf(path, sizeof path, "%s/model.h5", model);
-    else xsnprintf(path, sizeof path, "%s", model);
+    model_resolve_path(model, path, sizeof path);
     dataset_open(data_dir, &r->m);
     char *fp;
     model_load(path, &r->s, &r->p, &r->c, &fp);

@@ -7,7 +7,7 @@
 source "$(dirname "$0")/lib.sh" "$1" resume-test
 here=$(cd "$(dirname "$0")/.." && pwd)
 export GRUREC_OVERSUBSCRIBE=1
-params() { h5dump -d /params/dense -d /params/Wy -d /params/by "$1" 2>/dev/null | tail -n +2 | md5sum; }
+params() { "$grurec" inspect "$1" --hash | tail -1; }
 
 "$synth" --events 30000 --items 300 --days 10 --seed 3 --out "$work/c.tsv" 2>/dev/null
 "$prep" --input "$work/c.tsv" --test-days 1 --shards 2 --out "$work/ds" --quiet || exit 1
@@ -35,7 +35,10 @@ sleep 1.5
 kill -USR1 $pid 2>/dev/null
 wait $pid
 rc=$?
-if [ $rc -eq 0 ]; then echo "note: the run finished before the signal arrived"; ok; else
+if [ $rc -eq 0 ]; then echo "note: the run check '"$grurec" inspect "$work/ds" | grep -q "fingerprint"' "inspect describes a dataset"
+check '"$grurec" inspect "$work/part1/$(ls "$work/part1" | grep ckpt | tail -1)" | grep -q "checkpoint: epoch"' "inspect describes a checkpoint"
+check '[ "$("$grurec" inspect "$work/full1" --hash | tail -1)" = "$("$grurec" inspect "$work/full1/model.h5" --hash | tail -1)" ]' "a run directory means its final model"
+finished before the signal arrived"; ok; else
     check '[ $rc -eq 75 ]' "SIGUSR1 makes the run checkpoint and exit 75 (got $rc)"
     "$grurec" train --data "$work/ds" --out "$work/sig" "${F2[@]}" >/dev/null 2>&1 || bad "resume after SIGUSR1"
 fi
@@ -54,4 +57,7 @@ check '[ "$(params "$work/full1/model.h5")" = "$(params "$work/dmg/model.h5")" ]
 check '[ $? -eq 2 ] && grep -q "other model settings" "$work/emm"' "resume with another --layers is refused"
 "$grurec" train --data "$work/ds" --out "$work/part1" "${F[@]/--epochs/--epochs}" --epochs 3 >/dev/null 2>"$work/eep"
 check '[ $? -eq 0 ] && grep -q "resuming" "$work/eep"' "resume with another --epochs is accepted"
+check '"$grurec" inspect "$work/ds" | grep -q "fingerprint"' "inspect describes a dataset"
+check '"$grurec" inspect "$work/part1/$(ls "$work/part1" | grep ckpt | tail -1)" | grep -q "checkpoint: epoch"' "inspect describes a checkpoint"
+check '[ "$("$grurec" inspect "$work/full1" --hash | tail -1)" = "$("$grurec" inspect "$work/full1/model.h5" --hash | tail -1)" ]' "a run directory means its final model"
 finish
