@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -115,6 +117,8 @@ static int list_checkpoints(const char *run, int64_t *steps, int max) {
 
 int checkpoint_save(comm *cm, const char *run, const train_config *c, const model_shape *s, const model_tensors *p,
                     backend *b, const lanes *ln, const ckpt_position *pos, const char *fingerprint, int keep) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     lane_dump d;
     gather_lanes(cm, s, b, ln, &d);
     int64_t ok = 1;
@@ -162,6 +166,11 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
                         strerror(errno));
                 unlink(tmp);
             } else {
+                struct stat st;
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                if (stat(path, &st) == 0)
+                    fprintf(stderr, "grurec: checkpoint %s: %.1f MB in %.2f s\n", path, (double)st.st_size / 1e6,
+                            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
                 int64_t steps[4096];
                 int n = list_checkpoints(run, steps, 4096);
                 for (int k = keep; k < n; k++) {
