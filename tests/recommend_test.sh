@@ -2,8 +2,7 @@
 # grurec recommend end to end on a small synthetic dataset: output formats, ordering,
 # --exclude-seen, unknown ids, session files in both formats, batching against single
 # sessions, the selection against a full sort, the scoring path against the
-# evaluator's, a model of another dataset, and the latency of one session at the
-# Diginetica scale (43k items, 100 units).
+# evaluator's, and a model of another dataset.
 # usage: recommend_test.sh BUILD_DIR
 source "$(dirname "$0")/lib.sh" "$1" recommend-test
 
@@ -128,22 +127,8 @@ check '[ $? -eq 2 ]' "-k 0: usage error"
 "$grurec" recommend --model "$work/run" --data "$work/other" --session "$A" >/dev/null 2>"$work/mm.err"
 check '[ $? -eq 2 ] && grep -q "another dataset" "$work/mm.err"' "a model of another dataset exits 2"
 
-# 11. latency of one session of 10 items
+# 11. --verbose reports the latency (measured, with its target, by bench/recommend_bench.sh)
 rec --session "$A,$B,$C,$D,$E,$A,$B,$C,$D,$E" --verbose >/dev/null 2>"$work/lat"
-echo "  small model ($n_items items, 16 units): $(grep latency "$work/lat" | sed 's/^grurec: //')"
-# At the Diginetica scale: ~43k items, 100 units (a few seconds to make).
-"$synth" --events 1100000 --items 55000 --days 10 --seed 5 --out "$work/big.tsv" 2>/dev/null
-"$prep" --input "$work/big.tsv" --test-days 1 --min-item-support 1 --out "$work/big" --quiet
-"$grurec" train --data "$work/big" --out "$work/bigrun" --layers 100 --batch-size 32 --n-sample 64 --epochs 1 --max-steps 20 \
-    --eval-every 0 --log-every 0 >/dev/null 2>&1
-session=$(awk -F'\t' 'NR > 1 && NR <= 11 {printf "%s%s", (NR > 2 ? "," : ""), $2}' "$work/big.tsv")
-for _ in 1 2 3; do  # the machine may be busy with other tests: up to three tries
-    "$grurec" recommend --model "$work/bigrun" --data "$work/big" --session "$session" --verbose >/dev/null 2>"$work/biglat"
-    big_items=$(sed -nE 's/.*loaded the model \(([0-9]+) items.*/\1/p' "$work/biglat")
-    echo "  large model ($big_items items, 100 units): $(grep latency "$work/biglat" | sed 's/^grurec: //')"
-    fastest=$(sed -nE 's/.*, ([0-9.]+) ms \(fastest\).*/\1/p' "$work/biglat")
-    [ -n "$fastest" ] && awk -v t="$fastest" "BEGIN {exit !(t < 5)}" && break
-done
-check '[ -n "$fastest" ] && awk -v t="$fastest" "BEGIN {exit !(t < 5)}"' "one session of 10 items at $big_items items, 100 units under 5 ms (fastest of 50: $fastest ms)"
+check 'grep -q "latency" "$work/lat"' "--verbose reports the latency of a session"
 
 finish
