@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -321,6 +322,10 @@ static void sink_open(sink *s, const char *out, const char *tmp, int gzip) {
         s->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         CHECK(s->fd >= 0, "cannot create %s: %s", tmp, strerror(errno));
         set_fail_cleanup(remove_tmp, (void *)tmp);
+    } else if (strcmp(out, "-") != 0) {  // a device or FIFO: written in place, never replaced
+        s->path = out;
+        s->fd = open(out, O_WRONLY);
+        CHECK(s->fd >= 0, "cannot open %s: %s", out, strerror(errno));
     } else {
         s->path = "stdout";
         s->fd = dup(STDOUT_FILENO);
@@ -422,8 +427,12 @@ int main(int argc, char **argv) {
     model_build(&m, &r, &o);
 
     const int to_stdout = strcmp(o.out, "-") == 0;
+    // A regular file is written as FILE.tmp and renamed; renaming over a device such as
+    // /dev/null would replace the device with a file, so those are written in place.
+    struct stat st;
+    const int special = !to_stdout && stat(o.out, &st) == 0 && !S_ISREG(st.st_mode);
     char *tmp = NULL;
-    if (!to_stdout) {
+    if (!to_stdout && !special) {
         size_t n = strlen(o.out);
         tmp = xmalloc(n + 5);
         memcpy(tmp, o.out, n);

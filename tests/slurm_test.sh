@@ -32,7 +32,8 @@ trap stop EXIT
 export SLURM_CONF=$cluster/slurm.conf
 msg=$("$here/tests/slurm/start-cluster.sh" "$cluster" 2 2>&1) || skip "the cluster did not start: $msg"
 
-export GRUREC_OVERSUBSCRIBE=1 GRUREC=$grurec
+# Slurm runs a copy of the batch script from its spool: it finds grurec by $GRUREC.
+export GRUREC_OVERSUBSCRIBE=1 GRUREC=$(readlink -f "$grurec")
 params() { "$grurec" inspect "$1" --hash | tail -1; }
 "$synth" --events 30000 --items 300 --days 10 --seed 3 --out "$work/c.tsv" 2>/dev/null
 "$prep" --input "$work/c.tsv" --test-days 1 --shards 2 --out "$work/ds" --quiet || exit 1

@@ -139,6 +139,10 @@ else
     fail "--p-follow 0 control top-4 share $ctop4 vs $top4"
 fi
 
+# A device is written in place, never replaced by a renamed temporary file.
+"$SYNTH" --events 2000 --out /dev/null 2>/dev/null || fail "--out /dev/null failed"
+[ -c /dev/null ] || fail "--out /dev/null replaced the device with a regular file"
+
 if [ "$FAILS" -gt 0 ]; then
     echo "synth_test: $FAILS check(s) failed"
     echo "--- grurec-synth stderr ---"; cat "$T/stderr.log"
