@@ -127,9 +127,12 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
         xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)pos->step);
         xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
         h5_quiet();
-        hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        // GRUREC_FAIL_CHECKPOINT_AT=STEP injects a failed write (tests of the error path).
+        const char *inject = getenv("GRUREC_FAIL_CHECKPOINT_AT");
+        hid_t f = inject && atoll(inject) == pos->step ? (errno = EIO, -1)
+                                                      : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
         if (f < 0) {
-            fprintf(stderr, "grurec: cannot write checkpoint %s: %s\n", tmp, strerror(errno));
+            fprintf(stderr, "grurec: cannot write checkpoint %s (%s); the previous checkpoint is kept\n", tmp, strerror(errno));
             ok = 0;
         } else {
             hid_t g;

@@ -12,7 +12,7 @@
 #include "comm/comm.h"
 #include "optim.h"
 
-enum { HDR_LOSS, HDR_PAIRS, HDR_ACTIVE_NEXT, HDR_STOP, HDR_N };
+enum { HDR_LOSS, HDR_PAIRS, HDR_ACTIVE_NEXT, HDR_STOP, HDR_CHECKPOINT, HDR_N };
 
 typedef struct {
     comm *c;

@@ -68,6 +68,7 @@ static const char *const train_usage =
     "  --deterministic      accepted for compatibility: reductions always have a fixed order\n"
     "Checkpoints (RUN/ckpt-STEP.h5; a run directory with checkpoints is resumed bit for bit)\n"
     "  --checkpoint-every N also every N steps (default: at the end of every epoch only)\n"
+    "  --checkpoint-minutes M  also every M minutes (rank 0's clock decides for all ranks)\n"
     "  --keep K             checkpoints kept (3)\n"
     "  --stop-at-step N     checkpoint and exit 75 after step N, as on a signal\n"
     "  SIGUSR1, SIGTERM, SIGINT: every rank stops at the next step boundary, a checkpoint is\n"
@@ -94,6 +95,7 @@ typedef struct {
     double comm_timeout;
     int sparse_exchange, check_every;
     int64_t checkpoint_every, stop_at_step;
+    double checkpoint_minutes;
     int keep;
 } train_args;
 
@@ -129,6 +131,9 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
         } else if (strcmp(name, "checkpoint-every") == 0) {
             a->checkpoint_every = atoll(v);
             if (a->checkpoint_every < 0) usage_fail("--checkpoint-every takes a number of steps >= 0");
+        } else if (strcmp(name, "checkpoint-minutes") == 0) {
+            a->checkpoint_minutes = atof(v);
+            if (!(a->checkpoint_minutes > 0)) usage_fail("--checkpoint-minutes takes minutes > 0, not '%s'", v);
         } else if (strcmp(name, "keep") == 0) {
             a->keep = atoi(v);
             if (a->keep < 1) usage_fail("--keep takes a number of checkpoints >= 1");
@@ -245,6 +250,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
                 (long long)(m.n_items * (s.hid[s.n_layers - 1] + 1) + (p.E ? m.n_items * s.emb_width : 0)));
 
     int64_t step = pos.step;
+    double t_checkpoint = now_s();
     double train_seconds = 0;
     int stopped = 0;
     for (int epoch = (int)pos.epoch; epoch <= c.epochs && !stopped; epoch++) {
@@ -268,7 +274,9 @@ int cmd_train(int argc, char **argv, comm *cm) {
             const int next = mine ? lanes_next_active(&ln) : 0;
             const int mine_next = next > 0 && !(K == 0 && next < 2);
             const int stop_here = g_stop_signal || (a.stop_at_step > 0 && step + 1 >= a.stop_at_step);
-            float hdr[HDR_N] = {(float)loss, (float)M, (float)mine_next, (float)stop_here};
+            // Rank 0's clock decides time-based checkpoints; the header tells every rank.
+            const int ckpt_due = root && a.checkpoint_minutes > 0 && now_s() - t_checkpoint >= 60.0 * a.checkpoint_minutes;
+            float hdr[HDR_N] = {(float)loss, (float)M, (float)mine_next, (float)stop_here, (float)ckpt_due};
             if (P > 1) {
                 backend_grads g = backend_gradients(b);
                 const row_grads *mine_rows[3] = {g.Wy, g.by, g.E}, *sums[3] = {NULL, NULL, NULL};
@@ -310,7 +318,8 @@ int cmd_train(int argc, char **argv, comm *cm) {
                 loss_log = 0;
                 pairs_log = 0;
             }
-            if (hdr[HDR_STOP] > 0 || (a.checkpoint_every > 0 && step % a.checkpoint_every == 0)) {
+            if (hdr[HDR_STOP] > 0 || hdr[HDR_CHECKPOINT] > 0 || (a.checkpoint_every > 0 && step % a.checkpoint_every == 0)) {
+                t_checkpoint = now_s();
                 ckpt_position here = {epoch, any > 0, step};
                 if (!here.started) here.epoch++, here.started = 0;
                 if (checkpoint_save(cm, a.out, &c, &s, &p, b, &ln, &here, m.fingerprint, a.keep) != 0) {

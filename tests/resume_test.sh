@@ -52,6 +52,20 @@ truncate -s $(( $(stat -c %s "$newest") / 2 )) "$newest"  # a write cut short
 check 'grep -q "$(basename "$newest").*damaged" "$work/edmg"' "the damaged checkpoint is named ($(head -2 "$work/edmg"))"
 check '[ "$(params "$work/full1/model.h5")" = "$(params "$work/dmg/model.h5")" ]' "resumed from the previous checkpoint, same bits"
 
+# A failed checkpoint write stops training non-zero and leaves the previous one valid.
+GRUREC_FAIL_CHECKPOINT_AT=600 "$grurec" train --data "$work/ds" --out "$work/fail" "${F[@]}" --checkpoint-every 300 \
+    >/dev/null 2>"$work/efail"
+rc=$?
+check '[ $rc -eq 1 ] && grep -q "previous checkpoint is kept" "$work/efail"' "a failed checkpoint write stops with 1 (got $rc)"
+check 'ls "$work/fail"/ckpt-000000000300.h5 >/dev/null 2>&1 && ! ls "$work/fail"/ckpt-000000000600.h5* >/dev/null 2>&1' \
+    "the previous checkpoint stays, no partial one is left"
+"$grurec" train --data "$work/ds" --out "$work/fail" "${F[@]}" >/dev/null 2>&1
+check '[ "$(params "$work/full1/model.h5")" = "$(params "$work/fail/model.h5")" ]' "resumed after the failure, same bits"
+
+# --checkpoint-minutes: a tiny interval checkpoints along the way (rank 0's clock decides).
+"$grurec" train --data "$work/ds" --out "$work/mins" "${F[@]}" --checkpoint-minutes 0.0001 --keep 100 >/dev/null 2>&1
+check '[ "$(ls "$work/mins"/ckpt-*.h5 | wc -l)" -gt 3 ]' "--checkpoint-minutes writes checkpoints during the epochs"
+
 # Other model settings are refused; another --epochs is accepted.
 "$grurec" train --data "$work/ds" --out "$work/part1" --layers 12 --batch-size 8 --n-sample 16 --epochs 2 >/dev/null 2>"$work/emm"
 check '[ $? -eq 2 ] && grep -q "other model settings" "$work/emm"' "resume with another --layers is refused"
