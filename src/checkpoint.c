@@ -192,7 +192,7 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
 
 // Reads and verifies one checkpoint; 0 if damaged or unreadable (warning printed).
 static int try_load(const char *path, const train_config *c, const model_shape *s, model_tensors *p, backend *b,
-                    int P, int B, int64_t **lane, float **hidden, size_t per_rank_h, ckpt_position *pos) {
+                    int P, int B, int64_t **lane, float **hidden, size_t per_rank_h, ckpt_position *pos, int reshard) {
     h5_quiet();
     if (H5Fis_hdf5(path) <= 0) {
         fprintf(stderr, "grurec: warning: checkpoint %s is damaged (not HDF5): skipped\n", path);
@@ -206,8 +206,10 @@ static int try_load(const char *path, const train_config *c, const model_shape *
     if (h5_get_attr_i64(f, "config_hash", path) != (int64_t)config_model_hash(c))
         input_fail(path, 0, "this run was started with other model settings: resume with the same flags "
                             "(--epochs, logging and checkpoint cadence may change), or use another --out");
-    if (h5_get_attr_i64(f, "world_size", path) != P)
-        input_fail(path, 0, "this run was checkpointed with %lld ranks, not %d: resume with the same number",
+    const int other_world = h5_get_attr_i64(f, "world_size", path) != P;
+    if (other_world && !reshard)
+        input_fail(path, 0, "this run was checkpointed with %lld ranks, not %d: resume with the same number, or "
+                            "--reshard (not bit for bit: the epoch in progress starts over on the new ranks)",
                    (long long)h5_get_attr_i64(f, "world_size", path), P);
     if (h5_get_attr_i64(f, "batch_size", path) != B) input_fail(path, 0, "another batch size");
     tensor_list t;
@@ -233,7 +235,10 @@ static int try_load(const char *path, const train_config *c, const model_shape *
     size_t nl = (size_t)P * (2 + 2 * B);
     *lane = xmalloc(nl * sizeof **lane);
     *hidden = xmalloc((size_t)P * per_rank_h * sizeof **hidden);
-    if (good) {
+    if (good && other_world) {  // --reshard: parameters and optimizer state only
+        memset(*lane, 0, nl * sizeof **lane);
+        memset(*hidden, 0, (size_t)P * per_rank_h * sizeof **hidden);
+    } else if (good) {
         hid_t d = H5Dopen2(f, "state/lanes", H5P_DEFAULT);
         good = d >= 0 && H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, *lane) >= 0;
         if (d >= 0) H5Dclose(d);
@@ -248,8 +253,11 @@ static int try_load(const char *path, const train_config *c, const model_shape *
     }
     if (good) {
         pos->epoch = h5_get_attr_i64(f, "epoch", path);
-        pos->started = (int)h5_get_attr_i64(f, "epoch_started", path);
+        pos->started = other_world ? 0 : (int)h5_get_attr_i64(f, "epoch_started", path);
         pos->step = h5_get_attr_i64(f, "step", path);
+        if (other_world)
+            fprintf(stderr, "grurec: warning: resharding %lld ranks' checkpoint onto %d: epoch %lld starts over (not bit for bit)\n",
+                    (long long)h5_get_attr_i64(f, "world_size", path), P, (long long)pos->epoch);
     } else {
         fprintf(stderr, "grurec: warning: checkpoint %s is damaged (checksum or layout): skipped\n", path);
         free(*lane);
@@ -260,7 +268,7 @@ static int try_load(const char *path, const train_config *c, const model_shape *
 }
 
 int checkpoint_load(comm *cm, const char *run, const train_config *c, const model_shape *s, model_tensors *p,
-                    backend *b, lanes *ln, ckpt_position *pos, const char *fingerprint) {
+                    backend *b, lanes *ln, ckpt_position *pos, const char *fingerprint, int reshard) {
     (void)fingerprint;
     int64_t steps[4096];
     int n = list_checkpoints(run, steps, 4096);
@@ -272,7 +280,7 @@ int checkpoint_load(comm *cm, const char *run, const train_config *c, const mode
         xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)steps[k]);
         int64_t *lane;
         float *hidden;
-        if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos)) continue;
+        if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos, reshard)) continue;
         const int64_t *mine = lane + (size_t)r * (2 + 2 * B);
         ln->M = (int)mine[0];
         ln->next = mine[1];

@@ -71,6 +71,8 @@ static const char *const train_usage =
     "  --checkpoint-minutes M  also every M minutes (rank 0's clock decides for all ranks)\n"
     "  --keep K             checkpoints kept (3)\n"
     "  --stop-at-step N     checkpoint and exit 75 after step N, as on a signal\n"
+    "  --reshard            resume a checkpoint of another number of ranks (the epoch in\n"
+    "                       progress starts over on the new ranks: not bit for bit)\n"
     "  SIGUSR1, SIGTERM, SIGINT: every rank stops at the next step boundary, a checkpoint is\n"
     "  written, and the exit status is 75 (checkpointed: run the same command to resume)\n"
     "\n"
@@ -96,6 +98,7 @@ typedef struct {
     int sparse_exchange, check_every;
     int64_t checkpoint_every, stop_at_step;
     double checkpoint_minutes;
+    int reshard;
     int keep;
 } train_args;
 
@@ -115,6 +118,7 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) { fputs(train_usage, stdout); exit(0); }
         if (strncmp(arg, "--", 2) != 0) usage_fail("train: unexpected argument '%s'", arg);
         if (strcmp(arg, "--deterministic") == 0) continue;  // always: every reduction has a fixed order
+        if (strcmp(arg, "--reshard") == 0) { a->reshard = 1; continue; }
         if (i + 1 >= argc) usage_fail("%s needs a value", arg);
         const char *name = arg + 2, *v = argv[++i];
         if (strcmp(name, "data") == 0) a->data = v;
@@ -226,7 +230,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
     lanes_init(&ln, st.off, st.items, st.n_sessions, B);
     // A run directory with checkpoints is resumed from the newest valid one.
     ckpt_position pos = {1, 0, 0};
-    const int resumed = checkpoint_load(cm, a.out, &c, &s, &p, b, &ln, &pos, m.fingerprint);
+    const int resumed = checkpoint_load(cm, a.out, &c, &s, &p, b, &ln, &pos, m.fingerprint, a.reshard);
     if (root) {
         mf = open_metrics(a.out, resumed);
         fprintf(mf, "{\"type\": \"config\", \"config\": %s, \"dataset\": \"%s\", \"fingerprint\": \"%s\", \"ranks\": %d, "

@@ -66,6 +66,13 @@ check '[ "$(params "$work/full1/model.h5")" = "$(params "$work/fail/model.h5")" 
 "$grurec" train --data "$work/ds" --out "$work/mins" "${F[@]}" --checkpoint-minutes 0.0001 --keep 100 >/dev/null 2>&1
 check '[ "$(ls "$work/mins"/ckpt-*.h5 | wc -l)" -gt 3 ]' "--checkpoint-minutes writes checkpoints during the epochs"
 
+# Another number of ranks is refused, and accepted with --reshard.
+"$here/launch/grurec-mpirun" -np 2 "$grurec" train --data "$work/ds" --out "$work/rs" "${F[@]}" --stop-at-step 500 >/dev/null 2>&1
+"$grurec" train --data "$work/ds" --out "$work/rs" "${F[@]}" >/dev/null 2>"$work/ers"
+check '[ $? -eq 2 ] && grep -q "reshard" "$work/ers"' "another world size is refused, pointing at --reshard"
+"$grurec" train --data "$work/ds" --out "$work/rs" "${F[@]}" --reshard >/dev/null 2>"$work/ers2"
+check '[ $? -eq 0 ] && grep -q "resharding 2 ranks" "$work/ers2" && [ -f "$work/rs/model.h5" ]' "--reshard resumes on 1 rank"
+
 # Other model settings are refused; another --epochs is accepted.
 "$grurec" train --data "$work/ds" --out "$work/part1" --layers 12 --batch-size 8 --n-sample 16 --epochs 2 >/dev/null 2>"$work/emm"
 check '[ $? -eq 2 ] && grep -q "other model settings" "$work/emm"' "resume with another --layers is refused"
