@@ -118,18 +118,31 @@ void model_resolve_path(const char *model, char *path, size_t size) {
     }
     xsnprintf(path, size, "%s/model.h5", model);
     if (access(path, R_OK) == 0) return;
-    DIR *d = opendir(model);
-    char best[256] = "";
-    struct dirent *e;
-    while (d && (e = readdir(d))) {  // ckpt-%012lld.h5: the newest sorts last
-        size_t n = strlen(e->d_name);
-        if (strncmp(e->d_name, "ckpt-", 5) == 0 && n > 8 && strcmp(e->d_name + n - 3, ".h5") == 0 &&
-            n < sizeof best && strcmp(e->d_name, best) > 0)
-            memcpy(best, e->d_name, n + 1);
+    // The newest checkpoint that opens (ckpt-%012lld.h5: the newest sorts last); a cut-off
+    // one is skipped with a warning (training verifies every checksum when it resumes).
+    char best[256] = "", bound[256] = "\x7f";
+    for (;;) {
+        DIR *d = opendir(model);
+        struct dirent *e;
+        best[0] = '\0';
+        while (d && (e = readdir(d))) {
+            size_t n = strlen(e->d_name);
+            if (strncmp(e->d_name, "ckpt-", 5) == 0 && n > 8 && strcmp(e->d_name + n - 3, ".h5") == 0 &&
+                n < sizeof best && strcmp(e->d_name, best) > 0 && strcmp(e->d_name, bound) < 0)
+                memcpy(best, e->d_name, n + 1);
+        }
+        if (d) closedir(d);
+        if (!best[0]) input_fail(model, 0, "no model.h5 and no readable checkpoint in this run directory");
+        xsnprintf(path, size, "%s/%s", model, best);
+        h5_quiet();
+        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        if (f >= 0) {
+            H5Fclose(f);
+            return;
+        }
+        fprintf(stderr, "%s: warning: checkpoint %s is damaged: skipped\n", program_name(), path);
+        memcpy(bound, best, sizeof bound);
     }
-    if (d) closedir(d);
-    if (!best[0]) input_fail(model, 0, "no model.h5 and no checkpoint in this run directory");
-    xsnprintf(path, size, "%s/%s", model, best);
 }
 
 static void read_f32(hid_t f, const char *name, float *v, int64_t n, const char *path) {

@@ -51,6 +51,11 @@ truncate -s $(( $(stat -c %s "$newest") / 2 )) "$newest"  # a write cut short
 "$grurec" train --data "$work/ds" --out "$work/dmg" "${F[@]}" >/dev/null 2>"$work/edmg"
 check 'grep -q "$(basename "$newest").*damaged" "$work/edmg"' "the damaged checkpoint is named ($(head -2 "$work/edmg"))"
 check '[ "$(params "$work/full1/model.h5")" = "$(params "$work/dmg/model.h5")" ]' "resumed from the previous checkpoint, same bits"
+"$grurec" train --data "$work/ds" --out "$work/dmg2" "${F[@]}" --checkpoint-every 300 --stop-at-step 900 >/dev/null 2>&1
+truncate -s 1000 "$work/dmg2/ckpt-000000000900.h5"
+"$grurec" inspect "$work/dmg2" >"$work/idmg" 2>&1
+check 'grep -q "000900.h5 is damaged" "$work/idmg" && grep -q "ckpt-000000000600.h5" "$work/idmg"' \
+    "a run directory read by inspect/eval/recommend means its newest checkpoint that opens"
 
 # A failed checkpoint write stops training non-zero and leaves the previous one valid.
 GRUREC_FAIL_CHECKPOINT_AT=600 "$grurec" train --data "$work/ds" --out "$work/fail" "${F[@]}" --checkpoint-every 300 \
