@@ -30,6 +30,7 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
         floats += (size_t)(sparse ? caps[t] * P : n_items) * widths[t];
     }
     x->ids = xmalloc((size_t)ids * sizeof *x->ids);
+    x->counts = xmalloc((size_t)P * sizeof *x->counts);
     x->fused_cap = floats;
     x->fused = xcalloc_huge(floats * sizeof(float));
 }
@@ -37,6 +38,7 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
 void exchange_free(exchange *x) {
     for (int t = 0; t < x->n_tables; t++) row_grads_free(&x->u[t]);
     free(x->ids);
+    free(x->counts);
     free(x->fused);
     memset(x, 0, sizeof *x);
 }
@@ -72,7 +74,7 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
         memcpy(x->ids + n_ids, g[t]->rows, (size_t)g[t]->n * sizeof *x->ids);
         n_ids += g[t]->n;
     }
-    int64_t *counts = xmalloc((size_t)P * sizeof *counts);
+    int64_t *counts = x->counts;
     int32_t *all = NULL;
     double tw = now_s();
     comm_allgatherv_i32(x->c, x->ids, n_ids, &all, counts);
@@ -115,7 +117,6 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
         u_out[t] = u;
     }
     free(all);
-    free(counts);
     x->steps++;
     x->seconds += now_s() - t0;
 }

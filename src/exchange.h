@@ -22,6 +22,7 @@ typedef struct {
     int width[3];
     row_grads u[3];      // per table: the union of the ranks' rows and their summed gradients
     int32_t *ids;        // this rank's row ids, prefixed by their count per table
+    int64_t *counts;     // [P] ids from each rank
     float *fused;        // header | dense | the unions' (or whole tables') gradients
     size_t fused_cap;
     // statistics since the last exchange_stats_reset

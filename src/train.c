@@ -180,6 +180,16 @@ static void run_eval(const train_config *c, const model_shape *s, model_tensors 
     fflush(mf);
 }
 
+// Writes a checkpoint, or stops every rank: training without a way back is not worth going on.
+static void save_or_stop(comm *cm, const train_args *a, const train_config *c, const model_shape *s,
+                         const model_tensors *p, backend *b, const lanes *ln, const ckpt_position *pos,
+                         const char *fingerprint) {
+    if (checkpoint_save(cm, a->out, c, s, p, b, ln, pos, fingerprint, a->keep) == 0) return;
+    if (comm_rank(cm) == 0) fprintf(stderr, "grurec: stopping: training cannot go on without a way back\n");
+    comm_finalize(cm);
+    exit(EXIT_INTERNAL);
+}
+
 int cmd_train(int argc, char **argv, comm *cm) {
     train_config c;
     config_defaults(&c);
@@ -322,15 +332,12 @@ int cmd_train(int argc, char **argv, comm *cm) {
                 loss_log = 0;
                 pairs_log = 0;
             }
-            if (hdr[HDR_STOP] > 0 || hdr[HDR_CHECKPOINT] > 0 || (a.checkpoint_every > 0 && step % a.checkpoint_every == 0)) {
+            // A scheduled checkpoint on an epoch's last step is left to the epoch's end.
+            const int scheduled = hdr[HDR_CHECKPOINT] > 0 || (a.checkpoint_every > 0 && step % a.checkpoint_every == 0);
+            if (hdr[HDR_STOP] > 0 || (scheduled && any > 0)) {
                 t_checkpoint = now_s();
-                ckpt_position here = {epoch, any > 0, step};
-                if (!here.started) here.epoch++, here.started = 0;
-                if (checkpoint_save(cm, a.out, &c, &s, &p, b, &ln, &here, m.fingerprint, a.keep) != 0) {
-                    if (root) fprintf(stderr, "grurec: stopping: training cannot go on without a way back\n");
-                    comm_finalize(cm);
-                    exit(EXIT_INTERNAL);
-                }
+                ckpt_position here = any > 0 ? (ckpt_position){epoch, 1, step} : (ckpt_position){epoch + 1, 0, step};
+                save_or_stop(cm, &a, &c, &s, &p, b, &ln, &here, m.fingerprint);
                 if (hdr[HDR_STOP] > 0) {
                     if (root) fprintf(stderr, "grurec: checkpointed at step %lld on request: run the same command to resume\n", (long long)step);
                     if (mf) fclose(mf);
@@ -371,11 +378,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
         }
         if (!stopped) {  // the end of every epoch is a checkpoint
             ckpt_position next = {epoch + 1, 0, step};
-            if (checkpoint_save(cm, a.out, &c, &s, &p, b, &ln, &next, m.fingerprint, a.keep) != 0) {
-                if (root) fprintf(stderr, "grurec: stopping: training cannot go on without a way back\n");
-                comm_finalize(cm);
-                exit(EXIT_INTERNAL);
-            }
+            save_or_stop(cm, &a, &c, &s, &p, b, &ln, &next, m.fingerprint);
         }
         if (c.eval_every > 0 && epoch % c.eval_every == 0 && epoch < c.epochs && !stopped) {
             run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf, cm);
