@@ -1,6 +1,12 @@
-// The compute interface the trainer and the evaluator call (DESIGN §5). This is the
-// CPU implementation (OpenBLAS sgemm + fused loops, src/cpu_backend.c); the CUDA one
-// in src/cuda/ implements the same calls.
+// The compute interface the trainer and the evaluator call (DESIGN §5). Two
+// implementations behind it (src/backend.c dispatches): the CPU one (OpenBLAS sgemm +
+// fused loops, src/cpu_backend.c) and the CUDA one (cuBLAS + kernels,
+// src/cuda/cuda_backend.cu), picked per process by backend_choose_device.
+//
+// Memory: the CPU backend works in PARAMS and its own host buffers. The CUDA backend
+// keeps parameters, optimizer state and hidden states on the GPU; the host copies
+// (PARAMS, backend_states, backend_optim_arrays) are brought up to date only by
+// backend_sync_to_host, and read back by backend_sync_to_device.
 #ifndef GRUREC_BACKEND_H
 #define GRUREC_BACKEND_H
 
@@ -12,6 +18,23 @@
 #include "optim.h"
 
 typedef struct backend backend;
+typedef struct exchange_mem exchange_mem;
+typedef struct comm comm;
+
+typedef enum { BACKEND_CPU, BACKEND_CUDA } backend_device;
+
+// --device cpu|cuda|auto (usage error otherwise): the device of every backend this
+// process creates from now on. auto = CUDA when a usable GPU exists, else the CPU with
+// one line on stderr (printed when VERBOSE) saying why; cuda without a usable GPU (or in
+// a build without CUDA) fails with that line. The GPU is the LOCAL_RANK-th one (modulo
+// the number of GPUs).
+backend_device backend_choose_device(const char *want, int local_rank, int verbose);
+backend_device backend_current_device(void);
+// --tf32: cuBLAS may use TF32 tensor cores in the products of CUDA backends created
+// from now on (the CPU backend ignores it).
+void backend_set_tf32(int on);
+int backend_tf32(void);
+const char *backend_device_name(backend_device d);
 
 // PARAMS are borrowed (they outlive the backend). MAX_ROWS bounds M (the lanes).
 // With FOR_TRAINING, optimizer state, gradients and dropout are set up. RANK makes
@@ -44,6 +67,20 @@ typedef struct {
 } backend_grads;
 backend_grads backend_gradients(const backend *b);
 void backend_clear_gradients(backend *b);
+
+// Moves the hidden state rows as lanes_step planned: row k gets old row SRC[k], or
+// zeros where SRC[k] < 0, for k < M.
+void backend_move_rows(backend *b, const int32_t *src, int M);
+
+// Host copies of the parameters, optimizer state and hidden state: brought up to date
+// (before checkpoints, checksums, saving, evaluation), and read back after a resume.
+// No-ops on the CPU backend.
+void backend_sync_to_host(backend *b);
+void backend_sync_to_device(backend *b);
+
+// How the step exchange reaches this backend's gradients (NULL: host memory, summed
+// with the MPI comm layer; the CUDA backend's live on the GPU and are summed by NCCL).
+const exchange_mem *backend_exchange_mem(backend *b, comm *c);
 
 // The update half, for data-parallel training: the dense gradient (summed across
 // ranks in place in backend_dense_grads) and the given row gradients (the union of

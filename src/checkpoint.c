@@ -119,6 +119,7 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
                     backend *b, const lanes *ln, const ckpt_position *pos, const char *fingerprint, int keep) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    backend_sync_to_host(b);  // parameters, optimizer state and hidden rows
     lane_dump d;
     gather_lanes(cm, s, b, ln, &d);
     int64_t ok = 1;
@@ -293,6 +294,7 @@ int checkpoint_load(comm *cm, const char *run, const train_config *c, const mode
         }
         free(lane);
         free(hidden);
+        backend_sync_to_device(b);
         if (r == 0) fprintf(stderr, "grurec: resuming from %s (epoch %lld, step %lld)\n", path, (long long)pos->epoch, (long long)pos->step);
         return 1;
     }

@@ -5,14 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "backend_ops.h"
+#include "lanes.h"
 #include "check.h"
 #include "gru.h"
 #include "loss.h"
 #include "optim.h"
 #include "rng.h"
 
-struct backend {
+struct backend_impl {
     train_config cfg;
     model_shape s;
     model_tensors *p;
@@ -38,21 +39,21 @@ struct backend {
     double flops;        // in matrix products so far (benchmarks report GFLOP/s)
 };
 
-double backend_flops(const backend *b) { return b->flops; }
+static double cpu_flops(const backend_impl *b) { return b->flops; }
 
 static float *alloc_f(size_t n) { return xcalloc_huge((n ? n : 1) * sizeof(float)); }
 
 // C = A·B (+ beta·C), row-major, counting 2·m·n·k floating-point operations.
-static void gemm(backend *b, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k, const float *A,
+static void gemm(backend_impl *b, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k, const float *A,
                  int lda, const float *B, int ldb, float beta, float *C, int ldc) {
     if (m == 0 || n == 0) return;
     cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, A, lda, B, ldb, beta, C, ldc);
     b->flops += 2.0 * m * n * k;
 }
 
-backend *backend_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
-                        int for_training, int rank, const int64_t *item_support) {
-    backend *b = xcalloc(1, sizeof *b);
+static backend_impl *cpu_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
+                             int for_training, int rank, const int64_t *item_support) {
+    backend_impl *b = xcalloc(1, sizeof *b);
     b->cfg = *c;
     b->s = *s;
     b->p = params;
@@ -120,7 +121,7 @@ backend *backend_create(const train_config *c, const model_shape *s, model_tenso
     return b;
 }
 
-void backend_free(backend *b) {
+static void cpu_free(backend_impl *b) {
     for (int l = 0; l < b->L; l++) {
         free(b->state[l]); free(b->xw[l]); free(b->gates[l]); free(b->rh[l]);
         free(b->h_new[l]); free(b->out[l]); free(b->mask[l]);
@@ -137,11 +138,11 @@ void backend_free(backend *b) {
     free(b);
 }
 
-float **backend_states(backend *b) { return b->state; }
-const int *backend_state_widths(const backend *b) { return b->state_width; }
-int backend_n_states(const backend *b) { return b->L; }
+static float **cpu_states(backend_impl *b) { return b->state; }
+static const int *cpu_state_widths(const backend_impl *b) { return b->state_width; }
+static int cpu_n_states(const backend_impl *b) { return b->L; }
 
-void backend_zero_states(backend *b) {
+static void cpu_zero_states(backend_impl *b) {
     for (int l = 0; l < b->L; l++) memset(b->state[l], 0, (size_t)b->max_rows * b->state_width[l] * sizeof(float));
 }
 
@@ -159,7 +160,7 @@ static void mul_inplace(float *x, const float *m, size_t n) {
 }
 
 // Layer inputs and the GRU stack for M rows; leaves the top layer's output in out[L-1].
-static void forward(backend *b, int M, const int32_t *x, int64_t step, int train) {
+static void forward(backend_impl *b, int M, const int32_t *x, int64_t step, int train) {
     const model_shape *s = &b->s;
     const float p_emb = train ? b->cfg.dropout_embed : 0.0f, p_hid = train ? b->cfg.dropout_hidden : 0.0f;
     const int in0 = s->in_dim[0];
@@ -192,7 +193,7 @@ static void forward(backend *b, int M, const int32_t *x, int64_t step, int train
 }
 
 // The dropped output is the state a lane carries to its next event (as the official code).
-static void carry_state(backend *b, int M) {
+static void carry_state(backend_impl *b, int M) {
     for (int l = 0; l < b->L; l++) memcpy(b->state[l], b->out[l], (size_t)M * b->s.hid[l] * sizeof(float));
 }
 
@@ -204,7 +205,7 @@ static void scatter_rows(row_grads *g, const int32_t *ids, int n, const float *r
     }
 }
 
-double backend_gradient_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+static double cpu_gradient_step(backend_impl *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                              float scale, int64_t step) {
     const model_shape *s = &b->s;
     const int H = b->H, C = M + K, L = b->L;
@@ -287,19 +288,19 @@ double backend_gradient_step(backend *b, int M, const int32_t *x, const int32_t 
     return loss;
 }
 
-backend_grads backend_gradients(const backend *b) {
+static backend_grads cpu_gradients(const backend_impl *b) {
     return (backend_grads){b->g_dense, &b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
 }
 
-void backend_clear_gradients(backend *b) {
+static void cpu_clear_gradients(backend_impl *b) {
     row_grads_clear(&b->g_Wy);
     row_grads_clear(&b->g_by);
     if (b->p->E) row_grads_clear(&b->g_E);
 }
 
-float *backend_dense_grads(backend *b) { return b->g_dense; }
+static float *cpu_dense_grads(backend_impl *b) { return b->g_dense; }
 
-int backend_optim_arrays(backend *b, float **arrays, size_t *sizes) {
+static int cpu_optim_arrays(backend_impl *b, float **arrays, size_t *sizes) {
     const size_t N = (size_t)b->s.n_items, D = b->s.n_dense, H = (size_t)b->H, W = (size_t)b->s.emb_width;
     float *a[8] = {b->acc_dense, b->mom_dense, b->acc_Wy, b->mom_Wy, b->acc_by, b->mom_by, b->acc_E, b->mom_E};
     const size_t n[8] = {D, D, N * H, N * H, N, N, N * W, N * W};
@@ -310,7 +311,7 @@ int backend_optim_arrays(backend *b, float **arrays, size_t *sizes) {
     return 8;
 }
 
-void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
+static void cpu_apply_update(backend_impl *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
     const model_shape *s = &b->s;
     // Dense Adagrad on the GRU, sparse Adagrad on the touched table rows.
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
@@ -318,23 +319,16 @@ void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grad
     adagrad_rows(b->p->Wy, b->acc_Wy, b->mom_Wy, Wy ? Wy : &b->g_Wy, lr, mu);
     adagrad_rows(b->p->by, b->acc_by, b->mom_by, by ? by : &b->g_by, lr, mu);
     if (b->p->E) adagrad_rows(b->p->E, b->acc_E, b->mom_E, E ? E : &b->g_E, lr, mu);
-    backend_clear_gradients(b);
+    cpu_clear_gradients(b);
     carry_state(b, M);
 }
 
-double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
-                          float scale, int64_t step) {
-    double loss = backend_gradient_step(b, M, x, y, neg, K, scale, step);
-    backend_apply_update(b, M, NULL, NULL, NULL);
-    return loss;
-}
-
-void backend_feed(backend *b, int M, const int32_t *x) {
+static void cpu_feed(backend_impl *b, int M, const int32_t *x) {
     forward(b, M, x, 0, 0);
     carry_state(b, M);
 }
 
-const float *backend_score_all(backend *b, int M, const int32_t *x) {
+static const float *cpu_score_all(backend_impl *b, int M, const int32_t *x) {
     CHECK(b->scores, "this backend was made for training, not scoring");
     forward(b, M, x, 0, 0);
     carry_state(b, M);
@@ -345,7 +339,43 @@ const float *backend_score_all(backend *b, int M, const int32_t *x) {
     return b->scores;
 }
 
-void backend_eval_step(backend *b, int M, const int32_t *x, const int32_t *y, metrics *met, tie_mode ties) {
-    const float *scores = backend_score_all(b, M, x);
+static void cpu_eval_step(backend_impl *b, int M, const int32_t *x, const int32_t *y, metrics *met, tie_mode ties) {
+    const float *scores = cpu_score_all(b, M, x);
     metrics_add_rows(met, scores, M, b->s.n_items, y, ties);
 }
+
+static void cpu_move_rows(backend_impl *b, const int32_t *src, int M) {
+    lanes_move_rows(b->state, b->state_width, b->L, src, M);
+}
+
+// Everything already lives in the host buffers.
+static void cpu_sync(backend_impl *b) { (void)b; }
+
+static const exchange_mem *cpu_exchange_mem(backend_impl *b, comm *c) {
+    (void)b, (void)c;
+    return NULL;
+}
+
+const backend_ops cpu_backend_ops = {
+    .name = "cpu",
+    .create = cpu_create,
+    .free = cpu_free,
+    .states = cpu_states,
+    .state_widths = cpu_state_widths,
+    .n_states = cpu_n_states,
+    .zero_states = cpu_zero_states,
+    .move_rows = cpu_move_rows,
+    .gradient_step = cpu_gradient_step,
+    .gradients = cpu_gradients,
+    .clear_gradients = cpu_clear_gradients,
+    .dense_grads = cpu_dense_grads,
+    .apply_update = cpu_apply_update,
+    .optim_arrays = cpu_optim_arrays,
+    .eval_step = cpu_eval_step,
+    .flops = cpu_flops,
+    .feed = cpu_feed,
+    .score_all = cpu_score_all,
+    .sync_to_host = cpu_sync,
+    .sync_to_device = cpu_sync,
+    .exchange_mem = cpu_exchange_mem,
+};

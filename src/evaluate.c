@@ -21,11 +21,13 @@ void evaluate(const train_config *c, const model_shape *s, model_tensors *p, con
     lanes_restart(&ln);
     backend_zero_states(b);
     int32_t *x = xmalloc((size_t)B * sizeof *x), *y = xmalloc((size_t)B * sizeof *y);
+    int32_t *src = xmalloc((size_t)B * sizeof *src);
     while (ln.M > 0) {
         lanes_batch(&ln, x, y);
         backend_eval_step(b, ln.M, x, y, met, ties);
-        lanes_advance(&ln, backend_states(b), backend_state_widths(b), backend_n_states(b));
+        backend_move_rows(b, src, lanes_step(&ln, src));
     }
+    free(src);
     free(x);
     free(y);
     lanes_free(&ln);
@@ -71,17 +73,20 @@ void eval_options_parse(eval_options *o, const char *split, const char *cutoffs,
 static const char *const eval_usage =
     "usage: grurec eval --data DIR --model RUN|FILE [--split test|valid] [--cutoffs 1,5,10,20]\n"
     "                   [--ties conservative|standard|median] [--batch N] [--json]\n"
+    "                   [--device cpu|cuda|auto]\n"
     "\n"
     "Replays every session of the split from a zero state and, at each event but the last,\n"
     "ranks the next item among all items (scores h·Wyᵀ + by). Prints Recall@K and MRR@K\n"
     "per cutoff and the number of predictions; --json prints one object with keys\n"
     "\"recall@K\", \"mrr@K\" and \"predictions\".\n"
     "  --model     a model file, or a run directory (its model.h5)\n"
+    "  --device    auto (default: this rank's GPU when usable, else the CPU) | cpu | cuda\n"
     "  --ties      conservative (default: rank = items scoring >= the target), standard\n"
     "              (1 + items scoring above it), median (ties share the middle rank)\n";
 
 int cmd_eval(int argc, char **argv, comm *cm) {
     const char *data = NULL, *model = NULL, *split_name = "test", *cutoffs_s = "1,5,10,20", *ties_s = "conservative";
+    const char *device = "auto";
     int json = 0, batch = 256;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -93,12 +98,14 @@ int cmd_eval(int argc, char **argv, comm *cm) {
         else if (strcmp(a, "--split") == 0) TAKE(split_name);
         else if (strcmp(a, "--cutoffs") == 0) TAKE(cutoffs_s);
         else if (strcmp(a, "--ties") == 0) TAKE(ties_s);
+        else if (strcmp(a, "--device") == 0) TAKE(device);
         else if (strcmp(a, "--batch") == 0) { const char *bs; TAKE(bs); batch = atoi(bs); if (batch < 1) usage_fail("--batch must be positive"); }
         else if (strcmp(a, "--json") == 0) json = 1;
         else usage_fail("eval: unknown option '%s'", a);
 #undef TAKE
     }
     if (!data || !model) usage_fail("eval needs --data DIR and --model RUN|FILE");
+    backend_choose_device(device, comm_local_rank(cm), comm_rank(cm) == 0);
     eval_options eo;
     eval_options_parse(&eo, split_name, cutoffs_s, ties_s);
     const int split = eo.split;

@@ -12,34 +12,77 @@ static double now_s(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+// ---- host memory, summed by the MPI comm layer ----
+static float *host_alloc(void *ctx, size_t n) {
+    (void)ctx;
+    return xcalloc_huge((n ? n : 1) * sizeof(float));
+}
+static void host_release(void *ctx, float *p) {
+    (void)ctx;
+    free(p);
+}
+static void host_zero(void *ctx, float *p, size_t n) {
+    (void)ctx;
+    memset(p, 0, n * sizeof *p);
+}
+static void host_copy(void *ctx, float *dst, const float *src, size_t n) {
+    (void)ctx;
+    memcpy(dst, src, n * sizeof *dst);
+}
+static void host_scatter_rows(void *ctx, float *dst, const int64_t *pos, const float *src, int n, int w) {
+    (void)ctx;
+    for (int k = 0; k < n; k++) memcpy(dst + (size_t)pos[k] * w, src + (size_t)k * w, (size_t)w * sizeof *dst);
+}
+static void host_gather_rows(void *ctx, float *dst, const float *src, const int64_t *pos, int n, int w) {
+    (void)ctx;
+    for (int k = 0; k < n; k++) memcpy(dst + (size_t)k * w, src + (size_t)pos[k] * w, (size_t)w * sizeof *dst);
+}
+static void host_allreduce(void *ctx, comm *c, float *buf, size_t n) {
+    (void)ctx;
+    comm_allreduce_sum_f32(c, buf, n);
+}
+static const exchange_mem host_mem = {NULL,      host_alloc,        host_release,     host_zero,     host_copy, host_copy,
+                                      host_copy, host_scatter_rows, host_gather_rows, host_allreduce};
+
 void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_items, const int *widths,
-                   const int *caps, int n_tables) {
+                   const int *caps, int n_tables, const exchange_mem *mem) {
     memset(x, 0, sizeof *x);
     x->c = c;
     x->sparse = sparse;
     x->n_tables = n_tables;
     x->n_dense = n_dense;
     x->n_items = n_items;
+    x->mem = mem ? mem : &host_mem;
     const int P = comm_size(c);
+    int max_rows = 0;
     int64_t ids = n_tables;
     size_t floats = HDR_N + n_dense;
     for (int t = 0; t < n_tables; t++) {
         x->width[t] = widths[t];
         row_grads_init(&x->u[t], n_items, widths[t], caps[t] * P);
+        free(x->u[t].grad);  // the gradients live in the exchange's memory
+        x->u[t].grad = x->mem->alloc(x->mem->ctx, (size_t)caps[t] * P * widths[t]);
+        if (caps[t] * P > max_rows) max_rows = caps[t] * P;
         ids += caps[t];
         floats += (size_t)(sparse ? caps[t] * P : n_items) * widths[t];
     }
     x->ids = xmalloc((size_t)ids * sizeof *x->ids);
     x->counts = xmalloc((size_t)P * sizeof *x->counts);
+    x->pos = xmalloc((size_t)(max_rows > 0 ? max_rows : 1) * sizeof *x->pos);
     x->fused_cap = floats;
-    x->fused = xcalloc_huge(floats * sizeof(float));
+    x->fused = x->mem->alloc(x->mem->ctx, floats);
 }
 
 void exchange_free(exchange *x) {
-    for (int t = 0; t < x->n_tables; t++) row_grads_free(&x->u[t]);
+    for (int t = 0; t < x->n_tables; t++) {
+        x->mem->release(x->mem->ctx, x->u[t].grad);
+        x->u[t].grad = NULL;
+        row_grads_free(&x->u[t]);
+    }
     free(x->ids);
     free(x->counts);
-    free(x->fused);
+    free(x->pos);
+    x->mem->release(x->mem->ctx, x->fused);
     memset(x, 0, sizeof *x);
 }
 
@@ -81,9 +124,10 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
     x->wait_seconds += now_s() - tw;
     x->bytes_sparse += (uint64_t)n_ids * sizeof(int32_t);
     // 2. One buffer: header, dense gradients, then each table's union rows (or whole table).
+    const exchange_mem *mem = x->mem;
     float *f = x->fused;
-    memcpy(f, header, HDR_N * sizeof(float));
-    memcpy(f + HDR_N, dense, x->n_dense * sizeof(float));
+    mem->put(mem->ctx, f, header, HDR_N);
+    mem->copy(mem->ctx, f + HDR_N, dense, x->n_dense);
     size_t at = HDR_N + x->n_dense, table_at[3];
     for (int t = 0; t < T; t++) {
         row_grads *u = &x->u[t];
@@ -92,27 +136,27 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
         table_at[t] = at;
         size_t len = (size_t)(x->sparse ? u->n : x->n_items) * w;
         CHECK(at + len <= x->fused_cap, "exchange buffer too small");
-        memset(f + at, 0, len * sizeof(float));
-        for (int k = 0; k < g[t]->n; k++) {
-            int64_t pos = x->sparse ? u->slot[g[t]->rows[k]] : g[t]->rows[k];
-            memcpy(f + at + (size_t)pos * w, g[t]->grad + (size_t)k * w, (size_t)w * sizeof(float));
-        }
+        mem->zero(mem->ctx, f + at, len);
+        for (int k = 0; k < g[t]->n; k++) x->pos[k] = x->sparse ? u->slot[g[t]->rows[k]] : g[t]->rows[k];
+        mem->scatter_rows(mem->ctx, f + at, x->pos, g[t]->grad, g[t]->n, w);
         at += len;
         if (t == 0) x->union_rows += u->n;
     }
-    comm_allreduce_sum_f32(x->c, f, at);
+    mem->allreduce(mem->ctx, x->c, f, at);
     x->bytes_dense += (HDR_N + x->n_dense) * sizeof(float);
     x->bytes_sparse += (at - HDR_N - x->n_dense) * sizeof(float);
     // 3. Sums back: header and dense in place, the unions' gradients into their rows.
-    memcpy(header, f, HDR_N * sizeof(float));
-    memcpy(dense, f + HDR_N, x->n_dense * sizeof(float));
+    mem->get(mem->ctx, header, f, HDR_N);
+    mem->copy(mem->ctx, dense, f + HDR_N, x->n_dense);
     for (int t = 0; t < T; t++) {
         row_grads *u = &x->u[t];
         const int w = x->width[t];
-        if (x->sparse) memcpy(u->grad, f + table_at[t], (size_t)u->n * w * sizeof(float));
-        else
-            for (int k = 0; k < u->n; k++)
-                memcpy(u->grad + (size_t)k * w, f + table_at[t] + (size_t)u->rows[k] * w, (size_t)w * sizeof(float));
+        if (x->sparse) {
+            mem->copy(mem->ctx, u->grad, f + table_at[t], (size_t)u->n * w);
+        } else {
+            for (int k = 0; k < u->n; k++) x->pos[k] = u->rows[k];
+            mem->gather_rows(mem->ctx, u->grad, f + table_at[t], x->pos, u->n, w);
+        }
         for (int k = 0; k < u->n; k++) u->slot[u->rows[k]] = -1;  // ready for the next step
         u_out[t] = u;
     }

@@ -12,6 +12,26 @@
 #include "comm/comm.h"
 #include "optim.h"
 
+// Where the gradients live and how the fused buffer is summed: host memory and the MPI
+// comm layer (exchange_init with MEM = NULL), or a backend's device memory and NCCL
+// (src/cuda). Positions are host arrays; CTX is the implementation's.
+struct exchange_mem {
+    void *ctx;
+    float *(*alloc)(void *ctx, size_t n);  // zeroed
+    void (*release)(void *ctx, float *p);
+    void (*zero)(void *ctx, float *p, size_t n);
+    void (*copy)(void *ctx, float *dst, const float *src, size_t n);
+    void (*put)(void *ctx, float *dst, const float *host, size_t n);  // host → memory
+    void (*get)(void *ctx, float *host, const float *src, size_t n);  // memory → host
+    // dst rows POS[k] = src rows k, for k < N rows of W floats
+    void (*scatter_rows)(void *ctx, float *dst, const int64_t *pos, const float *src, int n, int w);
+    // dst rows k = src rows POS[k]
+    void (*gather_rows)(void *ctx, float *dst, const float *src, const int64_t *pos, int n, int w);
+    // bitwise-identical sum over all ranks, in place
+    void (*allreduce)(void *ctx, comm *c, float *buf, size_t n);
+};
+typedef struct exchange_mem exchange_mem;
+
 enum { HDR_LOSS, HDR_PAIRS, HDR_ACTIVE_NEXT, HDR_STOP, HDR_CHECKPOINT, HDR_N };
 
 typedef struct {
@@ -23,7 +43,9 @@ typedef struct {
     row_grads u[3];      // per table: the union of the ranks' rows and their summed gradients
     int32_t *ids;        // this rank's row ids, prefixed by their count per table
     int64_t *counts;     // [P] ids from each rank
-    float *fused;        // header | dense | the unions' (or whole tables') gradients
+    int64_t *pos;        // where each of this rank's rows goes in the fused buffer (or back)
+    const exchange_mem *mem;
+    float *fused;        // header | dense | the unions' (or whole tables') gradients, in MEM
     size_t fused_cap;
     // statistics since the last exchange_stats_reset
     uint64_t bytes_dense, bytes_sparse;
@@ -32,12 +54,14 @@ typedef struct {
     int64_t union_rows, steps;
 } exchange;
 
+// MEM: where the gradients given to exchange_step live (NULL: host memory, MPI sums).
 void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_items, const int *widths,
-                   const int *caps, int n_tables);
+                   const int *caps, int n_tables, const exchange_mem *mem);
 void exchange_free(exchange *x);
 // One step's exchange in two collectives: an all-gather of every table's touched row ids,
-// then one all-reduce of HEADER (HDR_N floats), DENSE and the unions' rows. HEADER and
-// DENSE are summed in place; U[t] points at table t's union with the summed gradients.
+// then one all-reduce of HEADER (HDR_N floats, host), DENSE and the unions' rows (in the
+// exchange's memory). HEADER and DENSE are summed in place; U[t] points at table t's
+// union (ids on the host) with the summed gradients (in the exchange's memory).
 void exchange_step(exchange *x, float *header, float *dense, const row_grads *const *g, const row_grads **u);
 void exchange_stats_reset(exchange *x);
 

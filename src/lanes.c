@@ -54,7 +54,7 @@ void lanes_batch(const lanes *l, int32_t *x, int32_t *y) {
     }
 }
 
-void lanes_advance(lanes *l, float **states, const int *widths, int n_states) {
+int lanes_step(lanes *l, int32_t *src) {
     int kept = 0;
     for (int k = 0; k < l->M; k++) {
         int64_t s = l->sess[k], p = l->pos[k] + 1;
@@ -67,14 +67,29 @@ void lanes_advance(lanes *l, float **states, const int *widths, int n_states) {
         }
         l->sess[kept] = s;
         l->pos[kept] = p;
-        for (int j = 0; j < n_states; j++) {
-            float *to = states[j] + (size_t)kept * widths[j];
-            if (fresh) memset(to, 0, (size_t)widths[j] * sizeof *to);
-            else if (kept != k) memcpy(to, states[j] + (size_t)k * widths[j], (size_t)widths[j] * sizeof *to);
-        }
+        src[kept] = fresh ? -1 : k;
         kept++;
     }
     l->M = kept;
+    return kept;
+}
+
+void lanes_move_rows(float **states, const int *widths, int n_states, const int32_t *src, int M) {
+    // src[k] <= k (rows only move up), so moving in increasing k never reads a row
+    // already overwritten.
+    for (int k = 0; k < M; k++)
+        for (int j = 0; j < n_states; j++) {
+            float *to = states[j] + (size_t)k * widths[j];
+            if (src[k] < 0) memset(to, 0, (size_t)widths[j] * sizeof *to);
+            else if (src[k] != k) memcpy(to, states[j] + (size_t)src[k] * widths[j], (size_t)widths[j] * sizeof *to);
+        }
+}
+
+void lanes_advance(lanes *l, float **states, const int *widths, int n_states) {
+    int32_t *src = xmalloc((size_t)(l->M > 0 ? l->M : 1) * sizeof *src);
+    int M = lanes_step(l, src);
+    lanes_move_rows(states, widths, n_states, src, M);
+    free(src);
 }
 
 int lanes_next_active(const lanes *l) {

@@ -26,7 +26,14 @@ void lanes_free(lanes *l);
 void lanes_restart(lanes *l);
 // Input and target item of every active row.
 void lanes_batch(const lanes *l, int32_t *x, int32_t *y);
-// Moves every lane one event on. STATES are N_STATES buffers of B rows of WIDTHS[s]
+// Moves every lane one event on and says where each active row's state comes from:
+// SRC[k] (at least B entries) = the row it had before, or -1 for a lane that starts a
+// new session (its state is zero). Rows only move up (SRC[k] <= k). Returns the new M.
+// The backend applies the plan to its state buffers (host or device memory).
+int lanes_step(lanes *l, int32_t *src);
+// Applies a plan of lanes_step to host state buffers (see lanes_advance).
+void lanes_move_rows(float **states, const int *widths, int n_states, const int32_t *src, int M);
+// lanes_step + lanes_move_rows: moves every lane one event on. STATES are N_STATES buffers of B rows of WIDTHS[s]
 // floats whose rows follow the lanes: rows of lanes that start a new session are
 // zeroed, rows of removed lanes are dropped (order kept).
 void lanes_advance(lanes *l, float **states, const int *widths, int n_states);

@@ -286,6 +286,7 @@ void rec_batch(recommender *r, int n, const int32_t *const *items, const int *le
 static const char *const rec_usage =
     "usage: grurec recommend --model RUN|FILE --data DIR (--session ITEM,ITEM,… | --input FILE)\n"
     "                        [-k 20] [--json] [--exclude-seen] [--batch N] [--threads T] [--verbose]\n"
+    "                        [--device cpu|cuda|auto]\n"
     "\n"
     "Feeds each session's items, in order, from a zero state and prints the k items with\n"
     "the highest scores (h·Wyᵀ + by) after its last item. Item ids are the original ids of\n"
@@ -302,6 +303,7 @@ static const char *const rec_usage =
     "                  (sessions without an id are numbered: --session is \"1\", lines by line number)\n"
     "  --batch N       sessions scored at once with --input (256, fewer for huge catalogues)\n"
     "  --threads T     OpenBLAS threads (1)\n"
+    "  --device D      cpu (default: a session at a time is latency-bound) | cuda | auto\n"
     "  --verbose       load time and per-session latency on stderr\n"
     "  --full-scoring  score all items at every step, as the evaluator does (slow; for checks)\n"
     "Plain output: 'RANK<TAB>ITEM<TAB>SCORE' per line for --session, and\n"
@@ -618,7 +620,7 @@ static void run_input(recommender *r, rec_opts *o, const char *path, int batch) 
 }
 
 int cmd_recommend(int argc, char **argv, comm *cm) {
-    const char *data = NULL, *model = NULL, *session = NULL, *input = NULL;
+    const char *data = NULL, *model = NULL, *session = NULL, *input = NULL, *device = "cpu";
     int k = 20, json = 0, exclude = 0, batch = 0, threads = 1, verbose = 0, full = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -636,6 +638,7 @@ int cmd_recommend(int argc, char **argv, comm *cm) {
         else if (strcmp(a, "--model") == 0) TAKE(model);
         else if (strcmp(a, "--session") == 0) TAKE(session);
         else if (strcmp(a, "--input") == 0) TAKE(input);
+        else if (strcmp(a, "--device") == 0) TAKE(device);
         else if (strcmp(a, "-k") == 0 || strcmp(a, "--k") == 0) TAKE_INT(k, 1);
         else if (strcmp(a, "--batch") == 0) TAKE_INT(batch, 1);
         else if (strcmp(a, "--threads") == 0) TAKE_INT(threads, 1);
@@ -650,6 +653,7 @@ int cmd_recommend(int argc, char **argv, comm *cm) {
     if (!data || !model) usage_fail("recommend needs --data DIR and --model RUN|FILE");
     if (!session == !input) usage_fail("recommend needs one of --session ITEM,ITEM,… and --input FILE");
     if (comm_rank(cm) != 0) return 0;  // one process does the work
+    backend_choose_device(device, comm_local_rank(cm), 1);
     openblas_set_num_threads(threads);
 
     double t0 = now_s();

@@ -51,6 +51,10 @@ static const char *const train_usage =
     "  --epochs N           (10)\n"
     "  --seed S             parameters, negatives and dropout are functions of it (42)\n"
     "  --threads T          OpenBLAS threads (1)\n"
+    "  --device D           cpu | cuda | auto (default: auto = the GPU of this rank's local\n"
+    "                       rank when one is usable, else the CPU, saying why in one line)\n"
+    "  --tf32               CUDA: let cuBLAS use TF32 tensor cores for the products (faster,\n"
+    "                       about 1e-3 relative error in each product)\n"
     "  --max-steps N        stop after N steps (benchmarks; 0 = no limit)\n"
     "Evaluation and logging\n"
     "  --eval-every N       evaluate every N epochs (on valid if present, else test);\n"
@@ -92,7 +96,8 @@ static double now_s(void) {
 }
 
 typedef struct {
-    const char *data, *out, *config_file, *cutoffs, *ties;
+    const char *data, *out, *config_file, *cutoffs, *ties, *device;
+    int tf32;
     int act_given, eval_every_given;
     double comm_timeout;
     int sparse_exchange, check_every;
@@ -109,6 +114,7 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
     a->sparse_exchange = 1;
     a->cutoffs = "1,5,10,20";
     a->ties = "conservative";
+    a->device = "auto";
     // The config file first, so that flags override it.
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], "--config") == 0) a->config_file = argv[i + 1];
@@ -119,6 +125,7 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
         if (strncmp(arg, "--", 2) != 0) usage_fail("train: unexpected argument '%s'", arg);
         if (strcmp(arg, "--deterministic") == 0) continue;  // always: every reduction has a fixed order
         if (strcmp(arg, "--reshard") == 0) { a->reshard = 1; continue; }
+        if (strcmp(arg, "--tf32") == 0) { a->tf32 = 1; continue; }
         if (i + 1 >= argc) usage_fail("%s needs a value", arg);
         const char *name = arg + 2, *v = argv[++i];
         if (strcmp(name, "data") == 0) a->data = v;
@@ -126,6 +133,7 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
         else if (strcmp(name, "config") == 0) continue;
         else if (strcmp(name, "cutoffs") == 0) a->cutoffs = v;
         else if (strcmp(name, "ties") == 0) a->ties = v;
+        else if (strcmp(name, "device") == 0) a->device = v;
         else if (strcmp(name, "comm-timeout") == 0) {
             a->comm_timeout = atof(v);
             if (!(a->comm_timeout > 0)) usage_fail("--comm-timeout takes seconds > 0, not '%s'", v);
@@ -168,7 +176,7 @@ static void run_eval(const train_config *c, const model_shape *s, model_tensors 
     metrics met;
     metrics_init(&met, cutoffs, nc);
     double t0 = now_s();
-    evaluate(c, s, p, m, split, ties, &met, cm);
+    evaluate(c, s, p, m, split, ties, &met, cm);  // from the host parameters: synced by the caller
     double secs = now_s() - t0;
     if (comm_rank(cm) != 0) return;
     char label[64], buf[2048];
@@ -206,6 +214,8 @@ int cmd_train(int argc, char **argv, comm *cm) {
     openblas_set_num_threads(c.threads);
     comm_set_timeout(cm, a.comm_timeout);
     const int rank = comm_rank(cm), P = comm_size(cm), root = rank == 0;
+    backend_choose_device(a.device, comm_local_rank(cm), root);
+    backend_set_tf32(a.tf32);
 
     dataset_meta m;
     dataset_open(a.data, &m);
@@ -235,7 +245,8 @@ int cmd_train(int argc, char **argv, comm *cm) {
     backend *b = backend_create(&c, &s, &p, B, 1, rank, m.item_support);
     exchange ex;
     const int widths[3] = {s.hid[s.n_layers - 1], 1, s.emb_width}, caps[3] = {B + K + B, B + K, B};
-    if (P > 1) exchange_init(&ex, cm, a.sparse_exchange, s.n_dense, m.n_items, widths, caps, p.E ? 3 : 2);
+    if (P > 1) exchange_init(&ex, cm, a.sparse_exchange, s.n_dense, m.n_items, widths, caps, p.E ? 3 : 2,
+                            backend_exchange_mem(b, cm));
     lanes ln;
     lanes_init(&ln, st.off, st.items, st.n_sessions, B);
     // A run directory with checkpoints is resumed from the newest valid one.
@@ -252,6 +263,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
     signal(SIGINT, on_stop_signal);
     int32_t *x = xmalloc((size_t)B * sizeof *x), *y = xmalloc((size_t)B * sizeof *y);
     int32_t *neg = xmalloc((size_t)(K ? K : 1) * sizeof *neg);
+    int32_t *row_src = xmalloc((size_t)B * sizeof *row_src);  // lanes_step's plan for the state rows
     // The gradient of the mean over the global nominal batch (B lanes × P ranks), also
     // when fewer lanes remain.
     const float scale = 1.0f / ((float)B * (float)P);
@@ -307,7 +319,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
                 comm_finalize(cm);
                 exit(EXIT_INTERNAL);
             }
-            if (mine) lanes_advance(&ln, backend_states(b), backend_state_widths(b), backend_n_states(b));
+            if (mine) backend_move_rows(b, row_src, lanes_step(&ln, row_src));
             mine = mine_next;
             any = (int64_t)hdr[HDR_ACTIVE_NEXT];
             const int64_t step_pairs = (int64_t)hdr[HDR_PAIRS];
@@ -316,8 +328,10 @@ int cmd_train(int argc, char **argv, comm *cm) {
             pairs += step_pairs;
             pairs_log += step_pairs;
             step++;
-            if (a.check_every > 0 && step % a.check_every == 0)
+            if (a.check_every > 0 && step % a.check_every == 0) {
+                backend_sync_to_host(b);
                 comm_check_same_u64(cm, params_checksum(&s, &p), "the parameters (replicas diverged)");
+            }
             if (c.max_steps && step >= c.max_steps) stopped = 1;
             double t = now_s();
             if (root && c.log_every_s > 0 && t - t_log >= c.log_every_s && pairs_log > 0) {
@@ -381,10 +395,12 @@ int cmd_train(int argc, char **argv, comm *cm) {
             save_or_stop(cm, &a, &c, &s, &p, b, &ln, &next, m.fingerprint);
         }
         if (c.eval_every > 0 && epoch % c.eval_every == 0 && epoch < c.epochs && !stopped) {
+            backend_sync_to_host(b);
             run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf, cm);
             if (root) report_write(a.out);  // the report follows every evaluation
         }
     }
+    backend_sync_to_host(b);
     if (root) {
         char path[4096];
         xsnprintf(path, sizeof path, "%s/model.h5", a.out);
@@ -398,6 +414,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
     free(x);
     free(y);
     free(neg);
+    free(row_src);
     lanes_free(&ln);
     if (P > 1) exchange_free(&ex);
     backend_free(b);

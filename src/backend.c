@@ -1,0 +1,102 @@
+// Dispatch of the backend interface to the implementation chosen for this process.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend_ops.h"
+#include "check.h"
+#ifdef GRUREC_HAVE_CUDA
+#include "device_info.h"
+#endif
+
+struct backend {
+    const backend_ops *ops;
+    backend_impl *impl;
+};
+
+static backend_device g_device = BACKEND_CPU;
+static int g_tf32;
+
+void backend_set_tf32(int on) { g_tf32 = on; }
+int backend_tf32(void) { return g_tf32; }
+
+const char *backend_device_name(backend_device d) { return d == BACKEND_CUDA ? "cuda" : "cpu"; }
+backend_device backend_current_device(void) { return g_device; }
+
+backend_device backend_choose_device(const char *want, int local_rank, int verbose) {
+    const int is_auto = strcmp(want, "auto") == 0;
+    if (strcmp(want, "cpu") == 0) return g_device = BACKEND_CPU;
+    if (!is_auto && strcmp(want, "cuda") != 0) usage_fail("--device is cpu, cuda or auto, not '%s'", want);
+    char why[256] = "this grurec was built without CUDA (configure with nvcc on the PATH)";
+#ifdef GRUREC_HAVE_CUDA
+    int n = cuda_usable_devices(why, (int)sizeof why);
+    if (n > 0) {
+        cuda_select_device(local_rank % n);
+        return g_device = BACKEND_CUDA;
+    }
+#else
+    (void)local_rank;
+#endif
+    if (!is_auto) {
+        fprintf(stderr, "%s: --device cuda: no usable GPU: %s\n", program_name(), why);
+        exit(EXIT_INTERNAL);
+    }
+    if (verbose) fprintf(stderr, "%s: --device auto: no usable GPU (%s): running on the CPU\n", program_name(), why);
+    return g_device = BACKEND_CPU;
+}
+
+backend *backend_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
+                        int for_training, int rank, const int64_t *item_support) {
+    backend *b = xcalloc(1, sizeof *b);
+    b->ops = &cpu_backend_ops;
+#ifdef GRUREC_HAVE_CUDA
+    if (g_device == BACKEND_CUDA) b->ops = &cuda_backend_ops;
+#endif
+    b->impl = b->ops->create(c, s, params, max_rows, for_training, rank, item_support);
+    return b;
+}
+
+void backend_free(backend *b) {
+    if (!b) return;
+    b->ops->free(b->impl);
+    free(b);
+}
+
+float **backend_states(backend *b) { return b->ops->states(b->impl); }
+const int *backend_state_widths(const backend *b) { return b->ops->state_widths(b->impl); }
+int backend_n_states(const backend *b) { return b->ops->n_states(b->impl); }
+void backend_zero_states(backend *b) { b->ops->zero_states(b->impl); }
+void backend_move_rows(backend *b, const int32_t *src, int M) { b->ops->move_rows(b->impl, src, M); }
+
+double backend_gradient_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                             float scale, int64_t step) {
+    return b->ops->gradient_step(b->impl, M, x, y, neg, K, scale, step);
+}
+
+backend_grads backend_gradients(const backend *b) { return b->ops->gradients(b->impl); }
+void backend_clear_gradients(backend *b) { b->ops->clear_gradients(b->impl); }
+float *backend_dense_grads(backend *b) { return b->ops->dense_grads(b->impl); }
+
+void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
+    b->ops->apply_update(b->impl, M, Wy, by, E);
+}
+
+double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                          float scale, int64_t step) {
+    double loss = backend_gradient_step(b, M, x, y, neg, K, scale, step);
+    backend_apply_update(b, M, NULL, NULL, NULL);
+    return loss;
+}
+
+int backend_optim_arrays(backend *b, float **arrays, size_t *sizes) { return b->ops->optim_arrays(b->impl, arrays, sizes); }
+
+void backend_eval_step(backend *b, int M, const int32_t *x, const int32_t *y, metrics *met, tie_mode ties) {
+    b->ops->eval_step(b->impl, M, x, y, met, ties);
+}
+
+double backend_flops(const backend *b) { return b->ops->flops(b->impl); }
+void backend_feed(backend *b, int M, const int32_t *x) { b->ops->feed(b->impl, M, x); }
+const float *backend_score_all(backend *b, int M, const int32_t *x) { return b->ops->score_all(b->impl, M, x); }
+void backend_sync_to_host(backend *b) { b->ops->sync_to_host(b->impl); }
+void backend_sync_to_device(backend *b) { b->ops->sync_to_device(b->impl); }
+const exchange_mem *backend_exchange_mem(backend *b, comm *c) { return b->ops->exchange_mem(b->impl, c); }

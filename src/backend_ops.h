@@ -1,0 +1,48 @@
+// The table of functions behind src/backend.h: one per implementation (cpu_backend.c,
+// cuda/cuda_backend.cu); backend.c holds the chosen table and forwards every call.
+// Each implementation defines struct backend_impl its own way.
+#ifndef GRUREC_BACKEND_OPS_H
+#define GRUREC_BACKEND_OPS_H
+
+#include "backend.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct backend_impl backend_impl;
+
+typedef struct backend_ops {
+    const char *name;
+    backend_impl *(*create)(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
+                            int for_training, int rank, const int64_t *item_support);
+    void (*free)(backend_impl *b);
+    float **(*states)(backend_impl *b);
+    const int *(*state_widths)(const backend_impl *b);
+    int (*n_states)(const backend_impl *b);
+    void (*zero_states)(backend_impl *b);
+    void (*move_rows)(backend_impl *b, const int32_t *src, int M);
+    double (*gradient_step)(backend_impl *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                            float scale, int64_t step);
+    backend_grads (*gradients)(const backend_impl *b);
+    void (*clear_gradients)(backend_impl *b);
+    float *(*dense_grads)(backend_impl *b);
+    void (*apply_update)(backend_impl *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E);
+    int (*optim_arrays)(backend_impl *b, float **arrays, size_t *sizes);
+    void (*eval_step)(backend_impl *b, int M, const int32_t *x, const int32_t *y, metrics *met, tie_mode ties);
+    double (*flops)(const backend_impl *b);
+    void (*feed)(backend_impl *b, int M, const int32_t *x);
+    const float *(*score_all)(backend_impl *b, int M, const int32_t *x);
+    void (*sync_to_host)(backend_impl *b);
+    void (*sync_to_device)(backend_impl *b);
+    const exchange_mem *(*exchange_mem)(backend_impl *b, comm *c);
+} backend_ops;
+
+extern const backend_ops cpu_backend_ops;
+extern const backend_ops cuda_backend_ops;  // only in builds with GRUREC_HAVE_CUDA
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
