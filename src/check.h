@@ -7,7 +7,15 @@
 #define GRUREC_CHECK_H
 
 #include <stddef.h>
+
+// C11's noreturn, spelled so that CUDA C++ sources can include this header too.
+#ifdef __cplusplus
+#define GRUREC_NORETURN [[noreturn]]
+extern "C" {
+#else
 #include <stdnoreturn.h>
+#define GRUREC_NORETURN noreturn
+#endif
 
 enum { EXIT_INTERNAL = 1, EXIT_INPUT = 2 };
 
@@ -17,11 +25,11 @@ const char *program_name(void);
 // One hook at a time; pass NULL to clear. It must not call the functions below.
 void set_fail_cleanup(void (*fn)(void *), void *arg);
 
-noreturn void fail_at(const char *file, int line, const char *fmt, ...)
+GRUREC_NORETURN void fail_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-noreturn void input_fail(const char *path, long line, const char *fmt, ...)
+GRUREC_NORETURN void input_fail(const char *path, long line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-noreturn void usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+GRUREC_NORETURN void usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #define CHECK(cond, ...) \
     do { if (!(cond)) fail_at(__FILE__, __LINE__, __VA_ARGS__); } while (0)
@@ -35,5 +43,9 @@ char *xstrdup(const char *s);
 void *xcalloc_huge(size_t bytes);
 // snprintf that fails (CHECK) instead of truncating: for paths and keys.
 void xsnprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -7,9 +7,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "hd.h"
+
 // Cephes' expf: x = k·ln2 + r, e^r by a degree-6 polynomial (about 1 ulp), 2^k put into
 // the exponent bits. Exactly 0 below -87.3 (no slow subnormals); clamped above 88.
-static inline float fm_exp(float x) {
+static inline GRUREC_HD float fm_exp(float x) {
     float xc = x < -87.3f ? -87.3f : (x > 88.0f ? 88.0f : x);
     // k = x/ln2 rounded to the nearest integer by the 1.5·2^23 trick (floorf does not
     // vectorise without -ffast-math); exact for |x/ln2| < 2^22.
@@ -24,18 +26,22 @@ static inline float fm_exp(float x) {
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
     uint32_t bits = (uint32_t)((int32_t)k + 127) << 23;
+#ifdef __CUDA_ARCH__
+    float scale = __int_as_float((int)bits);
+#else
     float scale;
     memcpy(&scale, &bits, sizeof scale);
+#endif
     float y = p * scale;
     return x < -87.3f ? 0.0f : y;
 }
 
-static inline float fm_sigmoid(float x) { return 1.0f / (1.0f + fm_exp(-x)); }
+static inline GRUREC_HD float fm_sigmoid(float x) { return 1.0f / (1.0f + fm_exp(-x)); }
 
 // tanh and its derivative: (1 − u)/(1 + u) and 4u/(1 + u)² with u = e^{−2|x|} (no
 // cancellation for large |x|), and below |x| = 0.625 Cephes' odd polynomial and 1 − t²
 // (accurate near 0).
-static inline float fm_tanh_d(float x, float *deriv) {
+static inline GRUREC_HD float fm_tanh_d(float x, float *deriv) {
     float ax = x < 0.0f ? -x : x;
     float u = fm_exp(-2.0f * ax);
     float inv = 1.0f / (1.0f + u);
@@ -53,7 +59,7 @@ static inline float fm_tanh_d(float x, float *deriv) {
     return small ? ts : (x < 0.0f ? -tl : tl);
 }
 
-static inline float fm_tanh(float x) {
+static inline GRUREC_HD float fm_tanh(float x) {
     float unused;
     return fm_tanh_d(x, &unused);
 }

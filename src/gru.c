@@ -3,8 +3,7 @@
 #include <cblas.h>
 #include <math.h>
 
-#include "fastmath.h"
-
+#include "gru_math.h"
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void gru_forward(int M, int H, const float *h_prev, const float *U, const float *b, float *xw, float *gates,
@@ -16,8 +15,8 @@ void gru_forward(int M, int H, const float *h_prev, const float *U, const float 
         float *g = gates + (size_t)i * H3, *a = xw + (size_t)i * H3;
         const float *h = h_prev + (size_t)i * H;
         for (int k = 0; k < H3; k++) a[k] += b[k];
-        for (int k = 0; k < 2 * H; k++) g[k] = fm_sigmoid(g[k] + a[k]);
-        for (int k = 0; k < H; k++) rh[(size_t)i * H + k] = g[k] * h[k];
+        for (int k = 0; k < 2 * H; k++) g[k] = gru_gate(g[k], a[k]);
+        for (int k = 0; k < H; k++) rh[(size_t)i * H + k] = gru_reset_h(g[k], h[k]);
     }
     // gates[:, 2H:3H] = (r ⊙ h) · U_c
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, H, H, 1.0f, rh, H, U + 2 * H, H3, 0.0f, gates + 2 * H, H3);
@@ -26,10 +25,10 @@ void gru_forward(int M, int H, const float *h_prev, const float *U, const float 
         const float *a = xw + (size_t)i * H3, *h = h_prev + (size_t)i * H;
         float *out = h_new + (size_t)i * H;
         for (int k = 0; k < H; k++) {
-            float c = fm_tanh(g[2 * H + k] + a[2 * H + k]);
+            float c = gru_candidate(g[2 * H + k], a[2 * H + k]);
             g[2 * H + k] = c;
             float z = g[H + k];
-            out[k] = h[k] + z * (c - h[k]);
+            out[k] = gru_h_new(h[k], z, c);
         }
     }
 }
@@ -44,8 +43,8 @@ void gru_backward(int M, int H, const float *h_prev, const float *U, const float
         float *d = dxw + (size_t)i * H3;
         for (int k = 0; k < H; k++) {
             float z = g[H + k], c = g[2 * H + k];
-            d[2 * H + k] = dh[k] * z * (1.0f - c * c);
-            d[H + k] = dh[k] * (c - h[k]) * z * (1.0f - z);  // through z
+            d[2 * H + k] = gru_d_candidate(dh[k], z, c);
+            d[H + k] = gru_d_update(dh[k], c, h[k], z);  // through z
         }
     }
     // d(r ⊙ h) = d(c pre-activation) · U_cᵀ
@@ -55,7 +54,7 @@ void gru_backward(int M, int H, const float *h_prev, const float *U, const float
         float *d = dxw + (size_t)i * H3;
         for (int k = 0; k < H; k++) {
             float r = g[k];
-            d[k] = d_rh[k] * h[k] * r * (1.0f - r);
+            d[k] = gru_d_reset(d_rh[k], h[k], r);
         }
     }
     // dU[:, 0:2H] += hᵀ · d[r z];  dU[:, 2H:3H] += (r ⊙ h)ᵀ · d[c]

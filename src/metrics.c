@@ -102,6 +102,17 @@ static void count_gt_eq(const float *restrict s, int64_t N, float t, int64_t *gt
     *eq = e;
 }
 
+double rank_from_counts(int64_t gt, int64_t eq, int64_t N, int target_nan, tie_mode ties) {
+    if (target_nan) return (double)N;
+    switch (ties) {
+    case TIES_CONSERVATIVE: return (double)(gt + eq);
+    case TIES_STANDARD: return (double)(gt + 1);
+    case TIES_MEDIAN: return (double)gt + 0.5 * (double)(eq - 1) + 1.0;
+    }
+    CHECK(0, "rank_from_counts: unknown tie mode %d", (int)ties);
+    return 0;
+}
+
 double rank_of(const float *scores, int64_t N, int32_t target, tie_mode ties) {
     CHECK(target >= 0 && (int64_t)target < N, "rank_of: target %d outside 0..%lld",
           (int)target, (long long)N - 1);
@@ -109,29 +120,24 @@ double rank_of(const float *scores, int64_t N, int32_t target, tie_mode ties) {
     if (isnan(t)) return (double)N;
     int64_t gt, eq;
     count_gt_eq(scores, N, t, &gt, &eq);  // eq >= 1: the target itself
-    switch (ties) {
-    case TIES_CONSERVATIVE: return (double)(gt + eq);
-    case TIES_STANDARD: return (double)(gt + 1);
-    case TIES_MEDIAN: return (double)gt + 0.5 * (double)(eq - 1) + 1.0;
+    return rank_from_counts(gt, eq, N, 0, ties);
+}
+
+void metrics_add_rank(metrics *m, double rank) {
+    double inv = 1.0 / rank;
+    for (int c = 0; c < m->n_cutoffs; c++) {
+        if (rank <= (double)m->cutoffs[c]) {
+            m->hits[c] += 1.0;
+            m->rr[c] += inv;
+        }
     }
-    CHECK(0, "rank_of: unknown tie mode %d", (int)ties);
-    return 0;
+    m->n++;
 }
 
 void metrics_add_rows(metrics *m, const float *scores, int M, int64_t N, const int32_t *targets,
                       tie_mode ties) {
     CHECK(M >= 0 && N >= 1, "metrics_add_rows: %d rows x %lld items", M, (long long)N);
-    for (int r = 0; r < M; r++) {
-        double rank = rank_of(scores + (size_t)r * (size_t)N, N, targets[r], ties);
-        double inv = 1.0 / rank;
-        for (int c = 0; c < m->n_cutoffs; c++) {
-            if (rank <= (double)m->cutoffs[c]) {
-                m->hits[c] += 1.0;
-                m->rr[c] += inv;
-            }
-        }
-        m->n++;
-    }
+    for (int r = 0; r < M; r++) metrics_add_rank(m, rank_of(scores + (size_t)r * (size_t)N, N, targets[r], ties));
 }
 
 void metrics_merge(metrics *into, const metrics *from) {

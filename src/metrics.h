@@ -40,6 +40,12 @@ const char *tie_mode_name(tie_mode t);
 // Rank of scores[target] among scores[0..N-1] (one pass, no sorting). CHECKs 0 <= target < N.
 double rank_of(const float *scores, int64_t N, int32_t target, tie_mode ties);
 
+// The rank from #(s > t) and #(s == t) (the target included) over N scores; N when the
+// target's score is NaN. (The GPU evaluator counts on the device and ranks here.)
+double rank_from_counts(int64_t gt, int64_t eq, int64_t N, int target_nan, tie_mode ties);
+// Adds one prediction of rank RANK to the sums.
+void metrics_add_rank(metrics *m, double rank);
+
 // scores: M rows x N items, row-major; targets[M]. Adds every row's rank to m.
 void metrics_add_rows(metrics *m, const float *scores, int M, int64_t N, const int32_t *targets,
                       tie_mode ties);

@@ -4,28 +4,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adagrad_math.h"
 #include "check.h"
 
-// The update of N values. Inlined into the two entry points below, each cloned for
-// AVX-512 / AVX2 / baseline and picked at run time: the per-element square root and
-// division vectorise and give the same bits in every clone (IEEE-exact operations,
-// no contraction into FMA under -std=c11).
+// The update of N values, element by element as adagrad_math.h (shared with the CUDA
+// backend). Inlined into the two entry points below, each cloned for AVX-512 / AVX2 /
+// baseline and picked at run time: the per-element square root and division vectorise
+// and give the same bits in every clone (IEEE-exact operations, no contraction into FMA
+// under -std=c11).
 static inline __attribute__((always_inline)) void adagrad_kernel(float *restrict p, const float *restrict g,
                                                                  float *restrict acc, float *restrict v, size_t n,
                                                                  float lr, float mu) {
+    // (ivdep: the element function's pointers into p, acc, v lose the restrict of these,
+    // and the vectoriser would add run-time overlap checks)
     if (v && mu > 0) {
-        for (size_t i = 0; i < n; i++) {
-            float a = acc[i] + g[i] * g[i];
-            acc[i] = a;
-            v[i] = mu * v[i] - lr * g[i] / sqrtf(a + 1e-6f);
-            p[i] += v[i];
-        }
+#pragma GCC ivdep
+        for (size_t i = 0; i < n; i++) adagrad_elem(&p[i], g[i], &acc[i], &v[i], lr, mu);
     } else {
-        for (size_t i = 0; i < n; i++) {
-            float a = acc[i] + g[i] * g[i];
-            acc[i] = a;
-            p[i] -= lr * g[i] / sqrtf(a + 1e-6f);
-        }
+#pragma GCC ivdep
+        for (size_t i = 0; i < n; i++) adagrad_elem_nomom(&p[i], g[i], &acc[i], lr);
     }
 }
 

@@ -16,6 +16,8 @@
 
 #include <stdint.h>
 
+#include "hd.h"
+
 // Streams: one per purpose, so that e.g. the dropout masks do not shift when the number
 // of negatives changes. Never renumber; add new streams at the end.
 enum {
@@ -29,7 +31,7 @@ enum {
 
 // splitmix64's finalizer (Stafford variant 13): a bijection on 64-bit words with full
 // avalanche.
-static inline uint64_t rng_mix64(uint64_t z) {
+static inline GRUREC_HD uint64_t rng_mix64(uint64_t z) {
     z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
     z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
     return z ^ (z >> 31);
@@ -43,23 +45,34 @@ static inline uint64_t rng_mix64(uint64_t z) {
 // field passes through at least two full mixing rounds before the output. The final
 // "^ key" keeps two keys whose counter sequences overlap (key1 + c1*g == key2 + c2*g)
 // from producing the same outputs.
-static inline uint64_t rng_bits(uint64_t seed, uint64_t stream, uint64_t counter) {
+static inline GRUREC_HD uint64_t rng_bits(uint64_t seed, uint64_t stream, uint64_t counter) {
     uint64_t key = rng_mix64(rng_mix64(seed ^ UINT64_C(0x6A09E667F3BCC909)) + stream * RNG_GOLDEN);
     return rng_mix64(rng_mix64(key + counter * RNG_GOLDEN) ^ key);
 }
 
 // Uniform float in [0, 1): the top 24 bits, exactly representable (max 1 - 2^-24).
-static inline float rng_bits_to_float(uint64_t bits) { return (float)(bits >> 40) * 0x1.0p-24f; }
+static inline GRUREC_HD float rng_bits_to_float(uint64_t bits) { return (float)(bits >> 40) * 0x1.0p-24f; }
 
 // Uniform double in [0, 1): the top 53 bits (max 1 - 2^-53).
-static inline double rng_bits_to_double(uint64_t bits) { return (double)(bits >> 11) * 0x1.0p-53; }
+static inline GRUREC_HD double rng_bits_to_double(uint64_t bits) { return (double)(bits >> 11) * 0x1.0p-53; }
 
-static inline float rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter) {
+static inline GRUREC_HD float rng_uniform(uint64_t seed, uint64_t stream, uint64_t counter) {
     return rng_bits_to_float(rng_bits(seed, stream, counter));
 }
 
-static inline double rng_uniform_double(uint64_t seed, uint64_t stream, uint64_t counter) {
+static inline GRUREC_HD double rng_uniform_double(uint64_t seed, uint64_t stream, uint64_t counter) {
     return rng_bits_to_double(rng_bits(seed, stream, counter));
+}
+
+// Inverted dropout: the multiplier of element I of the mask of (rank, step, slot), 0 with
+// probability p, else 1/(1 - p). Slot 0 is the embedding, 1 + l the output of layer l;
+// counters 0..2^32-1 are the elements. Both backends call this, so their masks agree.
+static inline GRUREC_HD float dropout_multiplier(uint64_t seed, int rank, int64_t step, int slot, uint64_t i,
+                                                 float p) {
+    const float keep = 1.0f / (1.0f - p);
+    const uint64_t stream = RNG_STREAM_DROPOUT + ((uint64_t)rank << 16);
+    const uint64_t base = ((uint64_t)step * 64 + (uint64_t)slot) << 32;
+    return rng_uniform(seed, stream, base + i) < p ? 0.0f : keep;
 }
 
 // ---- sequential: xoshiro256** (Blackman & Vigna), seeded by splitmix64 ----------------

@@ -20,7 +20,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdnoreturn.h>
+
+#include "check.h"  // GRUREC_NORETURN
 
 typedef struct comm comm;
 
@@ -68,7 +69,7 @@ void comm_check_same_u64(comm *c, uint64_t value, const char *what);
 // Prints "grurec: rank R: MSG" from this rank, then aborts the whole job:
 // MPI_Abort(MPI_COMM_WORLD, code) (code 0 becomes 1; mpirun exits with it). Not
 // collective. C may be NULL (the rank then comes from MPI_COMM_WORLD, -1 before MPI_Init).
-noreturn void comm_abort(comm *c, int code, const char *msg);
+GRUREC_NORETURN void comm_abort(comm *c, int code, const char *msg);
 
 // Tuning / tests: the largest piece (bytes) one all-reduce round moves; default 16 MiB.
 // Every rank must use the same value (the result does not depend on it).

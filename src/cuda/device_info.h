@@ -10,6 +10,8 @@ extern "C" {
 // Number of usable GPUs, or 0 with WHY set to the runtime's reason (e.g. code 35,
 // cudaErrorInsufficientDriver, on machines without a driver).
 int cuda_usable_devices(char *why, int why_size);
+// Makes GPU DEVICE current for this process (all later CUDA work runs there).
+void cuda_select_device(int device);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,638 @@
+// CUDA backend: the CPU backend's step (src/cpu_backend.c) on the GPU, call for call.
+// Parameters, optimizer state, hidden states and every step buffer live on the GPU;
+// the host feeds item ids (inputs, targets, the step's negatives from the same
+// counter-based sampler as the CPU) and the index lists it derives from them: the
+// distinct output items, the columns of each item and the input rows of each table row.
+// The host keeps those lists exactly as the CPU backend does (row_grads slots assigned
+// in the same order), so every gather, scatter and sum below has the CPU loop's order:
+// no atomics, deterministic, and the CPU's bits wherever no matrix product intervenes.
+//
+// Reading guide, CPU function → here: forward → forward; gru_forward → gru_forward;
+// backend_gradient_step → cuda_gradient_step (same sections, same order); gru_backward →
+// gru_backward; scatter_rows → k_segment_add_rows; adagrad_dense/rows → k_adagrad(_rows);
+// carry_state → carry_state; metrics_add_rows → k_rank_counts + rank_from_counts.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+extern "C" {
+#include "backend_ops.h"
+#include "check.h"
+#include "comm/comm_nccl.h"
+#include "exchange.h"
+}
+#include "cuda_check.h"
+#include "kernels.h"
+
+// Index lists uploaded once per step (int32, fixed offsets; see upload_step_ids).
+enum { IX_X, IX_COLS, IX_CSLOT, IX_UNIQ, IX_COFF, IX_CLIST, IX_SEGSLOT, IX_SEGOFF, IX_SEGROWS, IX_MOVE, IX_N };
+
+struct backend_impl {
+    train_config cfg;
+    model_shape s;
+    model_tensors *p;  // host copy (synced on request)
+    int max_rows, max_cols, rank, training;
+    int L, H;
+    cudaStream_t st;
+    cublasHandle_t blas;
+    model_tensors d;  // device parameters
+    // hidden state: device (and a second buffer per layer for row moves), host mirror
+    float *state[MAX_LAYERS], *state_alt[MAX_LAYERS], *h_state[MAX_LAYERS];
+    int state_width[MAX_LAYERS];
+    float *xw[MAX_LAYERS], *gates[MAX_LAYERS], *rh[MAX_LAYERS], *h_new[MAX_LAYERS], *out[MAX_LAYERS];
+    float *mask[MAX_LAYERS];
+    float *emb, *emb_mask;
+    // output layer
+    float *Wyu, *byu, *Ru, *R, *dR, *dRu, *loss_scratch, *log_q;
+    double *row_loss, *h_row_loss;
+    float *scores, *h_scores;  // scoring backends: [max_rows × n_items]
+    unsigned long long *d_gt, *d_eq, *h_gt, *h_eq;
+    int *d_nan, *h_nan;
+    // backward
+    float *dh, *dxw, *drh, *dx, *g_dense;
+    // optimizer: device arrays and their host mirrors (acc, mom of dense, Wy, by, E)
+    float *opt[8], *h_opt[8];
+    size_t opt_n[8];
+    row_grads g_Wy, g_by, g_E;  // ids on the host, gradients on the device
+    float *h_log_support, *h_log_q;
+    // the step's index lists
+    int32_t *h_ix, *d_ix;
+    size_t ix_at[IX_N + 1];
+    int32_t *seg_of_slot, *seg_count;  // host scratch for the input segments
+    int64_t *d_pos;                    // exchange positions
+    size_t d_pos_cap;
+    int32_t *h_rows, *d_rows;          // the rows an update touches (the exchange's unions can be long)
+    size_t rows_cap;
+    double flops;
+    comm_nccl *nccl;
+    exchange_mem xmem;
+};
+
+static float *dalloc(size_t n) {
+    void *ptr = NULL;
+    CUDA_CHECK(cudaMalloc(&ptr, (n ? n : 1) * sizeof(float)));
+    CUDA_CHECK(cudaMemset(ptr, 0, (n ? n : 1) * sizeof(float)));
+    return (float *)ptr;
+}
+
+static void dfree(void *ptr) {
+    if (ptr) CUDA_CHECK(cudaFree(ptr));
+}
+
+static void upload(backend_impl *b, void *dst, const void *src, size_t bytes) {
+    if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, b->st));
+}
+
+static void download(backend_impl *b, void *dst, const void *src, size_t bytes) {
+    if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, b->st));
+    CUDA_CHECK(cudaStreamSynchronize(b->st));
+}
+
+static int32_t *ix(backend_impl *b, int which) { return b->d_ix + b->ix_at[which]; }
+static int32_t *hix(backend_impl *b, int which) { return b->h_ix + b->ix_at[which]; }
+
+// C = op(A)·op(B) + beta·C in row-major terms (as the CPU's gemm): column-major cuBLAS
+// computes Cᵀ = op(B)ᵀ·op(A)ᵀ with the operands swapped.
+static void gemm(backend_impl *b, int ta, int tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc) {
+    if (m == 0 || n == 0) return;
+    if (k == 0) {  // an empty sum (a rank without rows): C = beta·C
+        if (beta == 0.0f)
+            CUDA_CHECK(cudaMemset2DAsync(C, (size_t)ldc * sizeof(float), 0, (size_t)n * sizeof(float), (size_t)m, b->st));
+        return;
+    }
+    const float one = 1.0f;
+    CUBLAS_CHECK(cublasSgemm(b->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, B,
+                             ldb, A, lda, &beta, C, ldc));
+    b->flops += 2.0 * m * n * k;
+}
+
+static void copy_d2d(backend_impl *b, float *dst, const float *src, size_t n) {
+    if (n) CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, b->st));
+}
+
+// The host tensors → the device (or back): parameters, optimizer state, hidden states.
+static void params_transfer(backend_impl *b, int to_device) {
+    const model_shape *s = &b->s;
+    const size_t N = (size_t)s->n_items;
+    float *h[4] = {b->p->dense, b->p->Wy, b->p->by, b->p->E};
+    float *dv[4] = {b->d.dense, b->d.Wy, b->d.by, b->d.E};
+    const size_t n[4] = {s->n_dense, N * b->H, N, b->p->E ? N * s->emb_width : 0};
+    for (int k = 0; k < 4; k++) {
+        if (!h[k] || !n[k]) continue;
+        if (to_device) upload(b, dv[k], h[k], n[k] * sizeof(float));
+        else download(b, h[k], dv[k], n[k] * sizeof(float));
+    }
+    for (int k = 0; k < 8; k++) {
+        if (!b->opt[k]) continue;
+        if (to_device) upload(b, b->opt[k], b->h_opt[k], b->opt_n[k] * sizeof(float));
+        else download(b, b->h_opt[k], b->opt[k], b->opt_n[k] * sizeof(float));
+    }
+    for (int l = 0; l < b->L; l++) {
+        size_t bytes = (size_t)b->max_rows * b->state_width[l] * sizeof(float);
+        if (to_device) upload(b, b->state[l], b->h_state[l], bytes);
+        else download(b, b->h_state[l], b->state[l], bytes);
+    }
+    CUDA_CHECK(cudaStreamSynchronize(b->st));
+}
+
+static void cuda_sync_to_host(backend_impl *b) { params_transfer(b, 0); }
+static void cuda_sync_to_device(backend_impl *b) { params_transfer(b, 1); }
+
+// Row gradients with their ids on the host (row_grads_slot bookkeeping, as the CPU) and
+// their gradient rows on the device.
+static void row_grads_init_device(row_grads *g, int64_t n_items, int width, int cap) {
+    row_grads_init(g, n_items, width, cap);
+    free(g->grad);
+    g->grad = dalloc((size_t)cap * width);
+}
+
+static void row_grads_free_device(row_grads *g) {
+    dfree(g->grad);
+    g->grad = NULL;
+    row_grads_free(g);
+}
+
+static backend_impl *cuda_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
+                                 int for_training, int rank, const int64_t *item_support) {
+    backend_impl *b = (backend_impl *)xcalloc(1, sizeof *b);
+    b->cfg = *c;
+    b->s = *s;
+    b->p = params;
+    b->rank = rank;
+    b->training = for_training;
+    b->max_rows = max_rows;
+    b->max_cols = max_rows + (for_training ? c->n_sample : 0);
+    b->L = s->n_layers;
+    b->H = s->hid[b->L - 1];
+    CUDA_CHECK(cudaStreamCreateWithFlags(&b->st, cudaStreamNonBlocking));
+    CUBLAS_CHECK(cublasCreate(&b->blas));
+    CUBLAS_CHECK(cublasSetStream(b->blas, b->st));
+    CUBLAS_CHECK(cublasSetMathMode(b->blas, backend_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+
+    const size_t R = (size_t)max_rows, N = (size_t)s->n_items;
+    b->d.dense = dalloc(s->n_dense);
+    b->d.Wy = dalloc(N * b->H);
+    b->d.by = dalloc(N);
+    b->d.E = params->E ? dalloc(N * s->emb_width) : NULL;
+    int max_in = 0, max_h = 0;
+    for (int l = 0; l < b->L; l++) {
+        const int H = s->hid[l];
+        if (s->in_dim[l] > max_in) max_in = s->in_dim[l];
+        if (H > max_h) max_h = H;
+        b->state[l] = dalloc(R * H);
+        b->state_alt[l] = dalloc(R * H);
+        b->h_state[l] = (float *)xcalloc(R * H, sizeof(float));
+        b->state_width[l] = H;
+        b->xw[l] = dalloc(R * 3 * H);
+        b->gates[l] = dalloc(R * 3 * H);
+        b->rh[l] = dalloc(R * H);
+        b->h_new[l] = dalloc(R * H);
+        b->out[l] = dalloc(R * H);
+        b->mask[l] = dalloc(R * H);
+    }
+    b->emb = dalloc(R * (size_t)s->in_dim[0]);
+    b->emb_mask = dalloc(R * (size_t)s->in_dim[0]);
+    const size_t C = (size_t)b->max_cols;
+    if (for_training) {
+        b->Wyu = dalloc(C * b->H);
+        b->byu = dalloc(C);
+        b->Ru = dalloc(R * C);
+        b->R = dalloc(R * C);
+        b->dR = dalloc(R * C);
+        b->dRu = dalloc(R * C);
+        b->loss_scratch = dalloc(R * 4 * C);
+        b->log_q = dalloc(C);
+        CUDA_CHECK(cudaMalloc(&b->row_loss, R * sizeof(double)));
+        b->h_row_loss = (double *)xcalloc(R, sizeof(double));
+        b->dh = dalloc(R * max_h);
+        b->dxw = dalloc(R * 3 * max_h);
+        b->drh = dalloc(R * max_h);
+        b->dx = dalloc(R * (size_t)(max_in > max_h ? max_in : max_h));
+        b->g_dense = dalloc(s->n_dense);
+        const int mom = c->momentum > 0;
+        const size_t n[8] = {s->n_dense, s->n_dense, N * b->H, N * b->H, N, N,
+                             params->E ? N * s->emb_width : 0, params->E ? N * s->emb_width : 0};
+        for (int k = 0; k < 8; k++) {
+            if (n[k] == 0 || (k % 2 == 1 && !mom)) continue;
+            b->opt_n[k] = n[k];
+            b->opt[k] = dalloc(n[k]);
+            b->h_opt[k] = (float *)xcalloc(n[k], sizeof(float));
+        }
+        row_grads_init_device(&b->g_Wy, s->n_items, b->H, b->max_cols + max_rows);
+        row_grads_init_device(&b->g_by, s->n_items, 1, b->max_cols);
+        if (params->E) row_grads_init_device(&b->g_E, s->n_items, s->emb_width, max_rows);
+        b->h_log_support = (float *)xcalloc(N, sizeof(float));
+        for (size_t i = 0; i < N; i++)
+            b->h_log_support[i] = item_support ? logf((float)(item_support[i] > 0 ? item_support[i] : 1)) : 0.0f;
+        b->h_log_q = (float *)xcalloc(C, sizeof(float));
+        const int cap = b->max_cols + max_rows;
+        b->seg_of_slot = (int32_t *)xmalloc((size_t)cap * sizeof(int32_t));
+        for (int k = 0; k < cap; k++) b->seg_of_slot[k] = -1;
+        b->seg_count = (int32_t *)xcalloc((size_t)max_rows + 1, sizeof(int32_t));
+    } else {
+        b->scores = dalloc(R * N);  // h_scores: on the first cuda_score_all
+        CUDA_CHECK(cudaMalloc(&b->d_gt, R * sizeof(unsigned long long)));
+        CUDA_CHECK(cudaMalloc(&b->d_eq, R * sizeof(unsigned long long)));
+        CUDA_CHECK(cudaMalloc(&b->d_nan, R * sizeof(int)));
+        b->h_gt = (unsigned long long *)xcalloc(R, sizeof(unsigned long long));
+        b->h_eq = (unsigned long long *)xcalloc(R, sizeof(unsigned long long));
+        b->h_nan = (int *)xcalloc(R, sizeof(int));
+    }
+    // Index lists: sizes by the step's largest possible lists.
+    const size_t sizes[IX_N] = {R, C, C, C, C + 1, C, R + C, R + 1, R, R};
+    b->ix_at[0] = 0;
+    for (int k = 0; k < IX_N; k++) b->ix_at[k + 1] = b->ix_at[k] + sizes[k];
+    b->h_ix = (int32_t *)xcalloc(b->ix_at[IX_N], sizeof(int32_t));
+    CUDA_CHECK(cudaMalloc(&b->d_ix, b->ix_at[IX_N] * sizeof(int32_t)));
+    params_transfer(b, 1);
+    return b;
+}
+
+static void cuda_free(backend_impl *b) {
+    if (b->nccl) comm_nccl_free(b->nccl);
+    CUDA_CHECK(cudaStreamSynchronize(b->st));
+    for (int l = 0; l < b->L; l++) {
+        dfree(b->state[l]), dfree(b->state_alt[l]), free(b->h_state[l]);
+        dfree(b->xw[l]), dfree(b->gates[l]), dfree(b->rh[l]), dfree(b->h_new[l]), dfree(b->out[l]), dfree(b->mask[l]);
+    }
+    dfree(b->d.dense), dfree(b->d.Wy), dfree(b->d.by), dfree(b->d.E);
+    dfree(b->emb), dfree(b->emb_mask);
+    dfree(b->Wyu), dfree(b->byu), dfree(b->Ru), dfree(b->R), dfree(b->dR), dfree(b->dRu), dfree(b->loss_scratch);
+    dfree(b->log_q), dfree(b->row_loss), free(b->h_row_loss);
+    dfree(b->scores), free(b->h_scores), dfree(b->d_gt), dfree(b->d_eq), dfree(b->d_nan);
+    free(b->h_gt), free(b->h_eq), free(b->h_nan);
+    dfree(b->dh), dfree(b->dxw), dfree(b->drh), dfree(b->dx), dfree(b->g_dense);
+    for (int k = 0; k < 8; k++) dfree(b->opt[k]), free(b->h_opt[k]);
+    if (b->training) {
+        row_grads_free_device(&b->g_Wy);
+        row_grads_free_device(&b->g_by);
+        if (b->p->E) row_grads_free_device(&b->g_E);
+    }
+    free(b->h_log_support), free(b->h_log_q), free(b->seg_of_slot), free(b->seg_count);
+    free(b->h_ix), dfree(b->d_ix), dfree(b->d_pos), free(b->h_rows), dfree(b->d_rows);
+    CUBLAS_CHECK(cublasDestroy(b->blas));
+    CUDA_CHECK(cudaStreamDestroy(b->st));
+    free(b);
+}
+
+static float **cuda_states(backend_impl *b) { return b->h_state; }
+static const int *cuda_state_widths(const backend_impl *b) { return b->state_width; }
+static int cuda_n_states(const backend_impl *b) { return b->L; }
+static double cuda_flops(const backend_impl *b) { return b->flops; }
+
+static void cuda_zero_states(backend_impl *b) {
+    for (int l = 0; l < b->L; l++) {
+        size_t n = (size_t)b->max_rows * b->state_width[l];
+        CUDA_CHECK(cudaMemsetAsync(b->state[l], 0, n * sizeof(float), b->st));
+        memset(b->h_state[l], 0, n * sizeof(float));
+    }
+}
+
+// lanes_step's plan: row k ← old row src[k] (or zeros), into the spare buffer, then swap.
+static void cuda_move_rows(backend_impl *b, const int32_t *src, int M) {
+    if (M == 0) return;
+    memcpy(hix(b, IX_MOVE), src, (size_t)M * sizeof(int32_t));
+    upload(b, ix(b, IX_MOVE), hix(b, IX_MOVE), (size_t)M * sizeof(int32_t));
+    for (int l = 0; l < b->L; l++) {
+        k_move_rows(b->st, b->state_alt[l], b->state[l], ix(b, IX_MOVE), M, b->state_width[l]);
+        float *t = b->state[l];
+        b->state[l] = b->state_alt[l];
+        b->state_alt[l] = t;
+    }
+}
+
+// ---- forward (CPU: forward in cpu_backend.c) ----
+
+// Layer inputs and the GRU stack for M rows (ids at IX_X on the device); leaves the top
+// layer's output in out[L-1].
+static void forward(backend_impl *b, int M, int64_t step, int train) {
+    const model_shape *s = &b->s;
+    const float p_emb = train ? b->cfg.dropout_embed : 0.0f, p_hid = train ? b->cfg.dropout_hidden : 0.0f;
+    const int in0 = s->in_dim[0];
+    if (in0 == 0) {  // one-hot: layer 0's input product is a row of its input table
+        k_gather_rows(b->st, b->xw[0], b->d.E, ix(b, IX_X), M, s->emb_width);
+    } else {
+        const float *table = b->d.E ? b->d.E : b->d.Wy;
+        k_gather_rows(b->st, b->emb, table, ix(b, IX_X), M, in0);
+        if (p_emb > 0) k_dropout(b->st, b->emb, b->emb_mask, (size_t)M * in0, p_emb, b->cfg.seed, b->rank, step, 0);
+    }
+    for (int l = 0; l < b->L; l++) {
+        const int H = s->hid[l], in = s->in_dim[l];
+        const float *input = l == 0 ? b->emb : b->out[l - 1];
+        const float *W = b->d.dense + s->off_W[l], *U = b->d.dense + s->off_U[l], *bias = b->d.dense + s->off_b[l];
+        if (in > 0) gemm(b, 0, 0, M, 3 * H, in, input, in, W, 3 * H, 0.0f, b->xw[l], 3 * H);
+        // gru_forward: gates[:, 0:2H] = h·[U_r U_z]; r, z, r⊙h; gates[:, 2H:] = (r⊙h)·U_c; c, h'
+        gemm(b, 0, 0, M, 2 * H, H, b->state[l], H, U, 3 * H, 0.0f, b->gates[l], 3 * H);
+        k_gru_fwd_gates(b->st, M, H, b->xw[l], bias, b->gates[l], b->state[l], b->rh[l]);
+        gemm(b, 0, 0, M, H, H, b->rh[l], H, U + 2 * H, 3 * H, 0.0f, b->gates[l] + 2 * H, 3 * H);
+        k_gru_fwd_out(b->st, M, H, b->xw[l], b->gates[l], b->state[l], b->h_new[l]);
+        copy_d2d(b, b->out[l], b->h_new[l], (size_t)M * H);
+        if (p_hid > 0) k_dropout(b->st, b->out[l], b->mask[l], (size_t)M * H, p_hid, b->cfg.seed, b->rank, step, 1 + l);
+    }
+}
+
+// The dropped output is the state a lane carries to its next event (as the official code).
+static void carry_state(backend_impl *b, int M) {
+    for (int l = 0; l < b->L; l++) copy_d2d(b, b->state[l], b->out[l], (size_t)M * b->s.hid[l]);
+}
+
+// ---- the step's index lists (host), uploaded in one copy ----
+
+// Columns (targets, then negatives) → distinct items in order of first appearance (the
+// slots of g_Wy / g_by, as the CPU), each item's columns ascending (CSR), and the input
+// rows of every table row the inputs touch (CSR over segments, rows ascending).
+// Returns U; *base and *nseg describe the input segments.
+static int prepare_step_ids(backend_impl *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                            int *base, int *nseg) {
+    const int C = M + K;
+    int32_t *cols = hix(b, IX_COLS), *cslot = hix(b, IX_CSLOT);
+    memcpy(hix(b, IX_X), x, (size_t)M * sizeof(int32_t));
+    memcpy(cols, y, (size_t)M * sizeof(int32_t));
+    memcpy(cols + M, neg, (size_t)K * sizeof(int32_t));
+    for (int j = 0; j < C; j++) {
+        cslot[j] = row_grads_slot(&b->g_Wy, cols[j]);
+        row_grads_slot(&b->g_by, cols[j]);  // the same slots: both start empty
+    }
+    const int U = b->g_Wy.n;
+    memcpy(hix(b, IX_UNIQ), b->g_Wy.rows, (size_t)U * sizeof(int32_t));
+    // columns per item: counting sort, stable in j
+    int32_t *off = hix(b, IX_COFF), *list = hix(b, IX_CLIST);
+    memset(off, 0, (size_t)(U + 1) * sizeof(int32_t));
+    for (int j = 0; j < C; j++) off[cslot[j] + 1]++;
+    for (int u = 0; u < U; u++) off[u + 1] += off[u];
+    for (int j = 0; j < C; j++) list[off[cslot[j]]++] = j;
+    for (int u = U; u > 0; u--) off[u] = off[u - 1];
+    off[0] = 0;
+    // input rows per touched table row (CPU: scatter_rows into g_E, or g_Wy when shared)
+    row_grads *gin = b->p->E ? &b->g_E : &b->g_Wy;
+    *base = gin->n;  // slots below hold the output product's gradient: added to
+    int32_t *sslot = hix(b, IX_SEGSLOT), *soff = hix(b, IX_SEGOFF), *srows = hix(b, IX_SEGROWS);
+    int n = 0;
+    for (int i = 0; i < M; i++) {
+        int32_t slot = row_grads_slot(gin, x[i]);
+        if (b->seg_of_slot[slot] < 0) {
+            b->seg_of_slot[slot] = n;
+            sslot[n] = slot;
+            b->seg_count[n++] = 0;
+        }
+        b->seg_count[b->seg_of_slot[slot]]++;
+    }
+    soff[0] = 0;
+    for (int q = 0; q < n; q++) soff[q + 1] = soff[q] + b->seg_count[q];
+    for (int q = 0; q < n; q++) b->seg_count[q] = soff[q];
+    for (int i = 0; i < M; i++) srows[b->seg_count[b->seg_of_slot[gin->slot[x[i]]]]++] = i;
+    for (int q = 0; q < n; q++) b->seg_of_slot[sslot[q]] = -1;
+    *nseg = n;
+    if (b->cfg.loss.logq > 0)  // q ∝ support for in-batch targets, support^α for samples
+        for (int j = 0; j < C; j++)
+            b->h_log_q[j] = b->h_log_support[cols[j]] * (j < M ? 1.0f : b->cfg.sample_alpha);
+    // one copy of the used prefix (everything up to the segment rows)
+    upload(b, b->d_ix, b->h_ix, b->ix_at[IX_MOVE] * sizeof(int32_t));
+    if (b->cfg.loss.logq > 0) upload(b, b->log_q, b->h_log_q, (size_t)C * sizeof(float));
+    return U;
+}
+
+// ---- one training step (CPU: backend_gradient_step) ----
+
+static void gru_backward(backend_impl *b, int l, int M) {
+    const model_shape *s = &b->s;
+    const int H = s->hid[l];
+    const float *U = b->d.dense + s->off_U[l];
+    float *dU = b->g_dense + s->off_U[l], *db = b->g_dense + s->off_b[l];
+    k_gru_bwd_cz(b->st, M, H, b->gates[l], b->state[l], b->dh, b->dxw);
+    gemm(b, 0, 1, M, H, H, b->dxw + 2 * H, 3 * H, U + 2 * H, 3 * H, 0.0f, b->drh, H);
+    k_gru_bwd_r(b->st, M, H, b->gates[l], b->state[l], b->drh, b->dxw);
+    gemm(b, 1, 0, H, 2 * H, M, b->state[l], H, b->dxw, 3 * H, 0.0f, dU, 3 * H);
+    gemm(b, 1, 0, H, H, M, b->rh[l], H, b->dxw + 2 * H, 3 * H, 0.0f, dU + 2 * H, 3 * H);
+    k_col_sums(b->st, b->dxw, M, 3 * H, 3 * H, db);
+}
+
+static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                                 float scale, int64_t step) {
+    const model_shape *s = &b->s;
+    const int H = b->H, C = M + K, L = b->L;
+    CHECK(M <= b->max_rows && C <= b->max_cols, "step of %d rows and %d columns exceeds the buffers", M, C);
+    CHECK(b->g_Wy.n == 0 && b->g_by.n == 0, "gradient step on uncleared gradients (call backend_clear_gradients)");
+    int base, nseg;
+    const int U = prepare_step_ids(b, M, x, y, neg, K, &base, &nseg);
+    forward(b, M, step, 1);
+
+    // Scores of the M targets and K negatives over the U distinct items.
+    k_gather_rows(b->st, b->Wyu, b->d.Wy, ix(b, IX_UNIQ), U, H);
+    k_gather_rows(b->st, b->byu, b->d.by, ix(b, IX_UNIQ), U, 1);
+    k_broadcast_rows(b->st, b->Ru, b->byu, M, U);
+    const float *h = b->out[L - 1];
+    gemm(b, 0, 1, M, U, H, h, H, b->Wyu, H, 1.0f, b->Ru, U);
+    k_gather_cols(b->st, b->R, b->Ru, ix(b, IX_CSLOT), M, C, U);
+    k_loss_rows(b->st, b->cfg.loss, b->R, M, C, b->cfg.loss.logq > 0 ? b->log_q : NULL, scale, b->dR, b->loss_scratch,
+                b->row_loss);
+
+    // Output layer over the distinct items: dRu sums each item's columns, then
+    // dWy[items] = dRuᵀ·h, dby[items] = column sums of dRu, dh = dRu·Wy[items].
+    k_segment_sum_cols(b->st, b->dRu, b->dR, ix(b, IX_COFF), ix(b, IX_CLIST), M, C, U);
+    gemm(b, 1, 0, U, H, M, b->dRu, U, h, H, 0.0f, b->g_Wy.grad, H);
+    k_col_sums(b->st, b->dRu, M, U, U, b->g_by.grad);
+    gemm(b, 0, 0, M, H, U, b->dRu, U, b->Wyu, H, 0.0f, b->dh, H);
+
+    // GRU stack, top down. dh holds the gradient of the current layer's (dropped) output.
+    for (int l = L - 1; l >= 0; l--) {
+        const int Hl = s->hid[l], in = s->in_dim[l];
+        if (b->cfg.dropout_hidden > 0) k_mul(b->st, b->dh, b->mask[l], (size_t)M * Hl);
+        gru_backward(b, l, M);
+        if (in == 0) {  // one-hot: the pre-activation gradient is the input-table row's gradient
+            k_segment_add_rows(b->st, b->g_E.grad, base, ix(b, IX_SEGSLOT), ix(b, IX_SEGOFF), ix(b, IX_SEGROWS), nseg,
+                               b->dxw, 3 * Hl);
+            continue;
+        }
+        const float *input = l == 0 ? b->emb : b->out[l - 1];
+        gemm(b, 1, 0, in, 3 * Hl, M, input, in, b->dxw, 3 * Hl, 0.0f, b->g_dense + s->off_W[l], 3 * Hl);
+        gemm(b, 0, 1, M, in, 3 * Hl, b->dxw, 3 * Hl, b->d.dense + s->off_W[l], 3 * Hl, 0.0f, b->dx, in);
+        if (l > 0) {
+            copy_d2d(b, b->dh, b->dx, (size_t)M * in);
+        } else {  // into the embedding rows (shared: Wy itself; separate: E)
+            if (b->cfg.dropout_embed > 0) k_mul(b->st, b->dx, b->emb_mask, (size_t)M * in);
+            k_segment_add_rows(b->st, b->p->E ? b->g_E.grad : b->g_Wy.grad, base, ix(b, IX_SEGSLOT), ix(b, IX_SEGOFF),
+                               ix(b, IX_SEGROWS), nseg, b->dx, in);
+        }
+    }
+    // The loss: each row's in double, summed on the host in row order (as the CPU).
+    download(b, b->h_row_loss, b->row_loss, (size_t)M * sizeof(double));
+    double loss = 0.0;
+    for (int i = 0; i < M; i++) loss += b->h_row_loss[i];
+    return loss;
+}
+
+static backend_grads cuda_gradients(const backend_impl *b) {
+    backend_grads g = {b->g_dense, &b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
+    return g;
+}
+
+static void cuda_clear_gradients(backend_impl *b) {
+    row_grads_clear(&b->g_Wy);
+    row_grads_clear(&b->g_by);
+    if (b->p->E) row_grads_clear(&b->g_E);
+}
+
+static float *cuda_dense_grads(backend_impl *b) { return b->g_dense; }
+
+static int cuda_optim_arrays(backend_impl *b, float **arrays, size_t *sizes) {
+    for (int k = 0; k < 8; k++) {
+        arrays[k] = b->h_opt[k];
+        sizes[k] = b->h_opt[k] ? b->opt_n[k] : 0;
+    }
+    return 8;
+}
+
+static void cuda_apply_update(backend_impl *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
+    const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
+    k_adagrad(b->st, b->d.dense, b->g_dense, b->opt[0], b->opt[1], b->s.n_dense, lr, mu);
+    const row_grads *g[3] = {Wy ? Wy : &b->g_Wy, by ? by : &b->g_by, b->p->E ? (E ? E : &b->g_E) : NULL};
+    float *p[3] = {b->d.Wy, b->d.by, b->d.E};
+    // The three id lists in one upload.
+    size_t n = 0;
+    for (int t = 0; t < 3; t++) n += g[t] ? (size_t)g[t]->n : 0;
+    if (n > b->rows_cap) {  // grows a few times early on (the unions of several ranks), then never
+        CUDA_CHECK(cudaStreamSynchronize(b->st));
+        free(b->h_rows);
+        dfree(b->d_rows);
+        b->rows_cap = 2 * n;
+        b->h_rows = (int32_t *)xmalloc(b->rows_cap * sizeof(int32_t));
+        CUDA_CHECK(cudaMalloc(&b->d_rows, b->rows_cap * sizeof(int32_t)));
+    }
+    size_t at = 0;
+    for (int t = 0; t < 3; t++)
+        if (g[t]) memcpy(b->h_rows + at, g[t]->rows, (size_t)g[t]->n * sizeof(int32_t)), at += (size_t)g[t]->n;
+    upload(b, b->d_rows, b->h_rows, n * sizeof(int32_t));
+    at = 0;
+    for (int t = 0; t < 3; t++) {
+        if (!g[t] || g[t]->n == 0) continue;
+        k_adagrad_rows(b->st, p[t], b->opt[2 + 2 * t], b->opt[3 + 2 * t], b->d_rows + at, g[t]->grad, g[t]->n,
+                       g[t]->width, lr, mu);
+        at += (size_t)g[t]->n;
+    }
+    cuda_clear_gradients(b);
+    carry_state(b, M);
+}
+
+// ---- scoring (evaluation, recommendations) ----
+
+static void score_all_device(backend_impl *b, int M, const int32_t *x) {
+    CHECK(b->scores, "this backend was made for training, not scoring");
+    CHECK(M <= b->max_rows, "%d rows exceed the backend's %d", M, b->max_rows);
+    memcpy(hix(b, IX_X), x, (size_t)M * sizeof(int32_t));
+    upload(b, ix(b, IX_X), hix(b, IX_X), (size_t)M * sizeof(int32_t));
+    forward(b, M, 0, 0);
+    carry_state(b, M);
+    const int64_t N = b->s.n_items;
+    k_broadcast_rows(b->st, b->scores, b->d.by, M, (int)N);
+    gemm(b, 0, 1, M, (int)N, b->H, b->out[b->L - 1], b->H, b->d.Wy, b->H, 1.0f, b->scores, (int)N);
+}
+
+static void cuda_feed(backend_impl *b, int M, const int32_t *x) {
+    memcpy(hix(b, IX_X), x, (size_t)M * sizeof(int32_t));
+    upload(b, ix(b, IX_X), hix(b, IX_X), (size_t)M * sizeof(int32_t));
+    forward(b, M, 0, 0);
+    carry_state(b, M);
+}
+
+static const float *cuda_score_all(backend_impl *b, int M, const int32_t *x) {
+    score_all_device(b, M, x);
+    if (!b->h_scores) b->h_scores = (float *)xmalloc((size_t)b->max_rows * b->s.n_items * sizeof(float));
+    download(b, b->h_scores, b->scores, (size_t)M * b->s.n_items * sizeof(float));
+    return b->h_scores;
+}
+
+// Ranks counted on the GPU (integers: exact), turned into metrics on the host.
+static void cuda_eval_step(backend_impl *b, int M, const int32_t *x, const int32_t *y, metrics *met, tie_mode ties) {
+    score_all_device(b, M, x);
+    const int64_t N = b->s.n_items;
+    for (int i = 0; i < M; i++) CHECK(y[i] >= 0 && y[i] < N, "target %d outside 0..%lld", (int)y[i], (long long)N - 1);
+    int32_t *h_y = hix(b, IX_COLS);
+    memcpy(h_y, y, (size_t)M * sizeof(int32_t));
+    upload(b, ix(b, IX_COLS), h_y, (size_t)M * sizeof(int32_t));
+    k_rank_counts(b->st, b->scores, M, N, ix(b, IX_COLS), b->d_gt, b->d_eq, b->d_nan);
+    CUDA_CHECK(cudaMemcpyAsync(b->h_gt, b->d_gt, (size_t)M * sizeof *b->h_gt, cudaMemcpyDeviceToHost, b->st));
+    CUDA_CHECK(cudaMemcpyAsync(b->h_eq, b->d_eq, (size_t)M * sizeof *b->h_eq, cudaMemcpyDeviceToHost, b->st));
+    download(b, b->h_nan, b->d_nan, (size_t)M * sizeof *b->h_nan);
+    for (int i = 0; i < M; i++)
+        metrics_add_rank(met, rank_from_counts((int64_t)b->h_gt[i], (int64_t)b->h_eq[i], N, b->h_nan[i], ties));
+}
+
+// ---- the step exchange on device memory, summed by NCCL ----
+
+static float *xm_alloc(void *ctx, size_t n) {
+    (void)ctx;
+    return dalloc(n);
+}
+static void xm_release(void *ctx, float *p) {
+    (void)ctx;
+    dfree(p);
+}
+static void xm_zero(void *ctx, float *p, size_t n) {
+    backend_impl *b = (backend_impl *)ctx;
+    if (n) CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(float), b->st));
+}
+static void xm_copy(void *ctx, float *dst, const float *src, size_t n) { copy_d2d((backend_impl *)ctx, dst, src, n); }
+static void xm_put(void *ctx, float *dst, const float *host, size_t n) {
+    upload((backend_impl *)ctx, dst, host, n * sizeof(float));
+}
+static void xm_get(void *ctx, float *host, const float *src, size_t n) {
+    download((backend_impl *)ctx, host, src, n * sizeof(float));
+}
+static int64_t *positions(backend_impl *b, const int64_t *pos, int n) {
+    if ((size_t)n > b->d_pos_cap) {  // grows a few times early on, then never
+        CUDA_CHECK(cudaStreamSynchronize(b->st));
+        dfree(b->d_pos);
+        b->d_pos_cap = (size_t)n * 2;
+        CUDA_CHECK(cudaMalloc(&b->d_pos, b->d_pos_cap * sizeof(int64_t)));
+    }
+    upload(b, b->d_pos, pos, (size_t)n * sizeof(int64_t));
+    return b->d_pos;
+}
+static void xm_scatter(void *ctx, float *dst, const int64_t *pos, const float *src, int n, int w) {
+    backend_impl *b = (backend_impl *)ctx;
+    if (n) k_scatter_rows64(b->st, dst, positions(b, pos, n), src, n, w);
+}
+static void xm_gather(void *ctx, float *dst, const float *src, const int64_t *pos, int n, int w) {
+    backend_impl *b = (backend_impl *)ctx;
+    if (n) k_gather_rows64(b->st, dst, src, positions(b, pos, n), n, w);
+}
+static void xm_allreduce(void *ctx, comm *c, float *buf, size_t n) {
+    (void)c;
+    comm_nccl_allreduce_sum_f32(((backend_impl *)ctx)->nccl, buf, n, "the step exchange");
+}
+
+static const exchange_mem *cuda_exchange_mem(backend_impl *b, comm *c) {
+    if (!b->nccl) b->nccl = comm_nccl_init(c, b->st);  // collective: every rank is here
+    exchange_mem m = {b, xm_alloc, xm_release, xm_zero, xm_copy, xm_put, xm_get, xm_scatter, xm_gather, xm_allreduce};
+    b->xmem = m;
+    return &b->xmem;
+}
+
+extern "C" const backend_ops cuda_backend_ops = {
+    "cuda",
+    cuda_create,
+    cuda_free,
+    cuda_states,
+    cuda_state_widths,
+    cuda_n_states,
+    cuda_zero_states,
+    cuda_move_rows,
+    cuda_gradient_step,
+    cuda_gradients,
+    cuda_clear_gradients,
+    cuda_dense_grads,
+    cuda_apply_update,
+    cuda_optim_arrays,
+    cuda_eval_step,
+    cuda_flops,
+    cuda_feed,
+    cuda_score_all,
+    cuda_sync_to_host,
+    cuda_sync_to_device,
+    cuda_exchange_mem,
+};

@@ -1,0 +1,278 @@
+// Kernels of the CUDA backend (kernels.h says what each computes). Elementwise kernels
+// use grid-stride loops over size_t indices; reductions give one thread its whole sum,
+// in the CPU loop's order, so results are deterministic and match the CPU bits.
+#include "kernels.h"
+
+#include <math.h>
+
+extern "C" {
+#include "adagrad_math.h"
+#include "gru_math.h"
+#include "loss_rows.h"
+#include "rng.h"
+}
+#include "cuda_check.h"
+
+namespace {
+
+const int THREADS = 256;
+
+unsigned blocks_for(size_t n) {
+    size_t b = (n + THREADS - 1) / THREADS;
+    if (b < 1) b = 1;
+    return (unsigned)(b < 65535u * 16u ? b : 65535u * 16u);  // grid-stride beyond this
+}
+
+#define GRID_STRIDE(e, n) \
+    for (size_t e = (size_t)blockIdx.x * blockDim.x + threadIdx.x; e < (n); e += (size_t)gridDim.x * blockDim.x)
+
+__global__ void gather_rows(float *dst, const float *table, const int32_t *ids, int n, int w) {
+    GRID_STRIDE(e, (size_t)n * w) {
+        size_t i = e / w, k = e % w;
+        dst[e] = table[(size_t)ids[i] * w + k];
+    }
+}
+
+__global__ void gather_rows64(float *dst, const float *src, const int64_t *pos, int n, int w) {
+    GRID_STRIDE(e, (size_t)n * w) {
+        size_t i = e / w, k = e % w;
+        dst[e] = src[(size_t)pos[i] * w + k];
+    }
+}
+
+__global__ void scatter_rows64(float *dst, const int64_t *pos, const float *src, int n, int w) {
+    GRID_STRIDE(e, (size_t)n * w) {
+        size_t i = e / w, k = e % w;
+        dst[(size_t)pos[i] * w + k] = src[e];
+    }
+}
+
+__global__ void dropout(float *x, float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step, int slot) {
+    GRID_STRIDE(e, n) {
+        float m = dropout_multiplier(seed, rank, step, slot, e, p);
+        mask[e] = m;
+        x[e] *= m;
+    }
+}
+
+__global__ void mul(float *x, const float *m, size_t n) {
+    GRID_STRIDE(e, n) x[e] *= m[e];
+}
+
+// Thread (i, k), k < H, does the three gate columns k, H + k, 2H + k of row i.
+__global__ void gru_fwd_gates(int M, int H, float *xw, const float *b, float *gates, const float *h_prev, float *rh) {
+    GRID_STRIDE(e, (size_t)M * H) {
+        size_t i = e / H, k = e % H, row = i * 3 * H;
+        float *a = xw + row, *g = gates + row;
+        a[k] += b[k];
+        a[H + k] += b[H + k];
+        a[2 * H + k] += b[2 * H + k];
+        float r = gru_gate(g[k], a[k]);
+        g[k] = r;
+        g[H + k] = gru_gate(g[H + k], a[H + k]);
+        rh[e] = gru_reset_h(r, h_prev[e]);
+    }
+}
+
+__global__ void gru_fwd_out(int M, int H, const float *xw, float *gates, const float *h_prev, float *h_new) {
+    GRID_STRIDE(e, (size_t)M * H) {
+        size_t i = e / H, k = e % H, row = i * 3 * H;
+        float *g = gates + row;
+        float c = gru_candidate(g[2 * H + k], xw[row + 2 * H + k]);
+        g[2 * H + k] = c;
+        h_new[e] = gru_h_new(h_prev[e], g[H + k], c);
+    }
+}
+
+__global__ void gru_bwd_cz(int M, int H, const float *gates, const float *h_prev, const float *dh, float *dxw) {
+    GRID_STRIDE(e, (size_t)M * H) {
+        size_t i = e / H, k = e % H, row = i * 3 * H;
+        float z = gates[row + H + k], c = gates[row + 2 * H + k];
+        dxw[row + 2 * H + k] = gru_d_candidate(dh[e], z, c);
+        dxw[row + H + k] = gru_d_update(dh[e], c, h_prev[e], z);
+    }
+}
+
+__global__ void gru_bwd_r(int M, int H, const float *gates, const float *h_prev, const float *drh, float *dxw) {
+    GRID_STRIDE(e, (size_t)M * H) {
+        size_t i = e / H, k = e % H, row = i * 3 * H;
+        dxw[row + k] = gru_d_reset(drh[e], h_prev[e], gates[row + k]);
+    }
+}
+
+__global__ void col_sums(const float *A, int M, int n, int lda, float *out) {
+    GRID_STRIDE(k, (size_t)n) {
+        float s = 0.0f;
+        for (int i = 0; i < M; i++) s += A[(size_t)i * lda + k];
+        out[k] = s;
+    }
+}
+
+__global__ void broadcast_rows(float *dst, const float *row, int M, int n) {
+    GRID_STRIDE(e, (size_t)M * n) dst[e] = row[e % n];
+}
+
+__global__ void gather_cols(float *R, const float *Ru, const int32_t *col_slot, int M, int C, int U) {
+    GRID_STRIDE(e, (size_t)M * C) {
+        size_t i = e / C, j = e % C;
+        R[e] = Ru[i * U + col_slot[j]];
+    }
+}
+
+__global__ void loss_rows(loss_config cfg, const float *R, int M, int C, const float *log_q, float scale, float *dR,
+                          float *scratch, double *row_loss) {
+    GRID_STRIDE(i, (size_t)M) {
+        row_loss[i] = loss_row(&cfg, R + i * C, log_q, C, (int)i, scale, dR + i * C, scratch + i * 4 * (size_t)C);
+    }
+}
+
+__global__ void segment_sum_cols(float *dRu, const float *dR, const int32_t *off, const int32_t *list, int M, int C,
+                                 int U) {
+    GRID_STRIDE(e, (size_t)M * U) {
+        size_t i = e / U, u = e % U;
+        float s = 0.0f;
+        for (int q = off[u]; q < off[u + 1]; q++) s += dR[i * C + list[q]];
+        dRu[e] = s;
+    }
+}
+
+__global__ void segment_add_rows(float *grad, int base, const int32_t *seg_slot, const int32_t *seg_off,
+                                 const int32_t *seg_rows, int nseg, const float *src, int w) {
+    GRID_STRIDE(e, (size_t)nseg * w) {
+        size_t s = e / w, k = e % w;
+        size_t at = (size_t)seg_slot[s] * w + k;
+        float acc = seg_slot[s] < base ? grad[at] : 0.0f;
+        for (int q = seg_off[s]; q < seg_off[s + 1]; q++) acc += src[(size_t)seg_rows[q] * w + k];
+        grad[at] = acc;
+    }
+}
+
+__global__ void adagrad(float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu) {
+    if (v && mu > 0) {
+        GRID_STRIDE(e, n) adagrad_elem(p + e, g[e], acc + e, v + e, lr, mu);
+    } else {
+        GRID_STRIDE(e, n) adagrad_elem_nomom(p + e, g[e], acc + e, lr);
+    }
+}
+
+__global__ void adagrad_rows(float *p, float *acc, float *v, const int32_t *rows, const float *g, int n, int w, float lr,
+                             float mu) {
+    GRID_STRIDE(e, (size_t)n * w) {
+        size_t k = e / w, c = e % w, at = (size_t)rows[k] * w + c;
+        if (v && mu > 0) adagrad_elem(p + at, g[e], acc + at, v + at, lr, mu);
+        else adagrad_elem_nomom(p + at, g[e], acc + at, lr);
+    }
+}
+
+__global__ void move_rows(float *dst, const float *src_rows, const int32_t *src, int M, int w) {
+    GRID_STRIDE(e, (size_t)M * w) {
+        size_t k = e / w, c = e % w;
+        dst[e] = src[k] < 0 ? 0.0f : src_rows[(size_t)src[k] * w + c];
+    }
+}
+
+// One block per row; integer counts, so the order of the additions does not matter.
+__global__ void rank_counts(const float *scores, int64_t N, const int32_t *targets, unsigned long long *gt,
+                            unsigned long long *eq, int *nan) {
+    __shared__ unsigned long long sg[THREADS], se[THREADS];
+    const float *s = scores + (size_t)blockIdx.x * N;
+    const float t = s[targets[blockIdx.x]];
+    unsigned long long g = 0, q = 0;
+    for (int64_t j = threadIdx.x; j < N; j += blockDim.x) {
+        g += s[j] > t;
+        q += s[j] == t;
+    }
+    sg[threadIdx.x] = g;
+    se[threadIdx.x] = q;
+    __syncthreads();
+    for (int half = blockDim.x / 2; half > 0; half /= 2) {
+        if ((int)threadIdx.x < half) {
+            sg[threadIdx.x] += sg[threadIdx.x + half];
+            se[threadIdx.x] += se[threadIdx.x + half];
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        gt[blockIdx.x] = sg[0];
+        eq[blockIdx.x] = se[0];
+        nan[blockIdx.x] = isnan(t);
+    }
+}
+
+}  // namespace
+
+#define LAUNCH(kernel, n, st, ...)                                   \
+    do {                                                             \
+        if ((n) == 0) return;                                        \
+        kernel<<<blocks_for(n), THREADS, 0, st>>>(__VA_ARGS__);      \
+        KERNEL_CHECK();                                              \
+    } while (0)
+
+void k_gather_rows(cudaStream_t st, float *dst, const float *table, const int32_t *ids, int n, int w) {
+    LAUNCH(gather_rows, (size_t)n * w, st, dst, table, ids, n, w);
+}
+void k_gather_rows64(cudaStream_t st, float *dst, const float *src, const int64_t *pos, int n, int w) {
+    LAUNCH(gather_rows64, (size_t)n * w, st, dst, src, pos, n, w);
+}
+void k_scatter_rows64(cudaStream_t st, float *dst, const int64_t *pos, const float *src, int n, int w) {
+    LAUNCH(scatter_rows64, (size_t)n * w, st, dst, pos, src, n, w);
+}
+void k_dropout(cudaStream_t st, float *x, float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step,
+               int slot) {
+    LAUNCH(dropout, n, st, x, mask, n, p, seed, rank, step, slot);
+}
+void k_mul(cudaStream_t st, float *x, const float *m, size_t n) { LAUNCH(mul, n, st, x, m, n); }
+void k_gru_fwd_gates(cudaStream_t st, int M, int H, float *xw, const float *b, float *gates, const float *h_prev,
+                     float *rh) {
+    LAUNCH(gru_fwd_gates, (size_t)M * H, st, M, H, xw, b, gates, h_prev, rh);
+}
+void k_gru_fwd_out(cudaStream_t st, int M, int H, const float *xw, float *gates, const float *h_prev, float *h_new) {
+    LAUNCH(gru_fwd_out, (size_t)M * H, st, M, H, xw, gates, h_prev, h_new);
+}
+void k_gru_bwd_cz(cudaStream_t st, int M, int H, const float *gates, const float *h_prev, const float *dh, float *dxw) {
+    LAUNCH(gru_bwd_cz, (size_t)M * H, st, M, H, gates, h_prev, dh, dxw);
+}
+void k_gru_bwd_r(cudaStream_t st, int M, int H, const float *gates, const float *h_prev, const float *drh, float *dxw) {
+    LAUNCH(gru_bwd_r, (size_t)M * H, st, M, H, gates, h_prev, drh, dxw);
+}
+void k_col_sums(cudaStream_t st, const float *A, int M, int n, int lda, float *out) {
+    LAUNCH(col_sums, (size_t)n, st, A, M, n, lda, out);
+}
+void k_broadcast_rows(cudaStream_t st, float *dst, const float *row, int M, int n) {
+    LAUNCH(broadcast_rows, (size_t)M * n, st, dst, row, M, n);
+}
+void k_gather_cols(cudaStream_t st, float *R, const float *Ru, const int32_t *col_slot, int M, int C, int U) {
+    LAUNCH(gather_cols, (size_t)M * C, st, R, Ru, col_slot, M, C, U);
+}
+void k_loss_rows(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q, float scale,
+                 float *dR, float *scratch, double *row_loss) {
+    if (M == 0) return;
+    // A thread per row: few threads, each with C columns of work; small blocks spread
+    // them over more multiprocessors.
+    loss_rows<<<(M + 31) / 32, 32, 0, st>>>(cfg, R, M, C, log_q, scale, dR, scratch, row_loss);
+    KERNEL_CHECK();
+}
+void k_segment_sum_cols(cudaStream_t st, float *dRu, const float *dR, const int32_t *off, const int32_t *list,
+                        int M, int C, int U) {
+    LAUNCH(segment_sum_cols, (size_t)M * U, st, dRu, dR, off, list, M, C, U);
+}
+void k_segment_add_rows(cudaStream_t st, float *grad, int base, const int32_t *seg_slot, const int32_t *seg_off,
+                        const int32_t *seg_rows, int nseg, const float *src, int w) {
+    LAUNCH(segment_add_rows, (size_t)nseg * w, st, grad, base, seg_slot, seg_off, seg_rows, nseg, src, w);
+}
+void k_adagrad(cudaStream_t st, float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu) {
+    LAUNCH(adagrad, n, st, p, g, acc, v, n, lr, mu);
+}
+void k_adagrad_rows(cudaStream_t st, float *p, float *acc, float *v, const int32_t *rows, const float *g, int n,
+                    int w, float lr, float mu) {
+    LAUNCH(adagrad_rows, (size_t)n * w, st, p, acc, v, rows, g, n, w, lr, mu);
+}
+void k_move_rows(cudaStream_t st, float *dst, const float *src_rows, const int32_t *src, int M, int w) {
+    LAUNCH(move_rows, (size_t)M * w, st, dst, src_rows, src, M, w);
+}
+void k_rank_counts(cudaStream_t st, const float *scores, int M, int64_t N, const int32_t *targets,
+                   unsigned long long *gt, unsigned long long *eq, int *nan) {
+    if (M == 0) return;
+    rank_counts<<<M, THREADS, 0, st>>>(scores, N, targets, gt, eq, nan);
+    KERNEL_CHECK();
+}

@@ -1,0 +1,66 @@
+// The CUDA backend's kernels, each behind a launcher on the backend's stream. The math
+// of every element (gates, losses, dropout, Adagrad) is the CPU code's own inline
+// functions (gru_math.h, loss_rows.h, rng.h, adagrad_math.h), compiled for the device;
+// every sum runs in the CPU loop's order (no atomics), so the kernels give the CPU
+// backend's bits and are deterministic. Only the cuBLAS products differ from OpenBLAS
+// (in the order of their additions).
+#ifndef GRUREC_CUDA_KERNELS_H
+#define GRUREC_CUDA_KERNELS_H
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+extern "C" {
+#include "loss.h"
+}
+
+// dst[i] = table[ids[i]] (rows of W floats), i < n.
+void k_gather_rows(cudaStream_t st, float *dst, const float *table, const int32_t *ids, int n, int w);
+// dst[i] = src[pos[i]] / dst[pos[i]] = src[i] (rows of W floats; 64-bit positions), i < n.
+void k_gather_rows64(cudaStream_t st, float *dst, const float *src, const int64_t *pos, int n, int w);
+void k_scatter_rows64(cudaStream_t st, float *dst, const int64_t *pos, const float *src, int n, int w);
+// Inverted dropout: mask[e] = dropout_multiplier(seed, rank, step, slot, e, p); x[e] *= mask[e].
+void k_dropout(cudaStream_t st, float *x, float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step,
+               int slot);
+// x[e] *= m[e].
+void k_mul(cudaStream_t st, float *x, const float *m, size_t n);
+// GRU forward, after gates[:, 0:2H] = h·[U_r U_z]: a = xw + b (in place), r and z, r ⊙ h.
+void k_gru_fwd_gates(cudaStream_t st, int M, int H, float *xw, const float *b, float *gates, const float *h_prev,
+                     float *rh);
+// After gates[:, 2H:3H] = (r ⊙ h)·U_c: the candidate (into gates) and h'.
+void k_gru_fwd_out(cudaStream_t st, int M, int H, const float *xw, float *gates, const float *h_prev, float *h_new);
+// GRU backward: d(candidate) and d(z) pre-activations from dh'.
+void k_gru_bwd_cz(cudaStream_t st, int M, int H, const float *gates, const float *h_prev, const float *dh, float *dxw);
+// d(r) pre-activation from drh = d(r ⊙ h).
+void k_gru_bwd_r(cudaStream_t st, int M, int H, const float *gates, const float *h_prev, const float *drh, float *dxw);
+// out[k] = Σ_i A[i·lda + k] (i ascending, from 0), k < n.
+void k_col_sums(cudaStream_t st, const float *A, int M, int n, int lda, float *out);
+// dst[i·n + k] = row[k].
+void k_broadcast_rows(cudaStream_t st, float *dst, const float *row, int M, int n);
+// R[i·C + j] = Ru[i·U + col_slot[j]].
+void k_gather_cols(cudaStream_t st, float *R, const float *Ru, const int32_t *col_slot, int M, int C, int U);
+// One thread per row: loss_row of loss_rows.h; row_loss[i] = L_i, dR = scale · dL/dR.
+// scratch: M × 4C floats. log_q may be NULL.
+void k_loss_rows(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q, float scale,
+                 float *dR, float *scratch, double *row_loss);
+// dRu[i·U + u] = Σ dR[i·C + j] over the columns j of item u (list[off[u] .. off[u+1]),
+// ascending), u < U.
+void k_segment_sum_cols(cudaStream_t st, float *dRu, const float *dR, const int32_t *off, const int32_t *list,
+                        int M, int C, int U);
+// Row gradients of the inputs: for segment s, slot = seg_slot[s]:
+// grad[slot] = (slot < base ? grad[slot] : 0) + Σ src[i] over i in seg_rows[seg_off[s] ..
+// seg_off[s+1]) ascending (rows of W floats).
+void k_segment_add_rows(cudaStream_t st, float *grad, int base, const int32_t *seg_slot, const int32_t *seg_off,
+                        const int32_t *seg_rows, int nseg, const float *src, int w);
+// Adagrad (+ momentum when v != NULL and mu > 0) on N values / on the rows ROWS of a table.
+void k_adagrad(cudaStream_t st, float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu);
+void k_adagrad_rows(cudaStream_t st, float *p, float *acc, float *v, const int32_t *rows, const float *g, int n,
+                    int w, float lr, float mu);
+// dst row k = src row SRC[k], or zeros where SRC[k] < 0 (lanes_step's plan), k < M.
+void k_move_rows(cudaStream_t st, float *dst, const float *src_rows, const int32_t *src, int M, int w);
+// For row i of the [M × N] scores: gt[i] = #(s > t), eq[i] = #(s == t), nan[i] = isnan(t),
+// t = scores[i·N + targets[i]].
+void k_rank_counts(cudaStream_t st, const float *scores, int M, int64_t N, const int32_t *targets,
+                   unsigned long long *gt, unsigned long long *eq, int *nan);
+
+#endif

@@ -1,0 +1,353 @@
+// The per-row math of the output losses (see loss.h for the formulas): one row of scores
+// in, L_i and the row of dL_i/dR out. Header-only and GRUREC_HD (hd.h): loss.c's CPU
+// loop and the CUDA kernels call these same functions, so both backends compute every
+// row with the same operations in the same order.
+//
+// Gradients with respect to the activated scores r (then dL/dR_ij = dL/dr_ij * act'(x_ij),
+// x = R - logq*log_q; tanh' = 1 - tanh^2, ELU' = 1 for x >= 0 else ELU(x) + a = a e^x),
+// sig' = sig(1-sig), s = the softmax over j != i, for row i and j != i:
+//   cross-entropy  p = softmax(r_i), w = p_i/(p_i+eps):      g_j = w p_j,  g_i = w (p_i - 1)
+//   bpr            sig_j = sig(r_i - r_j):      g_j = (1/C) sig_j (1-sig_j)/(sig_j+eps),  g_i = -sum_j g_j
+//   top1           g_j = (1/C)(sig'(r_j - r_i) + 2 r_j sig'(r_j^2)),  g_i = -(1/C) sum_j sig'(r_j - r_i)
+//   bpr-max        P = sum_j s_j sig_j, Q = sum_j s_j r_j^2:
+//                  g_j = s_j [(P - sig_j^2)/(P+eps) + bpreg (r_j^2 + 2 r_j - Q)]
+//                  g_i = -sum_j s_j sig_j (1-sig_j) / (P+eps)
+//   top1-max       f_j = sig(r_j - r_i) + sig(r_j^2), L = sum_j s_j f_j:
+//                  g_j = s_j [f_j - L + sig'(r_j - r_i) + 2 r_j sig'(r_j^2)]
+//                  g_i = -sum_j s_j sig'(r_j - r_i)
+// (the softmax gives ds_j/dr_k = s_j([j=k] - s_k), hence the "- P", "- Q", "- L" terms; the
+// eps inside the logs is kept exactly: w and 1/(P+eps), 1/(sig_j+eps)).
+//
+// Layout of the work for one row: the exponentials are computed in tight loops of their own
+// (expf is a library call, and a call spills every float register), then one call-free pass
+// does the arithmetic and the row sums (double accumulators), then, for the losses whose
+// gradient needs a row total, one pass writes dR. Nothing is allocated: scratch holds the
+// activated row, act', and two per-column temporaries; the dR row itself holds one more
+// until it is overwritten by the gradient.
+#ifndef GRUREC_LOSS_ROWS_H
+#define GRUREC_LOSS_ROWS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "fastmath.h"
+#include "hd.h"
+#include "loss.h"
+#ifndef __CUDACC__
+#include "check.h"
+#endif
+
+// The row functions are forced inline: on the CPU into each target clone of
+// loss_forward_backward (so every clone vectorises them for its own ISA).
+#ifdef __CUDACC__
+#define LOSS_INLINE static __forceinline__ GRUREC_HD
+#else
+#define LOSS_INLINE static inline __attribute__((always_inline))
+#endif
+
+#define LOSS_EPS 1e-24
+#define LOSS_EPSF 1e-24f
+#define LOG_EPSF (-55.262043f)  // log(1e-24)
+
+// ---- float math helpers ----
+// No library calls: exp, log1p, tanh and expm1 are the Cephes single-precision
+// polynomials (about 1-2 ulp) inlined: glibc's calls measured 1.3-2x slower here, and
+// every call spills the float registers of the loop around it. The elementwise loops
+// vectorise (-O3, AVX-512/AVX2 clones); in-order reductions stay scalar.
+
+// e^x for x <= 0; exactly 0 below -87.3 (where e^x would be subnormal: subnormal operands
+// are slow, and such terms are far below every tolerance here).
+static inline GRUREC_HD float fexp(float x) { return fm_exp(x); }
+
+// log(1 + u) for 0 <= u <= 1. Below 1e-7 log(1 + u) = u to float precision; the polynomial
+// then runs on a clamped input so that no subnormal (slow) intermediate is ever formed.
+static inline GRUREC_HD float flog1p01(float u) {
+    float uc = u < 1e-7f ? 1e-7f : u;
+    int hi = uc > 0.41421356f;                 // 1 + u > sqrt(2): use (1 + u)/2
+    float f = hi ? 0.5f * uc - 0.5f : uc;      // (1+u)/2^k - 1, in [-0.293, 0.415]
+    float z = f * f;
+    float p = 7.0376836292e-2f;
+    p = p * f - 1.1514610310e-1f;
+    p = p * f + 1.1676998740e-1f;
+    p = p * f - 1.2420140846e-1f;
+    p = p * f + 1.4249322787e-1f;
+    p = p * f - 1.6668057665e-1f;
+    p = p * f + 2.0000714765e-1f;
+    p = p * f - 2.4999993993e-1f;
+    p = p * f + 3.3333331174e-1f;
+    float y = p * f * z;
+    float k = hi ? 1.0f : 0.0f;
+    y += k * -2.12194440e-4f;
+    y += -0.5f * z;
+    float res = f + y + k * 0.693359375f;
+    return u < 1e-7f ? u : res;
+}
+
+// sigma(d) and sigma(-d) from e = e^{-|d|}, without overflow.
+static inline GRUREC_HD void sig_from(float d, float e, float *sp, float *sn) {
+    float inv = 1.0f / (1.0f + e);
+    float small = e * inv;
+    *sp = d >= 0.0f ? inv : small;
+    *sn = d >= 0.0f ? small : inv;
+}
+
+static inline GRUREC_HD float neg_abs(float x) { return x < 0.0f ? x : -x; }
+
+// log(sig(d) + eps) from e = e^{-|d|}: the log-sigmoid, with eps folded in by a log-add-exp
+// where it can matter (log-sigmoid below -30, i.e. sig below 1e-13).
+static inline GRUREC_HD float log_sig_eps(float d, float e) {
+    float ls = (d < 0.0f ? d : 0.0f) - flog1p01(e);
+    if (ls < -30.0f) {
+        float dl = ls - LOG_EPSF;
+        ls = (dl > 0.0f ? ls : LOG_EPSF) + flog1p01(fexp(neg_abs(dl)));
+    }
+    return ls;
+}
+
+// ---- final activation: r = act(R - logq*log_q), a = act'(.) ----
+
+// Returns the activated row: Rrow itself when there is nothing to do (linear, no logq).
+// For linear, a must already hold ones (filled once per call).
+LOSS_INLINE const float *activate_row(const loss_config *cfg, const float *Rrow, const float *log_q, int C,
+                                      float *r, float *a) {
+    const float w = (log_q && cfg->logq != 0.0f) ? cfg->logq : 0.0f;
+    if (cfg->act == ACT_LINEAR && w == 0.0f) return Rrow;
+    if (w != 0.0f)
+        for (int j = 0; j < C; j++) r[j] = Rrow[j] - w * log_q[j];
+    else
+        memcpy(r, Rrow, (size_t)C * sizeof *r);
+    switch (cfg->act) {
+    case ACT_LINEAR: break;
+    case ACT_TANH:
+        // tanh and its derivative, accurate near 0 and for large |x| (src/fastmath.h).
+        for (int j = 0; j < C; j++) r[j] = fm_tanh_d(r[j], &a[j]);
+        break;
+    case ACT_ELU: {
+        // x < 0: a (e^x - 1), derivative a e^x; e^x - 1 by its series near 0 (no cancellation).
+        const float al = cfg->elu_alpha;
+        for (int j = 0; j < C; j++) a[j] = fexp(r[j] < 0.0f ? r[j] : 0.0f);
+        for (int j = 0; j < C; j++) {
+            float x = r[j], ex = a[j];
+            float xc = (x > -1e-10f && x < 1e-10f) ? 0.0f : x;
+            float sr = xc * (1.0f / 5040.0f) + (1.0f / 720.0f);
+            sr = sr * xc + (1.0f / 120.0f);
+            sr = sr * xc + (1.0f / 24.0f);
+            sr = sr * xc + (1.0f / 6.0f);
+            sr = sr * xc + 0.5f;
+            float em1 = x > -0.35f ? sr * (xc * xc) + x : ex - 1.0f;
+            r[j] = x >= 0.0f ? x : al * em1;
+            a[j] = x >= 0.0f ? 1.0f : al * ex;
+        }
+        break;
+    }
+    default:
+#ifdef __CUDACC__
+        return NULL;  // (no CHECK on the device: loss_row returns NaN)
+#else
+        CHECK(0, "unknown final activation %d", (int)cfg->act);
+#endif
+    }
+    return r;
+}
+
+LOSS_INLINE float max_range(const float *r, int lo, int hi, float m) {
+    // 16 running maxima: a fixed association, so it vectorises without -ffast-math
+    // and every clone returns the same value.
+    float acc[16];
+    for (int k = 0; k < 16; k++) acc[k] = m;
+    int j = lo;
+    for (; j + 16 <= hi; j += 16)
+        for (int k = 0; k < 16; k++) acc[k] = r[j + k] > acc[k] ? r[j + k] : acc[k];
+    for (; j < hi; j++) m = r[j] > m ? r[j] : m;
+    for (int k = 0; k < 16; k++) m = acc[k] > m ? acc[k] : m;
+    return m;
+}
+
+// Sum in double with 8 running sums (fixed association: same bits in every clone).
+LOSS_INLINE double sum_f64(const float *x, int n) {
+    double acc[8] = {0};
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int k = 0; k < 8; k++) acc[k] += x[j + k];
+    double s = 0.0;
+    for (; j < n; j++) s += x[j];
+    for (int k = 0; k < 8; k++) s += acc[k];
+    return s;
+}
+
+// ---- per-row losses: r, a = activated row and act'; out = dR row; t1, t2 = [C] temporaries.
+// Each returns L_i and writes out[j] = scale * dL_i/dR_ij.
+
+LOSS_INLINE double row_xe(const float *r, const float *a, int C, int i, float scale, float *out) {
+    const float m = max_range(r, 0, C, -INFINITY);
+    for (int j = 0; j < C; j++) out[j] = fexp(r[j] - m);
+    const double S = sum_f64(out, C);
+    const double p = out[i] / S, w = p / (p + LOSS_EPS);
+    const float c = (float)(w / S) * scale;
+    for (int j = 0; j < C; j++) out[j] = c * out[j] * a[j];
+    out[i] = (float)((double)scale * a[i] * w * (p - 1.0));
+    return -log(p + LOSS_EPS);
+}
+
+LOSS_INLINE double row_bpr(const float *r, const float *a, int C, int i, float scale, float *out) {
+    const float invC = 1.0f / (float)C, ri = r[i];
+    for (int j = 0; j < C; j++) out[j] = fexp(neg_abs(ri - r[j]));
+    double sum_log = 0.0, sum_g = 0.0;
+    for (int j = 0; j < C; j++) {
+        float d = ri - r[j], e = out[j], sp, sn;
+        sig_from(d, e, &sp, &sn);
+        sum_log += log_sig_eps(d, e);
+        float g = invC * (sn * (sp / (sp + LOSS_EPSF)));
+        sum_g += g;
+        out[j] = scale * a[j] * g;
+    }
+    sum_g -= invC * 0.5f;  // the diagonal term (d = 0) of the loop: its derivative is 0
+    out[i] = (float)(-(double)scale * a[i] * sum_g);
+    return -sum_log / C;  // the diagonal's log(sig(0) + eps) is part of the loss
+}
+
+LOSS_INLINE double row_top1(const float *r, const float *a, int C, int i, float scale, float *out, float *t1) {
+    const float invC = 1.0f / (float)C, ri = r[i];
+    for (int j = 0; j < C; j++) {
+        out[j] = fexp(neg_abs(r[j] - ri));
+        t1[j] = fexp(-r[j] * r[j]);
+    }
+    double sum = 0.0, sum_gd = 0.0;
+    for (int j = 0; j < C; j++) {
+        float rj = r[j], eq = t1[j], sp, sn;
+        sig_from(rj - ri, out[j], &sp, &sn);
+        float sq = 1.0f / (1.0f + eq);
+        float dsq = sq * (eq * sq);  // sig'(r_j^2)
+        float gd = invC * (sp * sn);
+        sum += sp + sq;
+        sum_gd += gd;
+        out[j] = scale * a[j] * (gd + invC * 2.0f * rj * dsq);
+    }
+    sum_gd -= invC * 0.25f;  // the diagonal: sig'(0) = 1/4 of the loop does not belong there
+    const float sqi = 1.0f / (1.0f + t1[i]);
+    out[i] = (float)(-(double)scale * a[i] * sum_gd);
+    return (sum - sqi) / C;  // the sum includes sig(0) + sig(r_i^2) of the diagonal, as the formula
+}
+
+// e^{r_j - m} (softmax numerators) and e^{-|r_j - r_i|} over [lo, hi).
+LOSS_INLINE void exps_range(const float *r, int lo, int hi, float ri, float m, float *e, float *ed) {
+    for (int j = lo; j < hi; j++) {
+        e[j] = fexp(r[j] - m);
+        ed[j] = fexp(neg_abs(r[j] - ri));
+    }
+}
+
+// The terms every softmax-over-negatives loss needs: e[j] = exp(r_j − max_{k≠i} r_k)
+// (the unnormalised s_ij) and ed[j] = exp(−|r_i − r_j|); the diagonal gets e = 0 (s_ii = 0,
+// so it drops out of every sum) and ed = 1.
+LOSS_INLINE void neg_softmax_terms(const float *r, int C, int i, float *e, float *ed) {
+    const float ri = r[i];
+    const float m = max_range(r, i + 1, C, max_range(r, 0, i, -INFINITY));
+    exps_range(r, 0, i, ri, m, e, ed);
+    exps_range(r, i + 1, C, ri, m, e, ed);
+    e[i] = 0.0f, ed[i] = 1.0f;
+}
+
+LOSS_INLINE double row_bprmax(const float *r, const float *a, int C, int i, float scale, float bpreg, float *out,
+                              float *t1) {
+    if (C < 2) {  // no negative: defined as 0
+        out[0] = 0.0f;
+        return 0.0;
+    }
+    const float ri = r[i];
+    neg_softmax_terms(r, C, i, out, t1);
+    double S = 0, SP = 0, SQ = 0, SD = 0;
+    for (int j = 0; j < C; j++) {
+        float rj = r[j], e = out[j], sp, sn;
+        sig_from(ri - rj, t1[j], &sp, &sn);
+        t1[j] = sp;
+        S += e;
+        SP += e * sp;
+        SQ += e * (rj * rj);
+        SD += e * (sp * sn);
+    }
+    const double P = SP / S, Q = SQ / S, A = 1.0 / (P + LOSS_EPS);
+    const float Af = (float)A, Bf = (float)(P * A - (double)bpreg * Q), cs = (float)(scale / S);
+    for (int j = 0; j < C; j++) {
+        float rj = r[j], sj = t1[j];
+        // (sj * Af) * sj: sig_j^2 / (P + eps) without forming a subnormal sig_j^2
+        out[j] = cs * out[j] * a[j] * (Bf - (sj * Af) * sj + bpreg * rj * (rj + 2.0f));
+    }
+    out[i] = (float)(-(double)scale * a[i] * (SD / S) * A);
+    return -log(P + LOSS_EPS) + (double)bpreg * Q;
+}
+
+LOSS_INLINE double row_top1max(const float *r, const float *a, int C, int i, float scale, float *out, float *t1,
+                               float *t2) {
+    if (C < 2) {  // no negative: defined as 0
+        out[0] = 0.0f;
+        return 0.0;
+    }
+    const float ri = r[i];
+    neg_softmax_terms(r, C, i, out, t1);
+    for (int j = 0; j < C; j++) t2[j] = fexp(-r[j] * r[j]);
+    double S = 0, SF = 0, SD = 0;
+    for (int j = 0; j < C; j++) {
+        float rj = r[j], e = out[j], eq = t2[j], sp, sn;
+        sig_from(rj - ri, t1[j], &sp, &sn);
+        float sq = 1.0f / (1.0f + eq);
+        float dsq = sq * (eq * sq);
+        float dsd = sp * sn;
+        float f = sp + sq;
+        t1[j] = f;
+        t2[j] = dsd + 2.0f * rj * dsq;
+        S += e;
+        SF += e * f;
+        SD += e * dsd;
+    }
+    const double L = SF / S;
+    const float Lf = (float)L, cs = (float)(scale / S);
+    for (int j = 0; j < C; j++) out[j] = cs * out[j] * a[j] * (t1[j] - Lf + t2[j]);
+    out[i] = (float)(-(double)scale * a[i] * (SD / S));
+    return L;
+}
+
+// ---- one whole row ----
+
+// Row i, for a caller that has set a = scratch + C to ones when cfg->act is linear
+// (loss_forward_backward does it once per call).
+LOSS_INLINE double loss_row_filled(const loss_config *cfg, const float *Rrow, const float *log_q, int C, int i,
+                                   float scale, float *out, float *scratch) {
+    const size_t n = (size_t)C;
+    float *rbuf = scratch, *a = scratch + n, *t1 = scratch + 2 * n, *t2 = scratch + 3 * n;
+    const float *r = activate_row(cfg, Rrow, log_q, C, rbuf, a);
+#ifdef __CUDACC__
+    if (!r) return NAN;
+#endif
+    double L;
+    switch (cfg->loss) {
+    case LOSS_CROSS_ENTROPY: L = row_xe(r, a, C, i, scale, out); break;
+    case LOSS_BPR: L = row_bpr(r, a, C, i, scale, out); break;
+    case LOSS_TOP1: L = row_top1(r, a, C, i, scale, out, t1); break;
+    case LOSS_BPR_MAX: L = row_bprmax(r, a, C, i, scale, cfg->bpreg, out, t1); break;
+    case LOSS_TOP1_MAX: L = row_top1max(r, a, C, i, scale, out, t1, t2); break;
+    default:
+#ifdef __CUDACC__
+        L = NAN;  // (no CHECK on the device)
+#else
+        CHECK(0, "unknown loss %d", (int)cfg->loss);
+#endif
+    }
+    return L;
+}
+
+// One row, standalone: Rrow = row i of the M x C score matrix (column i its positive),
+// log_q as for loss_forward_backward; writes out[j] = scale * dL_i/dR_ij (C floats) and
+// returns L_i. scratch: 4*C floats (the activated row, act', two temporaries). Exactly
+// what loss_forward_backward computes for row i. An unknown loss or activation CHECKs in
+// the C build; compiled by nvcc (device or host side) it gives NaN instead.
+static inline GRUREC_HD double loss_row(const loss_config *cfg, const float *Rrow, const float *log_q, int C, int i,
+                                        float scale, float *out, float *scratch) {
+    if (cfg->act == ACT_LINEAR)
+        for (int j = 0; j < C; j++) scratch[C + j] = 1.0f;
+    return loss_row_filled(cfg, Rrow, log_q, C, i, scale, out, scratch);
+}
+
+#endif

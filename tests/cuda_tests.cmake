@@ -1,0 +1,31 @@
+# Tests of the CUDA/NCCL code (src/cuda, src/comm/comm_nccl.c). Included from
+# tests/CMakeLists.txt; does nothing unless the CUDA backend is built (GRUREC_CUDA).
+# On machines with fewer usable GPUs than ranks (or no driver) the tests print
+# "SKIP: ..." and pass.
+if(GRUREC_CUDA)
+  # An MPI program, like test_comm.
+  add_executable(test_comm_nccl ${CMAKE_CURRENT_LIST_DIR}/test_comm_nccl.c)
+  target_link_libraries(test_comm_nccl PRIVATE grurec_cuda grurec_core MPI::MPI_C)
+
+  # mpirun as tests/comm_test.sh runs it (oversubscribed; containers run as root).
+  # The mpirun next to FindMPI's mpiexec (not /bin/mpirun on merged-/usr systems: Open MPI
+  # takes its prefix from that path and refuses "/").
+  get_filename_component(_grurec_mpi_bin "${MPIEXEC_EXECUTABLE}" DIRECTORY)
+  find_program(GRUREC_TEST_MPIRUN NAMES mpirun HINTS "${_grurec_mpi_bin}" NO_DEFAULT_PATH)
+  if(NOT GRUREC_TEST_MPIRUN)
+    set(GRUREC_TEST_MPIRUN ${MPIEXEC_EXECUTABLE})
+  endif()
+  set(_grurec_nccl_mpirun ${GRUREC_TEST_MPIRUN} --oversubscribe --allow-run-as-root -np 2)
+
+  # Sums on 2 ranks / 2 GPUs: exact, bitwise equal across ranks, the group variant.
+  add_test(NAME comm_nccl_test COMMAND ${_grurec_nccl_mpirun} $<TARGET_FILE:test_comm_nccl> basic)
+  # The deadline: rank 1 sleeps 30 s, rank 0 must end the job after 2 s naming the all-reduce.
+  add_test(NAME comm_nccl_timeout_test COMMAND ${_grurec_nccl_mpirun} $<TARGET_FILE:test_comm_nccl> hang 2)
+  set_tests_properties(comm_nccl_test comm_nccl_timeout_test PROPERTIES
+    RUN_SERIAL TRUE TIMEOUT 120
+    ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
+  # It fails on purpose (MPI_Abort): pass on its message (or a skip), never on "UNEXPECTED".
+  set_tests_properties(comm_nccl_timeout_test PROPERTIES
+    PASS_REGULAR_EXPRESSION "SKIP: |rank 0: NCCL all-reduce of 1 floats did not complete within 2 s \\(hang test\\)"
+    FAIL_REGULAR_EXPRESSION "UNEXPECTED")
+endif()
