@@ -24,16 +24,21 @@ const char *backend_device_name(backend_device d) { return d == BACKEND_CUDA ? "
 backend_device backend_current_device(void) { return g_device; }
 
 backend_device backend_choose_device(const char *want, int local_rank, int verbose) {
+    if (!want) want = getenv("GRUREC_DEVICE");
+    if (!want || !*want) want = "auto";
     const int is_auto = strcmp(want, "auto") == 0;
     if (strcmp(want, "cpu") == 0) return g_device = BACKEND_CPU;
     if (!is_auto && strcmp(want, "cuda") != 0) usage_fail("--device is cpu, cuda or auto, not '%s'", want);
-    char why[256] = "this grurec was built without CUDA (configure with nvcc on the PATH)";
+    char why[320] = "this grurec was built without CUDA (configure with nvcc on the PATH)";
 #ifdef GRUREC_HAVE_CUDA
     int n = cuda_usable_devices(why, (int)sizeof why);
-    if (n > 0) {
-        cuda_select_device(local_rank % n);
+    if (n > local_rank) {  // one GPU per rank of a node, by local rank
+        cuda_select_device(local_rank);
         return g_device = BACKEND_CUDA;
     }
+    if (n > 0)
+        snprintf(why, sizeof why, "local rank %d has no GPU of its own (%d on this node): start at most %d rank%s per node",
+                 local_rank, n, n, n > 1 ? "s" : "");
 #else
     (void)local_rank;
 #endif

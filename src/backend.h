@@ -23,11 +23,11 @@ typedef struct comm comm;
 
 typedef enum { BACKEND_CPU, BACKEND_CUDA } backend_device;
 
-// --device cpu|cuda|auto (usage error otherwise): the device of every backend this
-// process creates from now on. auto = CUDA when a usable GPU exists, else the CPU with
-// one line on stderr (printed when VERBOSE) saying why; cuda without a usable GPU (or in
-// a build without CUDA) fails with that line. The GPU is the LOCAL_RANK-th one (modulo
-// the number of GPUs).
+// --device cpu|cuda|auto (usage error otherwise; NULL: $GRUREC_DEVICE, else auto): the
+// device of every backend this process creates from now on. A rank uses the GPU of its
+// local rank (one GPU per rank of a node). auto = that GPU when it exists and is usable,
+// else the CPU with one line on stderr (printed when VERBOSE) saying why; cuda without it
+// (or in a build without CUDA) fails with that line.
 backend_device backend_choose_device(const char *want, int local_rank, int verbose);
 backend_device backend_current_device(void);
 // --tf32: cuBLAS may use TF32 tensor cores in the products of CUDA backends created

@@ -147,12 +147,10 @@ static void cpu_zero_states(backend_impl *b) {
 }
 
 // Inverted dropout: mask = 1/(1−p) with probability 1−p, else 0, from a counter-based
-// stream keyed by (step, slot, element), so masks never depend on the order of draws.
+// stream keyed by (step, slot, element), so masks never depend on the order of draws
+// (rng.h's dropout_multiplier, which the CUDA kernels call too).
 static void dropout_mask(float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step, int slot) {
-    const float keep = 1.0f / (1.0f - p);
-    const uint64_t stream = RNG_STREAM_DROPOUT + ((uint64_t)rank << 16);
-    const uint64_t base = ((uint64_t)step * 64 + (uint64_t)slot) << 32;
-    for (size_t i = 0; i < n; i++) mask[i] = rng_uniform(seed, stream, base + i) < p ? 0.0f : keep;
+    for (size_t i = 0; i < n; i++) mask[i] = dropout_multiplier(seed, rank, step, slot, i, p);
 }
 
 static void mul_inplace(float *x, const float *m, size_t n) {

@@ -80,13 +80,14 @@ static const char *const eval_usage =
     "per cutoff and the number of predictions; --json prints one object with keys\n"
     "\"recall@K\", \"mrr@K\" and \"predictions\".\n"
     "  --model     a model file, or a run directory (its model.h5)\n"
-    "  --device    auto (default: this rank's GPU when usable, else the CPU) | cpu | cuda\n"
+    "  --device    auto (default: $GRUREC_DEVICE, else auto = this rank's GPU when usable,\n"
+    "              else the CPU) | cpu | cuda\n"
     "  --ties      conservative (default: rank = items scoring >= the target), standard\n"
     "              (1 + items scoring above it), median (ties share the middle rank)\n";
 
 int cmd_eval(int argc, char **argv, comm *cm) {
     const char *data = NULL, *model = NULL, *split_name = "test", *cutoffs_s = "1,5,10,20", *ties_s = "conservative";
-    const char *device = "auto";
+    const char *device = NULL;  // --device, else $GRUREC_DEVICE, else auto
     int json = 0, batch = 256;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

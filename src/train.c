@@ -51,8 +51,9 @@ static const char *const train_usage =
     "  --epochs N           (10)\n"
     "  --seed S             parameters, negatives and dropout are functions of it (42)\n"
     "  --threads T          OpenBLAS threads (1)\n"
-    "  --device D           cpu | cuda | auto (default: auto = the GPU of this rank's local\n"
-    "                       rank when one is usable, else the CPU, saying why in one line)\n"
+    "  --device D           cpu | cuda | auto (default: $GRUREC_DEVICE, else auto = the GPU\n"
+    "                       of this rank's local rank when usable, else the CPU, saying why\n"
+    "                       in one line; every rank must end up on the same kind)\n"
     "  --tf32               CUDA: let cuBLAS use TF32 tensor cores for the products (faster,\n"
     "                       about 1e-3 relative error in each product)\n"
     "  --max-steps N        stop after N steps (benchmarks; 0 = no limit)\n"
@@ -114,7 +115,7 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
     a->sparse_exchange = 1;
     a->cutoffs = "1,5,10,20";
     a->ties = "conservative";
-    a->device = "auto";
+    a->device = NULL;  // --device, else $GRUREC_DEVICE, else auto
     // The config file first, so that flags override it.
     for (int i = 1; i + 1 < argc; i++)
         if (strcmp(argv[i], "--config") == 0) a->config_file = argv[i + 1];
@@ -214,8 +215,10 @@ int cmd_train(int argc, char **argv, comm *cm) {
     openblas_set_num_threads(c.threads);
     comm_set_timeout(cm, a.comm_timeout);
     const int rank = comm_rank(cm), P = comm_size(cm), root = rank == 0;
-    backend_choose_device(a.device, comm_local_rank(cm), root);
+    const backend_device dev = backend_choose_device(a.device, comm_local_rank(cm), root);
     backend_set_tf32(a.tf32);
+    // The step exchange runs in one kind of memory: every rank on the GPU, or every one on the CPU.
+    comm_check_same_u64(cm, (uint64_t)dev, "the device (--device auto chose differently: give --device)");
 
     dataset_meta m;
     dataset_open(a.data, &m);

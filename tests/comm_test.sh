@@ -5,6 +5,7 @@
 # Also the launch/grurec-mpirun wrapper. About 20 s on 2 cores.
 # usage: comm_test.sh BUILD_DIR
 set -uo pipefail
+export GRUREC_DEVICE=cpu  # the CPU backend (these tests compare CPU bits)
 build=$1
 bin=$build/tests/test_comm
 repo=$(cd "$(dirname "$0")/.." && pwd)

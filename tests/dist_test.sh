@@ -5,6 +5,7 @@
 # single-process one; a settings mismatch and a killed rank stop every rank.
 # usage: dist_test.sh BUILD_DIR
 set -uo pipefail
+export GRUREC_DEVICE=cpu  # the CPU backend (these tests compare CPU bits)
 build=$1
 here=$(cd "$(dirname "$0")/.." && pwd)
 grurec=$build/grurec

@@ -2,6 +2,9 @@
 # Sets build, grurec, synth, prep, a work directory removed at exit, and the counters
 # with ok / bad / check; finish prints "N passed, M failed" and sets the exit status.
 set -uo pipefail
+# The CPU backend unless a test asks for a device (--device wins over this), so that the
+# tests mean the same on machines with GPUs.
+export GRUREC_DEVICE=cpu
 build=$1
 grurec=$build/grurec synth=$build/data-prep/grurec-synth prep=$build/data-prep/grurec-prep
 work=$(mktemp -d "${TMPDIR:-/tmp}/$2.XXXXXX")
