@@ -55,6 +55,11 @@ void backend_zero_states(backend *b);
 double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                           float scale, int64_t step);
 
+// Where gradients live: on the CUDA backend, backend_gradients().dense,
+// backend_dense_grads and every row_grads' grad are DEVICE pointers (the row ids, rows[]
+// and slot[], stay on the host), and the row gradients given to backend_apply_update
+// must be device memory too (the exchange's memory ops, backend_exchange_mem, make them so).
+//
 // The gradient half of a training step, for tests: computes the loss and the
 // gradients of SCALE × loss (readable through backend_gradients) and changes neither
 // the parameters nor the hidden state. backend_clear_gradients forgets the touched rows
@@ -69,7 +74,8 @@ backend_grads backend_gradients(const backend *b);
 void backend_clear_gradients(backend *b);
 
 // Moves the hidden state rows as lanes_step planned: row k gets old row SRC[k], or
-// zeros where SRC[k] < 0, for k < M.
+// zeros where SRC[k] < 0, for k < M (SRC[k] >= k: rows only move up); rows from M on
+// keep their values.
 void backend_move_rows(backend *b, const int32_t *src, int M);
 
 // Host copies of the parameters, optimizer state and hidden state: brought up to date

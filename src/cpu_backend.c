@@ -207,6 +207,7 @@ static double cpu_gradient_step(backend_impl *b, int M, const int32_t *x, const 
                              float scale, int64_t step) {
     const model_shape *s = &b->s;
     const int H = b->H, C = M + K, L = b->L;
+    CHECK(b->training, "this backend was made for scoring, not training");
     CHECK(M <= b->max_rows && C <= b->max_cols, "step of %d rows and %d columns exceeds the buffers", M, C);
     CHECK(b->g_Wy.n == 0 && b->g_by.n == 0, "gradient step on uncleared gradients (call backend_clear_gradients)");
     forward(b, M, x, step, 1);

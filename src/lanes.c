@@ -75,8 +75,8 @@ int lanes_step(lanes *l, int32_t *src) {
 }
 
 void lanes_move_rows(float **states, const int *widths, int n_states, const int32_t *src, int M) {
-    // src[k] <= k (rows only move up), so moving in increasing k never reads a row
-    // already overwritten.
+    // src[k] >= k (rows only move up), so moving in increasing k never reads a row
+    // already overwritten. Rows from M on keep what they held (never read again).
     for (int k = 0; k < M; k++)
         for (int j = 0; j < n_states; j++) {
             float *to = states[j] + (size_t)k * widths[j];

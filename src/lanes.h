@@ -28,7 +28,7 @@ void lanes_restart(lanes *l);
 void lanes_batch(const lanes *l, int32_t *x, int32_t *y);
 // Moves every lane one event on and says where each active row's state comes from:
 // SRC[k] (at least B entries) = the row it had before, or -1 for a lane that starts a
-// new session (its state is zero). Rows only move up (SRC[k] <= k). Returns the new M.
+// new session (its state is zero). Rows only move up (SRC[k] >= k, SRC increasing). Returns the new M.
 // The backend applies the plan to its state buffers (host or device memory).
 int lanes_step(lanes *l, int32_t *src);
 // Applies a plan of lanes_step to host state buffers (see lanes_advance).

@@ -28,4 +28,11 @@ if(GRUREC_CUDA)
   set_tests_properties(comm_nccl_timeout_test PROPERTIES
     PASS_REGULAR_EXPRESSION "SKIP: |rank 0: NCCL all-reduce of 1 floats did not complete within 2 s \\(hang test\\)"
     FAIL_REGULAR_EXPRESSION "UNEXPECTED")
+
+  # The CUDA backend against the CPU backend (Criterion): gradients, updates, several
+  # steps, evaluation, row moves; GPU runs bitwise repeatable. Built and registered as
+  # the CPU backend's test_backend (grurec_core_test: --jobs 1), plus the CUDA libraries
+  # (device_info.h, cudaMemcpy of the device gradients).
+  grurec_core_test(test_cuda_backend ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.c)
+  target_link_libraries(test_cuda_backend PRIVATE grurec_cuda CUDA::cudart)
 endif()

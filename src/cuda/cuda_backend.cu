@@ -298,7 +298,10 @@ static void cuda_move_rows(backend_impl *b, const int32_t *src, int M) {
     memcpy(hix(b, IX_MOVE), src, (size_t)M * sizeof(int32_t));
     upload(b, ix(b, IX_MOVE), hix(b, IX_MOVE), (size_t)M * sizeof(int32_t));
     for (int l = 0; l < b->L; l++) {
-        k_move_rows(b->st, b->state_alt[l], b->state[l], ix(b, IX_MOVE), M, b->state_width[l]);
+        const size_t w = (size_t)b->state_width[l];
+        k_move_rows(b->st, b->state_alt[l], b->state[l], ix(b, IX_MOVE), M, (int)w);
+        // rows from M on keep their values, as on the CPU (never read again, but checkpointed)
+        copy_d2d(b, b->state_alt[l] + (size_t)M * w, b->state[l] + (size_t)M * w, (size_t)(b->max_rows - M) * w);
         float *t = b->state[l];
         b->state[l] = b->state_alt[l];
         b->state_alt[l] = t;
@@ -415,6 +418,7 @@ static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const
                                  float scale, int64_t step) {
     const model_shape *s = &b->s;
     const int H = b->H, C = M + K, L = b->L;
+    CHECK(b->training, "this backend was made for scoring, not training");
     CHECK(M <= b->max_rows && C <= b->max_cols, "step of %d rows and %d columns exceeds the buffers", M, C);
     CHECK(b->g_Wy.n == 0 && b->g_by.n == 0, "gradient step on uncleared gradients (call backend_clear_gradients)");
     int base, nseg;
@@ -533,6 +537,7 @@ static void score_all_device(backend_impl *b, int M, const int32_t *x) {
 }
 
 static void cuda_feed(backend_impl *b, int M, const int32_t *x) {
+    CHECK(M <= b->max_rows, "%d rows exceed the backend's %d", M, b->max_rows);
     memcpy(hix(b, IX_X), x, (size_t)M * sizeof(int32_t));
     upload(b, ix(b, IX_X), hix(b, IX_X), (size_t)M * sizeof(int32_t));
     forward(b, M, 0, 0);
