@@ -61,6 +61,13 @@ backend *backend_create(const train_config *c, const model_shape *s, model_tenso
     return b;
 }
 
+backend *backend_create_scorer(backend *training, int max_rows) {
+    backend *b = xcalloc(1, sizeof *b);
+    b->ops = training->ops;
+    b->impl = b->ops->create_scorer(training->impl, max_rows);
+    return b;
+}
+
 void backend_free(backend *b) {
     if (!b) return;
     b->ops->free(b->impl);

@@ -41,6 +41,10 @@ const char *backend_device_name(backend_device d);
 // dropout masks differ between ranks.
 backend *backend_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
                         int for_training, int rank, const int64_t *item_support);
+// A scoring backend (as FOR_TRAINING = 0) over TRAINING's parameters where they live:
+// evaluation during training needs no second copy of the model on a GPU. TRAINING must
+// outlive it and must not step while it scores.
+backend *backend_create_scorer(backend *training, int max_rows);
 void backend_free(backend *b);
 
 // Hidden state: one buffer of max_rows × hid[l] per layer, rows following the lanes.

@@ -298,5 +298,16 @@ int checkpoint_load(comm *cm, const char *run, const train_config *c, const mode
         if (r == 0) fprintf(stderr, "grurec: resuming from %s (epoch %lld, step %lld)\n", path, (long long)pos->epoch, (long long)pos->step);
         return 1;
     }
+    if (n > 0) {  // every checkpoint was damaged: a failed read may have left parts of it behind
+        if (r == 0) fprintf(stderr, "grurec: warning: no checkpoint of %s could be read: training starts over\n", run);
+        model_init(p, s, c->seed);
+        float *oa[8];
+        size_t on[8];
+        backend_optim_arrays(b, oa, on);
+        for (int k = 0; k < 8; k++)
+            if (oa[k]) memset(oa[k], 0, on[k] * sizeof(float));
+        backend_zero_states(b);
+        backend_sync_to_device(b);
+    }
     return 0;
 }

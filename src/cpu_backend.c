@@ -121,6 +121,11 @@ static backend_impl *cpu_create(const train_config *c, const model_shape *s, mod
     return b;
 }
 
+// The CPU scores the host parameters the training backend updates in place.
+static backend_impl *cpu_create_scorer(backend_impl *training, int max_rows) {
+    return cpu_create(&training->cfg, &training->s, training->p, max_rows, 0, 0, NULL);
+}
+
 static void cpu_free(backend_impl *b) {
     for (int l = 0; l < b->L; l++) {
         free(b->state[l]); free(b->xw[l]); free(b->gates[l]); free(b->rh[l]);
@@ -358,6 +363,7 @@ static const exchange_mem *cpu_exchange_mem(backend_impl *b, comm *c) {
 const backend_ops cpu_backend_ops = {
     .name = "cpu",
     .create = cpu_create,
+    .create_scorer = cpu_create_scorer,
     .free = cpu_free,
     .states = cpu_states,
     .state_widths = cpu_state_widths,

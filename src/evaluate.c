@@ -11,11 +11,11 @@
 #include "stream.h"
 
 void evaluate(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
-              tie_mode ties, metrics *met, comm *cm) {
+              tie_mode ties, metrics *met, comm *cm, backend *training) {
     session_stream st;
     stream_load(&st, m, split, comm_rank(cm), comm_size(cm));
     const int B = c->eval_batch;
-    backend *b = backend_create(c, s, p, B, 0, 0, NULL);
+    backend *b = training ? backend_create_scorer(training, B) : backend_create(c, s, p, B, 0, 0, NULL);
     lanes ln;
     lanes_init(&ln, st.off, st.items, st.n_sessions, B);
     lanes_restart(&ln);
@@ -126,7 +126,7 @@ int cmd_eval(int argc, char **argv, comm *cm) {
     c.eval_batch = batch;
     metrics met;
     metrics_init(&met, eo.cutoffs, eo.n_cutoffs);
-    evaluate(&c, &s, &p, &m, split, eo.ties, &met, cm);
+    evaluate(&c, &s, &p, &m, split, eo.ties, &met, cm, NULL);
     if (comm_rank(cm) == 0) metrics_print(&met, json, split_name);
     free(fp);
     tensors_free(&p);

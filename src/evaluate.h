@@ -9,10 +9,14 @@
 #include "metrics.h"
 #include "model.h"
 
+typedef struct backend backend;
+
 // Each rank scores the sessions of its shards; the sums are then added across ranks,
-// so every rank returns the figures of the whole split.
+// so every rank returns the figures of the whole split. TRAINING: a training backend
+// whose parameters are scored in place (no second copy of the model on a GPU), or NULL
+// to score P.
 void evaluate(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
-              tie_mode ties, metrics *met, comm *cm);
+              tie_mode ties, metrics *met, comm *cm, backend *training);
 // One line per cutoff for people, or one JSON object ("recall@20", "mrr@20", …, "predictions").
 void metrics_print(const metrics *met, int json, const char *label);
 // The same JSON object into BUF.

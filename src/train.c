@@ -173,11 +173,11 @@ static FILE *open_metrics(const char *run, int append) {
 }
 
 static void run_eval(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
-                     const int *cutoffs, int nc, tie_mode ties, int epoch, FILE *mf, comm *cm) {
+                     const int *cutoffs, int nc, tie_mode ties, int epoch, FILE *mf, comm *cm, backend *b) {
     metrics met;
     metrics_init(&met, cutoffs, nc);
     double t0 = now_s();
-    evaluate(c, s, p, m, split, ties, &met, cm);  // from the host parameters: synced by the caller
+    evaluate(c, s, p, m, split, ties, &met, cm, b);  // the training backend's parameters, where they live
     double secs = now_s() - t0;
     if (comm_rank(cm) != 0) return;
     char label[64], buf[2048];
@@ -398,8 +398,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
             save_or_stop(cm, &a, &c, &s, &p, b, &ln, &next, m.fingerprint);
         }
         if (c.eval_every > 0 && epoch % c.eval_every == 0 && epoch < c.epochs && !stopped) {
-            backend_sync_to_host(b);
-            run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf, cm);
+            run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf, cm, b);
             if (root) report_write(a.out);  // the report follows every evaluation
         }
     }
@@ -410,7 +409,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
         model_save(path, &s, &p, &c, m.fingerprint);
         fprintf(stderr, "grurec: wrote %s (%.1f s of training)\n", path, train_seconds);
     }
-    if (c.eval_every != 0) run_eval(&c, &s, &p, &m, SPLIT_TEST, cutoffs, nc, ties, c.epochs, mf, cm);
+    if (c.eval_every != 0) run_eval(&c, &s, &p, &m, SPLIT_TEST, cutoffs, nc, ties, c.epochs, mf, cm, b);
     if (mf) fclose(mf);
     if (root) report_write(a.out);  // RUN/report.html; a failure is only a warning
     free(cfg_json);

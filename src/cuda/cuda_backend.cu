@@ -5,7 +5,8 @@
 // distinct output items, the columns of each item and the input rows of each table row.
 // The host keeps those lists exactly as the CPU backend does (row_grads slots assigned
 // in the same order), so every gather, scatter and sum below has the CPU loop's order:
-// no atomics, deterministic, and the CPU's bits wherever no matrix product intervenes.
+// no atomics, deterministic, and the CPU's bits wherever no matrix product intervenes
+// (but for the per-row loss values, whose double log is CUDA's, within 1 ulp of glibc's).
 //
 // Reading guide, CPU function → here: forward → forward; gru_forward → gru_forward;
 // backend_gradient_step → cuda_gradient_step (same sections, same order); gru_backward →
@@ -39,6 +40,7 @@ struct backend_impl {
     cudaStream_t st;
     cublasHandle_t blas;
     model_tensors d;  // device parameters
+    int borrowed;     // d belongs to the training backend this scorer was made from
     // hidden state: device (and a second buffer per layer for row moves), host mirror
     float *state[MAX_LAYERS], *state_alt[MAX_LAYERS], *h_state[MAX_LAYERS];
     int state_width[MAX_LAYERS];
@@ -71,10 +73,14 @@ struct backend_impl {
     exchange_mem xmem;
 };
 
+// Zeroed device memory. cudaMemset runs on the legacy default stream, which does not
+// order itself with the backend's non-blocking stream: wait for it here (set-up and
+// buffer growth only).
 static float *dalloc(size_t n) {
     void *ptr = NULL;
     CUDA_CHECK(cudaMalloc(&ptr, (n ? n : 1) * sizeof(float)));
     CUDA_CHECK(cudaMemset(ptr, 0, (n ? n : 1) * sizeof(float)));
+    CUDA_CHECK(cudaStreamSynchronize(0));
     return (float *)ptr;
 }
 
@@ -82,6 +88,9 @@ static void dfree(void *ptr) {
     if (ptr) CUDA_CHECK(cudaFree(ptr));
 }
 
+// Every host source here is pageable memory, which cudaMemcpyAsync stages before it
+// returns: the caller may reuse the buffer at once. (Pinned buffers would make every
+// such reuse a race: they would need an event per buffer first.)
 static void upload(backend_impl *b, void *dst, const void *src, size_t bytes) {
     if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, b->st));
 }
@@ -121,7 +130,7 @@ static void params_transfer(backend_impl *b, int to_device) {
     float *h[4] = {b->p->dense, b->p->Wy, b->p->by, b->p->E};
     float *dv[4] = {b->d.dense, b->d.Wy, b->d.by, b->d.E};
     const size_t n[4] = {s->n_dense, N * b->H, N, b->p->E ? N * s->emb_width : 0};
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 4 && !b->borrowed; k++) {
         if (!h[k] || !n[k]) continue;
         if (to_device) upload(b, dv[k], h[k], n[k] * sizeof(float));
         else download(b, h[k], dv[k], n[k] * sizeof(float));
@@ -156,8 +165,9 @@ static void row_grads_free_device(row_grads *g) {
     row_grads_free(g);
 }
 
-static backend_impl *cuda_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
-                                 int for_training, int rank, const int64_t *item_support) {
+// SHARE: a training backend whose device parameters a scoring backend borrows.
+static backend_impl *create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
+                            int for_training, int rank, const int64_t *item_support, const backend_impl *share) {
     backend_impl *b = (backend_impl *)xcalloc(1, sizeof *b);
     b->cfg = *c;
     b->s = *s;
@@ -174,10 +184,16 @@ static backend_impl *cuda_create(const train_config *c, const model_shape *s, mo
     CUBLAS_CHECK(cublasSetMathMode(b->blas, backend_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
 
     const size_t R = (size_t)max_rows, N = (size_t)s->n_items;
-    b->d.dense = dalloc(s->n_dense);
-    b->d.Wy = dalloc(N * b->H);
-    b->d.by = dalloc(N);
-    b->d.E = params->E ? dalloc(N * s->emb_width) : NULL;
+    if (share) {  // the training backend's last update must be done before we read
+        CUDA_CHECK(cudaStreamSynchronize(share->st));
+        b->d = share->d;
+        b->borrowed = 1;
+    } else {
+        b->d.dense = dalloc(s->n_dense);
+        b->d.Wy = dalloc(N * b->H);
+        b->d.by = dalloc(N);
+        b->d.E = params->E ? dalloc(N * s->emb_width) : NULL;
+    }
     int max_in = 0, max_h = 0;
     for (int l = 0; l < b->L; l++) {
         const int H = s->hid[l];
@@ -252,6 +268,15 @@ static backend_impl *cuda_create(const train_config *c, const model_shape *s, mo
     return b;
 }
 
+static backend_impl *cuda_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
+                                 int for_training, int rank, const int64_t *item_support) {
+    return create(c, s, params, max_rows, for_training, rank, item_support, NULL);
+}
+
+static backend_impl *cuda_create_scorer(backend_impl *training, int max_rows) {
+    return create(&training->cfg, &training->s, training->p, max_rows, 0, 0, NULL, training);
+}
+
 static void cuda_free(backend_impl *b) {
     if (b->nccl) comm_nccl_free(b->nccl);
     CUDA_CHECK(cudaStreamSynchronize(b->st));
@@ -259,7 +284,7 @@ static void cuda_free(backend_impl *b) {
         dfree(b->state[l]), dfree(b->state_alt[l]), free(b->h_state[l]);
         dfree(b->xw[l]), dfree(b->gates[l]), dfree(b->rh[l]), dfree(b->h_new[l]), dfree(b->out[l]), dfree(b->mask[l]);
     }
-    dfree(b->d.dense), dfree(b->d.Wy), dfree(b->d.by), dfree(b->d.E);
+    if (!b->borrowed) dfree(b->d.dense), dfree(b->d.Wy), dfree(b->d.by), dfree(b->d.E);
     dfree(b->emb), dfree(b->emb_mask);
     dfree(b->Wyu), dfree(b->byu), dfree(b->Ru), dfree(b->R), dfree(b->dR), dfree(b->dRu), dfree(b->loss_scratch);
     dfree(b->log_q), dfree(b->row_loss), free(b->h_row_loss);
@@ -509,7 +534,7 @@ static void cuda_apply_update(backend_impl *b, int M, const row_grads *Wy, const
     }
     size_t at = 0;
     for (int t = 0; t < 3; t++)
-        if (g[t]) memcpy(b->h_rows + at, g[t]->rows, (size_t)g[t]->n * sizeof(int32_t)), at += (size_t)g[t]->n;
+        if (g[t] && g[t]->n) memcpy(b->h_rows + at, g[t]->rows, (size_t)g[t]->n * sizeof(int32_t)), at += (size_t)g[t]->n;
     upload(b, b->d_rows, b->h_rows, n * sizeof(int32_t));
     at = 0;
     for (int t = 0; t < 3; t++) {
@@ -621,6 +646,7 @@ static const exchange_mem *cuda_exchange_mem(backend_impl *b, comm *c) {
 extern "C" const backend_ops cuda_backend_ops = {
     "cuda",
     cuda_create,
+    cuda_create_scorer,
     cuda_free,
     cuda_states,
     cuda_state_widths,
