@@ -7,14 +7,9 @@
 
 #include "blas_setup.h"
 #include "check.h"
+#include "clock.h"
 
 void openblas_set_num_threads(int);
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 int main(int argc, char **argv) {
     set_program_name("grurec-sgemm-peak");

@@ -18,6 +18,7 @@
 
 #include "check.h"
 #include "rng.h"
+#include "clock.h"
 
 #ifndef GRUREC_VERSION
 #define GRUREC_VERSION "dev"
@@ -407,12 +408,6 @@ static void generate(const model *m, rng *r, const options *o, sink *out, totals
         events += len;
     }
     *tot = (totals){events, sid, t_min == UINT64_MAX ? o->start : t_min, t_max};
-}
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 int main(int argc, char **argv) {

@@ -15,6 +15,7 @@
 #include "dataset.h"
 #include "evaluate.h"
 #include "stream.h"
+#include "clock.h"
 
 void openblas_set_num_threads(int);
 
@@ -352,12 +353,6 @@ static double num_arg(const char *name, const char *v, double lo, double hi) {
     if (*v == '\0' || *end != '\0' || !isfinite(x) || x < lo || x > hi)
         usage_fail("%s takes a number from %g to %g, not '%s'", name, lo, hi, v);
     return x;
-}
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
 int cmd_baseline(int argc, char **argv, comm *cm) {

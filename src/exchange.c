@@ -5,12 +5,7 @@
 #include <time.h>
 
 #include "check.h"
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
+#include "clock.h"
 
 // ---- host memory, summed by the MPI comm layer ----
 static float *host_alloc(void *ctx, size_t n) {

@@ -13,14 +13,9 @@
 #include "blas_setup.h"
 #include "check.h"
 #include "gru.h"
+#include "clock.h"
 
 void openblas_set_num_threads(int);
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 typedef struct {
     float s;

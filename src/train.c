@@ -21,6 +21,7 @@
 #include "report.h"
 #include "sampler.h"
 #include "stream.h"
+#include "clock.h"
 
 void openblas_set_num_threads(int);
 
@@ -89,12 +90,6 @@ static volatile sig_atomic_t g_stop_signal;
 static void on_stop_signal(int sig) { g_stop_signal = sig; }
 
 enum { EXIT_CHECKPOINTED = 75 };
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 typedef struct {
     const char *data, *out, *config_file, *cutoffs, *ties, *device;

@@ -27,50 +27,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static int g_rank;
-static long g_passed, g_failed;
-
-#define EXPECT(cond, ...)                                                                    \
-    do {                                                                                     \
-        if (cond) {                                                                          \
-            g_passed++;                                                                      \
-        } else {                                                                             \
-            g_failed++;                                                                      \
-            fprintf(stderr, "rank %d: FAIL test_comm_nccl.c:%d: ", g_rank, __LINE__);        \
-            fprintf(stderr, __VA_ARGS__);                                                    \
-            fputc('\n', stderr);                                                             \
-        }                                                                                    \
-    } while (0)
+#include "clock.h"
+#include "comm_test_util.h"
 
 #define CUDA_OK(call)                                                                        \
     do {                                                                                     \
         cudaError_t e_ = (call);                                                             \
         CHECK(e_ == cudaSuccess, "%s: %s (CUDA error %d)", #call, cudaGetErrorString(e_), (int)e_); \
     } while (0)
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static uint64_t mix(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-
-// Rank Q's I-th contribution: random sign, mantissa and binary exponent (over [-10, 20]), so
-// that the order of summation changes the rounding.
-static float gen_f32(int q, size_t i, uint64_t salt) {
-    uint64_t h = mix(salt * 1000003u + (uint64_t)q * 0x100000001ULL + i);
-    uint32_t bits = (uint32_t)(h >> 63) << 31 | (uint32_t)(127 - 10 + (h >> 32) % 31) << 23 | (uint32_t)(h & 0x7fffff);
-    float v;
-    memcpy(&v, &bits, sizeof v);
-    return v;
-}
 
 // Small integers: every partial sum is exact in float, whatever NCCL's order.
 static float gen_int(int q, size_t i) { return (float)((q + 1) * (int)(i % 1021)) - 500.0f; }

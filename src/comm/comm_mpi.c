@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "clock.h"
 
 // Point-to-point tags on c->coll: one pair per reduction kind (reduce-scatter, all-gather),
 // so that ranks calling different collectives wait (and time out, "every rank answered")
@@ -48,17 +49,6 @@ struct comm {
 };
 
 static int g_initialised;  // one comm per process
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static void sleep_ns(long ns) {
-    struct timespec t = {ns / 1000000000L, ns % 1000000000L};
-    nanosleep(&t, NULL);  // EINTR: just poll again sooner
-}
 
 static int world_rank(void) {
     int r = -1, init = 0, fin = 0;

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "clock.h"
 
 #define SPIN_S 20e-3          // polling (yielding) after the start of a wait (s), as comm_mpi.c
 #define MIN_SLEEP_NS 10000L   // then the back-off: 10 us ...
@@ -27,17 +28,6 @@ struct comm_nccl {
     int device;
     uint64_t bytes_sent;
 };
-
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static void sleep_ns(long ns) {
-    struct timespec t = {ns / 1000000000L, ns % 1000000000L};
-    nanosleep(&t, NULL);  // EINTR: just poll again sooner
-}
 
 static const char *base_name(const char *file) {
     const char *s = strrchr(file, '/');

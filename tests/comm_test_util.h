@@ -1,0 +1,42 @@
+// Shared by the MPI programs that test the comm layers (test_comm.c, test_comm_nccl.c):
+// counted expectations that report the rank and line, and reproducible test values.
+#ifndef GRUREC_COMM_TEST_UTIL_H
+#define GRUREC_COMM_TEST_UTIL_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+static int g_rank;
+static long g_passed, g_failed;
+
+#define EXPECT(cond, ...)                                                                    \
+    do {                                                                                     \
+        if (cond) {                                                                          \
+            g_passed++;                                                                      \
+        } else {                                                                             \
+            g_failed++;                                                                      \
+            fprintf(stderr, "rank %d: FAIL %s:%d: ", g_rank, __FILE__, __LINE__);            \
+            fprintf(stderr, __VA_ARGS__);                                                    \
+            fputc('\n', stderr);                                                             \
+        }                                                                                    \
+    } while (0)
+
+static inline uint64_t mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+// Rank Q's I-th contribution: random sign, mantissa and binary exponent (over [-10, 20]),
+// so that the order of summation changes the rounding.
+static inline float gen_f32(int q, size_t i, uint64_t salt) {
+    uint64_t h = mix(salt * 1000003u + (uint64_t)q * 0x100000001ULL + i);
+    uint32_t bits = (uint32_t)(h >> 63) << 31 | (uint32_t)(127 - 10 + (h >> 32) % 31) << 23 | (uint32_t)(h & 0x7fffff);
+    float v;
+    memcpy(&v, &bits, sizeof v);
+    return v;
+}
+
+#endif
