@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "comm/comm.h"
+
 static int g_rank;
 static long g_passed, g_failed;
 
@@ -37,6 +39,21 @@ static inline float gen_f32(int q, size_t i, uint64_t salt) {
     float v;
     memcpy(&v, &bits, sizeof v);
     return v;
+}
+
+static inline uint64_t fnv(const void *p, size_t n) {
+    const unsigned char *b = (const unsigned char *)p;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
+    return h;
+}
+
+// True on every rank iff BYTES are the same on every rank (max == min of a hash, over MPI).
+static inline int same_everywhere(comm *c, const void *p, size_t n) {
+    int64_t h[1] = {(int64_t)fnv(p, n)}, lo[1] = {h[0]};
+    comm_allreduce_max_i64(c, h, 1);
+    comm_allreduce_min_i64(c, lo, 1);
+    return h[0] == lo[0];
 }
 
 #endif

@@ -29,21 +29,6 @@ static double gen_f64(int q, size_t i) {
     return v;
 }
 
-static uint64_t fnv(const void *p, size_t n) {
-    const unsigned char *b = p;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-
-// True on every rank iff BYTES are the same on every rank (max == min of a hash).
-static int same_everywhere(comm *c, const void *p, size_t n) {
-    int64_t h[1] = {(int64_t)fnv(p, n)}, lo[1] = {h[0]};
-    comm_allreduce_max_i64(c, h, 1);
-    comm_allreduce_min_i64(c, lo, 1);
-    return h[0] == lo[0];
-}
-
 static void test_f32(comm *c, size_t n, uint64_t salt, const char *label) {
     const int P = comm_size(c), me = comm_rank(c);
     float *buf = xmalloc((n ? n : 1) * sizeof *buf), *want = xmalloc((n ? n : 1) * sizeof *want);

@@ -40,21 +40,6 @@
 static float gen_int(int q, size_t i) { return (float)((q + 1) * (int)(i % 1021)) - 500.0f; }
 static float sum_int(int P, size_t i) { return (float)((double)P * (P + 1) / 2 * (double)(i % 1021) - 500.0 * P); }
 
-static uint64_t fnv(const void *p, size_t n) {
-    const unsigned char *b = p;
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ULL;
-    return h;
-}
-
-// True on every rank iff BYTES are the same on every rank (max == min of a hash, over MPI).
-static int same_everywhere(comm *c, const void *p, size_t n) {
-    int64_t h[1] = {(int64_t)fnv(p, n)}, lo[1] = {h[0]};
-    comm_allreduce_max_i64(c, h, 1);
-    comm_allreduce_min_i64(c, lo, 1);
-    return h[0] == lo[0];
-}
-
 static float *to_device(const float *host, size_t n) {
     float *d = NULL;
     CUDA_OK(cudaMalloc((void **)&d, (n ? n : 1) * sizeof *d));
