@@ -1,7 +1,9 @@
 // The per-row math of the output losses (see loss.h for the formulas): one row of scores
 // in, L_i and the row of dL_i/dR out. Header-only and GRUREC_HD (hd.h): loss.c's CPU
-// loop and the CUDA kernels call these same functions, so both backends compute every
-// row with the same operations in the same order.
+// loop and the serial CUDA kernel call these same functions, so both compute every row
+// with the same operations in the same order. The block-per-row kernel (loss_block.h)
+// calls the same element and row-closing helpers (the *_col, *_finish, *_grad functions
+// below) and differs only in the order of the row sums.
 //
 // Gradients with respect to the activated scores r (then dL/dR_ij = dL/dr_ij * act'(x_ij),
 // x = R - logq*log_q; tanh' = 1 - tanh^2, ELU' = 1 for x >= 0 else ELU(x) + a = a e^x),
@@ -108,11 +110,33 @@ static inline GRUREC_HD float log_sig_eps(float d, float e) {
 
 // ---- final activation: r = act(R - logq*log_q), a = act'(.) ----
 
+// The logq weight in use: 0 when there is no log_q or the correction is off.
+LOSS_INLINE float logq_weight(const loss_config *cfg, const float *log_q) {
+    return (log_q && cfg->logq != 0.0f) ? cfg->logq : 0.0f;
+}
+
+// ELU's exponential is taken of min(x, 0) (e^x only where x < 0; no overflow above).
+LOSS_INLINE float elu_exp_arg(float x) { return x < 0.0f ? x : 0.0f; }
+
+// ELU(al) of x from ex = fexp(elu_exp_arg(x)); *d = its derivative.
+// x < 0: al (e^x - 1), derivative al e^x; e^x - 1 by its series near 0 (no cancellation).
+LOSS_INLINE float elu_from_exp(float x, float ex, float al, float *d) {
+    float xc = (x > -1e-10f && x < 1e-10f) ? 0.0f : x;
+    float sr = xc * (1.0f / 5040.0f) + (1.0f / 720.0f);
+    sr = sr * xc + (1.0f / 120.0f);
+    sr = sr * xc + (1.0f / 24.0f);
+    sr = sr * xc + (1.0f / 6.0f);
+    sr = sr * xc + 0.5f;
+    float em1 = x > -0.35f ? sr * (xc * xc) + x : ex - 1.0f;
+    *d = x >= 0.0f ? 1.0f : al * ex;
+    return x >= 0.0f ? x : al * em1;
+}
+
 // Returns the activated row: Rrow itself when there is nothing to do (linear, no logq).
 // For linear, a must already hold ones (filled once per call).
 LOSS_INLINE const float *activate_row(const loss_config *cfg, const float *Rrow, const float *log_q, int C,
                                       float *r, float *a) {
-    const float w = (log_q && cfg->logq != 0.0f) ? cfg->logq : 0.0f;
+    const float w = logq_weight(cfg, log_q);
     if (cfg->act == ACT_LINEAR && w == 0.0f) return Rrow;
     if (w != 0.0f)
         for (int j = 0; j < C; j++) r[j] = Rrow[j] - w * log_q[j];
@@ -125,20 +149,12 @@ LOSS_INLINE const float *activate_row(const loss_config *cfg, const float *Rrow,
         for (int j = 0; j < C; j++) r[j] = fm_tanh_d(r[j], &a[j]);
         break;
     case ACT_ELU: {
-        // x < 0: a (e^x - 1), derivative a e^x; e^x - 1 by its series near 0 (no cancellation).
         const float al = cfg->elu_alpha;
-        for (int j = 0; j < C; j++) a[j] = fexp(r[j] < 0.0f ? r[j] : 0.0f);
+        for (int j = 0; j < C; j++) a[j] = fexp(elu_exp_arg(r[j]));
         for (int j = 0; j < C; j++) {
-            float x = r[j], ex = a[j];
-            float xc = (x > -1e-10f && x < 1e-10f) ? 0.0f : x;
-            float sr = xc * (1.0f / 5040.0f) + (1.0f / 720.0f);
-            sr = sr * xc + (1.0f / 120.0f);
-            sr = sr * xc + (1.0f / 24.0f);
-            sr = sr * xc + (1.0f / 6.0f);
-            sr = sr * xc + 0.5f;
-            float em1 = x > -0.35f ? sr * (xc * xc) + x : ex - 1.0f;
-            r[j] = x >= 0.0f ? x : al * em1;
-            a[j] = x >= 0.0f ? 1.0f : al * ex;
+            float d, y = elu_from_exp(r[j], a[j], al, &d);
+            r[j] = y;
+            a[j] = d;
         }
         break;
     }
@@ -177,18 +193,133 @@ LOSS_INLINE double sum_f64(const float *x, int n) {
     return s;
 }
 
+// ---- the losses' element math ----
+// One column's terms (the *_col functions) and a row's closing arithmetic on its sums
+// (the *_finish functions), shared by the whole-row functions below and by the
+// block-per-row phases of loss_block.h: both compute every element and every row scalar
+// with these same operations; only the order of the row sums differs there.
+
+// What a row's gradient pass needs from its sums, and the row's results.
+typedef struct {
+    float c;       // factor common to the columns' gradients (xe: scale w/S; bpr-max, top1-max: scale/S)
+    float Af, Bf;  // bpr-max: 1/(P+eps), P/(P+eps) - bpreg Q
+    float Lf;      // top1-max: L as a float
+    float diag;    // dR_ii = scale * dL_i/dR_ii
+    double L;      // L_i
+} row_coef;
+#define ROW_COEF_ZERO {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0}  // (every member: C++ warns on {0})
+
+// cross-entropy, from S = sum_j e^{r_j - m} and ei = e^{r_i - m} (ai = act'_i).
+LOSS_INLINE row_coef xe_finish(double S, float ei, float scale, float ai) {
+    row_coef k = ROW_COEF_ZERO;
+    const double p = ei / S, w = p / (p + LOSS_EPS);
+    k.c = (float)(w / S) * scale;
+    k.diag = (float)((double)scale * ai * w * (p - 1.0));
+    k.L = -log(p + LOSS_EPS);
+    return k;
+}
+
+// bpr, one column: d = r_i - r_j, e = e^{-|d|}. Returns log(sig(d) + eps);
+// *g = (1/C) sig(d) sig(-d) / (sig(d) + eps), the column's dL/dr_j.
+LOSS_INLINE float bpr_col(float d, float e, float invC, float *g) {
+    float sp, sn;
+    sig_from(d, e, &sp, &sn);
+    *g = invC * (sn * (sp / (sp + LOSS_EPSF)));
+    return log_sig_eps(d, e);
+}
+
+// bpr, from the sums over all C columns (the diagonal included) of log(sig + eps) and g.
+LOSS_INLINE row_coef bpr_finish(double sum_log, double sum_g, int C, float invC, float scale, float ai) {
+    row_coef k = ROW_COEF_ZERO;
+    sum_g -= invC * 0.5f;  // the diagonal term (d = 0) of the sum: its derivative is 0
+    k.diag = (float)(-(double)scale * ai * sum_g);
+    k.L = -sum_log / C;  // the diagonal's log(sig(0) + eps) is part of the loss
+    return k;
+}
+
+// top1, one column: e = e^{-|r_j - r_i|}, eq = e^{-r_j^2}. *f = sig(r_j - r_i) + sig(r_j^2)
+// (the loss term), *gd = (1/C) sig'(r_j - r_i); returns the column's dL/dr_j.
+LOSS_INLINE float top1_col(float rj, float ri, float e, float eq, float invC, float *f, float *gd) {
+    float sp, sn;
+    sig_from(rj - ri, e, &sp, &sn);
+    float sq = 1.0f / (1.0f + eq);
+    float dsq = sq * (eq * sq);  // sig'(r_j^2)
+    *gd = invC * (sp * sn);
+    *f = sp + sq;
+    return *gd + invC * 2.0f * rj * dsq;
+}
+
+// top1, from the sums over all C columns of f and gd; eqi = e^{-r_i^2}.
+LOSS_INLINE row_coef top1_finish(double sum, double sum_gd, float eqi, int C, float invC, float scale, float ai) {
+    row_coef k = ROW_COEF_ZERO;
+    sum_gd -= invC * 0.25f;  // the diagonal: sig'(0) = 1/4 of the loop does not belong there
+    const float sqi = 1.0f / (1.0f + eqi);
+    k.diag = (float)(-(double)scale * ai * sum_gd);
+    k.L = (sum - sqi) / C;  // the sum includes sig(0) + sig(r_i^2) of the diagonal, as the formula
+    return k;
+}
+
+// bpr-max, one column: ed = e^{-|r_i - r_j|}. *sp = sig(r_i - r_j); returns sig'(r_i - r_j).
+LOSS_INLINE float bprmax_col(float ri, float rj, float ed, float *sp) {
+    float sn;
+    sig_from(ri - rj, ed, sp, &sn);
+    return *sp * sn;
+}
+
+// bpr-max, from the softmax-weighted sums S = sum e_j, SP = sum e_j sig_j,
+// SQ = sum e_j r_j^2, SD = sum e_j sig'_j.
+LOSS_INLINE row_coef bprmax_finish(double S, double SP, double SQ, double SD, float bpreg, float scale, float ai) {
+    row_coef k = ROW_COEF_ZERO;
+    const double P = SP / S, Q = SQ / S, A = 1.0 / (P + LOSS_EPS);
+    k.Af = (float)A, k.Bf = (float)(P * A - (double)bpreg * Q), k.c = (float)(scale / S);
+    k.diag = (float)(-(double)scale * ai * (SD / S) * A);
+    k.L = -log(P + LOSS_EPS) + (double)bpreg * Q;
+    return k;
+}
+
+// bpr-max, dR_ij (j != i) from e = e^{r_j - m}, act'_j, r_j and sj = sig(r_i - r_j).
+LOSS_INLINE float bprmax_grad(const row_coef *k, float e, float aj, float rj, float sj, float bpreg) {
+    // (sj * Af) * sj: sig_j^2 / (P + eps) without forming a subnormal sig_j^2
+    return k->c * e * aj * (k->Bf - (sj * k->Af) * sj + bpreg * rj * (rj + 2.0f));
+}
+
+// top1-max, one column: ed = e^{-|r_j - r_i|}, eq = e^{-r_j^2}. *f = sig(r_j - r_i) +
+// sig(r_j^2), *g = sig'(r_j - r_i) + 2 r_j sig'(r_j^2); returns sig'(r_j - r_i).
+LOSS_INLINE float top1max_col(float rj, float ri, float ed, float eq, float *f, float *g) {
+    float sp, sn;
+    sig_from(rj - ri, ed, &sp, &sn);
+    float sq = 1.0f / (1.0f + eq);
+    float dsq = sq * (eq * sq);
+    float dsd = sp * sn;
+    *f = sp + sq;
+    *g = dsd + 2.0f * rj * dsq;
+    return dsd;
+}
+
+// top1-max, from S = sum e_j, SF = sum e_j f_j, SD = sum e_j sig'(r_j - r_i).
+LOSS_INLINE row_coef top1max_finish(double S, double SF, double SD, float scale, float ai) {
+    row_coef k = ROW_COEF_ZERO;
+    k.L = SF / S;
+    k.Lf = (float)k.L, k.c = (float)(scale / S);
+    k.diag = (float)(-(double)scale * ai * (SD / S));
+    return k;
+}
+
+// top1-max, dR_ij (j != i) from e = e^{r_j - m}, act'_j and the column's f and g.
+LOSS_INLINE float top1max_grad(const row_coef *k, float e, float aj, float f, float g) {
+    return k->c * e * aj * (f - k->Lf + g);
+}
+
 // ---- per-row losses: r, a = activated row and act'; out = dR row; t1, t2 = [C] temporaries.
 // Each returns L_i and writes out[j] = scale * dL_i/dR_ij.
 
 LOSS_INLINE double row_xe(const float *r, const float *a, int C, int i, float scale, float *out) {
     const float m = max_range(r, 0, C, -INFINITY);
     for (int j = 0; j < C; j++) out[j] = fexp(r[j] - m);
-    const double S = sum_f64(out, C);
-    const double p = out[i] / S, w = p / (p + LOSS_EPS);
-    const float c = (float)(w / S) * scale;
-    for (int j = 0; j < C; j++) out[j] = c * out[j] * a[j];
-    out[i] = (float)((double)scale * a[i] * w * (p - 1.0));
-    return -log(p + LOSS_EPS);
+    const row_coef k = xe_finish(sum_f64(out, C), out[i], scale, a[i]);
+    for (int j = 0; j < C; j++) out[j] = k.c * out[j] * a[j];
+    out[i] = k.diag;
+    return k.L;
 }
 
 LOSS_INLINE double row_bpr(const float *r, const float *a, int C, int i, float scale, float *out) {
@@ -196,16 +327,14 @@ LOSS_INLINE double row_bpr(const float *r, const float *a, int C, int i, float s
     for (int j = 0; j < C; j++) out[j] = fexp(neg_abs(ri - r[j]));
     double sum_log = 0.0, sum_g = 0.0;
     for (int j = 0; j < C; j++) {
-        float d = ri - r[j], e = out[j], sp, sn;
-        sig_from(d, e, &sp, &sn);
-        sum_log += log_sig_eps(d, e);
-        float g = invC * (sn * (sp / (sp + LOSS_EPSF)));
+        float g;
+        sum_log += bpr_col(ri - r[j], out[j], invC, &g);
         sum_g += g;
         out[j] = scale * a[j] * g;
     }
-    sum_g -= invC * 0.5f;  // the diagonal term (d = 0) of the loop: its derivative is 0
-    out[i] = (float)(-(double)scale * a[i] * sum_g);
-    return -sum_log / C;  // the diagonal's log(sig(0) + eps) is part of the loss
+    const row_coef k = bpr_finish(sum_log, sum_g, C, invC, scale, a[i]);
+    out[i] = k.diag;
+    return k.L;
 }
 
 LOSS_INLINE double row_top1(const float *r, const float *a, int C, int i, float scale, float *out, float *t1) {
@@ -216,19 +345,14 @@ LOSS_INLINE double row_top1(const float *r, const float *a, int C, int i, float 
     }
     double sum = 0.0, sum_gd = 0.0;
     for (int j = 0; j < C; j++) {
-        float rj = r[j], eq = t1[j], sp, sn;
-        sig_from(rj - ri, out[j], &sp, &sn);
-        float sq = 1.0f / (1.0f + eq);
-        float dsq = sq * (eq * sq);  // sig'(r_j^2)
-        float gd = invC * (sp * sn);
-        sum += sp + sq;
+        float f, gd, g = top1_col(r[j], ri, out[j], t1[j], invC, &f, &gd);
+        sum += f;
         sum_gd += gd;
-        out[j] = scale * a[j] * (gd + invC * 2.0f * rj * dsq);
+        out[j] = scale * a[j] * g;
     }
-    sum_gd -= invC * 0.25f;  // the diagonal: sig'(0) = 1/4 of the loop does not belong there
-    const float sqi = 1.0f / (1.0f + t1[i]);
-    out[i] = (float)(-(double)scale * a[i] * sum_gd);
-    return (sum - sqi) / C;  // the sum includes sig(0) + sig(r_i^2) of the diagonal, as the formula
+    const row_coef k = top1_finish(sum, sum_gd, t1[i], C, invC, scale, a[i]);
+    out[i] = k.diag;
+    return k.L;
 }
 
 // e^{r_j - m} (softmax numerators) and e^{-|r_j - r_i|} over [lo, hi).
@@ -260,23 +384,17 @@ LOSS_INLINE double row_bprmax(const float *r, const float *a, int C, int i, floa
     neg_softmax_terms(r, C, i, out, t1);
     double S = 0, SP = 0, SQ = 0, SD = 0;
     for (int j = 0; j < C; j++) {
-        float rj = r[j], e = out[j], sp, sn;
-        sig_from(ri - rj, t1[j], &sp, &sn);
+        float rj = r[j], e = out[j], sp, dsd = bprmax_col(ri, rj, t1[j], &sp);
         t1[j] = sp;
         S += e;
         SP += e * sp;
         SQ += e * (rj * rj);
-        SD += e * (sp * sn);
+        SD += e * dsd;
     }
-    const double P = SP / S, Q = SQ / S, A = 1.0 / (P + LOSS_EPS);
-    const float Af = (float)A, Bf = (float)(P * A - (double)bpreg * Q), cs = (float)(scale / S);
-    for (int j = 0; j < C; j++) {
-        float rj = r[j], sj = t1[j];
-        // (sj * Af) * sj: sig_j^2 / (P + eps) without forming a subnormal sig_j^2
-        out[j] = cs * out[j] * a[j] * (Bf - (sj * Af) * sj + bpreg * rj * (rj + 2.0f));
-    }
-    out[i] = (float)(-(double)scale * a[i] * (SD / S) * A);
-    return -log(P + LOSS_EPS) + (double)bpreg * Q;
+    const row_coef k = bprmax_finish(S, SP, SQ, SD, bpreg, scale, a[i]);
+    for (int j = 0; j < C; j++) out[j] = bprmax_grad(&k, out[j], a[j], r[j], t1[j], bpreg);
+    out[i] = k.diag;
+    return k.L;
 }
 
 LOSS_INLINE double row_top1max(const float *r, const float *a, int C, int i, float scale, float *out, float *t1,
@@ -290,23 +408,17 @@ LOSS_INLINE double row_top1max(const float *r, const float *a, int C, int i, flo
     for (int j = 0; j < C; j++) t2[j] = fexp(-r[j] * r[j]);
     double S = 0, SF = 0, SD = 0;
     for (int j = 0; j < C; j++) {
-        float rj = r[j], e = out[j], eq = t2[j], sp, sn;
-        sig_from(rj - ri, t1[j], &sp, &sn);
-        float sq = 1.0f / (1.0f + eq);
-        float dsq = sq * (eq * sq);
-        float dsd = sp * sn;
-        float f = sp + sq;
+        float e = out[j], f, g, dsd = top1max_col(r[j], ri, t1[j], t2[j], &f, &g);
         t1[j] = f;
-        t2[j] = dsd + 2.0f * rj * dsq;
+        t2[j] = g;
         S += e;
         SF += e * f;
         SD += e * dsd;
     }
-    const double L = SF / S;
-    const float Lf = (float)L, cs = (float)(scale / S);
-    for (int j = 0; j < C; j++) out[j] = cs * out[j] * a[j] * (t1[j] - Lf + t2[j]);
-    out[i] = (float)(-(double)scale * a[i] * (SD / S));
-    return L;
+    const row_coef k = top1max_finish(S, SF, SD, scale, a[i]);
+    for (int j = 0; j < C; j++) out[j] = top1max_grad(&k, out[j], a[j], t1[j], t2[j]);
+    out[i] = k.diag;
+    return k.L;
 }
 
 // ---- one whole row ----

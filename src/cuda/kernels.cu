@@ -1,6 +1,8 @@
 // Kernels of the CUDA backend (kernels.h says what each computes). Elementwise kernels
 // use grid-stride loops over size_t indices; reductions give one thread its whole sum,
-// in the CPU loop's order, so results are deterministic and match the CPU bits.
+// in the CPU loop's order, so results are deterministic and match the CPU bits. The
+// exception is the loss (loss_rows_block): a block per row, whose row sums combine the
+// lanes' partials in a fixed tree (deterministic, not the CPU's order; loss_block.h).
 #include "kernels.h"
 
 #include <math.h>
@@ -8,6 +10,7 @@
 extern "C" {
 #include "adagrad_math.h"
 #include "gru_math.h"
+#include "loss_block.h"
 #include "loss_rows.h"
 #include "rng.h"
 }
@@ -119,11 +122,44 @@ __global__ void gather_cols(float *R, const float *Ru, const int32_t *col_slot, 
     }
 }
 
-__global__ void loss_rows(loss_config cfg, const float *R, int M, int C, const float *log_q, float scale, float *dR,
-                          float *scratch, double *row_loss) {
+// The serial form: a thread per row runs loss_row over all C columns.
+__global__ void loss_rows_serial(loss_config cfg, const float *R, int M, int C, const float *log_q, float scale,
+                                 float *dR, float *scratch, double *row_loss) {
     GRID_STRIDE(i, (size_t)M) {
         row_loss[i] = loss_row(&cfg, R + i * C, log_q, C, (int)i, scale, dR + i * C, scratch + i * 4 * (size_t)C);
     }
+}
+
+// Threads per row of loss_rows_block. Rows are about as many as multiprocessors (~128),
+// so one block is about all an SM gets: 8 warps to hide the latencies; with C ~ 2200,
+// ~9 columns per lane.
+const int LOSS_BLOCK_THREADS = 256;
+
+// Block i does row i, thread t is lane t of loss_block.h: the same phase functions that
+// loss_row_block runs on the CPU, each phase's tree levels separated by barriers.
+// part: the lanes' partials, LB_NP x blockDim.x doubles (dynamic shared memory).
+__global__ void loss_rows_block(loss_config cfg, const float *R, int C, const float *log_q, float scale, float *dR,
+                                float *scratch, double *row_loss) {
+    extern __shared__ double part[];
+    const int i = blockIdx.x, t = threadIdx.x, T = blockDim.x;
+    const size_t n = (size_t)C, at = (size_t)i * n;
+    const lb_row row = lb_setup(&cfg, R + at, log_q, C, i, scale, dR + at, scratch + 4 * at);
+    lb_scalars sc = lb_scalars_init(&row);
+    const int np = lb_phases(&row);  // the same in every thread: the barriers below are uniform
+    for (int p = 0; p < np; p++) {
+        const lb_phase ph = lb_phase_of(&row, p);
+        lb_lane(p, t, T, &row, &sc, part);
+        __syncthreads();
+        for (int m = T; m > 1; m = lb_tree_half(m)) {
+            const int h = lb_tree_half(m);
+            if (t < m - h) lb_tree_fold(t, h, T, ph, part);
+            __syncthreads();
+        }
+        lb_finish(p, &row, part, T, &sc);
+        __syncthreads();  // every thread has read the result before the next phase overwrites part
+    }
+    lb_final(t, T, &row, &sc);
+    if (t == 0) row_loss[i] = sc.k.L;
 }
 
 __global__ void segment_sum_cols(float *dRu, const float *dR, const int32_t *off, const int32_t *list, int M, int C,
@@ -246,10 +282,21 @@ void k_gather_cols(cudaStream_t st, float *R, const float *Ru, const int32_t *co
 }
 void k_loss_rows(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q, float scale,
                  float *dR, float *scratch, double *row_loss) {
+    k_loss_rows_block(st, cfg, R, M, C, log_q, scale, dR, scratch, row_loss);
+}
+void k_loss_rows_block(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q,
+                       float scale, float *dR, float *scratch, double *row_loss) {
+    if (M == 0) return;
+    const size_t shared = LB_NP * LOSS_BLOCK_THREADS * sizeof(double);
+    loss_rows_block<<<M, LOSS_BLOCK_THREADS, shared, st>>>(cfg, R, C, log_q, scale, dR, scratch, row_loss);
+    KERNEL_CHECK();
+}
+void k_loss_rows_serial(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q,
+                        float scale, float *dR, float *scratch, double *row_loss) {
     if (M == 0) return;
     // A thread per row: few threads, each with C columns of work; small blocks spread
     // them over more multiprocessors.
-    loss_rows<<<(M + 31) / 32, 32, 0, st>>>(cfg, R, M, C, log_q, scale, dR, scratch, row_loss);
+    loss_rows_serial<<<(M + 31) / 32, 32, 0, st>>>(cfg, R, M, C, log_q, scale, dR, scratch, row_loss);
     KERNEL_CHECK();
 }
 void k_segment_sum_cols(cudaStream_t st, float *dRu, const float *dR, const int32_t *off, const int32_t *list,

@@ -1,9 +1,11 @@
 // The CUDA backend's kernels, each behind a launcher on the backend's stream. The math
 // of every element (gates, losses, dropout, Adagrad) is the CPU code's own inline
-// functions (gru_math.h, loss_rows.h, rng.h, adagrad_math.h), compiled for the device;
-// every sum runs in the CPU loop's order (no atomics), so the kernels give the CPU
-// backend's bits and are deterministic. Only the cuBLAS products differ from OpenBLAS
-// (in the order of their additions).
+// functions (gru_math.h, loss_rows.h, loss_block.h, rng.h, adagrad_math.h), compiled for
+// the device. No atomics: every sum has a fixed order, so the kernels are deterministic.
+// Every sum but the loss's row sums runs in the CPU loop's order and gives the CPU
+// backend's bits; the loss (a block per row) combines its partial sums in a fixed tree
+// and agrees with the CPU to the rounding of its row sums. The cuBLAS products differ
+// from OpenBLAS in the order of their additions.
 #ifndef GRUREC_CUDA_KERNELS_H
 #define GRUREC_CUDA_KERNELS_H
 
@@ -39,10 +41,18 @@ void k_col_sums(cudaStream_t st, const float *A, int M, int n, int lda, float *o
 void k_broadcast_rows(cudaStream_t st, float *dst, const float *row, int M, int n);
 // R[i·C + j] = Ru[i·U + col_slot[j]].
 void k_gather_cols(cudaStream_t st, float *R, const float *Ru, const int32_t *col_slot, int M, int C, int U);
-// One thread per row: loss_row of loss_rows.h; row_loss[i] = L_i, dR = scale · dL/dR.
-// scratch: M × 4C floats. log_q may be NULL.
+// The losses of the M × C scores: row_loss[i] = L_i, dR = scale · dL/dR (loss.h).
+// scratch: M × 4C floats. log_q may be NULL. k_loss_rows is k_loss_rows_block.
 void k_loss_rows(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q, float scale,
                  float *dR, float *scratch, double *row_loss);
+// A block of 256 threads per row running loss_block.h's phases: loss_row_block's bits
+// for T = 256 (L_i up to the last bit of the device's log()); loss_row's results to ~1e-7.
+void k_loss_rows_block(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q,
+                       float scale, float *dR, float *scratch, double *row_loss);
+// One thread per row: loss_row of loss_rows.h, the CPU's bits (L_i up to the device's
+// log()); kept for comparison.
+void k_loss_rows_serial(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q,
+                        float scale, float *dR, float *scratch, double *row_loss);
 // dRu[i·U + u] = Σ dR[i·C + j] over the columns j of item u (list[off[u] .. off[u+1]),
 // ascending), u < U.
 void k_segment_sum_cols(cudaStream_t st, float *dRu, const float *dR, const int32_t *off, const int32_t *list,
