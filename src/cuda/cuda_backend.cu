@@ -78,7 +78,19 @@ struct backend_impl {
 // buffer growth only).
 static float *dalloc(size_t n) {
     void *ptr = NULL;
-    CUDA_CHECK(cudaMalloc(&ptr, (n ? n : 1) * sizeof(float)));
+    const size_t bytes = (n ? n : 1) * sizeof(float);
+    cudaError_t e = cudaMalloc(&ptr, bytes);
+    if (e == cudaErrorMemoryAllocation) {  // the likely cause is the model's size: say so
+        size_t free_b = 0, total_b = 0;
+        (void)cudaGetLastError();
+        (void)cudaMemGetInfo(&free_b, &total_b);
+        fail_at(__FILE__, __LINE__,
+                "the GPU is out of memory: %.1f MB more wanted, %.1f MB free of %.1f MB (the item tables, their "
+                "Adagrad state and the evaluation scores grow with items x hidden units: use --device cpu, a smaller "
+                "--eval-batch, or a GPU with more memory)",
+                bytes / 1e6, free_b / 1e6, total_b / 1e6);
+    }
+    CUDA_CHECK(e);
     CUDA_CHECK(cudaMemset(ptr, 0, (n ? n : 1) * sizeof(float)));
     CUDA_CHECK(cudaStreamSynchronize(0));
     return (float *)ptr;
