@@ -23,6 +23,14 @@ int backend_tf32(void) { return g_tf32; }
 const char *backend_device_name(backend_device d) { return d == BACKEND_CUDA ? "cuda" : "cpu"; }
 backend_device backend_current_device(void) { return g_device; }
 
+int backend_built_with_cuda(void) {
+#ifdef GRUREC_HAVE_CUDA
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 backend_device backend_choose_device(const char *want, int local_rank, int verbose) {
     if (!want) want = getenv("GRUREC_DEVICE");
     if (!want || !*want) want = "auto";

@@ -35,6 +35,8 @@ backend_device backend_current_device(void);
 void backend_set_tf32(int on);
 int backend_tf32(void);
 const char *backend_device_name(backend_device d);
+// Whether this build has the CUDA backend (not whether a GPU is usable).
+int backend_built_with_cuda(void);
 
 // PARAMS are borrowed (they outlive the backend). MAX_ROWS bounds M (the lanes).
 // With FOR_TRAINING, optimizer state, gradients and dropout are set up. RANK makes

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "backend.h"
 #include "baselines.h"
 #include "blas_setup.h"
 #include "check.h"
@@ -33,7 +34,11 @@ int main(int argc, char **argv) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_INPUT : 0;
     }
-    if (strcmp(argv[1], "--version") == 0) { printf("grurec %s\n", GRUREC_VERSION); return 0; }
+    if (strcmp(argv[1], "--version") == 0) {  // and what this build can run on (scripts read it)
+        printf("grurec %s (ranks: %s; devices: cpu%s)\n", GRUREC_VERSION,
+               strcmp(comm_kind(), "mpi") == 0 ? "mpi" : "single process", backend_built_with_cuda() ? ", cuda" : "");
+        return 0;
+    }
     int (*cmd)(int, char **, comm *) = strcmp(argv[1], "train") == 0 ? cmd_train
                                         : strcmp(argv[1], "eval") == 0  ? cmd_eval
                                         : strcmp(argv[1], "baseline") == 0 ? cmd_baseline

@@ -2,7 +2,7 @@
 # tests/CMakeLists.txt; does nothing unless the CUDA backend is built (GRUREC_CUDA).
 # On machines with fewer usable GPUs than ranks (or no driver) the tests print
 # "SKIP: ..." and pass.
-if(GRUREC_CUDA)
+if(GRUREC_CUDA AND GRUREC_MPI)
   # An MPI program, like test_comm.
   add_executable(test_comm_nccl ${CMAKE_CURRENT_LIST_DIR}/test_comm_nccl.c)
   target_link_libraries(test_comm_nccl PRIVATE grurec_cuda grurec_core MPI::MPI_C)
@@ -28,7 +28,9 @@ if(GRUREC_CUDA)
   set_tests_properties(comm_nccl_timeout_test PROPERTIES
     PASS_REGULAR_EXPRESSION "SKIP: |rank 0: NCCL all-reduce of 1 floats did not complete within 2 s \\(hang test\\)"
     FAIL_REGULAR_EXPRESSION "UNEXPECTED")
+endif()
 
+if(GRUREC_CUDA)
   # The CUDA backend against the CPU backend (Criterion): gradients, updates, several
   # steps, evaluation, row moves; GPU runs bitwise repeatable. Built and registered as
   # the CPU backend's test_backend (grurec_core_test: --jobs 1), plus the CUDA libraries

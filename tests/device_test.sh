@@ -46,12 +46,12 @@ assert a["predictions"] == b["predictions"]
 assert all(abs(a[k] - b[k]) <= 1e-3 for k in a), (a, b)
 PY' "CPU and GPU evaluation agree (1e-3)"
     gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
-    if [ "${gpus:-0}" -ge 2 ]; then  # NCCL: replicas equal every step on 2 GPUs
+    if [ "${gpus:-0}" -ge 2 ] && with_mpi; then  # NCCL: replicas equal every step on 2 GPUs
         GRUREC_OVERSUBSCRIBE=1 "$(dirname "$0")/../launch/grurec-mpirun" -np 2 "$grurec" train --data "$work/ds" \
             --out "$work/nccl" --device cuda $small --check-every 1 --comm-timeout 60 >"$work/out6" 2>"$work/err6"
         check '[ $? -eq 0 ]' "2 ranks on 2 GPUs (NCCL) keep equal replicas: $(tail -1 "$work/err6")"
     else
-        echo "SKIP: 2-GPU training (${gpus:-0} GPU here)"
+        echo "SKIP: 2-GPU training (${gpus:-0} GPU here$(with_mpi || echo ', grurec built without MPI'))"
     fi
 fi
 finish

@@ -13,6 +13,8 @@ fails=0 passes=0
 ok() { passes=$((passes + 1)); }
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 check() { if eval "$1"; then ok; else bad "$2"; fi; }
+# Whether this grurec runs ranks (built with MPI; see grurec --version).
+with_mpi() { "$grurec" --version | grep -q 'ranks: mpi'; }
 finish() {
     echo "$passes passed, $fails failed"
     [ "$fails" -eq 0 ]

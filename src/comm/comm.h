@@ -31,6 +31,8 @@ typedef struct comm comm;
 comm *comm_init(int *argc, char ***argv, double timeout_s);
 // A barrier (with the deadline), then MPI_Finalize; frees C. NULL is a no-op. Collective.
 void comm_finalize(comm *c);
+// What this build's ranks run on: "mpi", or "single" (built without MPI: one process).
+const char *comm_kind(void);
 int comm_rank(const comm *c);
 int comm_size(const comm *c);
 // OMPI_COMM_WORLD_LOCAL_RANK, else SLURM_LOCALID, else MPI_LOCALRANKID (MPICH), else 0.

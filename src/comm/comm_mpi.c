@@ -259,6 +259,7 @@ void comm_finalize(comm *c) {
     g_initialised = 0;
 }
 
+const char *comm_kind(void) { return "mpi"; }
 int comm_rank(const comm *c) { return c->rank; }
 int comm_size(const comm *c) { return c->size; }
 int comm_local_rank(const comm *c) { return c->local_rank; }
