@@ -6,9 +6,13 @@
 # items, 187k sessions). Results: ${OUT:-bench/results}/gpu_check.txt (a table) and
 # gpu_check.json (the same), each run's log in $OUT/logs/.
 #
-# usage: bash bench/gpu_check.sh [--dry-run]
+# usage: bash bench/gpu_check.sh [--dry-run] [--bundle DIR]
 #   --dry-run  no GPU needed: every phase runs, with --device cpu and tiny step counts,
 #              to test the flow on a CPU-only machine (a CPU-only build if nvcc is absent)
+#   --bundle DIR  use the prebuilt programs of bench/gpu_bundle.sh (unpacked into DIR)
+#              instead of building: for GPU machines without HDF5, Open MPI, OpenBLAS or
+#              Criterion (the lent ones); the tests are then test_cuda_backend and
+#              device_test.sh, run directly (the bundle is built without MPI)
 # Environment: OUT (results folder), GPU_CHECK_BUDGET_S (no phase starts after it; 420),
 #   GPU_CHECK_LIMIT_S (every run ends by then; 455), GPU_CHECK_TESTS (ctest -R regex;
 #   'cuda|nccl|device'), GPU_CHECK_CUDA_ARCH (default: the card's compute capability).
@@ -19,9 +23,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 dry=0
-for arg in "$@"; do
+bundle=
+while [ $# -gt 0 ]; do
+    arg=$1; shift
     case $arg in
         --dry-run) dry=1 ;;
+        --bundle) [ $# -gt 0 ] || { echo "gpu_check: --bundle needs a folder" >&2; exit 2; }
+                  bundle=$(cd "$1" 2>/dev/null && pwd) || { echo "gpu_check: no folder $1" >&2; exit 2; }; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "gpu_check: unknown argument '$arg' (--dry-run, --help)" >&2; exit 2 ;;
     esac
@@ -29,7 +37,7 @@ done
 out=${OUT:-bench/results}
 mkdir -p "$out/logs"
 out=$(cd "$out" && pwd)
-build=$here/build-gpu
+build=${bundle:-$here/build-gpu}
 work=$build/gpu-check        # this call's runs (replaced every call)
 datadir=$build/gpu-check-data  # the synthetic dataset (made once, kept)
 budget=${GPU_CHECK_BUDGET_S:-420}
@@ -249,6 +257,28 @@ fi
 
 # --- 2. build -------------------------------------------------------------------------
 begin build must
+if [ -n "$bundle" ]; then
+    # Prebuilt: the bundle's libraries first, then CUDA's; NCCL from the toolkit or, failing
+    # that, from the Python environment's nvidia-nccl wheel.
+    libs=$bundle/lib
+    [ -n "${nvcc:-}" ] && cudadir=$(cd "$(dirname "$nvcc")/.." && pwd)
+    for d in "${cudadir:-/usr/local/cuda}/lib64" "${cudadir:-/usr/local/cuda}/lib" /usr/local/cuda/lib64; do
+        [ -d "$d" ] && libs=$libs:$d
+    done
+    if ! ldconfig -p 2>/dev/null | grep -q 'libnccl.so.2' && ! ls "${cudadir:-/usr/local/cuda}"/lib*/libnccl.so.2 >/dev/null 2>&1; then
+        ncl=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null || true)
+        [ -n "$ncl" ] && libs=$libs:$ncl
+    fi
+    export LD_LIBRARY_PATH=$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    for b in grurec data-prep/grurec-prep data-prep/grurec-synth tests/test_cuda_backend bench/grurec-sgemm-peak; do
+        [ -x "$build/$b" ] || fail "the bundle $bundle has no $b (make it with bench/gpu_bundle.sh)"
+    done
+    if ! v=$("$build/grurec" --version 2>&1); then
+        ldd "$build/grurec" | grep "not found" >&2 || true
+        check build FAIL "the bundle's grurec does not start: $v"; fail "the bundle's grurec does not start: $v"
+    fi
+    check build pass "prebuilt bundle: $v, $(sed -n 2p "$build/VERSION" 2>/dev/null | cut -c1-12)"
+else
 missing=()
 for t in cmake make cc pkg-config mpicc timeout; do command -v $t >/dev/null || missing+=("$t (command)"); done
 if command -v pkg-config >/dev/null; then
@@ -293,6 +323,7 @@ if [ $rc != 0 ]; then
     check build FAIL "cmake --build failed: logs/build.log"; fail "the build failed (logs/build.log)"
 fi
 check build pass "build-gpu, GRUREC_CUDA=$cuda${arch:+, CMAKE_CUDA_ARCHITECTURES=$arch}, $((SECONDS - t_build)) s to compile$([ -n "$nvcc" ] && echo ", $("$nvcc" --version | grep -o 'release [0-9.]*')")"
+fi
 grurec=$build/grurec
 [ -x "$grurec" ] || fail "the build made no $grurec"
 
@@ -440,7 +471,16 @@ else
 fi
 
 # --- 4. tests -----------------------------------------------------------------------------
-if begin tests; then
+if [ -n "$bundle" ] && begin tests; then  # no ctest in a bundle: the GPU tests directly
+    rc=0
+    timeout -k 10 150 "$build/tests/test_cuda_backend" --jobs 1 --verbose >"$out/logs/test_cuda_backend.log" 2>&1 || rc=$?
+    skips=$(grep -c '^SKIP: ' "$out/logs/test_cuda_backend.log" || true)
+    check "test test_cuda_backend" "$([ $rc = 0 ] && { [ "$skips" -gt 0 ] && echo skip || echo pass; } || echo FAIL)" \
+        "$(grep -E 'Synthesis' "$out/logs/test_cuda_backend.log" | tail -1 | tr -s ' ')${skips:+, $skips skipped}"
+    rc=0
+    timeout -k 10 120 bash tests/device_test.sh "$build" >"$out/logs/device_test.log" 2>&1 || rc=$?
+    check "test device_test" "$([ $rc = 0 ] && echo pass || echo FAIL)" "$(tail -1 "$out/logs/device_test.log")"
+elif begin tests; then
     listed=$(cd "$build" && ctest -N -R "$test_regex" 2>/dev/null | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p' | tr '\n' ' ' || true)
     echo "ctest -R '$test_regex': ${listed:-no tests match}"
     left=$((limit - SECONDS - 120)); [ $left -gt 150 ] && left=150  # leave time for the runs
