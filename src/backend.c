@@ -118,5 +118,6 @@ double backend_flops(const backend *b) { return b->ops->flops(b->impl); }
 void backend_feed(backend *b, int M, const int32_t *x) { b->ops->feed(b->impl, M, x); }
 const float *backend_score_all(backend *b, int M, const int32_t *x) { return b->ops->score_all(b->impl, M, x); }
 void backend_sync_to_host(backend *b) { b->ops->sync_to_host(b->impl); }
+void backend_sync_params_to_host(backend *b) { b->ops->sync_params_to_host(b->impl); }
 void backend_sync_to_device(backend *b) { b->ops->sync_to_device(b->impl); }
 const exchange_mem *backend_exchange_mem(backend *b, comm *c) { return b->ops->exchange_mem(b->impl, c); }

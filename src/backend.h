@@ -88,6 +88,8 @@ void backend_move_rows(backend *b, const int32_t *src, int M);
 // (before checkpoints, checksums, saving, evaluation), and read back after a resume.
 // No-ops on the CPU backend.
 void backend_sync_to_host(backend *b);
+// The parameters alone (for checksums).
+void backend_sync_params_to_host(backend *b);
 void backend_sync_to_device(backend *b);
 
 // How the step exchange reaches this backend's gradients (NULL: host memory, summed

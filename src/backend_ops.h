@@ -35,6 +35,7 @@ typedef struct backend_ops {
     void (*feed)(backend_impl *b, int M, const int32_t *x);
     const float *(*score_all)(backend_impl *b, int M, const int32_t *x);
     void (*sync_to_host)(backend_impl *b);
+    void (*sync_params_to_host)(backend_impl *b);
     void (*sync_to_device)(backend_impl *b);
     const exchange_mem *(*exchange_mem)(backend_impl *b, comm *c);
 } backend_ops;

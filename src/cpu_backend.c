@@ -381,6 +381,7 @@ const backend_ops cpu_backend_ops = {
     .feed = cpu_feed,
     .score_all = cpu_score_all,
     .sync_to_host = cpu_sync,
+    .sync_params_to_host = cpu_sync,
     .sync_to_device = cpu_sync,
     .exchange_mem = cpu_exchange_mem,
 };

@@ -327,7 +327,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
             pairs_log += step_pairs;
             step++;
             if (a.check_every > 0 && step % a.check_every == 0) {
-                backend_sync_to_host(b);
+                backend_sync_params_to_host(b);
                 comm_check_same_u64(cm, params_checksum(&s, &p), "the parameters (replicas diverged)");
             }
             if (c.max_steps && step >= c.max_steps) stopped = 1;

@@ -135,24 +135,26 @@ static void copy_d2d(backend_impl *b, float *dst, const float *src, size_t n) {
     if (n) CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, b->st));
 }
 
-// The host tensors → the device (or back): parameters, optimizer state, hidden states.
-static void params_transfer(backend_impl *b, int to_device) {
+// The host tensors → the device (or back): the PARTS of parameters, optimizer state,
+// hidden states.
+enum { XFER_PARAMS = 1, XFER_OPTIM = 2, XFER_STATES = 4, XFER_ALL = 7 };
+static void params_transfer(backend_impl *b, int to_device, int parts) {
     const model_shape *s = &b->s;
     const size_t N = (size_t)s->n_items;
     float *h[4] = {b->p->dense, b->p->Wy, b->p->by, b->p->E};
     float *dv[4] = {b->d.dense, b->d.Wy, b->d.by, b->d.E};
     const size_t n[4] = {s->n_dense, N * b->H, N, b->p->E ? N * s->emb_width : 0};
-    for (int k = 0; k < 4 && !b->borrowed; k++) {
+    for (int k = 0; k < 4 && !b->borrowed && (parts & XFER_PARAMS); k++) {
         if (!h[k] || !n[k]) continue;
         if (to_device) upload(b, dv[k], h[k], n[k] * sizeof(float));
         else download(b, h[k], dv[k], n[k] * sizeof(float));
     }
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < 8 && (parts & XFER_OPTIM); k++) {
         if (!b->opt[k]) continue;
         if (to_device) upload(b, b->opt[k], b->h_opt[k], b->opt_n[k] * sizeof(float));
         else download(b, b->h_opt[k], b->opt[k], b->opt_n[k] * sizeof(float));
     }
-    for (int l = 0; l < b->L; l++) {
+    for (int l = 0; l < b->L && (parts & XFER_STATES); l++) {
         size_t bytes = (size_t)b->max_rows * b->state_width[l] * sizeof(float);
         if (to_device) upload(b, b->state[l], b->h_state[l], bytes);
         else download(b, b->h_state[l], b->state[l], bytes);
@@ -160,8 +162,9 @@ static void params_transfer(backend_impl *b, int to_device) {
     CUDA_CHECK(cudaStreamSynchronize(b->st));
 }
 
-static void cuda_sync_to_host(backend_impl *b) { params_transfer(b, 0); }
-static void cuda_sync_to_device(backend_impl *b) { params_transfer(b, 1); }
+static void cuda_sync_to_host(backend_impl *b) { params_transfer(b, 0, XFER_ALL); }
+static void cuda_sync_params_to_host(backend_impl *b) { params_transfer(b, 0, XFER_PARAMS); }
+static void cuda_sync_to_device(backend_impl *b) { params_transfer(b, 1, XFER_ALL); }
 
 // Row gradients with their ids on the host (row_grads_slot bookkeeping, as the CPU) and
 // their gradient rows on the device.
@@ -276,7 +279,7 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
     for (int k = 0; k < IX_N; k++) b->ix_at[k + 1] = b->ix_at[k] + sizes[k];
     b->h_ix = (int32_t *)xcalloc(b->ix_at[IX_N], sizeof(int32_t));
     CUDA_CHECK(cudaMalloc(&b->d_ix, b->ix_at[IX_N] * sizeof(int32_t)));
-    params_transfer(b, 1);
+    params_transfer(b, 1, XFER_PARAMS);  // optimizer state and hidden states start at zero on both sides
     return b;
 }
 
@@ -676,6 +679,7 @@ extern "C" const backend_ops cuda_backend_ops = {
     cuda_feed,
     cuda_score_all,
     cuda_sync_to_host,
+    cuda_sync_params_to_host,
     cuda_sync_to_device,
     cuda_exchange_mem,
 };
