@@ -1,5 +1,5 @@
 // The per-row losses of loss_rows.h, split for a block of T threads per row (the CUDA
-// kernel k_loss_rows_block), in plain C so that the CPU can run the very same code
+// kernel k_loss_rows), in plain C so that the CPU can run the very same code
 // (loss_row_block below) and the tests can check it without a GPU.
 //
 // Lane t of T owns the columns j = t, t + T, t + 2T, ... < C, so that consecutive

@@ -56,4 +56,14 @@ static inline int same_everywhere(comm *c, const void *p, size_t n) {
     return h[0] == lo[0];
 }
 
+// The basic mode's end: every rank's counts summed, printed by rank 0; the exit status.
+static inline int report_and_finish(comm *c) {
+    int64_t pf[2] = {g_passed, g_failed};
+    comm_allreduce_sum_i64(c, pf, 2);
+    if (comm_rank(c) == 0) printf("%lld passed, %lld failed\n", (long long)pf[0], (long long)pf[1]);
+    fflush(stdout);
+    comm_finalize(c);
+    return pf[1] ? 1 : 0;
+}
+
 #endif

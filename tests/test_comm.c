@@ -213,12 +213,7 @@ int main(int argc, char **argv) {
 
     if (strcmp(mode, "basic") == 0) {
         test_basic(c, argc > 2 ? atoi(argv[2]) : 0);
-        int64_t pf[2] = {g_passed, g_failed};
-        comm_allreduce_sum_i64(c, pf, 2);
-        if (me == 0) printf("%lld passed, %lld failed\n", (long long)pf[0], (long long)pf[1]);
-        fflush(stdout);
-        comm_finalize(c);
-        return pf[1] ? 1 : 0;
+        return report_and_finish(c);
     }
     if (strcmp(mode, "mismatch") == 0) {
         comm_check_same_u64(c, 0xfeed, "the agreed value");  // all equal: passes

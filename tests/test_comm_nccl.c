@@ -256,10 +256,5 @@ int main(int argc, char **argv) {
     }
 
     test_basic(c);
-    int64_t pf[2] = {g_passed, g_failed};
-    comm_allreduce_sum_i64(c, pf, 2);
-    if (me == 0) printf("%lld passed, %lld failed\n", (long long)pf[0], (long long)pf[1]);
-    fflush(stdout);
-    comm_finalize(c);
-    return pf[1] ? 1 : 0;
+    return report_and_finish(c);
 }

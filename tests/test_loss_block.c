@@ -1,5 +1,5 @@
 // The block-per-row form of the losses (src/loss_block.h), run on the CPU by
-// loss_row_block: the CUDA kernel k_loss_rows_block runs the same phase functions with
+// loss_row_block: the CUDA kernel k_loss_rows runs the same phase functions with
 // one thread per lane, so this is its algorithm's test where no GPU is at hand.
 //
 // For every loss x final activation (linear, tanh, elu-0.5, elu-1) x logq on/off x lanes
@@ -7,7 +7,7 @@
 // 16x300, 128x2176}, each row of scores drawn from one of five kinds (moderate, large
 // magnitudes up to +-30, all equal, moderate with +-30 outliers, the positive 80 above
 // the rest), loss_row_block is
-// compared with loss_row (loss_rows.h, the CPU's and the serial kernel's row):
+// compared with loss_row (loss_rows.h, the CPU's row):
 //  - L_i within 1e-6 relative (+1e-12), each dR_ij within 1e-5 of the row's max |dR| (+1e-12);
 //    only the order of the double row sums differs;
 //  - T = 1 sums in loss_row's own order, so every loss but cross-entropy (whose loss_row

@@ -564,24 +564,21 @@ static void cuda_apply_update(backend_impl *b, int M, const row_grads *Wy, const
 
 // ---- scoring (evaluation, recommendations) ----
 
-static void score_all_device(backend_impl *b, int M, const int32_t *x) {
-    CHECK(b->scores, "this backend was made for training, not scoring");
+// Feeds X to the M rows (no dropout) and moves their state on (CPU: backend_feed).
+static void cuda_feed(backend_impl *b, int M, const int32_t *x) {
     CHECK(M <= b->max_rows, "%d rows exceed the backend's %d", M, b->max_rows);
-    memcpy(hix(b, IX_X), x, (size_t)M * sizeof(int32_t));
-    upload(b, ix(b, IX_X), hix(b, IX_X), (size_t)M * sizeof(int32_t));
+    upload(b, ix(b, IX_X), x, (size_t)M * sizeof(int32_t));
     forward(b, M, 0, 0);
     carry_state(b, M);
+}
+
+// Feeds X, then scores every item for the M rows into b->scores (left on the device).
+static void score_all_device(backend_impl *b, int M, const int32_t *x) {
+    CHECK(b->scores, "this backend was made for training, not scoring");
+    cuda_feed(b, M, x);
     const int64_t N = b->s.n_items;
     k_broadcast_rows(b->st, b->scores, b->d.by, M, (int)N);
     gemm(b, 0, 1, M, (int)N, b->H, b->out[b->L - 1], b->H, b->d.Wy, b->H, 1.0f, b->scores, (int)N);
-}
-
-static void cuda_feed(backend_impl *b, int M, const int32_t *x) {
-    CHECK(M <= b->max_rows, "%d rows exceed the backend's %d", M, b->max_rows);
-    memcpy(hix(b, IX_X), x, (size_t)M * sizeof(int32_t));
-    upload(b, ix(b, IX_X), hix(b, IX_X), (size_t)M * sizeof(int32_t));
-    forward(b, M, 0, 0);
-    carry_state(b, M);
 }
 
 static const float *cuda_score_all(backend_impl *b, int M, const int32_t *x) {

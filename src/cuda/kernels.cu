@@ -122,14 +122,6 @@ __global__ void gather_cols(float *R, const float *Ru, const int32_t *col_slot, 
     }
 }
 
-// The serial form: a thread per row runs loss_row over all C columns.
-__global__ void loss_rows_serial(loss_config cfg, const float *R, int M, int C, const float *log_q, float scale,
-                                 float *dR, float *scratch, double *row_loss) {
-    GRID_STRIDE(i, (size_t)M) {
-        row_loss[i] = loss_row(&cfg, R + i * C, log_q, C, (int)i, scale, dR + i * C, scratch + i * 4 * (size_t)C);
-    }
-}
-
 // Threads per row of loss_rows_block. Rows are about as many as multiprocessors (~128),
 // so one block is about all an SM gets: 8 warps to hide the latencies; with C ~ 2200,
 // ~9 columns per lane.
@@ -282,21 +274,9 @@ void k_gather_cols(cudaStream_t st, float *R, const float *Ru, const int32_t *co
 }
 void k_loss_rows(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q, float scale,
                  float *dR, float *scratch, double *row_loss) {
-    k_loss_rows_block(st, cfg, R, M, C, log_q, scale, dR, scratch, row_loss);
-}
-void k_loss_rows_block(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q,
-                       float scale, float *dR, float *scratch, double *row_loss) {
     if (M == 0) return;
     const size_t shared = LB_NP * LOSS_BLOCK_THREADS * sizeof(double);
     loss_rows_block<<<M, LOSS_BLOCK_THREADS, shared, st>>>(cfg, R, C, log_q, scale, dR, scratch, row_loss);
-    KERNEL_CHECK();
-}
-void k_loss_rows_serial(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q,
-                        float scale, float *dR, float *scratch, double *row_loss) {
-    if (M == 0) return;
-    // A thread per row: few threads, each with C columns of work; small blocks spread
-    // them over more multiprocessors.
-    loss_rows_serial<<<(M + 31) / 32, 32, 0, st>>>(cfg, R, M, C, log_q, scale, dR, scratch, row_loss);
     KERNEL_CHECK();
 }
 void k_segment_sum_cols(cudaStream_t st, float *dRu, const float *dR, const int32_t *off, const int32_t *list,

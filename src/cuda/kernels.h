@@ -42,17 +42,11 @@ void k_broadcast_rows(cudaStream_t st, float *dst, const float *row, int M, int 
 // R[i·C + j] = Ru[i·U + col_slot[j]].
 void k_gather_cols(cudaStream_t st, float *R, const float *Ru, const int32_t *col_slot, int M, int C, int U);
 // The losses of the M × C scores: row_loss[i] = L_i, dR = scale · dL/dR (loss.h).
-// scratch: M × 4C floats. log_q may be NULL. k_loss_rows is k_loss_rows_block.
+// scratch: M × 4C floats. log_q may be NULL. A block of 256 threads per row running
+// loss_block.h's phases: loss_row_block's bits for T = 256 (L_i up to the last bit of
+// the device's log()); loss_row's results to ~1e-7.
 void k_loss_rows(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q, float scale,
                  float *dR, float *scratch, double *row_loss);
-// A block of 256 threads per row running loss_block.h's phases: loss_row_block's bits
-// for T = 256 (L_i up to the last bit of the device's log()); loss_row's results to ~1e-7.
-void k_loss_rows_block(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q,
-                       float scale, float *dR, float *scratch, double *row_loss);
-// One thread per row: loss_row of loss_rows.h, the CPU's bits (L_i up to the device's
-// log()); kept for comparison.
-void k_loss_rows_serial(cudaStream_t st, loss_config cfg, const float *R, int M, int C, const float *log_q,
-                        float scale, float *dR, float *scratch, double *row_loss);
 // dRu[i·U + u] = Σ dR[i·C + j] over the columns j of item u (list[off[u] .. off[u+1]),
 // ascending), u < U.
 void k_segment_sum_cols(cudaStream_t st, float *dRu, const float *dR, const int32_t *off, const int32_t *list,
