@@ -154,8 +154,21 @@ static void cpu_zero_states(backend_impl *b) {
 // Inverted dropout: mask = 1/(1−p) with probability 1−p, else 0, from a counter-based
 // stream keyed by (step, slot, element), so masks never depend on the order of draws
 // (rng.h's dropout_multiplier, which the CUDA kernels call too).
-static void dropout_mask(float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step, int slot) {
+static inline __attribute__((always_inline)) void dropout_mask_loop(float *mask, size_t n, float p, uint64_t seed,
+                                                                    int rank, int64_t step, int slot) {
     for (size_t i = 0; i < n; i++) mask[i] = dropout_multiplier(seed, rank, step, slot, i, p);
+}
+
+// AVX-512DQ's 64-bit multiply vectorises the hash (elsewhere it runs scalar). Picked by
+// hand: target_clones' "arch=" picks by CPU model, not by feature.
+__attribute__((target("avx512f,avx512dq"))) static void dropout_mask_dq(float *mask, size_t n, float p, uint64_t seed,
+                                                                         int rank, int64_t step, int slot) {
+    dropout_mask_loop(mask, n, p, seed, rank, step, slot);
+}
+
+static void dropout_mask(float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step, int slot) {
+    if (__builtin_cpu_supports("avx512dq")) dropout_mask_dq(mask, n, p, seed, rank, step, slot);
+    else dropout_mask_loop(mask, n, p, seed, rank, step, slot);
 }
 
 static void mul_inplace(float *x, const float *m, size_t n) {

@@ -1,9 +1,8 @@
 // The per-row math of the output losses (see loss.h for the formulas): one row of scores
-// in, L_i and the row of dL_i/dR out. Header-only and GRUREC_HD (hd.h): loss.c's CPU
-// loop and the serial CUDA kernel call these same functions, so both compute every row
-// with the same operations in the same order. The block-per-row kernel (loss_block.h)
-// calls the same element and row-closing helpers (the *_col, *_finish, *_grad functions
-// below) and differs only in the order of the row sums.
+// in, L_i and the row of dL_i/dR out. Header-only; the element and row-closing helpers
+// (the *_col, *_finish, *_grad functions) are GRUREC_HD (hd.h): the CPU's whole-row
+// functions (loss.c's loop) and the block-per-row CUDA kernel (loss_block.h) call the same
+// ones, and differ only in the order of the row sums (none for 8 lanes: see ROW_LANES).
 //
 // Gradients with respect to the activated scores r (then dL/dR_ij = dL/dr_ij * act'(x_ij),
 // x = R - logq*log_q; tanh' = 1 - tanh^2, ELU' = 1 for x >= 0 else ELU(x) + a = a e^x),
@@ -20,12 +19,11 @@
 // (the softmax gives ds_j/dr_k = s_j([j=k] - s_k), hence the "- P", "- Q", "- L" terms; the
 // eps inside the logs is kept exactly: w and 1/(P+eps), 1/(sig_j+eps)).
 //
-// Layout of the work for one row: the exponentials are computed in tight loops of their own
-// (expf is a library call, and a call spills every float register), then one call-free pass
-// does the arithmetic and the row sums (double accumulators), then, for the losses whose
-// gradient needs a row total, one pass writes dR. Nothing is allocated: scratch holds the
-// activated row, act', and two per-column temporaries; the dR row itself holds one more
-// until it is overwritten by the gradient.
+// Layout of the work for one row: elementwise passes (the exponentials, then the
+// arithmetic, each column's terms stored), the row sums over the stored terms in double
+// lanes, then, for the losses whose gradient needs a row total, one pass writes dR.
+// Nothing is allocated: scratch holds the activated row, act', and two per-column
+// temporaries; the dR row itself holds one more until it is overwritten by the gradient.
 #ifndef GRUREC_LOSS_ROWS_H
 #define GRUREC_LOSS_ROWS_H
 
@@ -181,18 +179,6 @@ LOSS_INLINE float max_range(const float *r, int lo, int hi, float m) {
     return m;
 }
 
-// Sum in double with 8 running sums (fixed association: same bits in every clone).
-LOSS_INLINE double sum_f64(const float *x, int n) {
-    double acc[8] = {0};
-    int j = 0;
-    for (; j + 8 <= n; j += 8)
-        for (int k = 0; k < 8; k++) acc[k] += x[j + k];
-    double s = 0.0;
-    for (; j < n; j++) s += x[j];
-    for (int k = 0; k < 8; k++) s += acc[k];
-    return s;
-}
-
 // ---- the losses' element math ----
 // One column's terms (the *_col functions) and a row's closing arithmetic on its sums
 // (the *_finish functions), shared by the whole-row functions below and by the
@@ -311,7 +297,43 @@ LOSS_INLINE float top1max_grad(const row_coef *k, float e, float aj, float f, fl
 }
 
 // ---- per-row losses: r, a = activated row and act'; out = dR row; t1, t2 = [C] temporaries.
-// Each returns L_i and writes out[j] = scale * dL_i/dR_ij.
+// Each returns L_i and writes out[j] = scale * dL_i/dR_ij. CPU only (the CUDA kernel runs
+// loss_block.h's phases): each row is elementwise passes that store their per-column
+// terms, then the row sums in ROW_LANES double lanes.
+#ifndef __CUDACC__
+
+// Row sums: lane k sums the columns j = k, k + 8, k + 16, ... in double, and the lanes
+// are then combined by loss_block.h's fixed tree (0-3 += 4-7, 0-1 += 2-3, 0 += 1): the
+// block kernel's order for T = 8 lanes, so loss_row gives loss_row_block's bits for
+// T = 8. The lanes are one vector of doubles (GCC vector extensions, lowered to whatever
+// the target clone has); an in-order sum of doubles would stay scalar.
+#define ROW_LANES 8
+typedef float lanes_f __attribute__((vector_size(ROW_LANES * sizeof(float)), aligned(4)));  // any alignment
+typedef double lanes_d __attribute__((vector_size(ROW_LANES * sizeof(double))));
+// (macros, not functions: a vector passed by value would draw -Wpsabi in the baseline clone)
+#define LANES_AT(p) (*(const lanes_f *)(p))
+#define LANES_WIDEN(v) __builtin_convertvector((v), lanes_d)
+
+// The columns in whole groups of ROW_LANES, then the rest one by one (column j on lane
+// j % ROW_LANES).
+LOSS_INLINE int lanes_whole(int C) { return C - C % ROW_LANES; }
+
+LOSS_INLINE double lanes_combine(const lanes_d *lanes) {
+    double acc[ROW_LANES];
+    memcpy(acc, lanes, sizeof acc);
+    for (int h = ROW_LANES / 2; h >= 1; h /= 2)
+        for (int t = 0; t < h; t++) acc[t] += acc[t + h];
+    return acc[0];
+}
+
+// Sum in double of x[0 .. n), in lanes.
+LOSS_INLINE double sum_f64(const float *x, int n) {
+    lanes_d acc = {0};
+    const int whole = lanes_whole(n);
+    for (int j = 0; j < whole; j += ROW_LANES) acc += LANES_WIDEN(LANES_AT(x + j));
+    for (int j = whole; j < n; j++) acc[j - whole] += x[j];
+    return lanes_combine(&acc);
+}
 
 LOSS_INLINE double row_xe(const float *r, const float *a, int C, int i, float scale, float *out) {
     const float m = max_range(r, 0, C, -INFINITY);
@@ -322,35 +344,36 @@ LOSS_INLINE double row_xe(const float *r, const float *a, int C, int i, float sc
     return k.L;
 }
 
-LOSS_INLINE double row_bpr(const float *r, const float *a, int C, int i, float scale, float *out) {
+LOSS_INLINE double row_bpr(const float *r, const float *a, int C, int i, float scale, float *out, float *t1,
+                          float *t2) {
     const float invC = 1.0f / (float)C, ri = r[i];
     for (int j = 0; j < C; j++) out[j] = fexp(neg_abs(ri - r[j]));
-    double sum_log = 0.0, sum_g = 0.0;
-    for (int j = 0; j < C; j++) {
+    for (int j = 0; j < C; j++) {  // t1 = the log terms, t2 = g
         float g;
-        sum_log += bpr_col(ri - r[j], out[j], invC, &g);
-        sum_g += g;
+        t1[j] = bpr_col(ri - r[j], out[j], invC, &g);
+        t2[j] = g;
         out[j] = scale * a[j] * g;
     }
-    const row_coef k = bpr_finish(sum_log, sum_g, C, invC, scale, a[i]);
+    const row_coef k = bpr_finish(sum_f64(t1, C), sum_f64(t2, C), C, invC, scale, a[i]);
     out[i] = k.diag;
     return k.L;
 }
 
-LOSS_INLINE double row_top1(const float *r, const float *a, int C, int i, float scale, float *out, float *t1) {
+LOSS_INLINE double row_top1(const float *r, const float *a, int C, int i, float scale, float *out, float *t1,
+                           float *t2) {
     const float invC = 1.0f / (float)C, ri = r[i];
     for (int j = 0; j < C; j++) {
         out[j] = fexp(neg_abs(r[j] - ri));
         t1[j] = fexp(-r[j] * r[j]);
     }
-    double sum = 0.0, sum_gd = 0.0;
-    for (int j = 0; j < C; j++) {
+    const float eqi = t1[i];
+    for (int j = 0; j < C; j++) {  // t1 = f (over e^{-r_j^2}), t2 = gd
         float f, gd, g = top1_col(r[j], ri, out[j], t1[j], invC, &f, &gd);
-        sum += f;
-        sum_gd += gd;
+        t1[j] = f;
+        t2[j] = gd;
         out[j] = scale * a[j] * g;
     }
-    const row_coef k = top1_finish(sum, sum_gd, t1[i], C, invC, scale, a[i]);
+    const row_coef k = top1_finish(sum_f64(t1, C), sum_f64(t2, C), eqi, C, invC, scale, a[i]);
     out[i] = k.diag;
     return k.L;
 }
@@ -375,30 +398,43 @@ LOSS_INLINE void neg_softmax_terms(const float *r, int C, int i, float *e, float
 }
 
 LOSS_INLINE double row_bprmax(const float *r, const float *a, int C, int i, float scale, float bpreg, float *out,
-                              float *t1) {
+                              float *t1, float *t2) {
     if (C < 2) {  // no negative: defined as 0
         out[0] = 0.0f;
         return 0.0;
     }
     const float ri = r[i];
     neg_softmax_terms(r, C, i, out, t1);
-    double S = 0, SP = 0, SQ = 0, SD = 0;
-    for (int j = 0; j < C; j++) {
-        float rj = r[j], e = out[j], sp, dsd = bprmax_col(ri, rj, t1[j], &sp);
+    for (int j = 0; j < C; j++) {  // t1 = sig(r_i - r_j), t2 = its derivative
+        float sp;
+        t2[j] = bprmax_col(ri, r[j], t1[j], &sp);
         t1[j] = sp;
-        S += e;
-        SP += e * sp;
-        SQ += e * (rj * rj);
-        SD += e * dsd;
     }
-    const row_coef k = bprmax_finish(S, SP, SQ, SD, bpreg, scale, a[i]);
+    lanes_d S = {0}, SP = {0}, SQ = {0}, SD = {0};
+    const int whole = lanes_whole(C);
+    for (int j = 0; j < whole; j += ROW_LANES) {
+        const lanes_f e = LANES_AT(out + j), rj = LANES_AT(r + j);
+        S += LANES_WIDEN(e);
+        SP += LANES_WIDEN(e * LANES_AT(t1 + j));
+        SQ += LANES_WIDEN(e * (rj * rj));
+        SD += LANES_WIDEN(e * LANES_AT(t2 + j));
+    }
+    for (int j = whole; j < C; j++) {
+        const float e = out[j], rj = r[j];
+        S[j - whole] += e;
+        SP[j - whole] += e * t1[j];
+        SQ[j - whole] += e * (rj * rj);
+        SD[j - whole] += e * t2[j];
+    }
+    const row_coef k = bprmax_finish(lanes_combine(&S), lanes_combine(&SP), lanes_combine(&SQ), lanes_combine(&SD), bpreg,
+                                     scale, a[i]);
     for (int j = 0; j < C; j++) out[j] = bprmax_grad(&k, out[j], a[j], r[j], t1[j], bpreg);
     out[i] = k.diag;
     return k.L;
 }
 
 LOSS_INLINE double row_top1max(const float *r, const float *a, int C, int i, float scale, float *out, float *t1,
-                               float *t2) {
+                               float *t2, float *t3) {
     if (C < 2) {  // no negative: defined as 0
         out[0] = 0.0f;
         return 0.0;
@@ -406,16 +442,29 @@ LOSS_INLINE double row_top1max(const float *r, const float *a, int C, int i, flo
     const float ri = r[i];
     neg_softmax_terms(r, C, i, out, t1);
     for (int j = 0; j < C; j++) t2[j] = fexp(-r[j] * r[j]);
-    double S = 0, SF = 0, SD = 0;
+    // t1 = f, t2 = g, t3 = sig'(r_j - r_i); t3 may be r itself (each column read, then written)
+#pragma GCC ivdep
     for (int j = 0; j < C; j++) {
-        float e = out[j], f, g, dsd = top1max_col(r[j], ri, t1[j], t2[j], &f, &g);
+        float f, g;
+        t3[j] = top1max_col(r[j], ri, t1[j], t2[j], &f, &g);
         t1[j] = f;
         t2[j] = g;
-        S += e;
-        SF += e * f;
-        SD += e * dsd;
     }
-    const row_coef k = top1max_finish(S, SF, SD, scale, a[i]);
+    lanes_d S = {0}, SF = {0}, SD = {0};
+    const int whole = lanes_whole(C);
+    for (int j = 0; j < whole; j += ROW_LANES) {
+        const lanes_f e = LANES_AT(out + j);
+        S += LANES_WIDEN(e);
+        SF += LANES_WIDEN(e * LANES_AT(t1 + j));
+        SD += LANES_WIDEN(e * LANES_AT(t3 + j));
+    }
+    for (int j = whole; j < C; j++) {
+        const float e = out[j];
+        S[j - whole] += e;
+        SF[j - whole] += e * t1[j];
+        SD[j - whole] += e * t3[j];
+    }
+    const row_coef k = top1max_finish(lanes_combine(&S), lanes_combine(&SF), lanes_combine(&SD), scale, a[i]);
     for (int j = 0; j < C; j++) out[j] = top1max_grad(&k, out[j], a[j], t1[j], t2[j]);
     out[i] = k.diag;
     return k.L;
@@ -430,22 +479,15 @@ LOSS_INLINE double loss_row_filled(const loss_config *cfg, const float *Rrow, co
     const size_t n = (size_t)C;
     float *rbuf = scratch, *a = scratch + n, *t1 = scratch + 2 * n, *t2 = scratch + 3 * n;
     const float *r = activate_row(cfg, Rrow, log_q, C, rbuf, a);
-#ifdef __CUDACC__
-    if (!r) return NAN;
-#endif
     double L;
     switch (cfg->loss) {
     case LOSS_CROSS_ENTROPY: L = row_xe(r, a, C, i, scale, out); break;
-    case LOSS_BPR: L = row_bpr(r, a, C, i, scale, out); break;
-    case LOSS_TOP1: L = row_top1(r, a, C, i, scale, out, t1); break;
-    case LOSS_BPR_MAX: L = row_bprmax(r, a, C, i, scale, cfg->bpreg, out, t1); break;
-    case LOSS_TOP1_MAX: L = row_top1max(r, a, C, i, scale, out, t1, t2); break;
-    default:
-#ifdef __CUDACC__
-        L = NAN;  // (no CHECK on the device)
-#else
-        CHECK(0, "unknown loss %d", (int)cfg->loss);
-#endif
+    case LOSS_BPR: L = row_bpr(r, a, C, i, scale, out, t1, t2); break;
+    case LOSS_TOP1: L = row_top1(r, a, C, i, scale, out, t1, t2); break;
+    case LOSS_BPR_MAX: L = row_bprmax(r, a, C, i, scale, cfg->bpreg, out, t1, t2); break;
+    // (top1-max's third temporary is rbuf: r is read there for the last time)
+    case LOSS_TOP1_MAX: L = row_top1max(r, a, C, i, scale, out, t1, t2, rbuf); break;
+    default: CHECK(0, "unknown loss %d", (int)cfg->loss);
     }
     return L;
 }
@@ -453,13 +495,14 @@ LOSS_INLINE double loss_row_filled(const loss_config *cfg, const float *Rrow, co
 // One row, standalone: Rrow = row i of the M x C score matrix (column i its positive),
 // log_q as for loss_forward_backward; writes out[j] = scale * dL_i/dR_ij (C floats) and
 // returns L_i. scratch: 4*C floats (the activated row, act', two temporaries). Exactly
-// what loss_forward_backward computes for row i. An unknown loss or activation CHECKs in
-// the C build; compiled by nvcc (device or host side) it gives NaN instead.
-static inline GRUREC_HD double loss_row(const loss_config *cfg, const float *Rrow, const float *log_q, int C, int i,
+// what loss_forward_backward computes for row i. An unknown loss or activation CHECKs.
+static inline double loss_row(const loss_config *cfg, const float *Rrow, const float *log_q, int C, int i,
                                         float scale, float *out, float *scratch) {
     if (cfg->act == ACT_LINEAR)
         for (int j = 0; j < C; j++) scratch[C + j] = 1.0f;
     return loss_row_filled(cfg, Rrow, log_q, C, i, scale, out, scratch);
 }
+
+#endif  // !__CUDACC__
 
 #endif

@@ -75,23 +75,14 @@ void row_grads_clear(row_grads *g) {
     g->n = 0;
 }
 
-// Rows are scattered over tables far larger than the caches: fetch the rows two ahead
-// (measured: further ahead the prefetches queue up behind each other and stall).
-static inline __attribute__((always_inline)) void prefetch_row(const float *a, size_t w) {
-    for (size_t i = 0; i < w; i += 16) __builtin_prefetch(a + i, 1, 0);
-}
-
+// Rows are scattered over tables far larger than the caches, but each row is a few KB
+// in a row: the hardware's stream prefetchers serve it. Software prefetches of the next
+// rows (prefetchw, 1-4 rows ahead) measured 2.3x slower on this machine class (9 vs
+// 21 GB/s, 2,300 rows of 512 in 88 MB tables).
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void adagrad_rows(float *p, float *acc, float *v, const row_grads *g, float lr, float mu) {
     const size_t w = (size_t)g->width;
-    enum { AHEAD = 2 };
     for (int k = 0; k < g->n; k++) {
-        if (k + AHEAD < g->n) {
-            size_t next = (size_t)g->rows[k + AHEAD] * w;
-            prefetch_row(p + next, w);
-            prefetch_row(acc + next, w);
-            if (v) prefetch_row(v + next, w);
-        }
         size_t at = (size_t)g->rows[k] * w;
         adagrad_kernel(p + at, g->grad + (size_t)k * w, acc + at, v ? v + at : NULL, w, lr, mu);
     }

@@ -3,15 +3,15 @@
 // one thread per lane, so this is its algorithm's test where no GPU is at hand.
 //
 // For every loss x final activation (linear, tanh, elu-0.5, elu-1) x logq on/off x lanes
-// T in {1, 3, 32, 128, 256} (256: the kernel's block) x shapes M x C in {1x1, 2x2, 5x7,
+// T in {1, 3, 8, 32, 128, 256} (256: the kernel's block) x shapes M x C in {1x1, 2x2, 5x7,
 // 16x300, 128x2176}, each row of scores drawn from one of five kinds (moderate, large
 // magnitudes up to +-30, all equal, moderate with +-30 outliers, the positive 80 above
 // the rest), loss_row_block is
 // compared with loss_row (loss_rows.h, the CPU's row):
 //  - L_i within 1e-6 relative (+1e-12), each dR_ij within 1e-5 of the row's max |dR| (+1e-12);
 //    only the order of the double row sums differs;
-//  - T = 1 sums in loss_row's own order, so every loss but cross-entropy (whose loss_row
-//    keeps 8 running sums) gives loss_row's bits;
+//  - T = 8 sums in loss_row's own order (8 lanes, the same tree), so it gives loss_row's
+//    bits for every loss;
 //  - a second call gives the same bits (dR and L_i);
 //  - the dR row and the scratch are poisoned (NaN) before each call, so a column that is
 //    not written, or a value read from scratch before it was written, shows; guard cells
@@ -35,8 +35,8 @@ static const act_case ACTS[] = {
     {ACT_LINEAR, 0.0f, "linear"}, {ACT_TANH, 0.0f, "tanh"}, {ACT_ELU, 0.5f, "elu-0.5"}, {ACT_ELU, 1.0f, "elu-1"}};
 #define N_ACTS 4
 
-static const int LANES[] = {1, 3, 32, 128, 256};
-#define N_LANES 5
+static const int LANES[] = {1, 3, 8, 32, 128, 256};
+#define N_LANES 6
 
 static const int SHAPES[][2] = {{1, 1}, {2, 2}, {5, 7}, {16, 300}, {128, 2176}};
 #define N_SHAPES 5
@@ -110,8 +110,8 @@ static void check_lanes(const loss_config *cfg, const float *Rrow, const float *
         ty->worst_g = fmax(ty->worst_g, dg / tol_g);
         if (!(dg <= fabs((double)b->out[jw] - b->ref[jw]))) jw = j;
     }
-    // T = 1: loss_row's order of the sums, hence its bits (not cross-entropy's S).
-    if (T == 1 && cfg->loss != LOSS_CROSS_ENTROPY)
+    // T = ROW_LANES: loss_row's order of the sums, hence its bits.
+    if (T == ROW_LANES)
         ok = ok && Lb == Lr && memcmp(b->out, b->ref, (size_t)C * sizeof *b->out) == 0;
     // A second call: the same bits.
     poison(b->out2, C), poison(b->scratch, 4 * (size_t)C);
