@@ -30,7 +30,10 @@ static void host_scatter_rows(void *ctx, float *dst, const int64_t *pos, const f
 }
 static void host_gather_rows(void *ctx, float *dst, const float *src, const int64_t *pos, int n, int w) {
     (void)ctx;
-    for (int k = 0; k < n; k++) memcpy(dst + (size_t)k * w, src + (size_t)pos[k] * w, (size_t)w * sizeof *dst);
+    for (int k = 0; k < n; k++) {
+        if (pos[k] >= 0) memcpy(dst + (size_t)k * w, src + (size_t)pos[k] * w, (size_t)w * sizeof *dst);
+        else memset(dst + (size_t)k * w, 0, (size_t)w * sizeof *dst);
+    }
 }
 static void host_allreduce(void *ctx, comm *c, float *buf, size_t n) {
     (void)ctx;
@@ -55,8 +58,10 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
     for (int t = 0; t < n_tables; t++) {
         x->width[t] = widths[t];
         row_grads_init(&x->u[t], n_items, widths[t], caps[t] * P);
-        free(x->u[t].grad);  // the gradients live in the exchange's memory
-        x->u[t].grad = x->mem->alloc(x->mem->ctx, (size_t)caps[t] * P * widths[t]);
+        // The summed gradients: read in place from the fused buffer (sparse), or gathered
+        // from the whole table into a buffer of their own in the exchange's memory.
+        free(x->u[t].grad);
+        x->u[t].grad = x->u_grad[t] = sparse ? NULL : x->mem->alloc(x->mem->ctx, (size_t)caps[t] * P * widths[t]);
         if (caps[t] * P > max_rows) max_rows = caps[t] * P;
         ids += caps[t];
         floats += (size_t)(sparse ? caps[t] * P : n_items) * widths[t];
@@ -70,7 +75,7 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
 
 void exchange_free(exchange *x) {
     for (int t = 0; t < x->n_tables; t++) {
-        x->mem->release(x->mem->ctx, x->u[t].grad);
+        if (x->u_grad[t]) x->mem->release(x->mem->ctx, x->u_grad[t]);
         x->u[t].grad = NULL;
         row_grads_free(&x->u[t]);
     }
@@ -131,24 +136,32 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
         table_at[t] = at;
         size_t len = (size_t)(x->sparse ? u->n : x->n_items) * w;
         CHECK(at + len <= x->fused_cap, "exchange buffer too small");
-        mem->zero(mem->ctx, f + at, len);
-        for (int k = 0; k < g[t]->n; k++) x->pos[k] = x->sparse ? u->slot[g[t]->rows[k]] : g[t]->rows[k];
-        mem->scatter_rows(mem->ctx, f + at, x->pos, g[t]->grad, g[t]->n, w);
+        if (x->sparse) {  // each union row written once: this rank's gradient row, or zeros
+            for (int k = 0; k < u->n; k++) x->pos[k] = -1;
+            for (int k = 0; k < g[t]->n; k++) x->pos[u->slot[g[t]->rows[k]]] = k;
+            mem->gather_rows(mem->ctx, f + at, g[t]->grad, x->pos, u->n, w);
+        } else {
+            mem->zero(mem->ctx, f + at, len);
+            for (int k = 0; k < g[t]->n; k++) x->pos[k] = g[t]->rows[k];
+            mem->scatter_rows(mem->ctx, f + at, x->pos, g[t]->grad, g[t]->n, w);
+        }
         at += len;
         if (t == 0) x->union_rows += u->n;
     }
     mem->allreduce(mem->ctx, x->c, f, at);
     x->bytes_dense += (HDR_N + x->n_dense) * sizeof(float);
     x->bytes_sparse += (at - HDR_N - x->n_dense) * sizeof(float);
-    // 3. Sums back: header and dense in place, the unions' gradients into their rows.
+    // 3. Sums back: header and dense in place; the unions' gradients stay in the buffer
+    //    (sparse) or are gathered from the whole tables.
     mem->get(mem->ctx, header, f, HDR_N);
     mem->copy(mem->ctx, dense, f + HDR_N, x->n_dense);
     for (int t = 0; t < T; t++) {
         row_grads *u = &x->u[t];
         const int w = x->width[t];
-        if (x->sparse) {
-            mem->copy(mem->ctx, u->grad, f + table_at[t], (size_t)u->n * w);
+        if (x->sparse) {  // the sums are read where they are
+            u->grad = f + table_at[t];
         } else {
+            u->grad = x->u_grad[t];
             for (int k = 0; k < u->n; k++) x->pos[k] = u->rows[k];
             mem->gather_rows(mem->ctx, u->grad, f + table_at[t], x->pos, u->n, w);
         }

@@ -25,7 +25,7 @@ struct exchange_mem {
     void (*get)(void *ctx, float *host, const float *src, size_t n);  // memory → host
     // dst rows POS[k] = src rows k, for k < N rows of W floats
     void (*scatter_rows)(void *ctx, float *dst, const int64_t *pos, const float *src, int n, int w);
-    // dst rows k = src rows POS[k]
+    // dst rows k = src rows POS[k] (zeros where POS[k] < 0)
     void (*gather_rows)(void *ctx, float *dst, const float *src, const int64_t *pos, int n, int w);
     // bitwise-identical sum over all ranks, in place
     void (*allreduce)(void *ctx, comm *c, float *buf, size_t n);
@@ -41,6 +41,7 @@ typedef struct {
     int64_t n_items;
     int width[3];
     row_grads u[3];      // per table: the union of the ranks' rows and their summed gradients
+    float *u_grad[3];    // the unions' own gradient buffers (sparse: u[t].grad points into fused)
     int32_t *ids;        // this rank's row ids, prefixed by their count per table
     int64_t *counts;     // [P] ids from each rank
     int64_t *pos;        // where each of this rank's rows goes in the fused buffer (or back)
@@ -61,7 +62,8 @@ void exchange_free(exchange *x);
 // One step's exchange in two collectives: an all-gather of every table's touched row ids,
 // then one all-reduce of HEADER (HDR_N floats, host), DENSE and the unions' rows (in the
 // exchange's memory). HEADER and DENSE are summed in place; U[t] points at table t's
-// union (ids on the host) with the summed gradients (in the exchange's memory).
+// union (ids on the host) with the summed gradients (in the exchange's memory), valid
+// until the next exchange_step.
 void exchange_step(exchange *x, float *header, float *dense, const row_grads *const *g, const row_grads **u);
 void exchange_stats_reset(exchange *x);
 

@@ -287,39 +287,25 @@ static void *scratch(comm *c, size_t bytes) {
 
 // ---- all-reduce ---------------------------------------------------------------------
 
-// acc[i] = acc[i] OP x[i], element by element: the order across ranks is the caller's.
-static void combine(int op, void *restrict acc, const void *restrict x, size_t n) {
+// dst[i] = a[i] OP b[i], element by element (dst may be a or b: each element is read
+// before it is written); the order across ranks is the caller's.
+#define COMBINE_LOOP(T, EXPR)                                  \
+    do {                                                       \
+        T *d_ = dst;                                           \
+        const T *a_ = a, *b_ = b;                              \
+        _Pragma("GCC ivdep") for (size_t i = 0; i < n; i++) {  \
+            const T x = a_[i], y = b_[i];                      \
+            d_[i] = (EXPR);                                    \
+        }                                                      \
+    } while (0)
+
+static void combine(int op, void *dst, const void *a, const void *b, size_t n) {
     switch (op) {
-    case OP_SUM_F32: {
-        float *a = acc;
-        const float *b = x;
-        for (size_t i = 0; i < n; i++) a[i] += b[i];
-        break;
-    }
-    case OP_SUM_F64: {
-        double *a = acc;
-        const double *b = x;
-        for (size_t i = 0; i < n; i++) a[i] += b[i];
-        break;
-    }
-    case OP_SUM_I64: {  // in uint64: wraps instead of undefined overflow
-        int64_t *a = acc;
-        const int64_t *b = x;
-        for (size_t i = 0; i < n; i++) a[i] = (int64_t)((uint64_t)a[i] + (uint64_t)b[i]);
-        break;
-    }
-    case OP_MAX_I64: {
-        int64_t *a = acc;
-        const int64_t *b = x;
-        for (size_t i = 0; i < n; i++) a[i] = b[i] > a[i] ? b[i] : a[i];
-        break;
-    }
-    case OP_MIN_I64: {
-        int64_t *a = acc;
-        const int64_t *b = x;
-        for (size_t i = 0; i < n; i++) a[i] = b[i] < a[i] ? b[i] : a[i];
-        break;
-    }
+    case OP_SUM_F32: COMBINE_LOOP(float, x + y); break;
+    case OP_SUM_F64: COMBINE_LOOP(double, x + y); break;
+    case OP_SUM_I64: COMBINE_LOOP(int64_t, (int64_t)((uint64_t)x + (uint64_t)y)); break;  // wraps, never UB
+    case OP_MAX_I64: COMBINE_LOOP(int64_t, y > x ? y : x); break;
+    case OP_MIN_I64: COMBINE_LOOP(int64_t, y < x ? y : x); break;
     }
 }
 
@@ -341,10 +327,13 @@ static void reduce_chunk(comm *c, char *buf, size_t len, size_t esz, int op, dou
         if (c->seg_len[q]) post(c, 1, buf + c->seg_lo[q] * esz, c->seg_len[q] * esz, q, TAG_RS + op, what);
     }
     wait_all(c, deadline, what);
-    if (mine) {  // ((x_0 + x_1) + x_2) + ..., accumulated in x_0's place
-        char *acc = me == 0 ? own : in;
-        for (int q = 1; q < P; q++) combine(op, acc, q == me ? own : in + (size_t)q * mine, c->seg_len[me]);
-        if (acc != own) memcpy(own, acc, mine);
+    if (mine) {  // ((x_0 + x_1) + x_2) + ..., in scratch slot 0, the last sum straight into my segment
+        const char *acc = me == 0 ? own : in;
+        for (int q = 1; q < P; q++) {
+            char *dst = q == P - 1 ? own : in;
+            combine(op, dst, acc, q == me ? own : in + (size_t)q * mine, c->seg_len[me]);
+            acc = dst;
+        }
     }
     for (int q = 0; q < P; q++) {
         if (q == me) continue;

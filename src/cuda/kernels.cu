@@ -39,7 +39,7 @@ __global__ void gather_rows(float *dst, const float *table, const int32_t *ids, 
 __global__ void gather_rows64(float *dst, const float *src, const int64_t *pos, int n, int w) {
     GRID_STRIDE(e, (size_t)n * w) {
         size_t i = e / w, k = e % w;
-        dst[e] = src[(size_t)pos[i] * w + k];
+        dst[e] = pos[i] < 0 ? 0.0f : src[(size_t)pos[i] * w + k];
     }
 }
 
