@@ -124,46 +124,51 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
     x->wait_seconds += now_s() - tw;
     x->bytes_sparse += (uint64_t)n_ids * sizeof(int32_t);
     // 2. One buffer: header, dense gradients, then each table's union rows (or whole table).
+    //    On the host with every rank on one machine, the buffer is the comm's shared
+    //    segment itself: built in place, summed there, the sums read there.
     const exchange_mem *mem = x->mem;
-    float *f = x->fused;
-    mem->put(mem->ctx, f, header, HDR_N);
-    mem->copy(mem->ctx, f + HDR_N, dense, x->n_dense);
     size_t at = HDR_N + x->n_dense, table_at[3];
     for (int t = 0; t < T; t++) {
-        row_grads *u = &x->u[t];
-        const int w = x->width[t];
-        build_union(u, t, T, all, counts, P);
+        build_union(&x->u[t], t, T, all, counts, P);
         table_at[t] = at;
-        size_t len = (size_t)(x->sparse ? u->n : x->n_items) * w;
-        CHECK(at + len <= x->fused_cap, "exchange buffer too small");
+        at += (size_t)(x->sparse ? x->u[t].n : x->n_items) * x->width[t];
+        if (t == 0) x->union_rows += x->u[t].n;
+    }
+    CHECK(at <= x->fused_cap, "exchange buffer too small");
+    float *shared = mem == &host_mem ? comm_shared_buffer_f32(x->c, at) : NULL, *f = shared ? shared : x->fused;
+    mem->put(mem->ctx, f, header, HDR_N);
+    mem->copy(mem->ctx, f + HDR_N, dense, x->n_dense);
+    for (int t = 0; t < T; t++) {
+        const row_grads *u = &x->u[t];
+        const int w = x->width[t];
         if (x->sparse) {  // each union row written once: this rank's gradient row, or zeros
             for (int k = 0; k < u->n; k++) x->pos[k] = -1;
             for (int k = 0; k < g[t]->n; k++) x->pos[u->slot[g[t]->rows[k]]] = k;
-            mem->gather_rows(mem->ctx, f + at, g[t]->grad, x->pos, u->n, w);
+            mem->gather_rows(mem->ctx, f + table_at[t], g[t]->grad, x->pos, u->n, w);
         } else {
-            mem->zero(mem->ctx, f + at, len);
+            mem->zero(mem->ctx, f + table_at[t], (size_t)x->n_items * w);
             for (int k = 0; k < g[t]->n; k++) x->pos[k] = g[t]->rows[k];
-            mem->scatter_rows(mem->ctx, f + at, x->pos, g[t]->grad, g[t]->n, w);
+            mem->scatter_rows(mem->ctx, f + table_at[t], x->pos, g[t]->grad, g[t]->n, w);
         }
-        at += len;
-        if (t == 0) x->union_rows += u->n;
     }
-    mem->allreduce(mem->ctx, x->c, f, at);
+    // (the shared sums are read only: row_grads' pointer is not const, apply_update only reads)
+    float *sum = shared ? (float *)comm_allreduce_shared_f32(x->c, at) : f;
+    if (!shared) mem->allreduce(mem->ctx, x->c, f, at);
     x->bytes_dense += (HDR_N + x->n_dense) * sizeof(float);
     x->bytes_sparse += (at - HDR_N - x->n_dense) * sizeof(float);
     // 3. Sums back: header and dense in place; the unions' gradients stay in the buffer
     //    (sparse) or are gathered from the whole tables.
-    mem->get(mem->ctx, header, f, HDR_N);
-    mem->copy(mem->ctx, dense, f + HDR_N, x->n_dense);
+    mem->get(mem->ctx, header, sum, HDR_N);
+    mem->copy(mem->ctx, dense, sum + HDR_N, x->n_dense);
     for (int t = 0; t < T; t++) {
         row_grads *u = &x->u[t];
         const int w = x->width[t];
         if (x->sparse) {  // the sums are read where they are
-            u->grad = f + table_at[t];
+            u->grad = sum + table_at[t];
         } else {
             u->grad = x->u_grad[t];
             for (int k = 0; k < u->n; k++) x->pos[k] = u->rows[k];
-            mem->gather_rows(mem->ctx, u->grad, f + table_at[t], x->pos, u->n, w);
+            mem->gather_rows(mem->ctx, u->grad, sum + table_at[t], x->pos, u->n, w);
         }
         for (int k = 0; k < u->n; k++) u->slot[u->rows[k]] = -1;  // ready for the next step
         u_out[t] = u;

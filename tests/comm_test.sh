@@ -2,7 +2,9 @@
 # The communication layer (src/comm) on several MPI ranks: every collective bitwise on 1
 # (no mpirun), 2, 3 and 4 ranks, the config check, and the deadlines (a hanging rank, a
 # killed rank, ranks in different collectives): exit status, elapsed time and the messages.
-# Also the launch/grurec-mpirun wrapper. About 20 s on 2 cores.
+# All-reduces go through shared memory here (every rank on this machine); the cases marked
+# "msg" run the message path (GRUREC_COMM_SHM=0). Also the launch/grurec-mpirun wrapper.
+# About 30 s on 2 cores.
 # usage: comm_test.sh BUILD_DIR
 set -uo pipefail
 export GRUREC_DEVICE=cpu  # the CPU backend (these tests compare CPU bits)
@@ -40,11 +42,16 @@ mpi4=(mpirun --oversubscribe)
 run basic1 "$bin" basic 1
 check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log"' "basic, 1 rank (no mpirun): exit $rc$(show)"
 run basic2 "${mpi4[@]}" -np 2 "$bin" basic 2
-check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log"' "basic, 2 ranks: exit $rc$(echo; show)"
+check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log" && grep -q "shared memory" "$log"' "basic, 2 ranks: exit $rc$(echo; show)"
 grep -h '^info:' "$log" | sed 's/^/  /'
 run basic4 "${mpi4[@]}" -np 4 "$bin" basic 4
-check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log"' "basic, 4 ranks: exit $rc$(echo; show)"
+check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log" && grep -q "shared memory" "$log"' "basic, 4 ranks: exit $rc$(echo; show)"
 grep -h '^info:' "$log" | sed 's/^/  /'
+for P in 2 4; do
+    run basic${P}msg env GRUREC_COMM_SHM=0 "${mpi4[@]}" -np $P "$bin" basic $P
+    check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log" && grep -q "messages" "$log"' "basic, $P ranks, messages: exit $rc$(echo; show)"
+    grep -h '^info:' "$log" | sed 's/^/  /'
+done
 run basic3 env GRUREC_OVERSUBSCRIBE=1 "$wrapper" -np 3 "$bin" basic 3
 check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log"' "basic, 3 ranks through launch/grurec-mpirun: exit $rc$(echo; show)"
 
@@ -60,21 +67,29 @@ run hang4 "${mpi4[@]}" -np 4 "$bin" hang 2
 check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 10' "hang, 4 ranks: exit $rc after $secs s (want non-zero within 10 s)$(echo; show)"
 check 'grep -q "^grurec: rank 1 did not answer within 2 s" "$log"' "hang, 4 ranks: rank 1 named$(echo; show)"
 check '! grep -q "UNEXPECTED\|rank [023] did not answer" "$log"' "hang, 4 ranks: only rank 1 blamed$(echo; show)"
-run hang2 "${mpi4[@]}" -np 2 "$bin" hang 1
-check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 8' "hang, 2 ranks, 1 s: exit $rc after $secs s$(echo; show)"
-check 'grep -q "^grurec: rank 1 did not answer within 1 s (seen from rank 0 in comm_allreduce_sum_f32)" "$log"' \
-    "hang, 2 ranks: rank 1 named by rank 0$(echo; show)"
+for mode in shm msg; do
+    shm=1; [ $mode = msg ] && shm=0
+    run hang2$mode env GRUREC_COMM_SHM=$shm "${mpi4[@]}" -np 2 "$bin" hang 1
+    check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 8' "hang, 2 ranks, 1 s ($mode): exit $rc after $secs s$(echo; show)"
+    check 'grep -q "^grurec: rank 1 did not answer within 1 s (seen from rank 0 in comm_allreduce_sum_f32)" "$log"' \
+        "hang, 2 ranks ($mode): rank 1 named by rank 0$(echo; show)"
 
-# 4. rank 1 SIGKILLs itself before a collective (timeout 3 s): the job ends within 2 x 3 s
-run kill "${mpi4[@]}" -np 4 "$bin" kill 3
-check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 6' "kill: exit $rc after $secs s (want non-zero within 6 s)$(echo; show)"
-check '! grep -q UNEXPECTED "$log"' "kill: no collective returned$(echo; show)"
+    # 4. rank 1 SIGKILLs itself before a collective (timeout 3 s): the job ends within 2 x 3 s
+    run kill$mode env GRUREC_COMM_SHM=$shm "${mpi4[@]}" -np 4 "$bin" kill 3
+    check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 6' "kill ($mode): exit $rc after $secs s (want non-zero within 6 s)$(echo; show)"
+    check '! grep -q UNEXPECTED "$log"' "kill ($mode): no collective returned$(echo; show)"
+done
 
-# 5. rank 0 in another collective than the others: everyone answers, nothing completes
-run mixed "${mpi4[@]}" -np 3 "$bin" mixed 2
-check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 10' "mixed: exit $rc after $secs s$(echo; show)"
-check 'grep -q "did not complete within 2 s although every rank answered" "$log"' "mixed: the message$(echo; show)"
-check '! grep -q "UNEXPECTED\|did not answer" "$log"' "mixed: nobody blamed$(echo; show)"
+# 5. rank 0 in another collective than the others: with messages everyone answers and
+#    nothing completes; through shared memory every rank sees it at once and says so
+run mixedmsg env GRUREC_COMM_SHM=0 "${mpi4[@]}" -np 3 "$bin" mixed 2
+check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 10' "mixed (msg): exit $rc after $secs s$(echo; show)"
+check 'grep -q "did not complete within 2 s although every rank answered" "$log"' "mixed (msg): the message$(echo; show)"
+check '! grep -q "UNEXPECTED\|did not answer" "$log"' "mixed (msg): nobody blamed$(echo; show)"
+run mixedshm "${mpi4[@]}" -np 3 "$bin" mixed 30
+check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 10' "mixed (shm): exit $rc after $secs s (want well before the 30 s deadline)$(echo; show)"
+check 'grep -q "rank 1 called another collective (or size) than rank 0" "$log"' "mixed (shm): the message$(echo; show)"
+check '! grep -q "UNEXPECTED\|did not answer" "$log"' "mixed (shm): nobody blamed$(echo; show)"
 
 # 6. the wrapper's command lines (dry run)
 dry() { env GRUREC_MPIRUN_DRY_RUN=1 "$@" "$wrapper" -np 2 prog --flag; }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Multi-rank training and evaluation under mpirun (2 and 4 ranks, oversubscribed):
 # replicas stay bitwise equal; 2 ranks on identical shards equal 1 rank on that shard;
-# sparse and whole-table exchange give the same bits; distributed evaluation equals the
-# single-process one; a settings mismatch and a killed rank stop every rank.
+# sparse and whole-table exchange, shared memory and messages give the same bits;
+# distributed evaluation equals the single-process one; a settings mismatch and a killed
+# rank stop every rank.
 # usage: dist_test.sh BUILD_DIR
 set -uo pipefail
 export GRUREC_DEVICE=cpu  # the CPU backend (these tests compare CPU bits)
@@ -52,6 +53,10 @@ run -np 2 "$grurec" train --data "$work/same2" --out "$work/p2" "${eq[@]}" >/dev
 run -np 2 "$grurec" train --data "$work/same2" --out "$work/p2off" "${eq[@]}" --sparse-exchange off >/dev/null 2>&1 \
     || bad "2-rank run with --sparse-exchange off"
 [ "$(params "$work/p2/model.h5")" = "$(params "$work/p2off/model.h5")" ] && ok || bad "sparse exchange on/off differ"
+# ... and so does the exchange by messages instead of shared memory (GRUREC_COMM_SHM=0)
+GRUREC_COMM_SHM=0 run -np 2 "$grurec" train --data "$work/same2" --out "$work/p2msg" "${eq[@]}" >/dev/null 2>&1 \
+    || bad "2-rank run with GRUREC_COMM_SHM=0"
+[ "$(params "$work/p2/model.h5")" = "$(params "$work/p2msg/model.h5")" ] && ok || bad "shared memory and messages differ"
 on=$(grep -m1 '"type": "epoch"' "$work/p2/metrics.jsonl" | sed -E 's/.*"bytes_sparse_per_step": ([0-9.]+).*/\1/')
 off=$(grep -m1 '"type": "epoch"' "$work/p2off/metrics.jsonl" | sed -E 's/.*"bytes_sparse_per_step": ([0-9.]+).*/\1/')
 awk -v a="$on" -v b="$off" 'BEGIN {exit !(a < b)}' && ok || bad "sparse bytes ($on) below whole-table bytes ($off)"

@@ -51,6 +51,26 @@ static void test_f32(comm *c, size_t n, uint64_t salt, const char *label) {
     free(want);
 }
 
+// The in-place variant: a buffer in shared memory (when in use), summed where it is.
+static void test_shared_f32(comm *c, size_t n, uint64_t salt) {
+    const int P = comm_size(c), me = comm_rank(c);
+    float *sb = comm_shared_buffer_f32(c, n);
+    EXPECT((sb != NULL) == (P > 1 && n > 0 && comm_shared_memory(c)), "shared buffer %p (shared memory %d, %zu floats)",
+           (void *)sb, comm_shared_memory(c), n);
+    if (!sb) return;
+    float *want = xmalloc(n * sizeof *want), *got = xmalloc(n * sizeof *got);
+    for (size_t i = 0; i < n; i++) {
+        sb[i] = gen_f32(me, i, salt);
+        want[i] = gen_f32(0, i, salt);
+        for (int q = 1; q < P; q++) want[i] += gen_f32(q, i, salt);
+    }
+    memcpy(got, comm_allreduce_shared_f32(c, n), n * sizeof *got);  // (valid until the next collective)
+    EXPECT(memcmp(got, want, n * sizeof *got) == 0, "in-place f32 sum of %zu differs from the sum in rank order", n);
+    EXPECT(same_everywhere(c, got, n * sizeof *got), "in-place f32 sum of %zu differs between ranks", n);
+    free(want);
+    free(got);
+}
+
 static void test_basic(comm *c, int want_p) {
     const int P = comm_size(c), me = comm_rank(c);
     if (want_p > 0) EXPECT(P == want_p, "size %d, expected %d", P, want_p);
@@ -76,6 +96,12 @@ static void test_basic(comm *c, int want_p) {
     test_f32(c, 37, 9, "1-byte chunks");
     comm_set_chunk_bytes(c, (size_t)16 << 20);
     test_f32(c, (size_t)5 << 20, 10, "20 MiB: two chunks");
+    // in place: small, then larger than the segment so far (it grows), then small again
+    test_shared_f32(c, 0, 11);
+    test_shared_f32(c, 3, 12);
+    test_shared_f32(c, (size_t)6 << 20, 13);
+    test_shared_f32(c, 10007, 14);
+    test_f32(c, 1000, 15, "after the in-place ones");
 
     // f64
     {
@@ -198,8 +224,8 @@ static void test_basic(comm *c, int want_p) {
         double big = now_s() - t0;
         free(v);
         if (me == 0)
-            printf("info: %d ranks: all-reduce of 1 float %.1f us, of 4M floats (16 MiB) %.1f ms\n", P, small * 1e6,
-                   big * 1e3);
+            printf("info: %d ranks: all-reduce of 1 float %.1f us, of 4M floats (16 MiB) %.1f ms (%s)\n", P, small * 1e6,
+                   big * 1e3, comm_shared_memory(c) ? "shared memory" : "messages");
     }
     free(counts);
 }

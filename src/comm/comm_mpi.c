@@ -8,11 +8,14 @@
 #include <inttypes.h>
 #include <mpi.h>
 #include <sched.h>
+#include <stdatomic.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "clock.h"
+#include "shm_segment.h"
 
 // Point-to-point tags on c->coll: one pair per reduction kind (reduce-scatter, all-gather),
 // so that ranks calling different collectives wait (and time out, "every rank answered")
@@ -24,6 +27,7 @@ enum {
     TAG_GV_COUNT = 300,     // all-gather of counts
     TAG_GV_DATA = 301,      // all-gather of values
     TAG_SAME = 302,         // comm_check_same_u64
+    TAG_MACHINE = 303,      // start-up: which machine each rank runs on
     TAG_BLAME = 1           // on c->blame
 };
 #define MAX_MSG ((size_t)1 << 30)        // bytes per MPI message (counts are int)
@@ -46,6 +50,12 @@ struct comm {
     int *idx;
     int nreq, cap;
     size_t *seg_lo, *seg_len;  // per rank, for the all-reduce in progress
+    // The all-reduce through shared memory (every rank on this machine; see shm_allreduce)
+    int shm_here;        // every rank runs on this machine (and GRUREC_COMM_SHM is not 0)
+    int shm_allowed;     // shm_here, and not turned off: the same on every rank
+    shm_segment shm;     // [P flags | P slots | result], slots of shm_cap bytes (base NULL: none)
+    size_t shm_cap;      // bytes per slot (0: no segment yet)
+    uint64_t shm_gen;    // all-reduces through this segment so far
 };
 
 static int g_initialised;  // one comm per process
@@ -195,6 +205,9 @@ static noreturn void blame_round(comm *c, const char *what) {
 
 static double deadline_of(const comm *c) { return now_s() + c->timeout_s; }
 
+static void allgather_fixed(comm *c, const void *mine, size_t bytes, void *out, int tag, double deadline,
+                            const char *what);
+
 // ---- set-up -------------------------------------------------------------------------
 
 static int env_rank(const char *name, int *out) {
@@ -222,6 +235,7 @@ comm *comm_init(int *argc, char ***argv, double timeout_s) {
     }
     g_initialised = 1;
     c->coll = c->blame = MPI_COMM_NULL;
+    c->shm.fd = -1;
     c->timeout_s = timeout_s;
     c->chunk_bytes = DEFAULT_CHUNK;
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
@@ -241,12 +255,27 @@ comm *comm_init(int *argc, char ***argv, double timeout_s) {
     c->blame = blame;
     c->seg_lo = xmalloc((size_t)c->size * sizeof *c->seg_lo);
     c->seg_len = xmalloc((size_t)c->size * sizeof *c->seg_len);
+    // All-reduces go through shared memory when every rank runs on this machine, unless
+    // GRUREC_COMM_SHM=0 (part of the compared id, so the ranks cannot disagree).
+    if (c->size > 1) {
+        char id[80] = {0};
+        shm_machine_id(id, 64);
+        const char *env = getenv("GRUREC_COMM_SHM");
+        if (env && strcmp(env, "0") == 0) strcat(id, "|no-shm");
+        char *all = xmalloc((size_t)c->size * sizeof id);
+        allgather_fixed(c, id, sizeof id, all, TAG_MACHINE, deadline_of(c), "start-up (machine ids)");
+        int same = !(env && strcmp(env, "0") == 0);
+        for (int q = 1; q < c->size; q++) same = same && memcmp(all + (size_t)q * sizeof id, all, sizeof id) == 0;
+        free(all);
+        c->shm_here = c->shm_allowed = same;
+    }
     return c;
 }
 
 void comm_finalize(comm *c) {
     if (!c) return;
     comm_barrier(c);  // nobody enters MPI_Finalize (no deadline) before everyone is here
+    shm_segment_close(&c->shm);
     MPI_Comm_free(&c->coll);
     MPI_Comm_free(&c->blame);
     if (c->owns_mpi) MPI_Finalize();
@@ -343,14 +372,20 @@ static void reduce_chunk(comm *c, char *buf, size_t len, size_t esz, int op, dou
     wait_all(c, deadline, what);
 }
 
-static void allreduce(comm *c, void *buf, size_t n, size_t esz, int op, const char *what) {
-    if (c->size == 1 || n == 0) return;
-    CHECK(buf, "%s of %zu elements from NULL", what, n);
+static void reduce_p2p(comm *c, void *buf, size_t n, size_t esz, int op, const char *what) {
     const double deadline = deadline_of(c);
     size_t chunk = c->chunk_bytes / esz;
     if (chunk < (size_t)c->size) chunk = (size_t)c->size;
     for (size_t off = 0; off < n; off += chunk)
         reduce_chunk(c, (char *)buf + off * esz, n - off < chunk ? n - off : chunk, esz, op, deadline, what);
+}
+
+static int shm_allreduce(comm *c, void *buf, size_t n, size_t esz, int op, const char *what);
+
+static void allreduce(comm *c, void *buf, size_t n, size_t esz, int op, const char *what) {
+    if (c->size == 1 || n == 0) return;
+    CHECK(buf, "%s of %zu elements from NULL", what, n);
+    if (!shm_allreduce(c, buf, n, esz, op, what)) reduce_p2p(c, buf, n, esz, op, what);
 }
 
 void comm_allreduce_sum_f32(comm *c, float *buf, size_t n) {
@@ -368,6 +403,161 @@ void comm_allreduce_max_i64(comm *c, int64_t *buf, size_t n) {
 void comm_allreduce_min_i64(comm *c, int64_t *buf, size_t n) {
     allreduce(c, buf, n, sizeof *buf, OP_MIN_I64, "comm_allreduce_min_i64");
 }
+
+// ---- all-reduce through shared memory --------------------------------------------------
+// When every rank runs on this machine, an all-reduce needs no messages: rank r copies its
+// buffer into slot r of a segment all ranks map and raises its "arrive" flag; once every
+// flag is up, rank r sums its share of the elements over the P slots in rank order (the
+// same order as reduce_chunk, so the same bits) into the result area and raises "done";
+// once every rank is done, each copies the result back. Flags are per-call counters, so
+// nothing is reset between calls; a rank cannot overwrite its slot for call g+1 before every
+// rank has raised "done" for call g, i.e. finished reading the slots, and it cannot pass
+// "arrive" of call g+1 (and write the result) before every rank has copied the result of g.
+// Waiting polls against the same deadline and blame round as wait_all.
+
+#define SHM_LINE 64
+static void bcast(comm *c, void *buf, size_t bytes, int root, const char *what);
+typedef struct {
+    _Atomic uint64_t arrive, done;  // the last call this rank has reached / finished summing
+    uint64_t sig;                   // what that call is (op, element size, count): checked
+    char pad[SHM_LINE - 3 * sizeof(uint64_t)];
+} shm_flags;
+
+static shm_flags *shm_flag(comm *c, int q) { return (shm_flags *)c->shm.base + q; }
+static char *shm_slot(comm *c, int q) {
+    return (char *)c->shm.base + (size_t)c->size * SHM_LINE + (size_t)q * c->shm_cap;
+}
+static char *shm_result(comm *c) { return shm_slot(c, c->size); }
+
+// Waits until every rank's counter (arrive or done) has reached GEN.
+static void shm_wait(comm *c, int done_flag, uint64_t gen, double deadline, const char *what) {
+    double spin_until = now_s() + SPIN_S;
+    long nap = 0;
+    int q = 0;
+    for (;;) {
+        while (q < c->size) {
+            _Atomic uint64_t *f = done_flag ? &shm_flag(c, q)->done : &shm_flag(c, q)->arrive;
+            if (atomic_load_explicit(f, memory_order_acquire) < gen) break;
+            q++;
+        }
+        if (q == c->size) return;
+        double t = now_s();
+        if (t > deadline) blame_round(c, what);
+        if (t < spin_until) {
+            sched_yield();
+            continue;
+        }
+        int flag = 0;
+        mpi_ok(c, MPI_Iprobe(MPI_ANY_SOURCE, TAG_BLAME, c->blame, &flag, MPI_STATUS_IGNORE), what);
+        if (flag) blame_round(c, what);
+        nap = nap ? (2 * nap < MAX_SLEEP_NS ? 2 * nap : MAX_SLEEP_NS) : MIN_SLEEP_NS;
+        sleep_ns(nap);
+    }
+}
+
+// Makes sure the segment's slots hold BYTES (collective: every rank asks for the same).
+// Rank 0 makes a new segment when it does not, the others map it, and all agree on the
+// outcome; 0 (and shared memory off for good, on every rank) when any rank failed.
+static int shm_ensure(comm *c, size_t bytes, const char *what) {
+    if (bytes <= c->shm_cap) return 1;
+    size_t cap = c->shm_cap * 2 > bytes ? c->shm_cap * 2 : bytes;
+    cap = (cap + SHM_LINE - 1) / SHM_LINE * SHM_LINE;
+    const size_t total = (size_t)c->size * SHM_LINE + (size_t)(c->size + 1) * cap;
+    shm_segment_close(&c->shm);
+    c->shm_cap = 0;
+    c->shm_gen = 0;
+    char path[SHM_PATH_MAX] = "", err[256] = "";
+    int64_t ok = 1;
+    if (c->rank == 0) ok = shm_segment_make(&c->shm, total, path, err, sizeof err) == 0;
+    bcast(c, path, sizeof path, 0, what);  // empty: rank 0 could not make it
+    if (c->rank != 0) ok = path[0] && shm_segment_open(&c->shm, path, total, err, sizeof err) == 0;
+    reduce_p2p(c, &ok, 1, sizeof ok, OP_MIN_I64, what);  // (rank 0 holds the segment until here)
+    if (!ok) {
+        if (err[0]) fprintf(stderr, "%s: rank %d: no shared-memory all-reduce (%s): using messages\n",
+                            program_name(), c->rank, err);
+        shm_segment_close(&c->shm);
+        c->shm_allowed = 0;
+        return 0;
+    }
+    c->shm_cap = cap;
+    return 1;
+}
+
+// What reduce_p2p would send from this rank (comm_bytes_sent counts the same either way).
+static uint64_t p2p_bytes_sent(const comm *c, size_t n, size_t esz) {
+    const size_t P = (size_t)c->size, me = (size_t)c->rank;
+    size_t chunk = c->chunk_bytes / esz, sent = 0;
+    if (chunk < P) chunk = P;
+    for (size_t off = 0; off < n; off += chunk) {
+        const size_t len = n - off < chunk ? n - off : chunk, base = len / P, rem = len % P;
+        const size_t mine = base + (me < rem);
+        sent += (len - mine) + (P - 1) * mine;  // the others' segments to them, then mine to all
+    }
+    return (uint64_t)(sent * esz);
+}
+
+// The all-reduce of the N elements in this rank's slot, into the result area.
+static void shm_reduce(comm *c, size_t n, size_t esz, int op, const char *what) {
+    const int P = c->size, me = c->rank;
+    const double deadline = deadline_of(c);
+    const uint64_t gen = ++c->shm_gen, sig = ((uint64_t)n << 8) | ((uint64_t)esz << 4) | (uint64_t)op;
+    shm_flags *mine = shm_flag(c, me);
+    mine->sig = sig;
+    atomic_store_explicit(&mine->arrive, gen, memory_order_release);
+    shm_wait(c, 0, gen, deadline, what);
+    for (int q = 1; q < P; q++)  // (messages would wait for the deadline; this knows at once)
+        if (shm_flag(c, q)->sig != shm_flag(c, 0)->sig) {
+            char msg[300];
+            snprintf(msg, sizeof msg, "%s: rank %d called another collective (or size) than rank 0", what, q);
+            comm_abort(c, 1, msg);
+        }
+    // My share: a balanced split of the elements, on cache-line bounds (no two ranks write
+    // one line of the result).
+    const size_t per_line = SHM_LINE / esz, lines = (n + per_line - 1) / per_line;
+    const size_t lo = (lines * (size_t)me / (size_t)P) * per_line, hi_l = (lines * (size_t)(me + 1) / (size_t)P) * per_line;
+    const size_t hi = hi_l < n ? hi_l : n;
+    if (lo < hi) {
+        char *dst = shm_result(c) + lo * esz;
+        combine(op, dst, shm_slot(c, 0) + lo * esz, shm_slot(c, 1) + lo * esz, hi - lo);
+        for (int q = 2; q < P; q++) combine(op, dst, dst, shm_slot(c, q) + lo * esz, hi - lo);
+    }
+    atomic_store_explicit(&mine->done, gen, memory_order_release);
+    shm_wait(c, 1, gen, deadline, what);
+    c->bytes_sent += p2p_bytes_sent(c, n, esz);
+}
+
+// 1: done through shared memory; 0: the caller uses messages.
+static int shm_allreduce(comm *c, void *buf, size_t n, size_t esz, int op, const char *what) {
+    const size_t bytes = n * esz;
+    if (!c->shm_allowed || !shm_ensure(c, bytes, what)) return 0;
+    memcpy(shm_slot(c, c->rank), buf, bytes);
+    shm_reduce(c, n, esz, op, what);
+    memcpy(buf, shm_result(c), bytes);
+    return 1;
+}
+
+float *comm_shared_buffer_f32(comm *c, size_t n) {
+    if (c->size == 1 || n == 0 || !c->shm_allowed || !shm_ensure(c, n * sizeof(float), "comm_shared_buffer_f32"))
+        return NULL;
+    return (float *)shm_slot(c, c->rank);
+}
+
+const float *comm_allreduce_shared_f32(comm *c, size_t n) {
+    CHECK(c->shm_allowed && n * sizeof(float) <= c->shm_cap, "comm_allreduce_shared_f32 of %zu floats without a "
+          "shared buffer of that size", n);
+    shm_reduce(c, n, sizeof(float), OP_SUM_F32, "comm_allreduce_sum_f32");
+    return (const float *)shm_result(c);
+}
+
+void comm_set_shared_memory(comm *c, int on) {
+    if (!on) {
+        shm_segment_close(&c->shm);
+        c->shm_cap = 0;
+    }
+    c->shm_allowed = on && c->size > 1 && c->shm_here;
+}
+
+int comm_shared_memory(const comm *c) { return c->shm_allowed; }
 
 // ---- all-gather, broadcast, barrier -------------------------------------------------
 
@@ -412,8 +602,7 @@ int64_t comm_allgatherv_i32(comm *c, const int32_t *mine, int64_t n, int32_t **o
     return total;
 }
 
-void comm_bcast(comm *c, void *buf, size_t bytes, int root) {
-    static const char what[] = "comm_bcast";
+static void bcast(comm *c, void *buf, size_t bytes, int root, const char *what) {
     CHECK(root >= 0 && root < c->size, "%s from rank %d of %d", what, root, c->size);
     if (c->size == 1 || bytes == 0) return;
     const double deadline = deadline_of(c);
@@ -424,6 +613,8 @@ void comm_bcast(comm *c, void *buf, size_t bytes, int root) {
     }
     wait_all(c, deadline, what);
 }
+
+void comm_bcast(comm *c, void *buf, size_t bytes, int root) { bcast(c, buf, bytes, root, "comm_bcast"); }
 
 void comm_barrier(comm *c) {
     if (c->size == 1) return;

@@ -63,6 +63,20 @@ void comm_set_timeout(comm *c, double timeout_s) {
 }
 
 void comm_set_chunk_bytes(comm *c, size_t bytes) { (void)c, (void)bytes; }
+void comm_set_shared_memory(comm *c, int on) { (void)c, (void)on; }
+int comm_shared_memory(const comm *c) {
+    (void)c;
+    return 0;
+}
+float *comm_shared_buffer_f32(comm *c, size_t n) {
+    (void)c, (void)n;
+    return NULL;
+}
+const float *comm_allreduce_shared_f32(comm *c, size_t n) {
+    (void)c, (void)n;
+    CHECK(0, "comm_allreduce_shared_f32 without a shared buffer");
+    return NULL;
+}
 
 // Sums and extremes over one rank: the values themselves.
 void comm_allreduce_sum_f32(comm *c, float *buf, size_t n) { (void)c, (void)buf, (void)n; }
