@@ -19,13 +19,15 @@ field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\\1/" <<<"$2"; }
 run() {  # name P steps sparse flags…
     local name=$1 P=$2 steps=$3 sparse=$4; shift 4
     local out="$work/run-$name-$P-$sparse"
+    rm -rf "$out"  # (a finished run there would be resumed, not rerun)
     GRUREC_OVERSUBSCRIBE=1 "${mpirun[@]}" -np "$P" "$build/grurec" train --data "$work/digi" --out "$out" --threads 1 \
         --epochs 1 --max-steps "$steps" --eval-every 0 --log-every 0 --sparse-exchange "$sparse" "$@" >/dev/null 2>"$out.err" \
         || { cat "$out.err" >&2; exit 1; }
     grep -m1 '"type": "epoch"' "$out/metrics.jsonl"
 }
 echo "bytes per step: the item tables' exchange, sparse rows vs whole tables (the GRU's dense gradients, the same"
-echo "in both, are in the last column); eff = e/s(2) / (2 e/s(1)); U = union of touched Wy rows"
+echo "in both, are in the last column); eff = e/s(2) / (2 e/s(1)), each e/s the best of 3 interleaved runs;"
+echo "U = union of touched Wy rows"
 printf '%-8s %10s %10s %6s %14s %14s %7s %12s %7s\n' config "e/s P=1" "e/s P=2" eff "sparse B/step" "tables B/step" ratio "dense B/step" "U/step"
 for cfg in top1 xe; do
     if [ $cfg = top1 ]; then
@@ -35,10 +37,16 @@ for cfg in top1 xe; do
         flags=(--loss cross-entropy --embedding shared --layers 100 --batch-size 32 --dropout-hidden 0.4 --learning-rate 0.2 --momentum 0.2 --n-sample 2048 --sample-alpha 0.5 --logq 1)
         steps=1500
     fi
-    one=$(run $cfg 1 "$steps" on "${flags[@]}")
-    two=$(run $cfg 2 "$steps" on "${flags[@]}")
+    # Three rounds of 1 rank then 2 ranks, the fastest of each kept: this machine class is
+    # shared, and one slow run (of either) would measure the neighbours, not the scaling.
+    one= two= e1=0 e2=0
+    for round in 1 2 3; do
+        r1=$(run $cfg 1 "$steps" on "${flags[@]}")
+        r2=$(run $cfg 2 "$steps" on "${flags[@]}")
+        if awk -v a="$(field events_per_s "$r1")" -v b="$e1" 'BEGIN {exit !(a > b)}'; then one=$r1; e1=$(field events_per_s "$r1"); fi
+        if awk -v a="$(field events_per_s "$r2")" -v b="$e2" 'BEGIN {exit !(a > b)}'; then two=$r2; e2=$(field events_per_s "$r2"); fi
+    done
     off=$(run $cfg 2 200 off "${flags[@]}")
-    e1=$(field events_per_s "$one"); e2=$(field events_per_s "$two")
     sb=$(field bytes_sparse_per_step "$two"); db=$(field bytes_dense_per_step "$two")
     ob=$(field bytes_sparse_per_step "$off")
     u=$(field union_rows_per_step "$two")
