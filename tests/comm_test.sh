@@ -55,6 +55,12 @@ done
 run basic3 env GRUREC_OVERSUBSCRIBE=1 "$wrapper" -np 3 "$bin" basic 3
 check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log"' "basic, 3 ranks through launch/grurec-mpirun: exit $rc$(echo; show)"
 
+# ... and where rank 0 cannot make the shared segment, everyone falls back to messages
+run shmfail "${mpi4[@]}" -np 3 "$bin" shmfail
+check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log"' "shared segment failure: exit $rc$(echo; show)"
+check 'grep -q "^grurec: rank 0: no shared-memory all-reduce (.*): using messages$" "$log"' \
+    "shared segment failure: one line says why$(echo; show)"
+
 # 2. different values in comm_check_same_u64 (ranks 1 and 3): exit 2, the first one named
 run mismatch "${mpi4[@]}" -np 4 "$bin" mismatch
 check '[ $rc -eq 2 ]' "mismatch: exit $rc, expected 2$(echo; show)"

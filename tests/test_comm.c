@@ -7,12 +7,16 @@
 //   test_comm kill [T]         rank 1 SIGKILLs itself before a collective (timeout T, 3 s)
 //   test_comm mixed [T]        rank 0 calls another collective than the others: every rank
 //                              answers the blame round, the collective "did not complete"
+//   test_comm shmfail          rank 0 cannot make a shared segment of 16 MiB (its file size
+//                              limit is 1 MiB): every rank falls back to messages, the sums
+//                              stay right; prints "N passed, M failed" (rank 0)
 // The failure modes print "UNEXPECTED: ..." and exit 3 if the collective returns.
 #include "check.h"
 #include "comm/comm.h"
 
 #include <inttypes.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -241,6 +245,20 @@ int main(int argc, char **argv) {
         test_basic(c, argc > 2 ? atoi(argv[2]) : 0);
         return report_and_finish(c);
     }
+    if (strcmp(mode, "shmfail") == 0) {
+        const int on = comm_shared_memory(c);
+        test_f32(c, 1000, 20, "shared memory, small");
+        if (me == 0) {  // a memfd larger than the file size limit cannot be reserved
+            signal(SIGXFSZ, SIG_IGN);
+            struct rlimit lim = {(rlim_t)1 << 20, (rlim_t)1 << 20};
+            EXPECT(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit");
+        }
+        test_f32(c, (size_t)4 << 20, 21, "16 MiB after the segment could not grow");
+        EXPECT(!comm_shared_memory(c), "shared memory still on after a failed segment (it was %d)", on);
+        test_f32(c, 1000, 22, "messages after the fallback");
+        EXPECT(comm_shared_buffer_f32(c, 10) == NULL, "a shared buffer after the fallback");
+        return report_and_finish(c);
+    }
     if (strcmp(mode, "mismatch") == 0) {
         comm_check_same_u64(c, 0xfeed, "the agreed value");  // all equal: passes
         comm_check_same_u64(c, me == 1 || me == 3 ? 0x1230u + (unsigned)me : 0xfeed, "config hash");
@@ -262,6 +280,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "UNEXPECTED: rank %d: the collective returned\n", me);
         return 3;
     }
-    fprintf(stderr, "usage: test_comm basic [P] | mismatch | hang [T] | kill [T] | mixed [T]\n");
+    fprintf(stderr, "usage: test_comm basic [P] | mismatch | hang [T] | kill [T] | mixed [T] | shmfail\n");
     return 2;
 }

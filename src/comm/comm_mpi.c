@@ -1,6 +1,8 @@
 // The MPI backend of comm.h. Every collective is built from non-blocking MPI operations
 // polled against a deadline (wait_all); a missed deadline starts a "blame round" on a
-// communicator of its own that names the rank that did not answer, then MPI_Abort.
+// communicator of its own that names the rank that did not answer, then MPI_Abort. When
+// every rank runs on one machine, the all-reduces go through shared memory instead
+// (shm_allreduce), polled against the same deadline.
 #include "comm.h"
 
 #include "check.h"
@@ -409,10 +411,12 @@ void comm_allreduce_min_i64(comm *c, int64_t *buf, size_t n) {
 // buffer into slot r of a segment all ranks map and raises its "arrive" flag; once every
 // flag is up, rank r sums its share of the elements over the P slots in rank order (the
 // same order as reduce_chunk, so the same bits) into the result area and raises "done";
-// once every rank is done, each copies the result back. Flags are per-call counters, so
-// nothing is reset between calls; a rank cannot overwrite its slot for call g+1 before every
-// rank has raised "done" for call g, i.e. finished reading the slots, and it cannot pass
-// "arrive" of call g+1 (and write the result) before every rank has copied the result of g.
+// once every rank is done, each copies the result back (or, through
+// comm_allreduce_shared_f32, reads it in place until its next collective). Flags are
+// per-call counters, so nothing is reset between calls; a rank cannot overwrite its slot
+// for call g+1 before every rank has raised "done" for call g, i.e. finished reading the
+// slots, and no rank passes "arrive" of call g+1 (and writes the result) before every
+// rank has arrived there, i.e. is done with the result of g.
 // Waiting polls against the same deadline and blame round as wait_all.
 
 #define SHM_LINE 64
@@ -460,7 +464,8 @@ static void shm_wait(comm *c, int done_flag, uint64_t gen, double deadline, cons
 // outcome; 0 (and shared memory off for good, on every rank) when any rank failed.
 static int shm_ensure(comm *c, size_t bytes, const char *what) {
     if (bytes <= c->shm_cap) return 1;
-    size_t cap = c->shm_cap * 2 > bytes ? c->shm_cap * 2 : bytes;
+    // (a quarter to spare: the step exchange's size varies a little from step to step)
+    size_t cap = c->shm_cap * 2 > bytes + bytes / 4 ? c->shm_cap * 2 : bytes + bytes / 4;
     cap = (cap + SHM_LINE - 1) / SHM_LINE * SHM_LINE;
     const size_t total = (size_t)c->size * SHM_LINE + (size_t)(c->size + 1) * cap;
     shm_segment_close(&c->shm);
