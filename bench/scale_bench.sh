@@ -15,6 +15,7 @@ data=$here/../shared/data/diginetica
     --keep-repeats --min-item-support 1 --time-format order --shards 4 --out "$work/digi" --force --quiet
 mpirun=("$here/launch/grurec-mpirun")
 rm -f "$work/projection.in"
+breakdown=()
 field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\\1/" <<<"$2"; }
 run() {  # name P steps sparse flags…
     local name=$1 P=$2 steps=$3 sparse=$4; shift 4
@@ -54,7 +55,15 @@ for cfg in top1 xe; do
     awk -v c=$cfg -v e1="$e1" -v e2="$e2" -v sb="$sb" -v db="$db" -v ob="$ob" -v u="$u" \
         'BEGIN {printf "%-8s %10.0f %10.0f %6.2f %14.0f %14.0f %6.1f%% %12.0f %7.0f\n", c, e1, e2, e2/(2*e1), sb, ob, 100*sb/ob, db, u}'
     echo "$cfg $e1 $sb $db $ob $comp $nsteps $u" >>"$work/projection.in"
+    # Where a 2-rank step goes (rank 0): the 1-rank step for comparison
+    wait=$(field comm_wait_seconds "$two"); sum=$(field comm_sum_seconds "$two"); s1=$(field steps "$one")
+    t1=$(field seconds "$one")
+    breakdown+=("$(awk -v c=$cfg -v t1="$t1" -v s1="$s1" -v n="$nsteps" -v comp="$comp" -v comm="$comm" -v w="$wait" -v s="$sum" \
+        'BEGIN {printf "%-8s 1 rank: %.3f ms a step; 2 ranks: compute %.3f, waiting for the row ids %.3f, all-reduce %.3f, building and reading the buffer %.3f ms", \
+                c, 1e3*t1/s1, 1e3*comp/n, 1e3*w/n, 1e3*s/n, 1e3*(comm-w-s)/n}')")
 done
+echo
+printf '%s\n' "${breakdown[@]}"
 echo
 echo "Projection (ring all-reduce: t_comm = 2(P-1)/P * bytes / bandwidth; step = compute + t_comm;"
 echo "the sparse bytes grow with the union of touched rows; each rank beyond 2 is taken to add as many"
@@ -72,3 +81,4 @@ while read -r cfg e1 sb db ob comp nsteps u; do
     done
 done <"$work/projection.in"
 rm -f "$work/projection.in"
+breakdown=()

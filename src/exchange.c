@@ -152,8 +152,10 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
         }
     }
     // (the shared sums are read only: row_grads' pointer is not const, apply_update only reads)
+    const double ts = now_s();
     float *sum = shared ? (float *)comm_allreduce_shared_f32(x->c, at) : f;
     if (!shared) mem->allreduce(mem->ctx, x->c, f, at);
+    x->sum_seconds += now_s() - ts;
     x->bytes_dense += (HDR_N + x->n_dense) * sizeof(float);
     x->bytes_sparse += (at - HDR_N - x->n_dense) * sizeof(float);
     // 3. Sums back: header and dense in place; the unions' gradients stay in the buffer
@@ -180,6 +182,6 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
 
 void exchange_stats_reset(exchange *x) {
     x->bytes_dense = x->bytes_sparse = 0;
-    x->seconds = x->wait_seconds = 0;
+    x->seconds = x->wait_seconds = x->sum_seconds = 0;
     x->union_rows = x->steps = 0;
 }

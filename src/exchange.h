@@ -52,6 +52,7 @@ typedef struct {
     uint64_t bytes_dense, bytes_sparse;
     double seconds;       // in exchange_step, all of it
     double wait_seconds;  // in its first collective: mostly waiting for the slowest rank
+    double sum_seconds;   // in the all-reduce of the fused buffer (the rest: building and reading it)
     int64_t union_rows, steps;
 } exchange;
 

@@ -372,9 +372,10 @@ int cmd_train(int argc, char **argv, comm *cm) {
             if (P > 1 && ex.steps > 0)
                 fprintf(mf, ", \"ranks\": %d, \"bytes_dense_per_step\": %.0f, \"bytes_sparse_per_step\": %.0f, "
                             "\"union_rows_per_step\": %.1f, \"comm_seconds\": %.3f, \"comm_wait_seconds\": %.3f, "
-                            "\"compute_seconds\": %.3f",
+                            "\"comm_sum_seconds\": %.3f, \"compute_seconds\": %.3f",
                         P, (double)ex.bytes_dense / (double)ex.steps, (double)ex.bytes_sparse / (double)ex.steps,
-                        (double)ex.union_rows / (double)ex.steps, ex.seconds, ex.wait_seconds, secs - ex.seconds);
+                        (double)ex.union_rows / (double)ex.steps, ex.seconds, ex.wait_seconds, ex.sum_seconds,
+                        secs - ex.seconds);
             fprintf(mf, "}\n");
             fflush(mf);
         }
