@@ -308,7 +308,8 @@ LOSS_INLINE float top1max_grad(const row_coef *k, float e, float aj, float f, fl
 // T = 8. The lanes are one vector of doubles (GCC vector extensions, lowered to whatever
 // the target clone has); an in-order sum of doubles would stay scalar.
 #define ROW_LANES 8
-typedef float lanes_f __attribute__((vector_size(ROW_LANES * sizeof(float)), aligned(4)));  // any alignment
+// (lanes_f is read straight from float arrays: any alignment, and it may alias them)
+typedef float lanes_f __attribute__((vector_size(ROW_LANES * sizeof(float)), aligned(4), may_alias));
 typedef double lanes_d __attribute__((vector_size(ROW_LANES * sizeof(double))));
 // (macros, not functions: a vector passed by value would draw -Wpsabi in the baseline clone)
 #define LANES_AT(p) (*(const lanes_f *)(p))
