@@ -28,11 +28,20 @@ static void host_scatter_rows(void *ctx, float *dst, const int64_t *pos, const f
     (void)ctx;
     for (int k = 0; k < n; k++) memcpy(dst + (size_t)pos[k] * w, src + (size_t)k * w, (size_t)w * sizeof *dst);
 }
+// Runs of consecutive positions (or of zero rows) move as one piece: a rank's rows mostly
+// come in long runs (the shared negatives, rank 0's block of the union).
 static void host_gather_rows(void *ctx, float *dst, const float *src, const int64_t *pos, int n, int w) {
     (void)ctx;
-    for (int k = 0; k < n; k++) {
-        if (pos[k] >= 0) memcpy(dst + (size_t)k * w, src + (size_t)pos[k] * w, (size_t)w * sizeof *dst);
-        else memset(dst + (size_t)k * w, 0, (size_t)w * sizeof *dst);
+    for (int k = 0; k < n;) {
+        int run = 1;
+        if (pos[k] >= 0)
+            while (k + run < n && pos[k + run] == pos[k] + run) run++;
+        else
+            while (k + run < n && pos[k + run] < 0) run++;
+        const size_t bytes = (size_t)run * w * sizeof *dst;
+        if (pos[k] >= 0) memcpy(dst + (size_t)k * w, src + (size_t)pos[k] * w, bytes);
+        else memset(dst + (size_t)k * w, 0, bytes);
+        k += run;
     }
 }
 static void host_allreduce(void *ctx, comm *c, float *buf, size_t n) {
