@@ -268,10 +268,13 @@ int cmd_train(int argc, char **argv, comm *cm) {
     const int eval_split = m.split[SPLIT_VALID].present ? SPLIT_VALID : SPLIT_TEST;
     int64_t total_pairs = st.n_pairs;
     comm_allreduce_sum_i64(cm, &total_pairs, 1);
-    if (root)
-        fprintf(stderr, "grurec: %d rank%s training on %lld pairs, %lld items; %zu dense + %lld table parameters\n", P,
-                P > 1 ? "s" : "", (long long)total_pairs, (long long)m.n_items, s.n_dense,
-                (long long)(m.n_items * (s.hid[s.n_layers - 1] + 1) + (p.E ? m.n_items * s.emb_width : 0)));
+    if (root)  // (how the step's gradients are summed: after the first all-reduce, which settles it)
+        fprintf(stderr, "grurec: %d rank%s training on %lld pairs, %lld items; %zu dense + %lld table parameters%s\n",
+                P, P > 1 ? "s" : "", (long long)total_pairs, (long long)m.n_items, s.n_dense,
+                (long long)(m.n_items * (s.hid[s.n_layers - 1] + 1) + (p.E ? m.n_items * s.emb_width : 0)),
+                P == 1 ? "" : dev == BACKEND_CUDA ? "; gradients summed by NCCL"
+                            : comm_shared_memory(cm) ? "; gradients summed through shared memory"
+                                                     : "; gradients summed by MPI messages");
 
     int64_t step = pos.step;
     double t_checkpoint = now_s();

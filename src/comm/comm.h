@@ -45,7 +45,7 @@ double comm_timeout(const comm *c);
 // timing (see above). Implementation: reduce-scatter to segment owners (the owner of a
 // segment sums the P contributions in rank order 0,1,2,...) then all-gather of the summed
 // segments, in chunks of at most comm_set_chunk_bytes() bytes; on one machine, the same
-// through shared memory (comm_set_shared_memory).
+// through shared memory (comm_shared_memory).
 void comm_allreduce_sum_f32(comm *c, float *buf, size_t n);
 void comm_allreduce_sum_f64(comm *c, double *buf, size_t n);
 void comm_allreduce_sum_i64(comm *c, int64_t *buf, size_t n);  // wraps modulo 2^64
@@ -75,10 +75,8 @@ void comm_check_same_u64(comm *c, uint64_t value, const char *what);
 GRUREC_NORETURN void comm_abort(comm *c, int code, const char *msg);
 
 // All-reduces of ranks that all run on one machine go through a shared-memory segment
-// (same bits as the messages; GRUREC_COMM_SHM=0 turns it off for the job). Tests and
-// benchmarks: turn it off (0) or back on (1, where possible) on every rank alike; whether
-// it is in use.
-void comm_set_shared_memory(comm *c, int on);
+// (same bits as the messages; GRUREC_COMM_SHM=0 turns it off for the job). Whether it is
+// in use: decided at comm_init, and off for good once a segment could not be shared.
 int comm_shared_memory(const comm *c);
 // The same sum without copies, for a caller that builds its buffer in place: every rank
 // asks for a buffer of N floats (collective: it may grow the segment), writes its values

@@ -554,14 +554,6 @@ const float *comm_allreduce_shared_f32(comm *c, size_t n) {
     return (const float *)shm_result(c);
 }
 
-void comm_set_shared_memory(comm *c, int on) {
-    if (!on) {
-        shm_segment_close(&c->shm);
-        c->shm_cap = 0;
-    }
-    c->shm_allowed = on && c->size > 1 && c->shm_here;
-}
-
 int comm_shared_memory(const comm *c) { return c->shm_allowed; }
 
 // ---- all-gather, broadcast, barrier -------------------------------------------------

@@ -63,7 +63,6 @@ void comm_set_timeout(comm *c, double timeout_s) {
 }
 
 void comm_set_chunk_bytes(comm *c, size_t bytes) { (void)c, (void)bytes; }
-void comm_set_shared_memory(comm *c, int on) { (void)c, (void)on; }
 int comm_shared_memory(const comm *c) {
     (void)c;
     return 0;
