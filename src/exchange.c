@@ -79,7 +79,9 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
     x->counts = xmalloc((size_t)P * sizeof *x->counts);
     x->pos = xmalloc((size_t)(max_rows > 0 ? max_rows : 1) * sizeof *x->pos);
     x->fused_cap = floats;
-    x->fused = x->mem->alloc(x->mem->ctx, floats);
+    // Host ranks that share a machine build the buffer in the comm's shared segment: no
+    // buffer of their own unless that segment fails later (exchange_step makes it then).
+    if (x->mem != &host_mem || !comm_shared_memory(c)) x->fused = x->mem->alloc(x->mem->ctx, floats);
 }
 
 void exchange_free(exchange *x) {
@@ -91,7 +93,7 @@ void exchange_free(exchange *x) {
     free(x->ids);
     free(x->counts);
     free(x->pos);
-    x->mem->release(x->mem->ctx, x->fused);
+    if (x->fused) x->mem->release(x->mem->ctx, x->fused);
     memset(x, 0, sizeof *x);
 }
 
@@ -144,7 +146,9 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
         if (t == 0) x->union_rows += x->u[t].n;
     }
     CHECK(at <= x->fused_cap, "exchange buffer too small");
-    float *shared = mem == &host_mem ? comm_shared_buffer_f32(x->c, at) : NULL, *f = shared ? shared : x->fused;
+    float *shared = mem == &host_mem ? comm_shared_buffer_f32(x->c, at) : NULL;
+    if (!shared && !x->fused) x->fused = mem->alloc(mem->ctx, x->fused_cap);  // (once: shared memory failed)
+    float *f = shared ? shared : x->fused;
     mem->put(mem->ctx, f, header, HDR_N);
     mem->copy(mem->ctx, f + HDR_N, dense, x->n_dense);
     for (int t = 0; t < T; t++) {

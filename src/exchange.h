@@ -47,6 +47,7 @@ typedef struct {
     int64_t *pos;        // where each of this rank's rows goes in the fused buffer (or back)
     const exchange_mem *mem;
     float *fused;        // header | dense | the unions' (or whole tables') gradients, in MEM
+                         // (NULL while the comm's shared segment serves instead)
     size_t fused_cap;
     // statistics since the last exchange_stats_reset
     uint64_t bytes_dense, bytes_sparse;
