@@ -27,7 +27,7 @@ run() {  # name P steps sparse flags…
     grep -m1 '"type": "epoch"' "$out/metrics.jsonl"
 }
 echo "bytes per step: the item tables' exchange, sparse rows vs whole tables (the GRU's dense gradients, the same"
-echo "in both, are in the last column); eff = e/s(2) / (2 e/s(1)), each e/s the best of 3 interleaved runs;"
+echo "in both, are in the last column); eff = e/s(2) / (2 e/s(1)), the best of 3 interleaved rounds (in each: 1 rank on each core, then 2 ranks);"
 echo "U = union of touched Wy rows. The 1-rank runs are pinned to each core in turn: the two vCPUs' speeds"
 echo "drift apart by up to a third, and 2 ranks run at the slower one's pace. eff/slow = e/s(2) / (2 x the"
 echo "slower core's 1-rank e/s in the same round), median of the rounds: the exchange's own cost (not the target)"
@@ -40,7 +40,7 @@ for cfg in top1 xe; do
         flags=(--loss cross-entropy --embedding shared --layers 100 --batch-size 32 --dropout-hidden 0.4 --learning-rate 0.2 --momentum 0.2 --n-sample 2048 --sample-alpha 0.5 --logq 1)
         steps=1500
     fi
-    # Three rounds of 1 rank then 2 ranks, the fastest of each kept: this machine class is
+    # Three rounds of 1 rank (on each core) then 2 ranks, the fastest of each kept: this machine class is
     # shared, and one slow run (of either) would measure the neighbours, not the scaling.
     one= two= e1=0 e2=0 bal=()
     for round in 1 2 3; do
