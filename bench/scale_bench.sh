@@ -14,6 +14,7 @@ data=$here/../shared/data/diginetica
 [ -f "$work/digi/meta.h5" ] || "$build/data-prep/grurec-prep" --input "$data/train.tsv.gz" --test-input "$data/test.tsv.gz" \
     --keep-repeats --min-item-support 1 --time-format order --shards 4 --out "$work/digi" --force --quiet
 mpirun=("$here/launch/grurec-mpirun")
+source "$here/bench/cores.sh"
 rm -f "$work/projection.in"
 breakdown=()
 field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\\1/" <<<"$2"; }
@@ -44,8 +45,8 @@ for cfg in top1 xe; do
     # shared, and one slow run (of either) would measure the neighbours, not the scaling.
     one= two= e1=0 e2=0 bal=()
     for round in 1 2 3; do
-        r1a=$(pin=0 run $cfg 1 "$steps" on "${flags[@]}")
-        r1b=$(pin=1 run $cfg 1 "$steps" on "${flags[@]}")
+        r1a=$(pin=${cores[0]} run $cfg 1 "$steps" on "${flags[@]}")
+        r1b=$(pin=${cores[1]} run $cfg 1 "$steps" on "${flags[@]}")
         r2=$(run $cfg 2 "$steps" on "${flags[@]}")
         for r1 in "$r1a" "$r1b"; do
             if awk -v a="$(field events_per_s "$r1")" -v b="$e1" 'BEGIN {exit !(a > b)}'; then one=$r1; e1=$(field events_per_s "$r1"); fi

@@ -26,6 +26,7 @@ fi
 # configuration runs once on each core, pinned, between two sgemm readings on that core:
 # "% core" is a run's GFLOP/s over the better of its core's two readings (the best run
 # shown). "% peak" is over the highest reading of the whole benchmark, the stricter figure.
+source "$here/bench/cores.sh"
 peak_gflops=0 peak=
 measure_peak() {  # CORE VAR: VAR = the reading on CORE (GFLOP/s); the highest is kept
     local line g
@@ -39,7 +40,7 @@ results=()
 run() {  # name steps official target flags…
     local name=$1 steps=$2 off=$3 target=$4; shift 4
     local line eps=0 gf=0 rss e g all= core p1 p2 own=0 r
-    for core in 0 1; do
+    for core in "${cores[@]}"; do
         measure_peak "$core" p1
         rm -rf "$work/run-$name"  # (a finished run there would be resumed, not rerun)
         /usr/bin/time -v taskset -c "$core" "$build/grurec" train --data "$work/digi" --out "$work/run-$name" --threads 1 \
