@@ -69,7 +69,7 @@ run xe1000 300 745 "1.25x,60%" --loss cross-entropy --embedding shared --layers 
     --n-sample 2048 --sample-alpha 0.5 --learning-rate 0.05
 echo "$peak (the highest of 16 readings, two on the run's core around every run)"
 printf '%-22s %10s %10s %7s %9s %9s %7s %7s %-9s %s\n' name "events/s" official ratio target GFLOP/s "% peak" "% core" \
-    "peak RSS" "GFLOP/s of the runs on core 0,1"
+    "peak RSS" "GFLOP/s of the run on each core"
 for r in "${results[@]}"; do
     read -r n e o t g own all rss <<<"$r"
     awk -v n="$n" -v e="$e" -v o="$o" -v t="$t" -v g="$g" -v p="$peak_gflops" -v own="$own" -v r="$rss" -v all="$all" \
