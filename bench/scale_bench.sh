@@ -43,7 +43,7 @@ for cfg in top1 xe; do
     fi
     # Three rounds of 1 rank (on each core) then 2 ranks, the fastest of each kept: this machine class is
     # shared, and one slow run (of either) would measure the neighbours, not the scaling.
-    one= two= e1=0 e2=0 bal=()
+    one= two= e1=0 e2=0 eff_slow=()
     for round in 1 2 3; do
         r1a=$(pin=${cores[0]} run $cfg 1 "$steps" on "${flags[@]}")
         r1b=$(pin=${cores[1]} run $cfg 1 "$steps" on "${flags[@]}")
@@ -52,16 +52,16 @@ for cfg in top1 xe; do
             if awk -v a="$(field events_per_s "$r1")" -v b="$e1" 'BEGIN {exit !(a > b)}'; then one=$r1; e1=$(field events_per_s "$r1"); fi
         done
         if awk -v a="$(field events_per_s "$r2")" -v b="$e2" 'BEGIN {exit !(a > b)}'; then two=$r2; e2=$(field events_per_s "$r2"); fi
-        bal+=("$(awk -v a="$(field events_per_s "$r1a")" -v b="$(field events_per_s "$r1b")" -v c="$(field events_per_s "$r2")" \
+        eff_slow+=("$(awk -v a="$(field events_per_s "$r1a")" -v b="$(field events_per_s "$r1b")" -v c="$(field events_per_s "$r2")" \
             'BEGIN {print c / (2 * (a < b ? a : b))}')")
     done
-    balm=$(printf '%s\n' "${bal[@]}" | sort -g | sed -n 2p)  # the median of 3
+    eff_slow_med=$(printf '%s\n' "${eff_slow[@]}" | sort -g | sed -n 2p)  # the median of 3
     off=$(run $cfg 2 200 off "${flags[@]}")
     sb=$(field bytes_sparse_per_step "$two"); db=$(field bytes_dense_per_step "$two")
     ob=$(field bytes_sparse_per_step "$off")
     u=$(field union_rows_per_step "$two")
     comm=$(field comm_seconds "$two"); comp=$(field compute_seconds "$two"); nsteps=$(field steps "$two")
-    awk -v c=$cfg -v e1="$e1" -v e2="$e2" -v bm="$balm" -v sb="$sb" -v db="$db" -v ob="$ob" -v u="$u" \
+    awk -v c=$cfg -v e1="$e1" -v e2="$e2" -v bm="$eff_slow_med" -v sb="$sb" -v db="$db" -v ob="$ob" -v u="$u" \
         'BEGIN {printf "%-8s %10.0f %10.0f %6.2f %8.2f %14.0f %14.0f %6.1f%% %12.0f %7.0f\n", c, e1, e2, e2/(2*e1), bm, sb, ob, 100*sb/ob, db, u}'
     echo "$cfg $e1 $sb $db $ob $comp $nsteps $u" >>"$work/projection.in"
     # Where a 2-rank step goes (rank 0): the 1-rank step for comparison

@@ -23,9 +23,10 @@ else  # same size class: 43k items, 1M events
 fi
 # The two vCPUs of this machine class run at different speeds, which change from minute
 # to minute (pinned sgemm readings of 90 and 147 GFLOP/s side by side). So each
-# configuration runs once on each core, pinned, between two sgemm readings on that core:
-# "% core" is a run's GFLOP/s over the better of its core's two readings (the best run
-# shown). "% peak" is over the highest reading of the whole benchmark, the stricter figure.
+# configuration runs once on each core, pinned, between two sgemm readings on that core.
+# "% core": a run's GFLOP/s over the better of its own core's two readings, the higher of
+# the two runs. "% peak": the faster run's GFLOP/s over the highest reading of the whole
+# benchmark, the stricter figure (the target's).
 source "$here/bench/cores.sh"
 peak_gflops=0 peak=
 measure_peak() {  # CORE VAR: VAR = the reading on CORE (GFLOP/s); the highest is kept
