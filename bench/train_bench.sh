@@ -38,17 +38,39 @@ measure_peak() {  # CORE VAR: VAR = the reading on CORE (GFLOP/s); the highest i
 }
 echo "data: $src"
 results=()
+# The ceiling of a product-bound configuration: its step's matrix products alone, the
+# same OpenBLAS calls with nothing between them (bench/step_products.c), on the run's
+# core. U, the step's mean number of distinct output columns, follows from the run's
+# FLOPs: a one-layer step with an H-wide input counts 32·M·H² + 6·M·H·U.
+ceil_gflops=0
+measure_ceiling() {  # CORE M H METRICS_LINE
+    local gf secs steps u g
+    gf=$(sed -E 's/.*"gflops": ([0-9.]+).*/\1/' <<<"$4")
+    secs=$(sed -E 's/.*"seconds": ([0-9.]+).*/\1/' <<<"$4")
+    steps=$(sed -E 's/.*"steps": ([0-9]+).*/\1/' <<<"$4")
+    u=$(awk -v g="$gf" -v t="$secs" -v s="$steps" -v m="$2" -v h="$3" \
+        'BEGIN {printf "%.0f", (g * t * 1e9 / s - 32 * m * h * h) / (6 * m * h)}')
+    g=$(taskset -c "$1" "$build/bench/grurec-step-products" "$2" "$3" "$u" | awk '{print $(NF-1)}')
+    if awk -v a="$g" -v b="$ceil_gflops" 'BEGIN {exit !(a > b)}'; then ceil_gflops=$g; fi
+}
+flag_value() {  # FLAG ARGS…: the value that follows FLAG
+    local f=$1; shift
+    while [ $# -gt 1 ]; do [ "$1" = "$f" ] && { echo "$2"; return; }; shift; done
+}
 run() {  # name steps official target flags…
     local name=$1 steps=$2 off=$3 target=$4; shift 4
     local line eps=0 gf=0 rss e g all= core p1 p2 own=0 r
+    ceil_gflops=0
     for core in "${cores[@]}"; do
         measure_peak "$core" p1
         rm -rf "$work/run-$name"  # (a finished run there would be resumed, not rerun)
         /usr/bin/time -v taskset -c "$core" "$build/grurec" train --data "$work/digi" --out "$work/run-$name" --threads 1 \
             --epochs 1 --max-steps "$steps" --eval-every 0 --log-every 0 "$@" >/dev/null 2>"$work/$name.err" \
             || { cat "$work/$name.err" >&2; exit 1; }
-        measure_peak "$core" p2
         line=$(grep -m1 '"type": "epoch"' "$work/run-$name/metrics.jsonl")
+        if [[ $target == *%* ]]; then measure_ceiling "$core" "$(flag_value --batch-size "$@")" \
+            "$(flag_value --layers "$@")" "$line"; fi
+        measure_peak "$core" p2
         e=$(sed -E 's/.*"events_per_s": ([0-9.]+).*/\1/' <<<"$line")
         g=$(sed -E 's/.*"gflops": ([0-9.]+).*/\1/' <<<"$line")
         if awk -v a="$e" -v b="$eps" 'BEGIN {exit !(a > b)}'; then eps=$e; gf=$g; fi
@@ -57,7 +79,7 @@ run() {  # name steps official target flags…
         all="$all${all:+,}$g"
     done
     rss=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f MB", $2/1024}' "$work/$name.err")
-    results+=("$name $eps $off $target $gf $own $all $rss")
+    results+=("$name $eps $off $target $gf $own $ceil_gflops $all $rss")
 }
 run top1_paper 20000 39183 "3x" --loss top1 --final-act tanh --layers 100 --embedding onehot --batch-size 50 \
     --dropout-hidden 0.5 --learning-rate 0.01 --momentum 0 --n-sample 0
@@ -69,10 +91,13 @@ run bprmax_digibest5 400 2915 "1.25x,60%" --loss bpr-max --final-act elu-1 --emb
 run xe1000 300 745 "1.25x,60%" --loss cross-entropy --embedding shared --layers 1000 --batch-size 50 \
     --n-sample 2048 --sample-alpha 0.5 --learning-rate 0.05
 echo "$peak (the highest of 16 readings, two on the run's core around every run)"
-printf '%-22s %10s %10s %7s %9s %9s %7s %7s %-9s %s\n' name "events/s" official ratio target GFLOP/s "% peak" "% core" \
-    "peak RSS" "GFLOP/s of the run on each core"
+printf '%-22s %10s %10s %7s %9s %9s %7s %7s %8s %-9s %s\n' name "events/s" official ratio target GFLOP/s "% peak" "% core" \
+    ceiling "peak RSS" "GFLOP/s of the run on each core"
 for r in "${results[@]}"; do
-    read -r n e o t g own all rss <<<"$r"
-    awk -v n="$n" -v e="$e" -v o="$o" -v t="$t" -v g="$g" -v p="$peak_gflops" -v own="$own" -v r="$rss" -v all="$all" \
-        'BEGIN {printf "%-22s %10.0f %10.0f %6.2fx %9s %9.1f %6.0f%% %6.0f%% %-9s %s\n", n, e, o, e/o, t, g, 100*g/p, own, r, all}'
+    read -r n e o t g own ceil all rss <<<"$r"
+    awk -v n="$n" -v e="$e" -v o="$o" -v t="$t" -v g="$g" -v p="$peak_gflops" -v own="$own" -v c="$ceil" -v r="$rss" \
+        -v all="$all" 'BEGIN {cl = c > 0 ? sprintf("%7.0f%%", 100 * c / p) : "       -";
+        printf "%-22s %10.0f %10.0f %6.2fx %9s %9.1f %6.0f%% %6.0f%% %s %-9s %s\n", n, e, o, e/o, t, g, 100*g/p, own, cl, r, all}'
 done
+echo "ceiling: the step's matrix products alone (bench/step_products.c: the same OpenBLAS calls, nothing between"
+echo "them), the better of the two cores, over the same peak: what a trainer on OpenBLAS sgemm can reach at most"
