@@ -2,7 +2,8 @@
 # Training speed on one process and one thread against the official GRU4Rec (PyTorch,
 # 1 thread, same machine class): events/s (next-item targets per second, data loading
 # and evaluation excluded), peak RSS, and the achieved GFLOP/s in matrix products
-# (2·m·n·k each) beside a measured single-thread sgemm peak.
+# (2·m·n·k each) beside a measured single-thread sgemm peak and, for the product-bound
+# configurations, beside the GFLOP/s of their step's products run alone (the ceiling).
 # usage: bench/train_bench.sh [BUILD_DIR] [WORK_DIR]
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
