@@ -67,5 +67,7 @@ int main(int argc, char **argv) {
     }
     printf("products of one step (M %d, H %d, U %d), OpenBLAS core %s alone: %.1f GFLOP/s\n", M, H, U,
            blas_core_name(), best);
+    float *all[] = {x, W, Uw, xw, h_prev, gates, rh, h, Wyu, Ru, dRu, dWy, dh, dxw, drh, dU, dW, dx};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
     return 0;
 }
