@@ -44,16 +44,14 @@ results=()
 # core. U, the step's mean number of distinct output columns, follows from the run's
 # FLOPs: a one-layer step with an H-wide input counts 32·M·H² + 6·M·H·U.
 ceil_gflops=0
-measure_ceiling() {  # CORE M H METRICS_LINE
-    local gf secs steps u g
-    gf=$(sed -E 's/.*"gflops": ([0-9.]+).*/\1/' <<<"$4")
-    secs=$(sed -E 's/.*"seconds": ([0-9.]+).*/\1/' <<<"$4")
-    steps=$(sed -E 's/.*"steps": ([0-9]+).*/\1/' <<<"$4")
-    u=$(awk -v g="$gf" -v t="$secs" -v s="$steps" -v m="$2" -v h="$3" \
+measure_ceiling() {  # CORE M H GFLOPS SECONDS STEPS (the run's)
+    local u g
+    u=$(awk -v g="$4" -v t="$5" -v s="$6" -v m="$2" -v h="$3" \
         'BEGIN {printf "%.0f", (g * t * 1e9 / s - 32 * m * h * h) / (6 * m * h)}')
     g=$(taskset -c "$1" "$build/bench/grurec-step-products" "$2" "$3" "$u" | awk '{print $(NF-1)}')
     if awk -v a="$g" -v b="$ceil_gflops" 'BEGIN {exit !(a > b)}'; then ceil_gflops=$g; fi
 }
+field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\\1/" <<<"$2"; }  # NAME JSON_LINE: the number
 flag_value() {  # FLAG ARGS…: the value that follows FLAG
     local f=$1; shift
     while [ $# -gt 1 ]; do [ "$1" = "$f" ] && { echo "$2"; return; }; shift; done
@@ -69,11 +67,11 @@ run() {  # name steps official target flags…
             --epochs 1 --max-steps "$steps" --eval-every 0 --log-every 0 "$@" >/dev/null 2>"$work/$name.err" \
             || { cat "$work/$name.err" >&2; exit 1; }
         line=$(grep -m1 '"type": "epoch"' "$work/run-$name/metrics.jsonl")
+        e=$(field events_per_s "$line")
+        g=$(field gflops "$line")
         if [[ $target == *%* ]]; then measure_ceiling "$core" "$(flag_value --batch-size "$@")" \
-            "$(flag_value --layers "$@")" "$line"; fi
+            "$(flag_value --layers "$@")" "$g" "$(field seconds "$line")" "$(field steps "$line")"; fi
         measure_peak "$core" p2
-        e=$(sed -E 's/.*"events_per_s": ([0-9.]+).*/\1/' <<<"$line")
-        g=$(sed -E 's/.*"gflops": ([0-9.]+).*/\1/' <<<"$line")
         if awk -v a="$e" -v b="$eps" 'BEGIN {exit !(a > b)}'; then eps=$e; gf=$g; fi
         r=$(awk -v g="$g" -v a="$p1" -v b="$p2" 'BEGIN {print 100 * g / (a > b ? a : b)}')
         if awk -v a="$r" -v b="$own" 'BEGIN {exit !(a > b)}'; then own=$r; fi
