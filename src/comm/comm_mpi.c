@@ -53,8 +53,8 @@ struct comm {
     int nreq, cap;
     size_t *seg_lo, *seg_len;  // per rank, for the all-reduce in progress
     // The all-reduce through shared memory (every rank on this machine; see shm_allreduce)
-    int shm_here;        // every rank runs on this machine (and GRUREC_COMM_SHM is not 0)
-    int shm_allowed;     // shm_here, and not turned off: the same on every rank
+    int shm_allowed;     // every rank runs on this machine, GRUREC_COMM_SHM is not 0, and no
+                         // segment has failed: the same on every rank
     shm_segment shm;     // [P flags | P slots | result], slots of shm_cap bytes (base NULL: none)
     size_t shm_cap;      // bytes per slot (0: no segment yet)
     uint64_t shm_gen;    // all-reduces through this segment so far
@@ -263,13 +263,14 @@ comm *comm_init(int *argc, char ***argv, double timeout_s) {
         char id[80] = {0};
         shm_machine_id(id, 64);
         const char *env = getenv("GRUREC_COMM_SHM");
-        if (env && strcmp(env, "0") == 0) strcat(id, "|no-shm");
+        const int off = env && strcmp(env, "0") == 0;
+        if (off) strcat(id, "|no-shm");
         char *all = xmalloc((size_t)c->size * sizeof id);
         allgather_fixed(c, id, sizeof id, all, TAG_MACHINE, deadline_of(c), "start-up (machine ids)");
-        int same = !(env && strcmp(env, "0") == 0);
+        int same = !off;
         for (int q = 1; q < c->size; q++) same = same && memcmp(all + (size_t)q * sizeof id, all, sizeof id) == 0;
         free(all);
-        c->shm_here = c->shm_allowed = same;
+        c->shm_allowed = same;
     }
     return c;
 }
