@@ -101,6 +101,12 @@ void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grad
     b->ops->apply_update(b->impl, M, Wy, by, E);
 }
 
+void backend_share_update(backend *b, int part, int parts) {
+    CHECK(parts >= 1 && part >= 0 && part < parts, "update part %d of %d", part, parts);
+    CHECK(parts == 1 || b->ops->share_update, "the %s backend updates whole tensors only", b->ops->name);
+    if (b->ops->share_update) b->ops->share_update(b->impl, part, parts);
+}
+
 double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                           float scale, int64_t step) {
     double loss = backend_gradient_step(b, M, x, y, neg, K, scale, step);

@@ -192,8 +192,10 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
 }
 
 // Reads and verifies one checkpoint; 0 if damaged or unreadable (warning printed).
+// TENSORS 0: the lanes and hidden states only (a rank of a shared model other than 0).
 static int try_load(const char *path, const train_config *c, const model_shape *s, model_tensors *p, backend *b,
-                    int P, int B, int64_t **lane, float **hidden, size_t per_rank_h, ckpt_position *pos, int reshard) {
+                    int P, int B, int64_t **lane, float **hidden, size_t per_rank_h, ckpt_position *pos, int reshard,
+                    int tensors) {
     h5_quiet();
     if (H5Fis_hdf5(path) <= 0) {
         fprintf(stderr, "grurec: warning: checkpoint %s is damaged (not HDF5): skipped\n", path);
@@ -216,7 +218,7 @@ static int try_load(const char *path, const train_config *c, const model_shape *
     tensor_list t;
     list_tensors(&t, s, p, b);
     int good = 1;
-    for (int k = 0; k < t.count && good; k++) {
+    for (int k = 0; k < t.count && good && tensors; k++) {
         int64_t n;
         if (H5Lexists(f, t.name[k], H5P_DEFAULT) <= 0) { good = 0; break; }
         hid_t d = H5Dopen2(f, t.name[k], H5P_DEFAULT);
@@ -268,44 +270,68 @@ static int try_load(const char *path, const train_config *c, const model_shape *
     return good;
 }
 
+// Moves the checkpoint's lanes and hidden state of rank R into LN and B (frees both arrays).
+static void take_lanes(backend *b, const model_shape *s, lanes *ln, int r, int64_t *lane, float *hidden,
+                       size_t per_rank_h) {
+    const int B = ln->B;
+    const int64_t *mine = lane + (size_t)r * (2 + 2 * B);
+    ln->M = (int)mine[0];
+    ln->next = mine[1];
+    for (int q = 0; q < ln->M; q++) ln->sess[q] = mine[2 + q], ln->pos[q] = mine[2 + B + q];
+    const float *h = hidden + (size_t)r * per_rank_h;
+    float **st = backend_states(b);
+    for (int l = 0; l < s->n_layers; l++) {
+        memcpy(st[l], h, (size_t)B * s->hid[l] * sizeof(float));
+        h += (size_t)B * s->hid[l];
+    }
+    free(lane);
+    free(hidden);
+}
+
 int checkpoint_load(comm *cm, const char *run, const train_config *c, const model_shape *s, model_tensors *p,
-                    backend *b, lanes *ln, ckpt_position *pos, const char *fingerprint, int reshard) {
+                    backend *b, lanes *ln, ckpt_position *pos, const char *fingerprint, int reshard, int shared) {
     (void)fingerprint;
     int64_t steps[4096];
     int n = list_checkpoints(run, steps, 4096);
     const int P = comm_size(cm), r = comm_rank(cm), B = ln->B;
     size_t per_rank_h = 0;
     for (int l = 0; l < s->n_layers; l++) per_rank_h += (size_t)B * s->hid[l];
-    for (int k = 0; k < n; k++) {
-        char path[4096];
+    // With one model shared by the ranks, rank 0 alone reads its tensors and picks the
+    // checkpoint; the others then read their lanes from that same file.
+    char path[4096];
+    int64_t chosen = -1, *lane;
+    float *hidden;
+    for (int k = 0; k < n && (!shared || r == 0); k++) {
         xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)steps[k]);
-        int64_t *lane;
-        float *hidden;
-        if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos, reshard)) continue;
-        const int64_t *mine = lane + (size_t)r * (2 + 2 * B);
-        ln->M = (int)mine[0];
-        ln->next = mine[1];
-        for (int q = 0; q < ln->M; q++) ln->sess[q] = mine[2 + q], ln->pos[q] = mine[2 + B + q];
-        const float *h = hidden + (size_t)r * per_rank_h;
-        float **st = backend_states(b);
-        for (int l = 0; l < s->n_layers; l++) {
-            memcpy(st[l], h, (size_t)B * s->hid[l] * sizeof(float));
-            h += (size_t)B * s->hid[l];
+        if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos, reshard, 1)) continue;
+        take_lanes(b, s, ln, r, lane, hidden, per_rank_h);
+        chosen = k;
+        break;
+    }
+    if (shared) {
+        comm_bcast(cm, &chosen, sizeof chosen, 0);
+        if (r != 0 && chosen >= 0) {
+            xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)steps[chosen]);
+            if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos, reshard, 0))
+                input_fail(path, 0, "rank %d cannot read its lanes from the checkpoint rank 0 resumed from", r);
+            take_lanes(b, s, ln, r, lane, hidden, per_rank_h);
         }
-        free(lane);
-        free(hidden);
+    }
+    if (chosen >= 0) {
         backend_sync_to_device(b);
         if (r == 0) fprintf(stderr, "grurec: resuming from %s (epoch %lld, step %lld)\n", path, (long long)pos->epoch, (long long)pos->step);
         return 1;
     }
     if (n > 0) {  // every checkpoint was damaged: a failed read may have left parts of it behind
         if (r == 0) fprintf(stderr, "grurec: warning: no checkpoint of %s could be read: training starts over\n", run);
-        model_init(p, s, c->seed);
-        float *oa[8];
-        size_t on[8];
-        backend_optim_arrays(b, oa, on);
-        for (int k = 0; k < 8; k++)
-            if (oa[k]) memset(oa[k], 0, on[k] * sizeof(float));
+        if (!shared || r == 0) {
+            model_init(p, s, c->seed);
+            float *oa[8];
+            size_t on[8];
+            backend_optim_arrays(b, oa, on);
+            for (int k = 0; k < 8; k++)
+                if (oa[k]) memset(oa[k], 0, on[k] * sizeof(float));
+        }
         backend_zero_states(b);
         backend_sync_to_device(b);
     }

@@ -12,12 +12,14 @@
 #include "loss.h"
 #include "optim.h"
 #include "rng.h"
+#include "state_mem.h"
 
 struct backend_impl {
     train_config cfg;
     model_shape s;
     model_tensors *p;
     int max_rows, max_cols, rank, training;
+    int part, parts;  // the part of every tensor this backend's updates write (shared model)
     int L, H;  // layers, last hidden size
     // hidden state (rows follow the lanes) and this step's per-layer buffers
     float *state[MAX_LAYERS];
@@ -59,6 +61,7 @@ static backend_impl *cpu_create(const train_config *c, const model_shape *s, mod
     b->p = params;
     b->rank = rank;
     b->training = for_training;
+    b->parts = 1;
     b->max_rows = max_rows;
     b->max_cols = max_rows + (for_training ? c->n_sample : 0);
     b->L = s->n_layers;
@@ -99,18 +102,19 @@ static backend_impl *cpu_create(const train_config *c, const model_shape *s, mod
         const int mom = c->momentum > 0;
         const size_t N = (size_t)s->n_items;
         b->g_dense = alloc_f(s->n_dense);
-        b->acc_dense = alloc_f(s->n_dense);
-        b->mom_dense = mom ? alloc_f(s->n_dense) : NULL;
-        b->acc_Wy = alloc_f(N * b->H);
-        b->mom_Wy = mom ? alloc_f(N * b->H) : NULL;
-        b->acc_by = alloc_f(N);
-        b->mom_by = mom ? alloc_f(N) : NULL;
+        // (the optimizer state lives beside the parameters: model_state_bytes sizes both)
+        b->acc_dense = state_alloc(s->n_dense);
+        b->mom_dense = mom ? state_alloc(s->n_dense) : NULL;
+        b->acc_Wy = state_alloc(N * b->H);
+        b->mom_Wy = mom ? state_alloc(N * b->H) : NULL;
+        b->acc_by = state_alloc(N);
+        b->mom_by = mom ? state_alloc(N) : NULL;
         // Touched rows per step: the columns, plus the inputs when Wy is also the input table.
         row_grads_init(&b->g_Wy, s->n_items, b->H, b->max_cols + max_rows);
         row_grads_init(&b->g_by, s->n_items, 1, b->max_cols);
         if (params->E) {
-            b->acc_E = alloc_f(N * s->emb_width);
-            b->mom_E = mom ? alloc_f(N * s->emb_width) : NULL;
+            b->acc_E = state_alloc(N * s->emb_width);
+            b->mom_E = mom ? state_alloc(N * s->emb_width) : NULL;
             row_grads_init(&b->g_E, s->n_items, s->emb_width, max_rows);
         }
         b->log_support = alloc_f(N);
@@ -133,8 +137,9 @@ static void cpu_free(backend_impl *b) {
     }
     free(b->emb); free(b->emb_mask); free(b->cols); free(b->col_slot); free(b->log_q_col); free(b->Wyu);
     free(b->byu); free(b->Ru); free(b->R); free(b->dR); free(b->dRu); free(b->scores); free(b->dh); free(b->dxw); free(b->drh); free(b->dx);
-    free(b->loss_scratch); free(b->g_dense); free(b->acc_dense); free(b->mom_dense); free(b->acc_Wy);
-    free(b->mom_Wy); free(b->acc_by); free(b->mom_by); free(b->acc_E); free(b->mom_E); free(b->log_support);
+    free(b->loss_scratch); free(b->g_dense); free(b->log_support);
+    float *state[8] = {b->acc_dense, b->mom_dense, b->acc_Wy, b->mom_Wy, b->acc_by, b->mom_by, b->acc_E, b->mom_E};
+    for (int k = 0; k < 8; k++) state_release(state[k]);
     if (b->training) {
         row_grads_free(&b->g_Wy);
         row_grads_free(&b->g_by);
@@ -331,13 +336,29 @@ static int cpu_optim_arrays(backend_impl *b, float **arrays, size_t *sizes) {
 static void cpu_apply_update(backend_impl *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
     const model_shape *s = &b->s;
     // Dense Adagrad on the GRU, sparse Adagrad on the touched table rows.
+    // With a model shared by the ranks of a machine, only this rank's part: a slice of the
+    // dense buffer and of each union's rows (the caller's barrier then joins the parts).
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
-    adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
-    adagrad_rows(b->p->Wy, b->acc_Wy, b->mom_Wy, Wy ? Wy : &b->g_Wy, lr, mu);
-    adagrad_rows(b->p->by, b->acc_by, b->mom_by, by ? by : &b->g_by, lr, mu);
-    if (b->p->E) adagrad_rows(b->p->E, b->acc_E, b->mom_E, E ? E : &b->g_E, lr, mu);
+    size_t lo, hi;
+    part_range(s->n_dense, b->part, b->parts, &lo, &hi);
+    adagrad_dense(b->p->dense + lo, b->g_dense + lo, b->acc_dense + lo, b->mom_dense ? b->mom_dense + lo : NULL,
+                  hi - lo, lr, mu);
+    row_grads part;
+    part = row_grads_part(Wy ? Wy : &b->g_Wy, b->part, b->parts);
+    adagrad_rows(b->p->Wy, b->acc_Wy, b->mom_Wy, &part, lr, mu);
+    part = row_grads_part(by ? by : &b->g_by, b->part, b->parts);
+    adagrad_rows(b->p->by, b->acc_by, b->mom_by, &part, lr, mu);
+    if (b->p->E) {
+        part = row_grads_part(E ? E : &b->g_E, b->part, b->parts);
+        adagrad_rows(b->p->E, b->acc_E, b->mom_E, &part, lr, mu);
+    }
     cpu_clear_gradients(b);
     carry_state(b, M);
+}
+
+static void cpu_share_update(backend_impl *b, int part, int parts) {
+    b->part = part;
+    b->parts = parts;
 }
 
 static void cpu_feed(backend_impl *b, int M, const int32_t *x) {
@@ -388,6 +409,7 @@ const backend_ops cpu_backend_ops = {
     .clear_gradients = cpu_clear_gradients,
     .dense_grads = cpu_dense_grads,
     .apply_update = cpu_apply_update,
+    .share_update = cpu_share_update,
     .optim_arrays = cpu_optim_arrays,
     .eval_step = cpu_eval_step,
     .flops = cpu_flops,

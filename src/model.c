@@ -12,6 +12,7 @@
 #include "check.h"
 #include "h5util.h"
 #include "rng.h"
+#include "state_mem.h"
 
 void model_shape_init(model_shape *s, const train_config *c, int64_t n_items) {
     memset(s, 0, sizeof *s);
@@ -38,19 +39,33 @@ void model_shape_init(model_shape *s, const train_config *c, int64_t n_items) {
 }
 
 void tensors_alloc(model_tensors *t, const model_shape *s) {
-    int H = s->hid[s->n_layers - 1];
-    t->dense = xcalloc(s->n_dense, sizeof(float));
-    t->Wy = xcalloc_huge((size_t)s->n_items * H * sizeof(float));
-    t->by = xcalloc_huge((size_t)s->n_items * sizeof(float));
-    t->E = s->emb_width ? xcalloc_huge((size_t)s->n_items * s->emb_width * sizeof(float)) : NULL;
+    const int H = s->hid[s->n_layers - 1];
+    t->dense = state_alloc(s->n_dense);
+    t->Wy = state_alloc((size_t)s->n_items * H);
+    t->by = state_alloc((size_t)s->n_items);
+    t->E = s->emb_width ? state_alloc((size_t)s->n_items * s->emb_width) : NULL;
 }
 
 void tensors_free(model_tensors *t) {
-    free(t->dense);
-    free(t->Wy);
-    free(t->by);
-    free(t->E);
+    state_release(t->dense);
+    state_release(t->Wy);
+    state_release(t->by);
+    state_release(t->E);
     memset(t, 0, sizeof *t);
+}
+
+size_t model_state_bytes(const model_shape *s, int momentum) {
+    const size_t N = (size_t)s->n_items, H = (size_t)s->hid[s->n_layers - 1], W = (size_t)s->emb_width;
+    const size_t tensor[4] = {s->n_dense, N * H, N, N * W};
+    size_t n[12];
+    int k = 0;
+    for (int t = 0; t < 4; t++) {  // the tensors, then each one's accumulator and momentum
+        if (!tensor[t]) continue;
+        n[k++] = tensor[t];
+        n[k++] = tensor[t];
+        if (momentum) n[k++] = tensor[t];
+    }
+    return state_mem_bytes(n, k);
 }
 
 // ROWS × (blocks·COLS) matrix whose every ROWS × COLS block is uniform in ±sqrt(6/(ROWS+COLS)).

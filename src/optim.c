@@ -75,6 +75,23 @@ void row_grads_clear(row_grads *g) {
     g->n = 0;
 }
 
+void part_range(size_t n, int part, int parts, size_t *lo, size_t *hi) {
+    const size_t lines = (n + 15) / 16, l0 = lines * (size_t)part / (size_t)parts,
+                 l1 = lines * (size_t)(part + 1) / (size_t)parts;
+    *lo = l0 * 16 < n ? l0 * 16 : n;
+    *hi = l1 * 16 < n ? l1 * 16 : n;
+}
+
+row_grads row_grads_part(const row_grads *g, int part, int parts) {
+    row_grads v = *g;
+    const int k0 = (int)((int64_t)g->n * part / parts), k1 = (int)((int64_t)g->n * (part + 1) / parts);
+    v.rows = g->rows + k0;
+    v.grad = g->grad + (size_t)k0 * g->width;
+    v.n = k1 - k0;
+    v.cap = v.n;
+    return v;
+}
+
 // Rows are scattered over tables far larger than the caches, but each row is a contiguous
 // 0.4-4 KB that the hardware's stream prefetchers serve. Software prefetches of the next
 // rows (prefetchw, 1-4 rows ahead) measured 2.3x slower on this machine class (9 vs

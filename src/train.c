@@ -20,6 +20,7 @@
 #include "model.h"
 #include "report.h"
 #include "sampler.h"
+#include "state_mem.h"
 #include "stream.h"
 #include "clock.h"
 
@@ -234,22 +235,35 @@ int cmd_train(int argc, char **argv, comm *cm) {
 
     model_shape s;
     model_shape_init(&s, &c, m.n_items);
+    // CPU ranks on one machine keep one copy of the parameters and optimizer state in
+    // shared memory, each updating its part of it (docs/distributed.md; GRUREC_SHARED_MODEL=0:
+    // a replica per rank). Rank 0 alone writes it outside the update.
+    const char *sm = getenv("GRUREC_SHARED_MODEL");
+    const int want_shared = P > 1 && dev == BACKEND_CPU && comm_shared_memory(cm) && !(sm && strcmp(sm, "0") == 0);
+    comm_check_same_u64(cm, (uint64_t)want_shared, "GRUREC_SHARED_MODEL");
+    const size_t shared_bytes = model_state_bytes(&s, c.momentum > 0);
+    void *shared = want_shared ? comm_node_segment(cm, shared_bytes) : NULL;
+    state_mem_use(shared, shared_bytes);
     model_tensors p;
     tensors_alloc(&p, &s);
-    model_init(&p, &s, c.seed);
+    if (!shared || root) model_init(&p, &s, c.seed);
     alias_table sampler = {0};
     if (c.n_sample > 0) alias_build(&sampler, m.item_support, (int32_t)m.n_items, c.sample_alpha);
     const int B = c.batch_size, K = c.n_sample;
     backend *b = backend_create(&c, &s, &p, B, 1, rank, m.item_support);
+    state_mem_use(NULL, 0);  // (the rest of the process's memory is its own)
+    if (shared) backend_share_update(b, rank, P);
     exchange ex;
     const int widths[3] = {s.hid[s.n_layers - 1], 1, s.emb_width}, caps[3] = {B + K + B, B + K, B};
     if (P > 1) exchange_init(&ex, cm, a.sparse_exchange, s.n_dense, m.n_items, widths, caps, p.E ? 3 : 2,
                             backend_exchange_mem(b, cm));
+    if (P > 1 && shared) exchange_share(&ex, rank, P);
     lanes ln;
     lanes_init(&ln, st.off, st.items, st.n_sessions, B);
     // A run directory with checkpoints is resumed from the newest valid one.
     ckpt_position pos = {1, 0, 0};
-    const int resumed = checkpoint_load(cm, a.out, &c, &s, &p, b, &ln, &pos, m.fingerprint, a.reshard);
+    const int resumed = checkpoint_load(cm, a.out, &c, &s, &p, b, &ln, &pos, m.fingerprint, a.reshard, shared != NULL);
+    if (shared) comm_node_barrier(cm);  // rank 0's model, initialised or read, before anyone uses it
     if (root) {
         mf = open_metrics(a.out, resumed);
         fprintf(mf, "{\"type\": \"config\", \"config\": %s, \"dataset\": \"%s\", \"fingerprint\": \"%s\", \"ranks\": %d, "
@@ -273,6 +287,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
                 P, P > 1 ? "s" : "", (long long)total_pairs, (long long)m.n_items, s.n_dense,
                 (long long)(m.n_items * (s.hid[s.n_layers - 1] + 1) + (p.E ? m.n_items * s.emb_width : 0)),
                 P == 1 ? "" : dev == BACKEND_CUDA ? "; gradients summed by NCCL"
+                            : shared ? "; gradients summed through shared memory, one model there, each rank updating its part"
                             : comm_shared_memory(cm) ? "; gradients summed through shared memory"
                                                      : "; gradients summed by MPI messages");
 
@@ -309,6 +324,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
                 const row_grads *mine_rows[3] = {g.Wy, g.by, g.E}, *sums[3] = {NULL, NULL, NULL};
                 exchange_step(&ex, hdr, backend_dense_grads(b), mine_rows, sums);
                 backend_apply_update(b, M, sums[0], sums[1], sums[2]);
+                if (shared) comm_node_barrier(cm);  // every part updated before the next step reads it
             } else {
                 backend_apply_update(b, M, NULL, NULL, NULL);
             }

@@ -75,6 +75,33 @@ static void test_shared_f32(comm *c, size_t n, uint64_t salt) {
     free(got);
 }
 
+// One segment every rank maps (the shared model): zeroed, each rank writes its part,
+// and after comm_node_barrier every rank reads every part; rounds of it check that the
+// barrier orders writes before reads each time (a missing wait reads a stale round).
+static void test_node_segment(comm *c) {
+    const int P = comm_size(c), me = comm_rank(c);
+    const size_t n = 100003;
+    float *seg = comm_node_segment(c, n * sizeof *seg);
+    EXPECT((seg != NULL) == (P > 1 && comm_shared_memory(c)), "node segment %p (shared memory %d)", (void *)seg,
+           comm_shared_memory(c));
+    if (!seg) {
+        comm_node_barrier(c);  // (a barrier all the same)
+        return;
+    }
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad += seg[i] != 0.0f;
+    EXPECT(bad == 0, "%zu values of a new segment are not 0", bad);
+    comm_node_barrier(c);  // (everyone has looked before anyone writes)
+    for (int round = 1; round <= 50; round++) {
+        for (size_t i = (size_t)me; i < n; i += (size_t)P) seg[i] = (float)(round * 1000 + (int)(i % 997));
+        comm_node_barrier(c);
+        bad = 0;
+        for (size_t i = 0; i < n; i++) bad += seg[i] != (float)(round * 1000 + (int)(i % 997));
+        EXPECT(bad == 0, "round %d: %zu values not seen after the barrier", round, bad);
+        comm_node_barrier(c);  // (nobody writes the next round while another still reads)
+    }
+}
+
 static void test_basic(comm *c, int want_p) {
     const int P = comm_size(c), me = comm_rank(c);
     if (want_p > 0) EXPECT(P == want_p, "size %d, expected %d", P, want_p);
@@ -106,6 +133,8 @@ static void test_basic(comm *c, int want_p) {
     test_shared_f32(c, (size_t)6 << 20, 13);
     test_shared_f32(c, 10007, 14);
     test_f32(c, 1000, 15, "after the in-place ones");
+    test_node_segment(c);
+    test_f32(c, 1000, 16, "after the node segment");
 
     // f64
     {

@@ -252,3 +252,50 @@ Test(row_grads, over_capacity_fails, .exit_code = 1, .init = cr_redirect_stderr)
     row_grads_row(&g, 3);
     cr_assert_fail("row_grads_row past the capacity returned");
 }
+
+// The parts of a shared model: they tile [0, n) in order, on 16-value bounds (no two
+// ranks write one cache line), balanced to within a line; and the parts of a tensor,
+// each updated alone, give the bits of the whole update.
+Test(parts, tile_on_lines) {
+    const size_t sizes[] = {0, 1, 15, 16, 17, 1584, 30300, 100003};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
+        for (int parts = 1; parts <= 5; parts++) {
+            size_t next = 0;
+            for (int q = 0; q < parts; q++) {
+                size_t lo, hi;
+                part_range(sizes[k], q, parts, &lo, &hi);
+                cr_assert_eq(lo, next, "n %zu, part %d of %d starts at %zu, not %zu", sizes[k], q, parts, lo, next);
+                cr_assert(hi >= lo && (hi % 16 == 0 || hi == sizes[k]), "n %zu part %d/%d ends at %zu", sizes[k], q, parts, hi);
+                cr_assert(hi - lo <= (sizes[k] + 15) / 16 / parts * 16 + 16, "part %d/%d of %zu: %zu values", q, parts,
+                          sizes[k], hi - lo);
+                next = hi;
+            }
+            cr_assert_eq(next, sizes[k], "n %zu in %d parts ends at %zu", sizes[k], parts, next);
+        }
+}
+
+Test(parts, rows_in_parts_equal_whole) {
+    const int64_t N = 40;
+    const int W = 3, n = 13;
+    row_grads g;
+    row_grads_init(&g, N, W, n);
+    for (int k = 0; k < n; k++) {  // rows 37, 34, ... in touch order, each with its own gradient
+        float *r = row_grads_row(&g, (int32_t)((37 - 3 * k + 3 * N) % N));
+        for (int j = 0; j < W; j++) r[j] = 0.1f * (float)(k + 1) - 0.05f * (float)j;
+    }
+    float p1[40 * 3], a1[40 * 3], v1[40 * 3], p2[40 * 3], a2[40 * 3], v2[40 * 3];
+    for (int i = 0; i < N * W; i++) p1[i] = p2[i] = 0.01f * (float)i, a1[i] = a2[i] = 0.5f, v1[i] = v2[i] = 0.02f;
+    adagrad_rows(p1, a1, v1, &g, 0.05f, 0.3f);
+    int seen = 0;
+    for (int q = 0; q < 3; q++) {
+        row_grads part = row_grads_part(&g, q, 3);
+        cr_assert(part.n >= n / 3 && part.n <= n / 3 + 1, "part %d has %d rows", q, part.n);
+        cr_assert_eq(part.rows, g.rows + seen, "part %d does not follow the previous one", q);
+        seen += part.n;
+        adagrad_rows(p2, a2, v2, &part, 0.05f, 0.3f);
+    }
+    cr_assert_eq(seen, n, "the parts hold %d rows, not %d", seen, n);
+    cr_assert(memcmp(p1, p2, sizeof p1) == 0 && memcmp(a1, a2, sizeof a1) == 0 && memcmp(v1, v2, sizeof v1) == 0,
+              "three parts updated one after another differ from the whole update");
+    row_grads_free(&g);
+}

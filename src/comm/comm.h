@@ -85,6 +85,15 @@ int comm_shared_memory(const comm *c);
 // comm_allreduce_sum_f32) on one rank, without shared memory, or for N = 0.
 float *comm_shared_buffer_f32(comm *c, size_t n);
 const float *comm_allreduce_shared_f32(comm *c, size_t n);
+// One copy of the model per machine: a zeroed segment of BYTES that every rank maps at
+// its own address (collective: every rank asks for the same BYTES). NULL on every rank,
+// with a line from the rank that failed, where the ranks do not share memory (one rank,
+// comm_shared_memory off) or the segment cannot be made. Mapped until comm_finalize.
+void *comm_node_segment(comm *c, size_t bytes);
+// A barrier for ranks that write shared memory (through the segment's flags when
+// comm_shared_memory, else comm_barrier), with the same deadline: whatever any rank
+// wrote before it, every rank sees after it.
+void comm_node_barrier(comm *c);
 // Tuning / tests: the largest piece (bytes) one all-reduce round moves; default 16 MiB.
 // Every rank must use the same value (the result does not depend on it).
 void comm_set_chunk_bytes(comm *c, size_t bytes);

@@ -37,6 +37,7 @@ enum {
 #define SPIN_S 20e-3                      // polling (yielding) after the last progress (s)
 #define MIN_SLEEP_NS 10000L               // then the back-off: 10 us ...
 #define MAX_SLEEP_NS 200000L              // ... up to 200 us
+#define MAX_NODE_SEGMENTS 4
 
 struct comm {
     MPI_Comm coll;   // all collectives
@@ -58,6 +59,9 @@ struct comm {
     shm_segment shm;     // [P flags | P slots | result], slots of shm_cap bytes (base NULL: none)
     size_t shm_cap;      // bytes per slot (0: no segment yet)
     uint64_t shm_gen;    // all-reduces through this segment so far
+    uint64_t bar_gen;    // comm_node_barrier calls through this segment so far
+    shm_segment node[MAX_NODE_SEGMENTS];  // comm_node_segment's, mapped until comm_finalize
+    int n_node;
 };
 
 static int g_initialised;  // one comm per process
@@ -279,6 +283,7 @@ void comm_finalize(comm *c) {
     if (!c) return;
     comm_barrier(c);  // nobody enters MPI_Finalize (no deadline) before everyone is here
     shm_segment_close(&c->shm);
+    for (int k = 0; k < c->n_node; k++) shm_segment_close(&c->node[k]);
     MPI_Comm_free(&c->coll);
     MPI_Comm_free(&c->blame);
     if (c->owns_mpi) MPI_Finalize();
@@ -422,10 +427,12 @@ void comm_allreduce_min_i64(comm *c, int64_t *buf, size_t n) {
 
 #define SHM_LINE 64
 static void bcast(comm *c, void *buf, size_t bytes, int root, const char *what);
+enum { FLAG_ARRIVE, FLAG_DONE, FLAG_PASS };
 typedef struct {
     _Atomic uint64_t arrive, done;  // the last call this rank has reached / finished summing
     uint64_t sig;                   // what that call is (op, element size, count): checked
-    char pad[SHM_LINE - 3 * sizeof(uint64_t)];
+    _Atomic uint64_t pass;          // the last comm_node_barrier this rank has reached
+    char pad[SHM_LINE - 4 * sizeof(uint64_t)];
 } shm_flags;
 
 static shm_flags *shm_flag(comm *c, int q) { return (shm_flags *)c->shm.base + q; }
@@ -434,14 +441,15 @@ static char *shm_slot(comm *c, int q) {
 }
 static char *shm_result(comm *c) { return shm_slot(c, c->size); }
 
-// Waits until every rank's counter (arrive or done) has reached GEN.
-static void shm_wait(comm *c, int done_flag, uint64_t gen, double deadline, const char *what) {
+// Waits until every rank's counter WHICH (FLAG_*) has reached GEN.
+static void shm_wait(comm *c, int which, uint64_t gen, double deadline, const char *what) {
     double spin_until = now_s() + SPIN_S;
     long nap = 0;
     int q = 0;
     for (;;) {
         while (q < c->size) {
-            _Atomic uint64_t *f = done_flag ? &shm_flag(c, q)->done : &shm_flag(c, q)->arrive;
+            shm_flags *fl = shm_flag(c, q);
+            _Atomic uint64_t *f = which == FLAG_DONE ? &fl->done : which == FLAG_PASS ? &fl->pass : &fl->arrive;
             if (atomic_load_explicit(f, memory_order_acquire) < gen) break;
             q++;
         }
@@ -460,6 +468,21 @@ static void shm_wait(comm *c, int done_flag, uint64_t gen, double deadline, cons
     }
 }
 
+// Rank 0 makes a segment of BYTES, the others map it, and all agree on the outcome
+// (collective): 1, or 0 on every rank (S closed, ERR the reason where this rank failed).
+static int shm_share(comm *c, shm_segment *s, size_t bytes, char *err, size_t err_len, const char *what) {
+    char path[SHM_PATH_MAX] = "";
+    int64_t ok = 1;
+    s->base = NULL;
+    s->fd = -1;
+    if (c->rank == 0) ok = shm_segment_make(s, bytes, path, err, err_len) == 0;
+    bcast(c, path, sizeof path, 0, what);  // empty: rank 0 could not make it
+    if (c->rank != 0) ok = path[0] && shm_segment_open(s, path, bytes, err, err_len) == 0;
+    reduce_p2p(c, &ok, 1, sizeof ok, OP_MIN_I64, what);  // (rank 0 holds the segment until here)
+    if (!ok) shm_segment_close(s);
+    return (int)ok;
+}
+
 // Makes sure the segment's slots hold BYTES (collective: every rank asks for the same).
 // Rank 0 makes a new segment when it does not, the others map it, and all agree on the
 // outcome; 0 (and shared memory off for good, on every rank) when any rank failed.
@@ -471,17 +494,11 @@ static int shm_ensure(comm *c, size_t bytes, const char *what) {
     const size_t total = (size_t)c->size * SHM_LINE + (size_t)(c->size + 1) * cap;
     shm_segment_close(&c->shm);
     c->shm_cap = 0;
-    c->shm_gen = 0;
-    char path[SHM_PATH_MAX] = "", err[256] = "";
-    int64_t ok = 1;
-    if (c->rank == 0) ok = shm_segment_make(&c->shm, total, path, err, sizeof err) == 0;
-    bcast(c, path, sizeof path, 0, what);  // empty: rank 0 could not make it
-    if (c->rank != 0) ok = path[0] && shm_segment_open(&c->shm, path, total, err, sizeof err) == 0;
-    reduce_p2p(c, &ok, 1, sizeof ok, OP_MIN_I64, what);  // (rank 0 holds the segment until here)
-    if (!ok) {
+    c->shm_gen = c->bar_gen = 0;
+    char err[256] = "";
+    if (!shm_share(c, &c->shm, total, err, sizeof err, what)) {
         if (err[0]) fprintf(stderr, "%s: rank %d: no shared-memory all-reduce (%s): using messages\n",
                             program_name(), c->rank, err);
-        shm_segment_close(&c->shm);
         c->shm_allowed = 0;
         return 0;
     }
@@ -510,7 +527,7 @@ static void shm_reduce(comm *c, size_t n, size_t esz, int op, const char *what) 
     shm_flags *mine = shm_flag(c, me);
     mine->sig = sig;
     atomic_store_explicit(&mine->arrive, gen, memory_order_release);
-    shm_wait(c, 0, gen, deadline, what);
+    shm_wait(c, FLAG_ARRIVE, gen, deadline, what);
     for (int q = 1; q < P; q++)  // (messages would wait for the deadline; this knows at once)
         if (shm_flag(c, q)->sig != shm_flag(c, 0)->sig) {
             char msg[300];
@@ -528,7 +545,7 @@ static void shm_reduce(comm *c, size_t n, size_t esz, int op, const char *what) 
         for (int q = 2; q < P; q++) combine(op, dst, dst, shm_slot(c, q) + lo * esz, hi - lo);
     }
     atomic_store_explicit(&mine->done, gen, memory_order_release);
-    shm_wait(c, 1, gen, deadline, what);
+    shm_wait(c, FLAG_DONE, gen, deadline, what);
     c->bytes_sent += p2p_bytes_sent(c, n, esz);
 }
 
@@ -556,6 +573,33 @@ const float *comm_allreduce_shared_f32(comm *c, size_t n) {
 }
 
 int comm_shared_memory(const comm *c) { return c->shm_allowed; }
+
+void *comm_node_segment(comm *c, size_t bytes) {
+    static const char what[] = "comm_node_segment";
+    if (c->size == 1 || bytes == 0 || !c->shm_allowed) return NULL;
+    CHECK(c->n_node < MAX_NODE_SEGMENTS, "more than %d shared model segments", MAX_NODE_SEGMENTS);
+    char err[256] = "";
+    shm_segment *s = &c->node[c->n_node];
+    if (!shm_share(c, s, bytes, err, sizeof err, what)) {
+        if (err[0]) fprintf(stderr, "%s: rank %d: no shared copy of the model (%s): one per rank\n", program_name(),
+                            c->rank, err);
+        return NULL;
+    }
+    c->n_node++;
+    return s->base;
+}
+
+void comm_node_barrier(comm *c) {
+    static const char what[] = "comm_node_barrier";
+    if (c->size == 1) return;
+    if (!c->shm_allowed || !shm_ensure(c, SHM_LINE, what)) {
+        comm_barrier(c);
+        return;
+    }
+    const uint64_t gen = ++c->bar_gen;
+    atomic_store_explicit(&shm_flag(c, c->rank)->pass, gen, memory_order_release);
+    shm_wait(c, FLAG_PASS, gen, deadline_of(c), what);
+}
 
 // ---- all-gather, broadcast, barrier -------------------------------------------------
 

@@ -25,7 +25,7 @@ static int map(shm_segment *s, int fd, size_t bytes, char *err, size_t len) {
 int shm_segment_make(shm_segment *s, size_t bytes, char *path, char *err, size_t len) {
     s->base = NULL;
     s->fd = -1;
-    int fd = memfd_create("grurec-allreduce", MFD_CLOEXEC);
+    int fd = memfd_create("grurec-shared", MFD_CLOEXEC);
     if (fd < 0) return fail(err, len, "memfd_create", errno);
     // posix_fallocate reserves the pages now: ftruncate alone would succeed without the
     // memory and the first touch of a missing page would kill the process (SIGBUS).

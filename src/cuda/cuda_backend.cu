@@ -670,6 +670,7 @@ extern "C" const backend_ops cuda_backend_ops = {
     cuda_clear_gradients,
     cuda_dense_grads,
     cuda_apply_update,
+    NULL,  // share_update: every rank updates its own copy on its GPU
     cuda_optim_arrays,
     cuda_eval_step,
     cuda_flops,
