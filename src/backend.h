@@ -103,10 +103,10 @@ const exchange_mem *backend_exchange_mem(backend *b, comm *c);
 float *backend_dense_grads(backend *b);
 void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E);
 
-// For ranks that share one copy of the model (host memory, one machine): from now on
-// backend_apply_update writes only part PART of PARTS of each tensor (part_range of the
-// dense buffer, row_grads_part of each union); the caller joins the parts with
-// comm_node_barrier. (1 part: the whole, the default; the CPU backend only.)
+// For ranks that share one copy of the item tables (host memory, one machine): from now
+// on backend_apply_update writes only part PART of PARTS of each union's rows
+// (row_grads_part; the dense tensors, every rank's own, whole); the caller joins the
+// parts with comm_node_barrier. (1 part: the whole, the default; the CPU backend only.)
 void backend_share_update(backend *b, int part, int parts);
 
 // The optimizer state for checkpoints: Adagrad accumulators and momenta of the dense

@@ -192,10 +192,11 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
 }
 
 // Reads and verifies one checkpoint; 0 if damaged or unreadable (warning printed).
-// TENSORS 0: the lanes and hidden states only (a rank of a shared model other than 0).
+// TABLES 0: the item tables and their optimizer state are left alone (a rank other than 0
+// of ranks that share them): the dense tensors, lanes and hidden states only.
 static int try_load(const char *path, const train_config *c, const model_shape *s, model_tensors *p, backend *b,
                     int P, int B, int64_t **lane, float **hidden, size_t per_rank_h, ckpt_position *pos, int reshard,
-                    int tensors) {
+                    int tables) {
     h5_quiet();
     if (H5Fis_hdf5(path) <= 0) {
         fprintf(stderr, "grurec: warning: checkpoint %s is damaged (not HDF5): skipped\n", path);
@@ -218,7 +219,8 @@ static int try_load(const char *path, const train_config *c, const model_shape *
     tensor_list t;
     list_tensors(&t, s, p, b);
     int good = 1;
-    for (int k = 0; k < t.count && good && tensors; k++) {
+    for (int k = 0; k < t.count && good; k++) {
+        if (!tables && !strstr(t.name[k], "dense")) continue;
         int64_t n;
         if (H5Lexists(f, t.name[k], H5P_DEFAULT) <= 0) { good = 0; break; }
         hid_t d = H5Dopen2(f, t.name[k], H5P_DEFAULT);
@@ -296,8 +298,8 @@ int checkpoint_load(comm *cm, const char *run, const train_config *c, const mode
     const int P = comm_size(cm), r = comm_rank(cm), B = ln->B;
     size_t per_rank_h = 0;
     for (int l = 0; l < s->n_layers; l++) per_rank_h += (size_t)B * s->hid[l];
-    // With one model shared by the ranks, rank 0 alone reads its tensors and picks the
-    // checkpoint; the others then read their lanes from that same file.
+    // With tables shared by the ranks, rank 0 alone reads them and picks the checkpoint;
+    // the others then read their own tensors and lanes from that same file.
     char path[4096];
     int64_t chosen = -1, *lane;
     float *hidden;
@@ -313,7 +315,7 @@ int checkpoint_load(comm *cm, const char *run, const train_config *c, const mode
         if (r != 0 && chosen >= 0) {
             xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)steps[chosen]);
             if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos, reshard, 0))
-                input_fail(path, 0, "rank %d cannot read its lanes from the checkpoint rank 0 resumed from", r);
+                input_fail(path, 0, "rank %d cannot read its part of the checkpoint rank 0 resumed from", r);
             take_lanes(b, s, ln, r, lane, hidden, per_rank_h);
         }
     }
@@ -324,14 +326,14 @@ int checkpoint_load(comm *cm, const char *run, const train_config *c, const mode
     }
     if (n > 0) {  // every checkpoint was damaged: a failed read may have left parts of it behind
         if (r == 0) fprintf(stderr, "grurec: warning: no checkpoint of %s could be read: training starts over\n", run);
-        if (!shared || r == 0) {
-            model_init(p, s, c->seed);
-            float *oa[8];
-            size_t on[8];
-            backend_optim_arrays(b, oa, on);
-            for (int k = 0; k < 8; k++)
-                if (oa[k]) memset(oa[k], 0, on[k] * sizeof(float));
-        }
+        const int tables = !shared || r == 0;  // (the dense tensors are every rank's own)
+        if (tables) model_init(p, s, c->seed);
+        else model_init_dense(p, s, c->seed);
+        float *oa[8];
+        size_t on[8];
+        backend_optim_arrays(b, oa, on);
+        for (int k = 0; k < (tables ? 8 : 2); k++)  // (acc_dense and mom_dense come first)
+            if (oa[k]) memset(oa[k], 0, on[k] * sizeof(float));
         backend_zero_states(b);
         backend_sync_to_device(b);
     }

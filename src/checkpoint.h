@@ -28,9 +28,9 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
 // reported by name and skipped) into P, B's optimizer state, LN and the hidden states.
 // Returns 0 when RUN has none. Refuses another model configuration, and another world
 // size unless RESHARD (then parameters and optimizer state are taken and the epoch in
-// progress starts over on the new ranks: not bit for bit). SHARED: P and the optimizer
-// state are one copy shared by the ranks, written by rank 0 alone (the caller's
-// comm_node_barrier then shows it to the others).
+// progress starts over on the new ranks: not bit for bit). SHARED: P's item tables and
+// their optimizer state are one copy shared by the ranks, written by rank 0 alone (the
+// caller's comm_node_barrier then shows it to the others).
 int checkpoint_load(comm *cm, const char *run, const train_config *c, const model_shape *s, model_tensors *p,
                     backend *b, lanes *ln, ckpt_position *pos, const char *fingerprint, int reshard, int shared);
 // A 64-bit checksum of every parameter (replicas and resumed runs compare it).

@@ -19,7 +19,7 @@ struct backend_impl {
     model_shape s;
     model_tensors *p;
     int max_rows, max_cols, rank, training;
-    int part, parts;  // the part of every tensor this backend's updates write (shared model)
+    int part, parts;  // the part of each union's rows this backend's updates write (shared tables)
     int L, H;  // layers, last hidden size
     // hidden state (rows follow the lanes) and this step's per-layer buffers
     float *state[MAX_LAYERS];
@@ -102,9 +102,9 @@ static backend_impl *cpu_create(const train_config *c, const model_shape *s, mod
         const int mom = c->momentum > 0;
         const size_t N = (size_t)s->n_items;
         b->g_dense = alloc_f(s->n_dense);
-        // (the optimizer state lives beside the parameters: model_state_bytes sizes both)
-        b->acc_dense = state_alloc(s->n_dense);
-        b->mom_dense = mom ? state_alloc(s->n_dense) : NULL;
+        // (the tables' optimizer state lives beside them: model_state_bytes sizes both)
+        b->acc_dense = alloc_f(s->n_dense);
+        b->mom_dense = mom ? alloc_f(s->n_dense) : NULL;
         b->acc_Wy = state_alloc(N * b->H);
         b->mom_Wy = mom ? state_alloc(N * b->H) : NULL;
         b->acc_by = state_alloc(N);
@@ -336,13 +336,10 @@ static int cpu_optim_arrays(backend_impl *b, float **arrays, size_t *sizes) {
 static void cpu_apply_update(backend_impl *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
     const model_shape *s = &b->s;
     // Dense Adagrad on the GRU, sparse Adagrad on the touched table rows.
-    // With a model shared by the ranks of a machine, only this rank's part: a slice of the
-    // dense buffer and of each union's rows (the caller's barrier then joins the parts).
+    // With tables shared by the ranks of a machine, only this rank's part of each union's
+    // rows (the caller's barrier then joins the parts); the dense tensors are its own.
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
-    size_t lo, hi;
-    part_range(s->n_dense, b->part, b->parts, &lo, &hi);
-    adagrad_dense(b->p->dense + lo, b->g_dense + lo, b->acc_dense + lo, b->mom_dense ? b->mom_dense + lo : NULL,
-                  hi - lo, lr, mu);
+    adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
     row_grads part;
     part = row_grads_part(Wy ? Wy : &b->g_Wy, b->part, b->parts);
     adagrad_rows(b->p->Wy, b->acc_Wy, b->mom_Wy, &part, lr, mu);

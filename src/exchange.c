@@ -60,7 +60,6 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
     x->n_dense = n_dense;
     x->n_items = n_items;
     x->mem = mem ? mem : &host_mem;
-    x->parts = 1;
     const int P = comm_size(c);
     int max_rows = 0;
     int64_t ids = n_tables;
@@ -175,9 +174,7 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
     // 3. Sums back: header and dense in place; the unions' gradients stay in the buffer
     //    (sparse) or are gathered from the whole tables.
     mem->get(mem->ctx, header, sum, HDR_N);
-    size_t lo, hi;
-    part_range(x->n_dense, x->part, x->parts, &lo, &hi);
-    mem->copy(mem->ctx, dense + lo, sum + HDR_N + lo, hi - lo);
+    mem->copy(mem->ctx, dense, sum + HDR_N, x->n_dense);
     for (int t = 0; t < T; t++) {
         row_grads *u = &x->u[t];
         const int w = x->width[t];
@@ -194,12 +191,6 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
     free(all);
     x->steps++;
     x->seconds += now_s() - t0;
-}
-
-void exchange_share(exchange *x, int part, int parts) {
-    CHECK(parts >= 1 && part >= 0 && part < parts, "exchange part %d of %d", part, parts);
-    x->part = part;
-    x->parts = parts;
 }
 
 void exchange_stats_reset(exchange *x) {

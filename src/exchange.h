@@ -45,7 +45,6 @@ typedef struct {
     int32_t *ids;        // this rank's row ids, prefixed by their count per table
     int64_t *counts;     // [P] ids from each rank
     int64_t *pos;        // where each of this rank's rows goes in the fused buffer (or back)
-    int part, parts;     // the part of the dense sums this rank's update reads (exchange_share)
     const exchange_mem *mem;
     float *fused;        // header | dense | the unions' (or whole tables') gradients, in MEM
                          // (NULL while the comm's shared segment serves instead)
@@ -69,8 +68,5 @@ void exchange_free(exchange *x);
 // until the next exchange_step.
 void exchange_step(exchange *x, float *header, float *dense, const row_grads *const *g, const row_grads **u);
 void exchange_stats_reset(exchange *x);
-// Ranks that share one copy of the model (backend_share_update) each read only their part
-// of the dense sums: exchange_step copies back part_range(n_dense, PART, PARTS) of them.
-void exchange_share(exchange *x, int part, int parts);
 
 #endif

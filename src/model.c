@@ -40,14 +40,16 @@ void model_shape_init(model_shape *s, const train_config *c, int64_t n_items) {
 
 void tensors_alloc(model_tensors *t, const model_shape *s) {
     const int H = s->hid[s->n_layers - 1];
-    t->dense = state_alloc(s->n_dense);
+    // (the GRU's dense weights are every process's own: each rank reads them whole every
+    // step, so a shared copy would bounce between the cores' caches; the tables are shared)
+    t->dense = xcalloc_huge(s->n_dense * sizeof(float));
     t->Wy = state_alloc((size_t)s->n_items * H);
     t->by = state_alloc((size_t)s->n_items);
     t->E = s->emb_width ? state_alloc((size_t)s->n_items * s->emb_width) : NULL;
 }
 
 void tensors_free(model_tensors *t) {
-    state_release(t->dense);
+    free(t->dense);
     state_release(t->Wy);
     state_release(t->by);
     state_release(t->E);
@@ -56,10 +58,10 @@ void tensors_free(model_tensors *t) {
 
 size_t model_state_bytes(const model_shape *s, int momentum) {
     const size_t N = (size_t)s->n_items, H = (size_t)s->hid[s->n_layers - 1], W = (size_t)s->emb_width;
-    const size_t tensor[4] = {s->n_dense, N * H, N, N * W};
-    size_t n[12];
+    const size_t tensor[3] = {N * H, N, N * W};
+    size_t n[9];
     int k = 0;
-    for (int t = 0; t < 4; t++) {  // the tensors, then each one's accumulator and momentum
+    for (int t = 0; t < 3; t++) {  // the tables, then each one's accumulator and momentum
         if (!tensor[t]) continue;
         n[k++] = tensor[t];
         n[k++] = tensor[t];
@@ -79,7 +81,7 @@ static void init_blocks(float *m, int64_t rows, int cols, int blocks, uint64_t s
         }
 }
 
-void model_init(model_tensors *t, const model_shape *s, uint64_t seed) {
+void model_init_dense(model_tensors *t, const model_shape *s, uint64_t seed) {
     memset(t->dense, 0, s->n_dense * sizeof(float));
     uint64_t id = 1;
     for (int l = 0; l < s->n_layers; l++, id += 2) {
@@ -87,6 +89,10 @@ void model_init(model_tensors *t, const model_shape *s, uint64_t seed) {
         if (s->in_dim[l]) init_blocks(layer_W(t, s, l), s->in_dim[l], H, 3, seed, id);
         init_blocks(layer_U(t, s, l), H, H, 3, seed, id + 1);
     }
+}
+
+void model_init(model_tensors *t, const model_shape *s, uint64_t seed) {
+    model_init_dense(t, s, seed);
     int H = s->hid[s->n_layers - 1];
     init_blocks(t->Wy, s->n_items, H, 1, seed, 100);
     memset(t->by, 0, (size_t)s->n_items * sizeof(float));

@@ -29,16 +29,19 @@ typedef struct {
 } model_tensors;
 
 void model_shape_init(model_shape *s, const train_config *c, int64_t n_items);
-// Allocates zeroed tensors of SHAPE (every pointer of T non-NULL where the shape has it),
-// through state_alloc (the heap, or the region the ranks of a machine share).
+// Allocates zeroed tensors of SHAPE (every pointer of T non-NULL where the shape has it):
+// the item tables through state_alloc (the heap, or the region the ranks of a machine
+// share), the dense GRU weights on this process's heap.
 void tensors_alloc(model_tensors *t, const model_shape *s);
 void tensors_free(model_tensors *t);
-// The bytes of a region holding the tensors and their optimizer state (Adagrad
+// The bytes of a region holding the item tables and their optimizer state (Adagrad
 // accumulators, and momenta when MOMENTUM), as tensors_alloc and the CPU backend carve it.
 size_t model_state_bytes(const model_shape *s, int momentum);
 // Uniform ±sqrt(6/(fan_in+fan_out)) per gate block, biases 0: a function of the seed
 // alone (counter-based random numbers), whatever the machine or the number of ranks.
 void model_init(model_tensors *t, const model_shape *s, uint64_t seed);
+// The dense GRU weights alone, as model_init sets them.
+void model_init_dense(model_tensors *t, const model_shape *s, uint64_t seed);
 
 static inline float *layer_W(const model_tensors *t, const model_shape *s, int l) { return t->dense + s->off_W[l]; }
 static inline float *layer_U(const model_tensors *t, const model_shape *s, int l) { return t->dense + s->off_U[l]; }

@@ -75,13 +75,6 @@ void row_grads_clear(row_grads *g) {
     g->n = 0;
 }
 
-void part_range(size_t n, int part, int parts, size_t *lo, size_t *hi) {
-    const size_t lines = (n + 15) / 16, l0 = lines * (size_t)part / (size_t)parts,
-                 l1 = lines * (size_t)(part + 1) / (size_t)parts;
-    *lo = l0 * 16 < n ? l0 * 16 : n;
-    *hi = l1 * 16 < n ? l1 * 16 : n;
-}
-
 row_grads row_grads_part(const row_grads *g, int part, int parts) {
     row_grads v = *g;
     const int k0 = (int)((int64_t)g->n * part / parts), k1 = (int)((int64_t)g->n * (part + 1) / parts);

@@ -32,10 +32,7 @@ int32_t row_grads_slot(row_grads *g, int32_t item);
 void row_grads_clear(row_grads *g);
 void adagrad_rows(float *p, float *acc, float *v, const row_grads *g, float lr, float mu);
 
-// Part PART of PARTS of N values, for ranks that update one shared copy of a tensor:
-// [*LO, *HI), balanced, on 16-value (cache-line) bounds so no two parts share a line.
-void part_range(size_t n, int part, int parts, size_t *lo, size_t *hi);
-// A view of part PART of PARTS of G's rows (a balanced slice, in G's order): the same
+// A view of part PART of PARTS of G's rows (for ranks that update one shared table) (a balanced slice, in G's order): the same
 // rows[], grad[] and slot[] memory.
 row_grads row_grads_part(const row_grads *g, int part, int parts);
 

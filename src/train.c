@@ -73,8 +73,8 @@ static const char *const train_usage =
     "                       (off: a baseline for benchmarks; same results)\n"
     "  --check-every N      compare a parameter checksum across ranks every N steps (0 = off)\n"
     "  --deterministic      accepted for compatibility: reductions always have a fixed order\n"
-    "  CPU ranks on one machine sum through shared memory and keep one model there, each\n"
-    "  updating its part (same bits as a replica each; GRUREC_SHARED_MODEL=0: replicas,\n"
+    "  CPU ranks on one machine sum through shared memory and keep the item tables there\n"
+    "  once, each updating its part (same bits as replicas; GRUREC_SHARED_MODEL=0: replicas,\n"
     "  GRUREC_COMM_SHM=0: replicas and MPI messages)\n"
     "Checkpoints (RUN/ckpt-STEP.h5; a run directory with checkpoints is resumed bit for bit)\n"
     "  --checkpoint-every N also every N steps (default: at the end of every epoch only)\n"
@@ -238,9 +238,10 @@ int cmd_train(int argc, char **argv, comm *cm) {
 
     model_shape s;
     model_shape_init(&s, &c, m.n_items);
-    // CPU ranks on one machine keep one copy of the parameters and optimizer state in
-    // shared memory, each updating its part of it (docs/distributed.md; GRUREC_SHARED_MODEL=0:
-    // a replica per rank). Rank 0 alone writes it outside the update.
+    // CPU ranks on one machine keep one copy of the item tables and their optimizer state
+    // in shared memory, each updating its part of the step's rows (docs/distributed.md;
+    // GRUREC_SHARED_MODEL=0: a replica per rank). Rank 0 alone writes them outside the
+    // update; the dense GRU weights stay every rank's own.
     const char *sm = getenv("GRUREC_SHARED_MODEL");
     const int want_shared = P > 1 && dev == BACKEND_CPU && comm_shared_memory(cm) && !(sm && strcmp(sm, "0") == 0);
     comm_check_same_u64(cm, (uint64_t)want_shared, "GRUREC_SHARED_MODEL");
@@ -250,6 +251,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
     model_tensors p;
     tensors_alloc(&p, &s);
     if (!shared || root) model_init(&p, &s, c.seed);
+    else model_init_dense(&p, &s, c.seed);
     alias_table sampler = {0};
     if (c.n_sample > 0) alias_build(&sampler, m.item_support, (int32_t)m.n_items, c.sample_alpha);
     const int B = c.batch_size, K = c.n_sample;
@@ -260,13 +262,12 @@ int cmd_train(int argc, char **argv, comm *cm) {
     const int widths[3] = {s.hid[s.n_layers - 1], 1, s.emb_width}, caps[3] = {B + K + B, B + K, B};
     if (P > 1) exchange_init(&ex, cm, a.sparse_exchange, s.n_dense, m.n_items, widths, caps, p.E ? 3 : 2,
                             backend_exchange_mem(b, cm));
-    if (P > 1 && shared) exchange_share(&ex, rank, P);
     lanes ln;
     lanes_init(&ln, st.off, st.items, st.n_sessions, B);
     // A run directory with checkpoints is resumed from the newest valid one.
     ckpt_position pos = {1, 0, 0};
     const int resumed = checkpoint_load(cm, a.out, &c, &s, &p, b, &ln, &pos, m.fingerprint, a.reshard, shared != NULL);
-    if (shared) comm_node_barrier(cm);  // rank 0's model, initialised or read, before anyone uses it
+    if (shared) comm_node_barrier(cm);  // rank 0's tables, initialised or read, before anyone uses them
     if (root) {
         mf = open_metrics(a.out, resumed);
         fprintf(mf, "{\"type\": \"config\", \"config\": %s, \"dataset\": \"%s\", \"fingerprint\": \"%s\", \"ranks\": %d, "
@@ -290,7 +291,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
                 P, P > 1 ? "s" : "", (long long)total_pairs, (long long)m.n_items, s.n_dense,
                 (long long)(m.n_items * (s.hid[s.n_layers - 1] + 1) + (p.E ? m.n_items * s.emb_width : 0)),
                 P == 1 ? "" : dev == BACKEND_CUDA ? "; gradients summed by NCCL"
-                            : shared ? "; gradients summed through shared memory, one model there, each rank updating its part"
+                            : shared ? "; gradients summed through shared memory, the tables kept there once, each rank updating its part"
                             : comm_shared_memory(cm) ? "; gradients summed through shared memory"
                                                      : "; gradients summed by MPI messages");
 
@@ -327,7 +328,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
                 const row_grads *mine_rows[3] = {g.Wy, g.by, g.E}, *sums[3] = {NULL, NULL, NULL};
                 exchange_step(&ex, hdr, backend_dense_grads(b), mine_rows, sums);
                 backend_apply_update(b, M, sums[0], sums[1], sums[2]);
-                if (shared) comm_node_barrier(cm);  // every part updated before the next step reads it
+                if (shared) comm_node_barrier(cm);  // every part updated before the next step reads them
             } else {
                 backend_apply_update(b, M, NULL, NULL, NULL);
             }

@@ -24,7 +24,7 @@ params() { "$grurec" inspect "$1" --hash 2>/dev/null | tail -1 | grep . || echo 
 "$build/data-prep/grurec-prep" --input "$work/clicks.tsv" --test-days 1 --shards 4 --out "$work/ds" --quiet || exit 1
 small=(--layers 16 --batch-size 8 --n-sample 16 --epochs 1 --log-every 0 --comm-timeout 30)
 
-# 1. on one machine the ranks share one model, each updating its part; a replica per rank
+# 1. on one machine the ranks share the item tables, each updating its part; a replica per rank
 #    (GRUREC_SHARED_MODEL=0, replicas compared every step) and messages (GRUREC_COMM_SHM=0)
 #    give the same bits; 2 and 4 ranks, with dropout and momentum
 for P in 2 4; do
@@ -34,7 +34,7 @@ for P in 2 4; do
             "${small[@]}" --dropout-hidden 0.2 --momentum 0.3 --check-every 1 --eval-every 0 >/dev/null 2>"$work/e$P$mode"; then ok
         else bad "$P ranks${mode:+ ($mode)}: training with --check-every 1 failed: $(tail -2 "$work/e$P$mode")"; fi
     done
-    grep -q "one model there" "$work/e$P" && ! grep -q "one model there" "$work/e${P}replicas" \
+    grep -q "tables kept there once" "$work/e$P" && ! grep -q "tables kept there once" "$work/e${P}replicas" \
         && ok || bad "$P ranks: the start-up line does not say whether the model is shared"
     [ "$(params "$work/r$P/model.h5")" = "$(params "$work/r${P}replicas/model.h5")" ] \
         && [ "$(params "$work/r$P/model.h5")" = "$(params "$work/r${P}messages/model.h5")" ] \

@@ -253,27 +253,8 @@ Test(row_grads, over_capacity_fails, .exit_code = 1, .init = cr_redirect_stderr)
     cr_assert_fail("row_grads_row past the capacity returned");
 }
 
-// The parts of a shared model: they tile [0, n) in order, on 16-value bounds (no two
-// ranks write one cache line), balanced to within a line; and the parts of a tensor,
-// each updated alone, give the bits of the whole update.
-Test(parts, tile_on_lines) {
-    const size_t sizes[] = {0, 1, 15, 16, 17, 1584, 30300, 100003};
-    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++)
-        for (int parts = 1; parts <= 5; parts++) {
-            size_t next = 0;
-            for (int q = 0; q < parts; q++) {
-                size_t lo, hi;
-                part_range(sizes[k], q, parts, &lo, &hi);
-                cr_assert_eq(lo, next, "n %zu, part %d of %d starts at %zu, not %zu", sizes[k], q, parts, lo, next);
-                cr_assert(hi >= lo && (hi % 16 == 0 || hi == sizes[k]), "n %zu part %d/%d ends at %zu", sizes[k], q, parts, hi);
-                cr_assert(hi - lo <= (sizes[k] + 15) / 16 / parts * 16 + 16, "part %d/%d of %zu: %zu values", q, parts,
-                          sizes[k], hi - lo);
-                next = hi;
-            }
-            cr_assert_eq(next, sizes[k], "n %zu in %d parts ends at %zu", sizes[k], parts, next);
-        }
-}
-
+// The rows of a shared table, updated part by part (each rank its slice of the union),
+// give the bits of the whole update.
 Test(parts, rows_in_parts_equal_whole) {
     const int64_t N = 40;
     const int W = 3, n = 13;
