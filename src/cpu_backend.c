@@ -102,9 +102,9 @@ static backend_impl *cpu_create(const train_config *c, const model_shape *s, mod
         const int mom = c->momentum > 0;
         const size_t N = (size_t)s->n_items;
         b->g_dense = alloc_f(s->n_dense);
-        // (the tables' optimizer state lives beside them: model_state_bytes sizes both)
         b->acc_dense = alloc_f(s->n_dense);
         b->mom_dense = mom ? alloc_f(s->n_dense) : NULL;
+        // (the tables' optimizer state lives beside them: model_state_bytes sizes both)
         b->acc_Wy = state_alloc(N * b->H);
         b->mom_Wy = mom ? state_alloc(N * b->H) : NULL;
         b->acc_by = state_alloc(N);
