@@ -35,10 +35,10 @@ for P in 2 4; do
         else bad "$P ranks${mode:+ ($mode)}: training with --check-every 1 failed: $(tail -2 "$work/e$P$mode")"; fi
     done
     grep -q "tables kept there once" "$work/e$P" && ! grep -q "tables kept there once" "$work/e${P}replicas" \
-        && ok || bad "$P ranks: the start-up line does not say whether the model is shared"
+        && ok || bad "$P ranks: the start-up line does not say whether the tables are shared"
     [ "$(params "$work/r$P/model.h5")" = "$(params "$work/r${P}replicas/model.h5")" ] \
         && [ "$(params "$work/r$P/model.h5")" = "$(params "$work/r${P}messages/model.h5")" ] \
-        && ok || bad "$P ranks: the shared model differs from the replicas"
+        && ok || bad "$P ranks: the shared tables give other parameters than the replicas"
 done
 grep -q '"bytes_sparse_per_step"' "$work/r2/metrics.jsonl" && ok || bad "metrics.jsonl has the exchange statistics"
 
