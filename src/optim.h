@@ -32,8 +32,8 @@ int32_t row_grads_slot(row_grads *g, int32_t item);
 void row_grads_clear(row_grads *g);
 void adagrad_rows(float *p, float *acc, float *v, const row_grads *g, float lr, float mu);
 
-// A view of part PART of PARTS of G's rows (for ranks that update one shared table) (a balanced slice, in G's order): the same
-// rows[], grad[] and slot[] memory.
+// A view of part PART of PARTS of G's rows, a balanced slice in G's order over the same
+// rows[], grad[] and slot[] memory (for ranks that update one shared table).
 row_grads row_grads_part(const row_grads *g, int part, int parts);
 
 #endif

@@ -1,6 +1,6 @@
-// Where the model's parameters and optimizer state are allocated: the heap, or a region
-// that the ranks of one machine share (one copy of the model per machine, each rank
-// updating its part of it: docs/distributed.md). Everything else stays private.
+// Where the item tables and their optimizer state are allocated: the heap, or a region
+// that the ranks of one machine share (one copy per machine, each rank updating its part
+// of a step's rows: docs/distributed.md). Everything else stays private.
 #ifndef GRUREC_STATE_MEM_H
 #define GRUREC_STATE_MEM_H
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Multi-rank training and evaluation under mpirun (2 and 4 ranks, oversubscribed):
-# one shared model equals a replica per rank, and replicas stay bitwise equal; 2 ranks on identical shards equal 1 rank on that shard;
+# shared item tables equal a replica per rank, and replicas stay bitwise equal; 2 ranks on identical shards equal 1 rank on that shard;
 # sparse and whole-table exchange, shared memory and messages give the same bits;
 # distributed evaluation equals the single-process one; a settings mismatch and a killed
 # rank stop every rank.

@@ -75,7 +75,7 @@ static void test_shared_f32(comm *c, size_t n, uint64_t salt) {
     free(got);
 }
 
-// One segment every rank maps (the shared model): zeroed, each rank writes its part,
+// One segment every rank maps (the shared item tables): zeroed, each rank writes its part,
 // and after comm_node_barrier every rank reads every part; rounds of it check that the
 // barrier orders writes before reads each time (a missing wait reads a stale round).
 static void test_node_segment(comm *c) {

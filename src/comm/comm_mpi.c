@@ -577,7 +577,7 @@ int comm_shared_memory(const comm *c) { return c->shm_allowed; }
 void *comm_node_segment(comm *c, size_t bytes) {
     static const char what[] = "comm_node_segment";
     if (c->size == 1 || bytes == 0 || !c->shm_allowed) return NULL;
-    CHECK(c->n_node < MAX_NODE_SEGMENTS, "more than %d shared model segments", MAX_NODE_SEGMENTS);
+    CHECK(c->n_node < MAX_NODE_SEGMENTS, "more than %d shared segments", MAX_NODE_SEGMENTS);
     char err[256] = "";
     shm_segment *s = &c->node[c->n_node];
     if (!shm_share(c, s, bytes, err, sizeof err, what)) {
