@@ -64,11 +64,13 @@ for cfg in top1 xe; do
     awk -v c=$cfg -v e1="$e1" -v e2="$e2" -v bm="$eff_slow_med" -v sb="$sb" -v db="$db" -v ob="$ob" -v u="$u" \
         'BEGIN {printf "%-8s %10.0f %10.0f %6.2f %8.2f %14.0f %14.0f %6.1f%% %12.0f %7.0f\n", c, e1, e2, e2/(2*e1), bm, sb, ob, 100*sb/ob, db, u}'
     echo "$cfg $e1 $sb $db $ob $comp $nsteps $u" >>"$work/projection.in"
-    # Where a 2-rank step goes (rank 0): the 1-rank step for comparison
+    # Where a 2-rank step goes (rank 0): the 1-rank step for comparison. Waiting: at the exchange's first
+    # collective (the barrier of the in-place exchange, or the all-gather of the row ids); summing: the
+    # row and header sums (in place; the update sums the dense gradients), or the all-reduce.
     wait=$(field comm_wait_seconds "$two"); sum=$(field comm_sum_seconds "$two"); s1=$(field steps "$one")
     t1=$(field seconds "$one")
     breakdown+=("$(awk -v c=$cfg -v t1="$t1" -v s1="$s1" -v n="$nsteps" -v comp="$comp" -v comm="$comm" -v w="$wait" -v s="$sum" \
-        'BEGIN {printf "%-8s 1 rank: %.3f ms a step; 2 ranks: compute %.3f, waiting for the row ids %.3f, all-reduce %.3f, building and reading the buffer %.3f ms", \
+        'BEGIN {printf "%-8s 1 rank: %.3f ms a step; 2 ranks: compute and update %.3f, waiting for the others %.3f, summing %.3f, the rest of the exchange %.3f ms", \
                 c, 1e3*t1/s1, 1e3*comp/n, 1e3*w/n, 1e3*s/n, 1e3*(comm-w-s)/n}')")
 done
 echo

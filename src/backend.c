@@ -101,6 +101,11 @@ void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grad
     b->ops->apply_update(b->impl, M, Wy, by, E);
 }
 
+void backend_place_grads(backend *b, float *dense, float *const *rows, const float *const *dense_parts, int n_parts) {
+    CHECK(b->ops->place_grads, "the %s backend keeps its gradients in its own memory", b->ops->name);
+    b->ops->place_grads(b->impl, dense, rows, dense_parts, n_parts);
+}
+
 void backend_share_update(backend *b, int part, int parts) {
     CHECK(parts >= 1 && part >= 0 && part < parts, "update part %d of %d", part, parts);
     CHECK(parts == 1 || b->ops->share_update, "the %s backend updates whole tensors only", b->ops->name);

@@ -109,6 +109,14 @@ void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grad
 // parts with comm_node_barrier. (1 part: the whole, the default; the CPU backend only.)
 void backend_share_update(backend *b, int part, int parts);
 
+// For an exchange that reads the gradients where they are made (exchange_read_in_place):
+// from now on the step writes the dense gradients to DENSE and the rows of table t (Wy,
+// by, E) to ROWS[t] (room for as many rows as the backend's own buffers), and
+// backend_apply_update takes the dense gradient as the sum of the N_PARTS arrays
+// DENSE_PARTS (the ranks' DENSE, in rank order). Host memory, kept by the caller until
+// backend_free. (The CPU backend only.)
+void backend_place_grads(backend *b, float *dense, float *const *rows, const float *const *dense_parts, int n_parts);
+
 // The optimizer state for checkpoints: Adagrad accumulators and momenta of the dense
 // buffer, Wy, by and E, in that order (acc, mom per tensor; NULL and size 0 where absent).
 int backend_optim_arrays(backend *b, float **arrays, size_t *sizes);

@@ -35,6 +35,9 @@ struct backend_impl {
     float *dh, *dxw, *drh, *dx, *loss_scratch;
     // optimizer
     float *g_dense, *acc_dense, *mom_dense;
+    const float *const *dense_parts;  // the update's dense gradient is their sum (none: g_dense)
+    int n_dense_parts;
+    int placed;              // g_dense and the rows' grad are the caller's (backend_place_grads)
     float *acc_Wy, *mom_Wy, *acc_by, *mom_by, *acc_E, *mom_E;
     row_grads g_Wy, g_by, g_E;
     float *log_support;  // [n_items] log of training support (logq)
@@ -137,6 +140,9 @@ static void cpu_free(backend_impl *b) {
     }
     free(b->emb); free(b->emb_mask); free(b->cols); free(b->col_slot); free(b->log_q_col); free(b->Wyu);
     free(b->byu); free(b->Ru); free(b->R); free(b->dR); free(b->dRu); free(b->scores); free(b->dh); free(b->dxw); free(b->drh); free(b->dx);
+    if (b->placed) {  // (the caller's memory)
+        b->g_dense = b->g_Wy.grad = b->g_by.grad = b->g_E.grad = NULL;
+    }
     free(b->loss_scratch); free(b->g_dense); free(b->log_support);
     float *state[8] = {b->acc_dense, b->mom_dense, b->acc_Wy, b->mom_Wy, b->acc_by, b->mom_by, b->acc_E, b->mom_E};
     for (int k = 0; k < 8; k++) state_release(state[k]);
@@ -339,7 +345,10 @@ static void cpu_apply_update(backend_impl *b, int M, const row_grads *Wy, const 
     // With tables shared by the ranks of a machine, only this rank's part of each union's
     // rows (the caller's barrier then joins the parts); the dense tensors are its own.
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
-    adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
+    if (b->n_dense_parts)
+        adagrad_dense_sum(b->p->dense, b->dense_parts, b->n_dense_parts, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
+    else
+        adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
     row_grads part;
     part = row_grads_part(Wy ? Wy : &b->g_Wy, b->part, b->parts);
     adagrad_rows(b->p->Wy, b->acc_Wy, b->mom_Wy, &part, lr, mu);
@@ -356,6 +365,22 @@ static void cpu_apply_update(backend_impl *b, int M, const row_grads *Wy, const 
 static void cpu_share_update(backend_impl *b, int part, int parts) {
     b->part = part;
     b->parts = parts;
+}
+
+static void cpu_place_grads(backend_impl *b, float *dense, float *const *rows, const float *const *dense_parts,
+                            int n_parts) {
+    CHECK(b->training && !b->placed, "gradients placed twice, or on a scoring backend");
+    row_grads *g[3] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
+    free(b->g_dense);
+    b->g_dense = dense;
+    b->dense_parts = dense_parts;
+    b->n_dense_parts = n_parts;
+    for (int t = 0; t < 3; t++)
+        if (g[t]) {
+            free(g[t]->grad);
+            g[t]->grad = rows[t];
+        }
+    b->placed = 1;
 }
 
 static void cpu_feed(backend_impl *b, int M, const int32_t *x) {
@@ -407,6 +432,7 @@ const backend_ops cpu_backend_ops = {
     .dense_grads = cpu_dense_grads,
     .apply_update = cpu_apply_update,
     .share_update = cpu_share_update,
+    .place_grads = cpu_place_grads,
     .optim_arrays = cpu_optim_arrays,
     .eval_step = cpu_eval_step,
     .flops = cpu_flops,

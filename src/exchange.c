@@ -84,9 +84,55 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
     if (x->mem != &host_mem || !comm_shared_memory(c)) x->fused = x->mem->alloc(x->mem->ctx, floats);
 }
 
+// A slot's pieces start on 64-byte lines.
+static size_t line_up(size_t floats) { return (floats + 15) / 16 * 16; }
+
+int exchange_read_in_place(exchange *x, exchange_places *at) {
+    const int P = comm_size(x->c), T = x->n_tables;
+    if (P == 1 || !x->sparse || x->mem != &host_mem || !comm_shared_memory(x->c)) return 0;
+    size_t f = line_up(HDR_N + 3);  // header, then the row counts (int32 in float-sized places)
+    x->off_dense = f;
+    f = line_up(f + x->n_dense);
+    int max_union = 0, max_w = 1;
+    for (int t = 0; t < T; t++) {
+        const int cap = x->u[t].cap / P;  // one rank's rows
+        x->off_ids[t] = f;
+        f = line_up(f + (size_t)cap);
+        x->off_rows[t] = f;
+        f = line_up(f + (size_t)cap * x->width[t]);
+        if (x->u[t].cap > max_union) max_union = x->u[t].cap;
+        if (x->width[t] > max_w) max_w = x->width[t];
+    }
+    float *base = comm_node_segment(x->c, (size_t)P * f * sizeof(float));  // (collective; NULL everywhere if not)
+    if (!base) return 0;
+    x->in_place = 1;
+    x->slot_floats = f;
+    x->slots = xmalloc((size_t)2 * P * sizeof *x->slots);
+    for (int q = 0; q < P; q++) x->slots[q] = base + (size_t)q * f;
+    float *mine = base + (size_t)comm_rank(x->c) * f;
+    for (int t = 0; t < T; t++) {
+        x->u_grad[t] = xcalloc_huge((size_t)x->u[t].cap * x->width[t] * sizeof(float));
+        at->rows[t] = mine + x->off_rows[t];
+    }
+    for (int t = T; t < 3; t++) at->rows[t] = NULL;
+    x->dense_parts = xmalloc((size_t)P * sizeof *x->dense_parts);
+    for (int q = 0; q < P; q++) x->dense_parts[q] = x->slots[q] + x->off_dense;
+    at->dense = mine + x->off_dense;
+    at->dense_parts = x->dense_parts;
+    at->n_parts = P;
+    x->from = xmalloc((size_t)max_union * P * sizeof *x->from);
+    x->zeros = xcalloc((size_t)max_w, sizeof *x->zeros);
+    return 1;
+}
+
 void exchange_free(exchange *x) {
+    free(x->from);
+    free(x->slots);
+    free(x->zeros);
+    free(x->dense_parts);
     for (int t = 0; t < x->n_tables; t++) {
-        if (x->u_grad[t]) x->mem->release(x->mem->ctx, x->u_grad[t]);
+        if (x->u_grad[t] && x->in_place) free(x->u_grad[t]);
+        else if (x->u_grad[t]) x->mem->release(x->mem->ctx, x->u_grad[t]);
         x->u[t].grad = NULL;
         row_grads_free(&x->u[t]);
     }
@@ -118,7 +164,104 @@ static void build_union(row_grads *u, int t, int n_tables, const int32_t *all, c
     u->n = n;
 }
 
+// DST = the sum of the P rows SRC[q] (NULL: zeros) in rank order, as the all-reduce adds
+// its buffers (zeros where a rank has no such row): the same bits.
+static void sum_rows(float *restrict dst, const float *const *src, int P, const float *zeros, size_t n) {
+    const float *a = src[0] ? src[0] : zeros, *b = src[1] ? src[1] : zeros;
+    for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
+    for (int q = 2; q < P; q++)
+        if (src[q]) {
+            const float *c = src[q];
+            for (size_t i = 0; i < n; i++) dst[i] += c[i];
+        } else {
+            for (size_t i = 0; i < n; i++) dst[i] += 0.0f;  // (turns −0 into +0, as the all-reduce)
+        }
+}
+
+// Where a slot keeps its per-table row counts: after the header, in its first line.
+static int32_t *slot_counts(const float *slot) { return (int32_t *)(slot + HDR_N); }
+
+// One step in place (exchange_read_in_place): the gradients are in this rank's slot
+// already; add the header and the row ids, pass one barrier, sum this rank's parts.
+static void exchange_step_in_place(exchange *x, float *header, const float *dense, const row_grads *const *g,
+                                   const row_grads **u_out) {
+    const double t0 = now_s();
+    comm *c = x->c;
+    const int P = comm_size(c), me = comm_rank(c), T = x->n_tables;
+    const float **slot = x->slots, **src = x->slots + P;  // the ranks' slots; the rows of one sum
+    float *mine = (float *)slot[me];
+    CHECK(dense == mine + x->off_dense, "the dense gradients are not in the exchange's slot");
+    int64_t n_ids = T;
+    memcpy(mine, header, HDR_N * sizeof *mine);
+    for (int t = 0; t < T; t++) {
+        CHECK(g[t]->grad == mine + x->off_rows[t] && g[t]->n <= x->u[t].cap / P,
+              "table %d's gradients are not in the exchange's slot", t);
+        slot_counts(mine)[t] = g[t]->n;
+        memcpy(mine + x->off_ids[t], g[t]->rows, (size_t)g[t]->n * sizeof *g[t]->rows);
+        n_ids += g[t]->n;
+    }
+    const double tw = now_s();
+    comm_node_barrier(c);
+    x->wait_seconds += now_s() - tw;
+    const double ts = now_s();
+    float hdr[HDR_N];
+    sum_rows(hdr, slot, P, x->zeros, HDR_N);
+    memcpy(header, hdr, sizeof hdr);
+    size_t union_floats = 0;
+    for (int t = 0; t < T; t++) {
+        row_grads *u = &x->u[t];
+        const int w = x->width[t];
+        // the union in rank order of first appearance, as build_union over an all-gather
+        int n = 0;
+        for (int q = 0; q < P; q++) {
+            const int32_t *ids = (const int32_t *)(slot[q] + x->off_ids[t]);
+            const int cnt = slot_counts(slot[q])[t];
+            for (int k = 0; k < cnt; k++)
+                if (u->slot[ids[k]] < 0) {
+                    u->slot[ids[k]] = n;
+                    u->rows[n++] = ids[k];
+                }
+        }
+        u->n = n;
+        union_floats += (size_t)n * w;
+        if (t == 0) x->union_rows += n;
+        // this rank's part, and which row of each rank's slot feeds each of its rows
+        row_grads *part = &x->part[t];
+        *part = row_grads_part(u, me, P);
+        const int k0 = (int)(part->rows - u->rows);
+        for (size_t k = 0; k < (size_t)part->n * P; k++) x->from[k] = -1;
+        for (int q = 0; q < P; q++) {
+            const int32_t *ids = (const int32_t *)(slot[q] + x->off_ids[t]);
+            const int cnt = slot_counts(slot[q])[t];
+            for (int k = 0; k < cnt; k++) {
+                const int r = u->slot[ids[k]] - k0;
+                if (r >= 0 && r < part->n) x->from[(size_t)r * P + q] = k;
+            }
+        }
+        part->grad = x->u_grad[t];
+        for (int r = 0; r < part->n; r++) {
+            for (int q = 0; q < P; q++) {
+                const int k = x->from[(size_t)r * P + q];
+                src[q] = k < 0 ? NULL : slot[q] + x->off_rows[t] + (size_t)k * w;
+            }
+            sum_rows(part->grad + (size_t)r * w, src, P, x->zeros, (size_t)w);
+        }
+        for (int k = 0; k < n; k++) u->slot[u->rows[k]] = -1;  // ready for the next step
+        u_out[t] = part;
+    }
+    x->sum_seconds += now_s() - ts;
+    // (counted as the message exchange sends them: this rank's ids, the unions all-reduced)
+    x->bytes_dense += (HDR_N + x->n_dense) * sizeof(float);
+    x->bytes_sparse += (uint64_t)n_ids * sizeof(int32_t) + union_floats * sizeof(float);
+    x->steps++;
+    x->seconds += now_s() - t0;
+}
+
 void exchange_step(exchange *x, float *header, float *dense, const row_grads *const *g, const row_grads **u_out) {
+    if (x->in_place) {
+        exchange_step_in_place(x, header, dense, g, u_out);
+        return;
+    }
     double t0 = now_s();
     const int P = comm_size(x->c), T = x->n_tables;
     // 1. Every rank's row ids: [count per table | rows of table 0 | rows of table 1 | …].

@@ -49,6 +49,16 @@ typedef struct {
     float *fused;        // header | dense | the unions' (or whole tables') gradients, in MEM
                          // (NULL while the comm's shared segment serves instead)
     size_t fused_cap;
+    // Ranks sharing the tables (exchange_read_in_place): rank q's slot (SLOT_FLOATS) of a
+    // segment they all map holds its header, row counts, dense gradients, row ids and rows,
+    // at these offsets (floats; the ids and counts are int32 in float-sized places)
+    int in_place;
+    size_t slot_floats, off_dense, off_ids[3], off_rows[3];
+    const float **slots;  // [2P] the ranks' slots, then the rows of one sum
+    const float **dense_parts;  // [P] the ranks' dense gradients, for the update to sum
+    row_grads part[3];    // this rank's part of each union, its summed rows in u_grad
+    int32_t *from;        // [part rows × P]: each rank's row of a union row, or -1
+    float *zeros;         // a row of zeros as wide as the widest table
     // statistics since the last exchange_stats_reset
     uint64_t bytes_dense, bytes_sparse;
     double seconds;       // in exchange_step, all of it
@@ -60,12 +70,30 @@ typedef struct {
 // MEM: where the gradients given to exchange_step live (NULL: host memory, MPI sums).
 void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_items, const int *widths,
                    const int *caps, int n_tables, const exchange_mem *mem);
+// Ranks on one machine that keep one copy of the tables, each updating its part of every
+// union (collective, after exchange_init): the step then reads the other ranks' gradients
+// where they were made instead of all-reducing copies. Each rank's backend writes its
+// gradients to its slot of a segment every rank maps (AT: where, for
+// backend_place_grads); exchange_step adds the row ids, passes one comm_node_barrier, and
+// sums the header (the update sums the dense gradients, AT->dense_parts) and, for its part of each
+// union (row_grads_part), the rows of the ranks that touched them, in rank order with
+// zeros for the others: the bits of the all-reduce. The caller updates and passes a second
+// comm_node_barrier before the next step (no slot is written while another rank reads it).
+// 1: in use; 0 (on every rank): not possible (messages, whole tables, device memory).
+typedef struct {
+    float *dense, *rows[3];          // where the backend writes its gradients
+    const float *const *dense_parts;  // [n_parts] every rank's dense gradients, in rank order
+    int n_parts;
+} exchange_places;
+int exchange_read_in_place(exchange *x, exchange_places *at);
 void exchange_free(exchange *x);
 // One step's exchange in two collectives: an all-gather of every table's touched row ids,
 // then one all-reduce of HEADER (HDR_N floats, host), DENSE and the unions' rows (in the
 // exchange's memory). HEADER and DENSE are summed in place; U[t] points at table t's
 // union (ids on the host) with the summed gradients (in the exchange's memory), valid
-// until the next exchange_step.
+// until the next exchange_step. In place (exchange_read_in_place): one comm_node_barrier,
+// DENSE stays as it is (the update sums the ranks' own), and U[t] holds this rank's part
+// of the union only.
 void exchange_step(exchange *x, float *header, float *dense, const row_grads *const *g, const row_grads **u);
 void exchange_stats_reset(exchange *x);
 

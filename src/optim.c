@@ -31,6 +31,24 @@ void adagrad_dense(float *p, const float *g, float *acc, float *v, size_t n, flo
     adagrad_kernel(p, g, acc, v, n, lr, mu);
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
+void adagrad_dense_sum(float *p, const float *const *parts, int n_parts, float *acc, float *v, size_t n, float lr,
+                       float mu) {
+    CHECK(n_parts >= 2, "a sum of %d parts", n_parts);
+    enum { CHUNK = 1024 };
+    float g[CHUNK];  // (summed a piece at a time, in L1: no buffer of sums to write and read back)
+    for (size_t i = 0; i < n; i += CHUNK) {
+        const size_t m = n - i < CHUNK ? n - i : CHUNK;
+        const float *a = parts[0] + i, *b = parts[1] + i;
+        for (size_t j = 0; j < m; j++) g[j] = a[j] + b[j];
+        for (int q = 2; q < n_parts; q++) {
+            const float *c = parts[q] + i;
+            for (size_t j = 0; j < m; j++) g[j] += c[j];
+        }
+        adagrad_kernel(p + i, g, acc + i, v ? v + i : NULL, m, lr, mu);
+    }
+}
+
 void row_grads_init(row_grads *g, int64_t n_items, int width, int cap) {
     memset(g, 0, sizeof *g);
     g->n_items = n_items;

@@ -9,6 +9,10 @@
 
 // Dense tensor of N values. V may be NULL when mu == 0.
 void adagrad_dense(float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu);
+// The same with the gradient the sum of N_PARTS >= 2 arrays (the ranks' gradients, read
+// where they are), added in part order as the all-reduce adds them: the same bits.
+void adagrad_dense_sum(float *p, const float *const *parts, int n_parts, float *acc, float *v, size_t n, float lr,
+                       float mu);
 
 // Gradients of rows of a table: one gradient row per distinct table row (duplicates
 // summed before). Only these rows' parameters, accumulators and momenta change.

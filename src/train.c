@@ -257,11 +257,16 @@ int cmd_train(int argc, char **argv, comm *cm) {
     const int B = c.batch_size, K = c.n_sample;
     backend *b = backend_create(&c, &s, &p, B, 1, rank, m.item_support);
     state_mem_use(NULL, 0);  // (the rest of the process's memory is its own)
-    if (shared) backend_share_update(b, rank, P);
     exchange ex;
     const int widths[3] = {s.hid[s.n_layers - 1], 1, s.emb_width}, caps[3] = {B + K + B, B + K, B};
     if (P > 1) exchange_init(&ex, cm, a.sparse_exchange, s.n_dense, m.n_items, widths, caps, p.E ? 3 : 2,
                             backend_exchange_mem(b, cm));
+    // With shared tables each rank updates its part of every step's rows: summed in place
+    // from the other ranks' slots (sparse exchange), else cut from the all-reduced union.
+    exchange_places places;
+    if (shared && exchange_read_in_place(&ex, &places))
+        backend_place_grads(b, places.dense, places.rows, places.dense_parts, places.n_parts);
+    else if (shared) backend_share_update(b, rank, P);
     lanes ln;
     lanes_init(&ln, st.off, st.items, st.n_sessions, B);
     // A run directory with checkpoints is resumed from the newest valid one.

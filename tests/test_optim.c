@@ -280,3 +280,32 @@ Test(parts, rows_in_parts_equal_whole) {
               "three parts updated one after another differ from the whole update");
     row_grads_free(&g);
 }
+
+// The update of gradients summed where they lie (the ranks' slots) equals the update of
+// their sum made first, bitwise, with and without momentum, 2 and 3 parts, and a length
+// that is not a whole number of the loop's pieces.
+Test(parts, dense_sum_of_parts_equals_summed_first) {
+    enum { N = 2500, Q = 3 };
+    static float parts[Q][N], sum[N], p1[N], a1[N], v1[N], p2[N], a2[N], v2[N];
+    for (int q = 0; q < Q; q++)
+        for (int i = 0; i < N; i++) parts[q][i] = 0.001f * (float)((i * (q + 3)) % 97) - 0.04f - 0.013f * (float)q;
+    parts[0][7] = -0.0f, parts[1][7] = -0.0f;  // a −0 + −0 sum keeps its sign as the all-reduce's
+    const float *ptr[Q] = {parts[0], parts[1], parts[2]};
+    for (int n_parts = 2; n_parts <= Q; n_parts++)
+        for (int mom = 0; mom <= 1; mom++) {
+            for (int i = 0; i < N; i++) {
+                sum[i] = parts[0][i] + parts[1][i];
+                if (n_parts == 3) sum[i] += parts[2][i];
+                p1[i] = p2[i] = 0.02f * (float)(i % 11) - 0.1f, a1[i] = a2[i] = 0.25f, v1[i] = v2[i] = 0.01f;
+            }
+            const float mu = mom ? 0.3f : 0.0f;
+            adagrad_dense(p1, sum, a1, mom ? v1 : NULL, N, 0.05f, mu);
+            adagrad_dense_sum(p2, ptr, n_parts, a2, mom ? v2 : NULL, N, 0.05f, mu);
+            cr_assert(memcmp(p1, p2, sizeof p1) == 0 && memcmp(a1, a2, sizeof a1) == 0 && memcmp(v1, v2, sizeof v1) == 0,
+                      "%d parts%s: the update of the parts differs from the update of their sum", n_parts,
+                      mom ? " with momentum" : "");
+            int moved = 0;
+            for (int i = 0; i < N; i++) moved += p1[i] != 0.02f * (float)(i % 11) - 0.1f;
+            cr_assert(moved > N / 2, "only %d of %d parameters moved", moved, N);
+        }
+}

@@ -671,6 +671,7 @@ extern "C" const backend_ops cuda_backend_ops = {
     cuda_dense_grads,
     cuda_apply_update,
     NULL,  // share_update: every rank updates its own copy on its GPU
+    NULL,  // place_grads: the gradients stay on the GPU
     cuda_optim_arrays,
     cuda_eval_step,
     cuda_flops,
