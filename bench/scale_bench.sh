@@ -66,7 +66,7 @@ for cfg in top1 xe; do
     echo "$cfg $e1 $sb $db $ob $comp $nsteps $u" >>"$work/projection.in"
     # Where a 2-rank step goes (rank 0): the 1-rank step for comparison. Waiting: at the exchange's first
     # collective (the barrier of the in-place exchange, or the all-gather of the row ids); summing: the
-    # row and header sums (in place; the update sums the dense gradients), or the all-reduce.
+    # all-reduce, or, in place, the header's sum and the unions (the update sums the gradients).
     wait=$(field comm_wait_seconds "$two"); sum=$(field comm_sum_seconds "$two"); s1=$(field steps "$one")
     t1=$(field seconds "$one")
     breakdown+=("$(awk -v c=$cfg -v t1="$t1" -v s1="$s1" -v n="$nsteps" -v comp="$comp" -v comm="$comm" -v w="$wait" -v s="$sum" \

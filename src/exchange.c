@@ -93,25 +93,22 @@ int exchange_read_in_place(exchange *x, exchange_places *at) {
     size_t f = line_up(HDR_N + 3);  // header, then the row counts (int32 in float-sized places)
     x->off_dense = f;
     f = line_up(f + x->n_dense);
-    int max_union = 0, max_w = 1;
     for (int t = 0; t < T; t++) {
         const int cap = x->u[t].cap / P;  // one rank's rows
         x->off_ids[t] = f;
         f = line_up(f + (size_t)cap);
         x->off_rows[t] = f;
         f = line_up(f + (size_t)cap * x->width[t]);
-        if (x->u[t].cap > max_union) max_union = x->u[t].cap;
-        if (x->width[t] > max_w) max_w = x->width[t];
     }
     float *base = comm_node_segment(x->c, (size_t)P * f * sizeof(float));  // (collective; NULL everywhere if not)
     if (!base) return 0;
     x->in_place = 1;
     x->slot_floats = f;
-    x->slots = xmalloc((size_t)2 * P * sizeof *x->slots);
+    x->slots = xmalloc((size_t)P * sizeof *x->slots);
     for (int q = 0; q < P; q++) x->slots[q] = base + (size_t)q * f;
     float *mine = base + (size_t)comm_rank(x->c) * f;
     for (int t = 0; t < T; t++) {
-        x->u_grad[t] = xcalloc_huge((size_t)x->u[t].cap * x->width[t] * sizeof(float));
+        x->srcs[t] = xmalloc((size_t)x->u[t].cap * P * sizeof *x->srcs[t]);
         at->rows[t] = mine + x->off_rows[t];
     }
     for (int t = T; t < 3; t++) at->rows[t] = NULL;
@@ -120,19 +117,15 @@ int exchange_read_in_place(exchange *x, exchange_places *at) {
     at->dense = mine + x->off_dense;
     at->dense_parts = x->dense_parts;
     at->n_parts = P;
-    x->from = xmalloc((size_t)max_union * P * sizeof *x->from);
-    x->zeros = xcalloc((size_t)max_w, sizeof *x->zeros);
     return 1;
 }
 
 void exchange_free(exchange *x) {
-    free(x->from);
     free(x->slots);
-    free(x->zeros);
     free(x->dense_parts);
     for (int t = 0; t < x->n_tables; t++) {
-        if (x->u_grad[t] && x->in_place) free(x->u_grad[t]);
-        else if (x->u_grad[t]) x->mem->release(x->mem->ctx, x->u_grad[t]);
+        free(x->srcs[t]);
+        if (x->u_grad[t]) x->mem->release(x->mem->ctx, x->u_grad[t]);
         x->u[t].grad = NULL;
         row_grads_free(&x->u[t]);
     }
@@ -164,20 +157,6 @@ static void build_union(row_grads *u, int t, int n_tables, const int32_t *all, c
     u->n = n;
 }
 
-// DST = the sum of the P rows SRC[q] (NULL: zeros) in rank order, as the all-reduce adds
-// its buffers (zeros where a rank has no such row): the same bits.
-static void sum_rows(float *restrict dst, const float *const *src, int P, const float *zeros, size_t n) {
-    const float *a = src[0] ? src[0] : zeros, *b = src[1] ? src[1] : zeros;
-    for (size_t i = 0; i < n; i++) dst[i] = a[i] + b[i];
-    for (int q = 2; q < P; q++)
-        if (src[q]) {
-            const float *c = src[q];
-            for (size_t i = 0; i < n; i++) dst[i] += c[i];
-        } else {
-            for (size_t i = 0; i < n; i++) dst[i] += 0.0f;  // (turns −0 into +0, as the all-reduce)
-        }
-}
-
 // Where a slot keeps its per-table row counts: after the header, in its first line.
 static int32_t *slot_counts(const float *slot) { return (int32_t *)(slot + HDR_N); }
 
@@ -188,7 +167,7 @@ static void exchange_step_in_place(exchange *x, float *header, const float *dens
     const double t0 = now_s();
     comm *c = x->c;
     const int P = comm_size(c), me = comm_rank(c), T = x->n_tables;
-    const float **slot = x->slots, **src = x->slots + P;  // the ranks' slots; the rows of one sum
+    const float **slot = x->slots;
     float *mine = (float *)slot[me];
     CHECK(dense == mine + x->off_dense, "the dense gradients are not in the exchange's slot");
     int64_t n_ids = T;
@@ -204,9 +183,11 @@ static void exchange_step_in_place(exchange *x, float *header, const float *dens
     comm_node_barrier(c);
     x->wait_seconds += now_s() - tw;
     const double ts = now_s();
-    float hdr[HDR_N];
-    sum_rows(hdr, slot, P, x->zeros, HDR_N);
-    memcpy(header, hdr, sizeof hdr);
+    for (int i = 0; i < HDR_N; i++) {  // (rank order, as the all-reduce)
+        float h = slot[0][i] + slot[1][i];
+        for (int q = 2; q < P; q++) h += slot[q][i];
+        header[i] = h;
+    }
     size_t union_floats = 0;
     for (int t = 0; t < T; t++) {
         row_grads *u = &x->u[t];
@@ -225,27 +206,23 @@ static void exchange_step_in_place(exchange *x, float *header, const float *dens
         u->n = n;
         union_floats += (size_t)n * w;
         if (t == 0) x->union_rows += n;
-        // this rank's part, and which row of each rank's slot feeds each of its rows
+        // this rank's part, with each rank's row of each of its rows (the update sums them)
         row_grads *part = &x->part[t];
         *part = row_grads_part(u, me, P);
         const int k0 = (int)(part->rows - u->rows);
-        for (size_t k = 0; k < (size_t)part->n * P; k++) x->from[k] = -1;
+        const float **from = x->srcs[t];
+        for (size_t k = 0; k < (size_t)part->n * P; k++) from[k] = NULL;
         for (int q = 0; q < P; q++) {
             const int32_t *ids = (const int32_t *)(slot[q] + x->off_ids[t]);
             const int cnt = slot_counts(slot[q])[t];
             for (int k = 0; k < cnt; k++) {
                 const int r = u->slot[ids[k]] - k0;
-                if (r >= 0 && r < part->n) x->from[(size_t)r * P + q] = k;
+                if (r >= 0 && r < part->n) from[(size_t)r * P + q] = slot[q] + x->off_rows[t] + (size_t)k * w;
             }
         }
-        part->grad = x->u_grad[t];
-        for (int r = 0; r < part->n; r++) {
-            for (int q = 0; q < P; q++) {
-                const int k = x->from[(size_t)r * P + q];
-                src[q] = k < 0 ? NULL : slot[q] + x->off_rows[t] + (size_t)k * w;
-            }
-            sum_rows(part->grad + (size_t)r * w, src, P, x->zeros, (size_t)w);
-        }
+        part->grad = NULL;
+        part->srcs = from;
+        part->n_srcs = P;
         for (int k = 0; k < n; k++) u->slot[u->rows[k]] = -1;  // ready for the next step
         u_out[t] = part;
     }

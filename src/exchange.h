@@ -54,11 +54,10 @@ typedef struct {
     // at these offsets (floats; the ids and counts are int32 in float-sized places)
     int in_place;
     size_t slot_floats, off_dense, off_ids[3], off_rows[3];
-    const float **slots;  // [2P] the ranks' slots, then the rows of one sum
+    const float **slots;        // [P] the ranks' slots
     const float **dense_parts;  // [P] the ranks' dense gradients, for the update to sum
-    row_grads part[3];    // this rank's part of each union, its summed rows in u_grad
-    int32_t *from;        // [part rows × P]: each rank's row of a union row, or -1
-    float *zeros;         // a row of zeros as wide as the widest table
+    const float **srcs[3];      // [part rows × P] each rank's row of each row of this rank's part
+    row_grads part[3];          // this rank's part of each union (its rows' gradients: srcs)
     // statistics since the last exchange_stats_reset
     uint64_t bytes_dense, bytes_sparse;
     double seconds;       // in exchange_step, all of it
@@ -74,10 +73,11 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
 // union (collective, after exchange_init): the step then reads the other ranks' gradients
 // where they were made instead of all-reducing copies. Each rank's backend writes its
 // gradients to its slot of a segment every rank maps (AT: where, for
-// backend_place_grads); exchange_step adds the row ids, passes one comm_node_barrier, and
-// sums the header (the update sums the dense gradients, AT->dense_parts) and, for its part of each
-// union (row_grads_part), the rows of the ranks that touched them, in rank order with
-// zeros for the others: the bits of the all-reduce. The caller updates and passes a second
+// backend_place_grads); exchange_step adds the row ids, passes one comm_node_barrier, sums
+// the header, and hands the update, for its part of each union (row_grads_part), the rows
+// of the ranks that touched them (row_grads' srcs) and every rank's dense gradients
+// (AT->dense_parts). The update sums them in rank order with zeros where a rank has no
+// such row: the bits of the all-reduce. The caller updates and passes a second
 // comm_node_barrier before the next step (no slot is written while another rank reads it).
 // 1: in use; 0 (on every rank): not possible (messages, whole tables, device memory).
 typedef struct {

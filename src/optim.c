@@ -31,20 +31,28 @@ void adagrad_dense(float *p, const float *g, float *acc, float *v, size_t n, flo
     adagrad_kernel(p, g, acc, v, n, lr, mu);
 }
 
+enum { SUM_CHUNK = 1024 };  // (a piece of a sum of gradients, summed in L1 right before its update)
+
+// G[0..M) = the sum of the M values at OFF of each of the N arrays SRC (NULL: zeros), in order.
+static inline __attribute__((always_inline)) void sum_piece(float *restrict g, const float *const *src, int n,
+                                                            size_t off, size_t m) {
+    static const float zeros[SUM_CHUNK];
+    const float *a = src[0] ? src[0] + off : zeros, *b = src[1] ? src[1] + off : zeros;
+    for (size_t j = 0; j < m; j++) g[j] = a[j] + b[j];
+    for (int q = 2; q < n; q++) {
+        const float *c = src[q] ? src[q] + off : zeros;
+        for (size_t j = 0; j < m; j++) g[j] += c[j];
+    }
+}
+
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void adagrad_dense_sum(float *p, const float *const *parts, int n_parts, float *acc, float *v, size_t n, float lr,
                        float mu) {
     CHECK(n_parts >= 2, "a sum of %d parts", n_parts);
-    enum { CHUNK = 1024 };
-    float g[CHUNK];  // (summed a piece at a time, in L1: no buffer of sums to write and read back)
-    for (size_t i = 0; i < n; i += CHUNK) {
-        const size_t m = n - i < CHUNK ? n - i : CHUNK;
-        const float *a = parts[0] + i, *b = parts[1] + i;
-        for (size_t j = 0; j < m; j++) g[j] = a[j] + b[j];
-        for (int q = 2; q < n_parts; q++) {
-            const float *c = parts[q] + i;
-            for (size_t j = 0; j < m; j++) g[j] += c[j];
-        }
+    float g[SUM_CHUNK];  // (no buffer of sums to write and read back)
+    for (size_t i = 0; i < n; i += SUM_CHUNK) {
+        const size_t m = n - i < SUM_CHUNK ? n - i : SUM_CHUNK;
+        sum_piece(g, parts, n_parts, i, m);
         adagrad_kernel(p + i, g, acc + i, v ? v + i : NULL, m, lr, mu);
     }
 }
@@ -97,7 +105,8 @@ row_grads row_grads_part(const row_grads *g, int part, int parts) {
     row_grads v = *g;
     const int k0 = (int)((int64_t)g->n * part / parts), k1 = (int)((int64_t)g->n * (part + 1) / parts);
     v.rows = g->rows + k0;
-    v.grad = g->grad + (size_t)k0 * g->width;
+    if (g->grad) v.grad = g->grad + (size_t)k0 * g->width;
+    if (g->srcs) v.srcs = g->srcs + (size_t)k0 * g->n_srcs;
     v.n = k1 - k0;
     v.cap = v.n;
     return v;
@@ -110,6 +119,19 @@ row_grads row_grads_part(const row_grads *g, int part, int parts) {
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void adagrad_rows(float *p, float *acc, float *v, const row_grads *g, float lr, float mu) {
     const size_t w = (size_t)g->width;
+    if (g->srcs) {
+        CHECK(g->n_srcs >= 2, "a sum of %d parts", g->n_srcs);
+        float sum[SUM_CHUNK];
+        for (int k = 0; k < g->n; k++) {
+            const size_t at = (size_t)g->rows[k] * w;
+            for (size_t i = 0; i < w; i += SUM_CHUNK) {
+                const size_t m = w - i < SUM_CHUNK ? w - i : SUM_CHUNK;
+                sum_piece(sum, g->srcs + (size_t)k * g->n_srcs, g->n_srcs, i, m);
+                adagrad_kernel(p + at + i, sum, acc + at + i, v ? v + at + i : NULL, m, lr, mu);
+            }
+        }
+        return;
+    }
     for (int k = 0; k < g->n; k++) {
         size_t at = (size_t)g->rows[k] * w;
         adagrad_kernel(p + at, g->grad + (size_t)k * w, acc + at, v ? v + at : NULL, w, lr, mu);

@@ -23,6 +23,11 @@ typedef struct {
     int32_t *rows;  // [cap] table rows in order of first touch
     float *grad;    // [cap × width]
     int n, cap;
+    // Instead of grad (for an update that reads the ranks' gradients where they lie): row
+    // k's gradient is the sum of srcs[k·n_srcs + q] over q in order, NULL counting as a
+    // row of zeros, as an all-reduce adds them (n_srcs >= 2; 0: grad holds the rows).
+    const float *const *srcs;
+    int n_srcs;
 } row_grads;
 
 void row_grads_init(row_grads *g, int64_t n_items, int width, int cap);

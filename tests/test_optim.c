@@ -309,3 +309,41 @@ Test(parts, dense_sum_of_parts_equals_summed_first) {
             cr_assert(moved > N / 2, "only %d of %d parameters moved", moved, N);
         }
 }
+
+// Rows whose gradient is summed where it lies (srcs: each rank's row, NULL where a rank
+// has none) update as the rows of the sums made first, zeros added, bitwise; also cut
+// into parts, and for a row wider than the loop's piece.
+Test(parts, rows_summed_from_sources_equal_summed_first) {
+    enum { N = 12, W = 1100, Q = 3, R = 5 };  // N table rows, R touched
+    static float src[Q][R][W], sum[R][W], p1[N * W], a1[N * W], v1[N * W], p2[N * W], a2[N * W], v2[N * W];
+    static const float zero[W];
+    const int32_t rows[R] = {7, 2, 11, 0, 5};
+    const int has[R][Q] = {{1, 1, 1}, {1, 0, 0}, {0, 1, 0}, {0, 0, 1}, {1, 0, 1}};  // who touched which row
+    const float *ptr[R * Q];
+    for (int r = 0; r < R; r++)
+        for (int q = 0; q < Q; q++) {
+            for (int i = 0; i < W; i++) src[q][r][i] = 0.001f * (float)((i * (q + 2) + 5 * r) % 89) - 0.03f;
+            ptr[r * Q + q] = has[r][q] ? src[q][r] : NULL;
+        }
+    src[0][1][3] = -0.0f;  // alone: −0 + 0 + 0 is +0, as the all-reduce's buffer sums it
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < W; i++) {
+            const float *c0 = ptr[r * Q] ? ptr[r * Q] : zero, *c1 = ptr[r * Q + 1] ? ptr[r * Q + 1] : zero;
+            const float *c2 = ptr[r * Q + 2] ? ptr[r * Q + 2] : zero;
+            sum[r][i] = c0[i] + c1[i];
+            sum[r][i] += c2[i];
+        }
+    for (int i = 0; i < N * W; i++) p1[i] = p2[i] = 0.003f * (float)(i % 17) - 0.02f, a1[i] = a2[i] = 0.1f, v1[i] = v2[i] = 0.0f;
+    row_grads g = {.n_items = N, .width = W, .rows = (int32_t *)rows, .grad = &sum[0][0], .n = R, .cap = R};
+    adagrad_rows(p1, a1, v1, &g, 0.05f, 0.3f);
+    row_grads s = {.n_items = N, .width = W, .rows = (int32_t *)rows, .n = R, .cap = R, .srcs = ptr, .n_srcs = Q};
+    for (int k = 0; k < 2; k++) {
+        row_grads part = row_grads_part(&s, k, 2);
+        cr_assert(part.grad == NULL, "a part of source rows has a grad buffer");
+        adagrad_rows(p2, a2, v2, &part, 0.05f, 0.3f);
+    }
+    cr_assert(memcmp(p1, p2, sizeof p1) == 0 && memcmp(a1, a2, sizeof a1) == 0 && memcmp(v1, v2, sizeof v1) == 0,
+              "rows summed from their sources differ from the rows of the sums");
+    cr_assert(p2[7 * W + 1000] != 0.003f * (float)((7 * W + 1000) % 17) - 0.02f, "a touched row's far end did not move");
+    cr_assert(p2[1 * W] == 0.003f * (float)(W % 17) - 0.02f, "an untouched row moved");
+}
