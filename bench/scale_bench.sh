@@ -22,7 +22,12 @@ run() {  # name P steps sparse flags…
     local name=$1 P=$2 steps=$3 sparse=$4; shift 4
     local out="$work/run-$name-$P-$sparse${pin:-}"  # (pin: the one core of a 1-rank run)
     rm -rf "$out"  # (a finished run there would be resumed, not rerun)
-    GRUREC_OVERSUBSCRIBE=1 ${pin:+taskset -c "$pin"} "${mpirun[@]}" -np "$P" "$build/grurec" train --data "$work/digi" --out "$out" --threads 1 \
+    # Pinned either way: a 1-rank run to its core by taskset (the launcher then binds nothing), P ranks
+    # each to a core of its own by the launcher's default (--bind-to core), as users run them; unbound
+    # only where the machine has fewer cores than ranks.
+    local over=
+    if [ -n "${pin:-}" ] || [ "$P" -gt "$(nproc)" ]; then over=1; fi
+    GRUREC_OVERSUBSCRIBE=$over ${pin:+taskset -c "$pin"} "${mpirun[@]}" -np "$P" "$build/grurec" train --data "$work/digi" --out "$out" --threads 1 \
         --epochs 1 --max-steps "$steps" --eval-every 0 --log-every 0 --sparse-exchange "$sparse" "$@" >/dev/null 2>"$out.err" \
         || { cat "$out.err" >&2; exit 1; }
     grep -m1 '"type": "epoch"' "$out/metrics.jsonl"
