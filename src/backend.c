@@ -101,9 +101,10 @@ void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grad
     b->ops->apply_update(b->impl, M, Wy, by, E);
 }
 
-void backend_place_grads(backend *b, float *dense, float *const *rows, const float *const *dense_parts, int n_parts) {
+void backend_place_grads(backend *b, float *dense, float *const *rows, const float *const *dense_parts, int n_parts,
+                         size_t lo, size_t hi) {
     CHECK(b->ops->place_grads, "the %s backend keeps its gradients in its own memory", b->ops->name);
-    b->ops->place_grads(b->impl, dense, rows, dense_parts, n_parts);
+    b->ops->place_grads(b->impl, dense, rows, dense_parts, n_parts, lo, hi);
 }
 
 void backend_share_update(backend *b, int part, int parts) {

@@ -14,6 +14,8 @@
 #include "rng.h"
 #include "state_mem.h"
 
+enum { MAX_DENSE_PARTS = 1024 };  // ranks on one machine that share their gradients in place
+
 struct backend_impl {
     train_config cfg;
     model_shape s;
@@ -37,6 +39,7 @@ struct backend_impl {
     float *g_dense, *acc_dense, *mom_dense;
     const float *const *dense_parts;  // the update's dense gradient is their sum (none: g_dense)
     int n_dense_parts;
+    size_t dense_lo, dense_hi;  // the dense values the update writes (with dense_parts)
     int placed;              // g_dense and the rows' grad are the caller's (backend_place_grads)
     float *acc_Wy, *mom_Wy, *acc_by, *mom_by, *acc_E, *mom_E;
     row_grads g_Wy, g_by, g_E;
@@ -345,9 +348,13 @@ static void cpu_apply_update(backend_impl *b, int M, const row_grads *Wy, const 
     // With tables shared by the ranks of a machine, only this rank's part of each union's
     // rows (the caller's barrier then joins the parts); the dense tensors are its own.
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
-    if (b->n_dense_parts)
-        adagrad_dense_sum(b->p->dense, b->dense_parts, b->n_dense_parts, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
-    else
+    if (b->n_dense_parts) {
+        const size_t lo = b->dense_lo, hi = b->dense_hi;
+        const float *parts[MAX_DENSE_PARTS];
+        for (int q = 0; q < b->n_dense_parts; q++) parts[q] = b->dense_parts[q] + lo;
+        adagrad_dense_sum(b->p->dense + lo, parts, b->n_dense_parts, b->acc_dense + lo,
+                          b->mom_dense ? b->mom_dense + lo : NULL, hi - lo, lr, mu);
+    } else
         adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
     row_grads part;
     part = row_grads_part(Wy ? Wy : &b->g_Wy, b->part, b->parts);
@@ -368,13 +375,17 @@ static void cpu_share_update(backend_impl *b, int part, int parts) {
 }
 
 static void cpu_place_grads(backend_impl *b, float *dense, float *const *rows, const float *const *dense_parts,
-                            int n_parts) {
+                            int n_parts, size_t lo, size_t hi) {
     CHECK(b->training && !b->placed, "gradients placed twice, or on a scoring backend");
+    CHECK(n_parts >= 2 && n_parts <= MAX_DENSE_PARTS && lo <= hi && hi <= b->s.n_dense,
+          "dense gradients in %d parts, range %zu-%zu of %zu", n_parts, lo, hi, b->s.n_dense);
     row_grads *g[3] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
     free(b->g_dense);
     b->g_dense = dense;
     b->dense_parts = dense_parts;
     b->n_dense_parts = n_parts;
+    b->dense_lo = lo;
+    b->dense_hi = hi;
     for (int t = 0; t < 3; t++)
         if (g[t]) {
             free(g[t]->grad);

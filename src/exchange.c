@@ -93,6 +93,8 @@ int exchange_read_in_place(exchange *x, exchange_places *at) {
     size_t f = line_up(HDR_N + 3);  // header, then the row counts (int32 in float-sized places)
     x->off_dense = f;
     f = line_up(f + x->n_dense);
+    x->off_new = f;  // this rank's range of the updated dense values (exchange_publish_dense)
+    f = line_up(f + x->n_dense);
     for (int t = 0; t < T; t++) {
         const int cap = x->u[t].cap / P;  // one rank's rows
         x->off_ids[t] = f;
@@ -117,12 +119,17 @@ int exchange_read_in_place(exchange *x, exchange_places *at) {
     at->dense = mine + x->off_dense;
     at->dense_parts = x->dense_parts;
     at->n_parts = P;
+    x->dense_at = xmalloc((size_t)(P + 1) * sizeof *x->dense_at);
+    for (int q = 0; q <= P; q++) x->dense_at[q] = x->n_dense * (size_t)q / (size_t)P;
+    at->dense_lo = x->dense_at[comm_rank(x->c)];
+    at->dense_hi = x->dense_at[comm_rank(x->c) + 1];
     return 1;
 }
 
 void exchange_free(exchange *x) {
     free(x->slots);
     free(x->dense_parts);
+    free(x->dense_at);
     for (int t = 0; t < x->n_tables; t++) {
         free(x->srcs[t]);
         if (x->u_grad[t]) x->mem->release(x->mem->ctx, x->u_grad[t]);
@@ -232,6 +239,34 @@ static void exchange_step_in_place(exchange *x, float *header, const float *dens
     x->bytes_sparse += (uint64_t)n_ids * sizeof(int32_t) + union_floats * sizeof(float);
     x->steps++;
     x->seconds += now_s() - t0;
+}
+
+void exchange_publish_dense(exchange *x, const float *dense) {
+    const int me = comm_rank(x->c);
+    const size_t lo = x->dense_at[me], hi = x->dense_at[me + 1];
+    memcpy((float *)x->slots[me] + x->off_new + lo, dense + lo, (hi - lo) * sizeof *dense);
+}
+
+void exchange_fetch_dense(exchange *x, float *dense) {
+    const int P = comm_size(x->c), me = comm_rank(x->c);
+    for (int q = 0; q < P; q++)
+        if (q != me) {
+            const size_t lo = x->dense_at[q], hi = x->dense_at[q + 1];
+            memcpy(dense + lo, x->slots[q] + x->off_new + lo, (hi - lo) * sizeof *dense);
+        }
+}
+
+void exchange_gather_dense(exchange *x, float *a) {
+    const int P = comm_size(x->c), me = comm_rank(x->c);
+    const size_t lo = x->dense_at[me], hi = x->dense_at[me + 1];
+    CHECK(hi - lo < ((size_t)1 << 31), "a dense range of %zu values is too long to gather", hi - lo);
+    int32_t *all = NULL;  // (the floats' bits, moved as they are)
+    int64_t *counts = xmalloc((size_t)P * sizeof *counts);
+    const int64_t n = comm_allgatherv_i32(x->c, (const int32_t *)(const void *)(a + lo), (int64_t)(hi - lo), &all, counts);
+    CHECK((size_t)n == x->n_dense, "gathered %lld dense values of %zu", (long long)n, x->n_dense);
+    memcpy(a, all, x->n_dense * sizeof *a);  // (the ranges are in rank order)
+    free(all);
+    free(counts);
 }
 
 void exchange_step(exchange *x, float *header, float *dense, const row_grads *const *g, const row_grads **u_out) {

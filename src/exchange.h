@@ -53,7 +53,8 @@ typedef struct {
     // segment they all map holds its header, row counts, dense gradients, row ids and rows,
     // at these offsets (floats; the ids and counts are int32 in float-sized places)
     int in_place;
-    size_t slot_floats, off_dense, off_ids[3], off_rows[3];
+    size_t slot_floats, off_dense, off_new, off_ids[3], off_rows[3];
+    size_t *dense_at;           // [P + 1] rank q updates the dense values dense_at[q] to dense_at[q + 1] − 1
     const float **slots;        // [P] the ranks' slots
     const float **dense_parts;  // [P] the ranks' dense gradients, for the update to sum
     const float **srcs[3];      // [part rows × P] each rank's row of each row of this rank's part
@@ -78,14 +79,26 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
 // of the ranks that touched them (row_grads' srcs) and every rank's dense gradients
 // (AT->dense_parts). The update sums them in rank order with zeros where a rank has no
 // such row: the bits of the all-reduce. The caller updates and passes a second
-// comm_node_barrier before the next step (no slot is written while another rank reads it).
+// comm_node_barrier before the next step (no slot is written while another rank reads it),
+// with exchange_publish_dense before it and exchange_fetch_dense after it.
 // 1: in use; 0 (on every rank): not possible (messages, whole tables, device memory).
 typedef struct {
     float *dense, *rows[3];          // where the backend writes its gradients
     const float *const *dense_parts;  // [n_parts] every rank's dense gradients, in rank order
     int n_parts;
+    size_t dense_lo, dense_hi;        // the dense values this rank updates (exchange_share_dense)
 } exchange_places;
 int exchange_read_in_place(exchange *x, exchange_places *at);
+// In place, the dense update is split too: each rank updates its range of the dense
+// values (AT's dense_lo..dense_hi) in its own copy, then, around the caller's second
+// comm_node_barrier, the ranks trade their ranges through the slots: PUBLISH (before the
+// barrier) puts this rank's updated range of DENSE there, FETCH (after it) copies the
+// others' ranges into DENSE, so that every copy is whole again, bit for bit.
+void exchange_publish_dense(exchange *x, const float *dense);
+void exchange_fetch_dense(exchange *x, float *dense);
+// Completes A (n_dense values, this rank's range valid: its optimizer state) with the
+// other ranks' ranges (collective, by messages: for checkpoints).
+void exchange_gather_dense(exchange *x, float *a);
 void exchange_free(exchange *x);
 // One step's exchange in two collectives: an all-gather of every table's touched row ids,
 // then one all-reduce of HEADER (HDR_N floats, host), DENSE and the unions' rows (in the

@@ -191,7 +191,14 @@ static void run_eval(const train_config *c, const model_shape *s, model_tensors 
 // Writes a checkpoint, or stops every rank: training without a way back is not worth going on.
 static void save_or_stop(comm *cm, const train_args *a, const train_config *c, const model_shape *s,
                          const model_tensors *p, backend *b, const lanes *ln, const ckpt_position *pos,
-                         const char *fingerprint) {
+                         const char *fingerprint, exchange *ex) {
+    if (ex && ex->in_place) {  // each rank's optimizer state of the dense values is whole in its range only
+        float *oa[8];
+        size_t on[8];
+        backend_optim_arrays(b, oa, on);
+        for (int k = 0; k < 2; k++)  // acc_dense, mom_dense
+            if (oa[k]) exchange_gather_dense(ex, oa[k]);
+    }
     if (checkpoint_save(cm, a->out, c, s, p, b, ln, pos, fingerprint, a->keep) == 0) return;
     if (comm_rank(cm) == 0) fprintf(stderr, "grurec: stopping: training cannot go on without a way back\n");
     comm_finalize(cm);
@@ -257,7 +264,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
     const int B = c.batch_size, K = c.n_sample;
     backend *b = backend_create(&c, &s, &p, B, 1, rank, m.item_support);
     state_mem_use(NULL, 0);  // (the rest of the process's memory is its own)
-    exchange ex;
+    exchange ex = {0};
     const int widths[3] = {s.hid[s.n_layers - 1], 1, s.emb_width}, caps[3] = {B + K + B, B + K, B};
     if (P > 1) exchange_init(&ex, cm, a.sparse_exchange, s.n_dense, m.n_items, widths, caps, p.E ? 3 : 2,
                             backend_exchange_mem(b, cm));
@@ -265,7 +272,8 @@ int cmd_train(int argc, char **argv, comm *cm) {
     // from the other ranks' slots (sparse exchange), else cut from the all-reduced union.
     exchange_places places;
     if (shared && exchange_read_in_place(&ex, &places))
-        backend_place_grads(b, places.dense, places.rows, places.dense_parts, places.n_parts);
+        backend_place_grads(b, places.dense, places.rows, places.dense_parts, places.n_parts, places.dense_lo,
+                            places.dense_hi);
     else if (shared) backend_share_update(b, rank, P);
     lanes ln;
     lanes_init(&ln, st.off, st.items, st.n_sessions, B);
@@ -333,7 +341,9 @@ int cmd_train(int argc, char **argv, comm *cm) {
                 const row_grads *mine_rows[3] = {g.Wy, g.by, g.E}, *sums[3] = {NULL, NULL, NULL};
                 exchange_step(&ex, hdr, backend_dense_grads(b), mine_rows, sums);
                 backend_apply_update(b, M, sums[0], sums[1], sums[2]);
+                if (ex.in_place) exchange_publish_dense(&ex, p.dense);
                 if (shared) comm_node_barrier(cm);  // every part updated before the next step reads them
+                if (ex.in_place) exchange_fetch_dense(&ex, p.dense);
             } else {
                 backend_apply_update(b, M, NULL, NULL, NULL);
             }
@@ -377,7 +387,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
             if (hdr[HDR_STOP] > 0 || (scheduled && any > 0)) {
                 t_checkpoint = now_s();
                 ckpt_position here = any > 0 ? (ckpt_position){epoch, 1, step} : (ckpt_position){epoch + 1, 0, step};
-                save_or_stop(cm, &a, &c, &s, &p, b, &ln, &here, m.fingerprint);
+                save_or_stop(cm, &a, &c, &s, &p, b, &ln, &here, m.fingerprint, P > 1 ? &ex : NULL);
                 if (hdr[HDR_STOP] > 0) {
                     if (root) fprintf(stderr, "grurec: checkpointed at step %lld on request: run the same command to resume\n", (long long)step);
                     if (mf) fclose(mf);
@@ -419,7 +429,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
         }
         if (!stopped) {  // the end of every epoch is a checkpoint
             ckpt_position next = {epoch + 1, 0, step};
-            save_or_stop(cm, &a, &c, &s, &p, b, &ln, &next, m.fingerprint);
+            save_or_stop(cm, &a, &c, &s, &p, b, &ln, &next, m.fingerprint, P > 1 ? &ex : NULL);
         }
         if (c.eval_every > 0 && epoch % c.eval_every == 0 && epoch < c.epochs && !stopped) {
             run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf, cm, b);
