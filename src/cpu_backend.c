@@ -346,7 +346,9 @@ static void cpu_apply_update(backend_impl *b, int M, const row_grads *Wy, const 
     const model_shape *s = &b->s;
     // Dense Adagrad on the GRU, sparse Adagrad on the touched table rows.
     // With tables shared by the ranks of a machine, only this rank's part of each union's
-    // rows (the caller's barrier then joins the parts); the dense tensors are its own.
+    // rows (the caller's barrier then joins the parts); the dense tensors are its own,
+    // updated whole, or, with gradients placed in the exchange's slots, in its range
+    // (the caller trades the ranges, exchange_fetch_dense).
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
     if (b->n_dense_parts) {
         const size_t lo = b->dense_lo, hi = b->dense_hi;

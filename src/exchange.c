@@ -204,6 +204,7 @@ static void exchange_step_in_place(exchange *x, float *header, const float *dens
         for (int q = 0; q < P; q++) {
             const int32_t *ids = (const int32_t *)(slot[q] + x->off_ids[t]);
             const int cnt = slot_counts(slot[q])[t];
+            CHECK(cnt >= 0 && cnt <= u->cap / P, "rank %d published %d rows of table %d", q, cnt, t);
             for (int k = 0; k < cnt; k++)
                 if (u->slot[ids[k]] < 0) {
                     u->slot[ids[k]] = n;
