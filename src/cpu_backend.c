@@ -14,8 +14,6 @@
 #include "rng.h"
 #include "state_mem.h"
 
-enum { MAX_DENSE_PARTS = 1024 };  // ranks on one machine that share their gradients in place
-
 struct backend_impl {
     train_config cfg;
     model_shape s;
@@ -37,7 +35,7 @@ struct backend_impl {
     float *dh, *dxw, *drh, *dx, *loss_scratch;
     // optimizer
     float *g_dense, *acc_dense, *mom_dense;
-    const float *const *dense_parts;  // the update's dense gradient is their sum (none: g_dense)
+    const float *const *dense_parts;  // the update's dense gradient (from dense_lo) is their sum (none: g_dense)
     int n_dense_parts;
     size_t dense_lo, dense_hi;  // the dense values the update writes (with dense_parts)
     int placed;              // g_dense and the rows' grad are the caller's (backend_place_grads)
@@ -352,9 +350,7 @@ static void cpu_apply_update(backend_impl *b, int M, const row_grads *Wy, const 
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
     if (b->n_dense_parts) {
         const size_t lo = b->dense_lo, hi = b->dense_hi;
-        const float *parts[MAX_DENSE_PARTS];
-        for (int q = 0; q < b->n_dense_parts; q++) parts[q] = b->dense_parts[q] + lo;
-        adagrad_dense_sum(b->p->dense + lo, parts, b->n_dense_parts, b->acc_dense + lo,
+        adagrad_dense_sum(b->p->dense + lo, b->dense_parts, b->n_dense_parts, b->acc_dense + lo,
                           b->mom_dense ? b->mom_dense + lo : NULL, hi - lo, lr, mu);
     } else
         adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
@@ -379,7 +375,7 @@ static void cpu_share_update(backend_impl *b, int part, int parts) {
 static void cpu_place_grads(backend_impl *b, float *dense, float *const *rows, const float *const *dense_parts,
                             int n_parts, size_t lo, size_t hi) {
     CHECK(b->training && !b->placed, "gradients placed twice, or on a scoring backend");
-    CHECK(n_parts >= 2 && n_parts <= MAX_DENSE_PARTS && lo <= hi && hi <= b->s.n_dense,
+    CHECK(n_parts >= 2 && lo <= hi && hi <= b->s.n_dense,
           "dense gradients in %d parts, range %zu-%zu of %zu", n_parts, lo, hi, b->s.n_dense);
     row_grads *g[3] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
     free(b->g_dense);

@@ -114,15 +114,15 @@ int exchange_read_in_place(exchange *x, exchange_places *at) {
         at->rows[t] = mine + x->off_rows[t];
     }
     for (int t = T; t < 3; t++) at->rows[t] = NULL;
-    x->dense_parts = xmalloc((size_t)P * sizeof *x->dense_parts);
-    for (int q = 0; q < P; q++) x->dense_parts[q] = x->slots[q] + x->off_dense;
-    at->dense = mine + x->off_dense;
-    at->dense_parts = x->dense_parts;
-    at->n_parts = P;
     x->dense_at = xmalloc((size_t)(P + 1) * sizeof *x->dense_at);
     for (int q = 0; q <= P; q++) x->dense_at[q] = x->n_dense * (size_t)q / (size_t)P;
     at->dense_lo = x->dense_at[comm_rank(x->c)];
     at->dense_hi = x->dense_at[comm_rank(x->c) + 1];
+    x->dense_parts = xmalloc((size_t)P * sizeof *x->dense_parts);
+    for (int q = 0; q < P; q++) x->dense_parts[q] = x->slots[q] + x->off_dense + at->dense_lo;
+    at->dense = mine + x->off_dense;
+    at->dense_parts = x->dense_parts;
+    at->n_parts = P;
     return 1;
 }
 

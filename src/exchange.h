@@ -56,14 +56,15 @@ typedef struct {
     size_t slot_floats, off_dense, off_new, off_ids[3], off_rows[3];
     size_t *dense_at;           // [P + 1] rank q updates the dense values dense_at[q] to dense_at[q + 1] − 1
     const float **slots;        // [P] the ranks' slots
-    const float **dense_parts;  // [P] the ranks' dense gradients, for the update to sum
+    const float **dense_parts;  // [P] the ranks' dense gradients of this rank's range, for the update to sum
     const float **srcs[3];      // [part rows × P] each rank's row of each row of this rank's part
     row_grads part[3];          // this rank's part of each union (its rows' gradients: srcs)
     // statistics since the last exchange_stats_reset
     uint64_t bytes_dense, bytes_sparse;
     double seconds;       // in exchange_step, all of it
     double wait_seconds;  // in its first collective: mostly waiting for the slowest rank
-    double sum_seconds;   // in the all-reduce of the fused buffer (the rest: building and reading it)
+    double sum_seconds;   // in the all-reduce of the fused buffer (the rest: building and reading it);
+                          // in place: the header's sum and the unions
     int64_t union_rows, steps;
 } exchange;
 
@@ -84,7 +85,7 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
 // 1: in use; 0 (on every rank): not possible (messages, whole tables, device memory).
 typedef struct {
     float *dense, *rows[3];          // where the backend writes its gradients
-    const float *const *dense_parts;  // [n_parts] every rank's dense gradients, in rank order
+    const float *const *dense_parts;  // [n_parts] every rank's dense gradients from dense_lo on, in rank order
     int n_parts;
     size_t dense_lo, dense_hi;        // the dense values this rank updates (exchange_share_dense)
 } exchange_places;
