@@ -113,9 +113,10 @@ void backend_share_update(backend *b, int part, int parts);
 // from now on the step writes the dense gradients to DENSE and the rows of table t (Wy,
 // by, E) to ROWS[t] (room for as many rows as the backend's own buffers), and
 // backend_apply_update updates the dense values LO to HI − 1 only, with the sums of the
-// N_PARTS arrays DENSE_PARTS (the ranks' gradients of those values, in rank order) (the caller brings in the rest, exchange_fetch_dense; the optimizer state outside
-// that range goes stale until exchange_gather_dense). Host memory, kept by the caller
-// until backend_free. (The CPU backend only.)
+// N_PARTS arrays DENSE_PARTS (the ranks' gradients of those values, in rank order). The
+// caller brings in the other values (exchange_fetch_dense); the optimizer state outside
+// the range goes stale until exchange_gather_dense. Host memory, kept by the caller until
+// backend_free. (The CPU backend only.)
 void backend_place_grads(backend *b, float *dense, float *const *rows, const float *const *dense_parts, int n_parts,
                          size_t lo, size_t hi);
 

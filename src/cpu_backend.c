@@ -35,10 +35,11 @@ struct backend_impl {
     float *dh, *dxw, *drh, *dx, *loss_scratch;
     // optimizer
     float *g_dense, *acc_dense, *mom_dense;
-    const float *const *dense_parts;  // the update's dense gradient (from dense_lo) is their sum (none: g_dense)
+    // backend_place_grads: g_dense and the rows' grad are the caller's, and the update's
+    // dense gradient from dense_lo on is the sum of the n_dense_parts dense_parts (0: g_dense)
+    const float *const *dense_parts;
     int n_dense_parts;
     size_t dense_lo, dense_hi;  // the dense values the update writes (with dense_parts)
-    int placed;              // g_dense and the rows' grad are the caller's (backend_place_grads)
     float *acc_Wy, *mom_Wy, *acc_by, *mom_by, *acc_E, *mom_E;
     row_grads g_Wy, g_by, g_E;
     float *log_support;  // [n_items] log of training support (logq)
@@ -141,7 +142,7 @@ static void cpu_free(backend_impl *b) {
     }
     free(b->emb); free(b->emb_mask); free(b->cols); free(b->col_slot); free(b->log_q_col); free(b->Wyu);
     free(b->byu); free(b->Ru); free(b->R); free(b->dR); free(b->dRu); free(b->scores); free(b->dh); free(b->dxw); free(b->drh); free(b->dx);
-    if (b->placed) {  // (the caller's memory)
+    if (b->n_dense_parts) {  // (the caller's memory)
         b->g_dense = b->g_Wy.grad = b->g_by.grad = b->g_E.grad = NULL;
     }
     free(b->loss_scratch); free(b->g_dense); free(b->log_support);
@@ -374,7 +375,7 @@ static void cpu_share_update(backend_impl *b, int part, int parts) {
 
 static void cpu_place_grads(backend_impl *b, float *dense, float *const *rows, const float *const *dense_parts,
                             int n_parts, size_t lo, size_t hi) {
-    CHECK(b->training && !b->placed, "gradients placed twice, or on a scoring backend");
+    CHECK(b->training && !b->n_dense_parts, "gradients placed twice, or on a scoring backend");
     CHECK(n_parts >= 2 && lo <= hi && hi <= b->s.n_dense,
           "dense gradients in %d parts, range %zu-%zu of %zu", n_parts, lo, hi, b->s.n_dense);
     row_grads *g[3] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
@@ -389,7 +390,6 @@ static void cpu_place_grads(backend_impl *b, float *dense, float *const *rows, c
             free(g[t]->grad);
             g[t]->grad = rows[t];
         }
-    b->placed = 1;
 }
 
 static void cpu_feed(backend_impl *b, int M, const int32_t *x) {

@@ -105,7 +105,6 @@ int exchange_read_in_place(exchange *x, exchange_places *at) {
     float *base = comm_node_segment(x->c, (size_t)P * f * sizeof(float));  // (collective; NULL everywhere if not)
     if (!base) return 0;
     x->in_place = 1;
-    x->slot_floats = f;
     x->slots = xmalloc((size_t)P * sizeof *x->slots);
     for (int q = 0; q < P; q++) x->slots[q] = base + (size_t)q * f;
     float *mine = base + (size_t)comm_rank(x->c) * f;
@@ -143,25 +142,30 @@ void exchange_free(exchange *x) {
     memset(x, 0, sizeof *x);
 }
 
-// The union of table T's ids over every rank's block of ALL (counts per rank), in order of
-// first appearance in rank order: the same order on every rank, built in linear time
-// through the accumulator's slot array (no sort; slots are reset in exchange_step).
+// Adds to the union U of table T the N ids that it does not hold yet, in order: called for
+// every rank's ids in rank order, it gives the order of first appearance, the same on
+// every rank, in linear time through the accumulator's slot array (no sort; slots are
+// reset in exchange_step).
+static void union_add(row_grads *u, int t, const int32_t *ids, int n) {
+    for (int k = 0; k < n; k++) {
+        int32_t id = ids[k];
+        if (u->slot[id] >= 0) continue;
+        CHECK(u->n < u->cap, "union of table %d exceeds its buffer", t);
+        u->slot[id] = u->n;
+        u->rows[u->n++] = id;
+    }
+}
+
+// The union of table T's ids over every rank's block of ALL (counts per rank).
 static void build_union(row_grads *u, int t, int n_tables, const int32_t *all, const int64_t *counts, int P) {
-    int n = 0;
+    u->n = 0;
     const int32_t *block = all;
     for (int r = 0; r < P; r++) {
         const int32_t *rows = block + n_tables;
         for (int k = 0; k < t; k++) rows += block[k];
-        for (int k = 0; k < block[t]; k++) {
-            int32_t id = rows[k];
-            if (u->slot[id] >= 0) continue;
-            CHECK(n < u->cap, "union of table %d exceeds its buffer", t);
-            u->slot[id] = n;
-            u->rows[n++] = id;
-        }
+        union_add(u, t, rows, block[t]);
         block += counts[r];
     }
-    u->n = n;
 }
 
 // Where a slot keeps its per-table row counts: after the header, in its first line.
@@ -200,18 +204,13 @@ static void exchange_step_in_place(exchange *x, float *header, const float *dens
         row_grads *u = &x->u[t];
         const int w = x->width[t];
         // the union in rank order of first appearance, as build_union over an all-gather
-        int n = 0;
+        u->n = 0;
         for (int q = 0; q < P; q++) {
-            const int32_t *ids = (const int32_t *)(slot[q] + x->off_ids[t]);
             const int cnt = slot_counts(slot[q])[t];
             CHECK(cnt >= 0 && cnt <= u->cap / P, "rank %d published %d rows of table %d", q, cnt, t);
-            for (int k = 0; k < cnt; k++)
-                if (u->slot[ids[k]] < 0) {
-                    u->slot[ids[k]] = n;
-                    u->rows[n++] = ids[k];
-                }
+            union_add(u, t, (const int32_t *)(slot[q] + x->off_ids[t]), cnt);
         }
-        u->n = n;
+        const int n = u->n;
         union_floats += (size_t)n * w;
         if (t == 0) x->union_rows += n;
         // this rank's part, with each rank's row of each of its rows (the update sums them)

@@ -49,11 +49,11 @@ typedef struct {
     float *fused;        // header | dense | the unions' (or whole tables') gradients, in MEM
                          // (NULL while the comm's shared segment serves instead)
     size_t fused_cap;
-    // Ranks sharing the tables (exchange_read_in_place): rank q's slot (SLOT_FLOATS) of a
-    // segment they all map holds its header, row counts, dense gradients, row ids and rows,
+    // Ranks sharing the tables (exchange_read_in_place): rank q's slot of a segment they
+    // all map holds its header, row counts, dense gradients, row ids and rows,
     // at these offsets (floats; the ids and counts are int32 in float-sized places)
     int in_place;
-    size_t slot_floats, off_dense, off_new, off_ids[3], off_rows[3];
+    size_t off_dense, off_new, off_ids[3], off_rows[3];
     size_t *dense_at;           // [P + 1] rank q updates the dense values dense_at[q] to dense_at[q + 1] − 1
     const float **slots;        // [P] the ranks' slots
     const float **dense_parts;  // [P] the ranks' dense gradients of this rank's range, for the update to sum
@@ -87,7 +87,7 @@ typedef struct {
     float *dense, *rows[3];          // where the backend writes its gradients
     const float *const *dense_parts;  // [n_parts] every rank's dense gradients from dense_lo on, in rank order
     int n_parts;
-    size_t dense_lo, dense_hi;        // the dense values this rank updates (exchange_share_dense)
+    size_t dense_lo, dense_hi;        // the dense values this rank updates (exchange_publish_dense)
 } exchange_places;
 int exchange_read_in_place(exchange *x, exchange_places *at);
 // In place, the dense update is split too: each rank updates its range of the dense
