@@ -1,30 +1,29 @@
 // The matrix products of one training step of a one-layer model, exactly the calls
 // (shapes, transposes, leading dimensions, β) that the CPU backend makes, run back to
-// back through OpenBLAS on one thread with nothing else between them. Their GFLOP/s is
-// the ceiling a trainer built on OpenBLAS sgemm can reach for that configuration:
-// bench/train_bench.sh prints it beside the trainer's own figure.
+// back through the same sgemm_rm (src/sgemm.c: our kernel where it applies, OpenBLAS
+// for the rest; GRUREC_GEMM=openblas for OpenBLAS alone) on one thread with nothing else
+// between them. Their GFLOP/s is the ceiling of the trainer's products for that
+// configuration: bench/train_bench.sh prints it beside the trainer's own figure.
 // usage: grurec-step-products M H U [STEPS]  (M rows, H units, U distinct output columns;
 //        the input is H wide: a shared embedding, as the benchmark's 512- and 1000-unit runs)
-#include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "blas_setup.h"
 #include "check.h"
 #include "clock.h"
-
-void openblas_set_num_threads(int);
+#include "sgemm.h"
 
 static double flops;
 
 static void gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int m, int n, int k, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc) {
-    cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, 1.0f, A, lda, B, ldb, beta, C, ldc);
+    sgemm_rm(ta, tb, m, n, k, A, lda, B, ldb, beta, C, ldc);
     flops += 2.0 * m * n * k;
 }
 
 static float *filled(size_t n, float step) {
-    float *a = xmalloc(n * sizeof *a);
+    float *a = xcalloc_huge(n * sizeof *a);  // as the trainer's buffers: huge pages where granted
     for (size_t i = 0; i < n; i++) a[i] = (float)(i % 13) * step - 0.06f;  // no subnormals, no overflow
     return a;
 }
@@ -32,7 +31,7 @@ static float *filled(size_t n, float step) {
 int main(int argc, char **argv) {
     set_program_name("grurec-step-products");
     blas_select_core(argv);
-    openblas_set_num_threads(1);
+    sgemm_set_threads(1);
     CHECK(argc >= 4, "usage: grurec-step-products M H U [STEPS]");
     const int M = atoi(argv[1]), H = atoi(argv[2]), U = atoi(argv[3]), steps = argc > 4 ? atoi(argv[4]) : 50;
     CHECK(M > 0 && H > 0 && U > 0 && steps > 0, "M, H, U and STEPS must be positive");
@@ -65,8 +64,8 @@ int main(int argc, char **argv) {
         double g = flops / (now_s() - t0) / 1e9;
         if (g > best) best = g;
     }
-    printf("products of one step (M %d, H %d, U %d), OpenBLAS core %s alone: %.1f GFLOP/s\n", M, H, U,
-           blas_core_name(), best);
+    printf("products of one step (M %d, H %d, U %d), kernels %s, OpenBLAS core %s, alone: %.1f GFLOP/s\n", M, H,
+           U, sgemm_kernels(), blas_core_name(), best);
     float *all[] = {x, W, Uw, xw, h_prev, gates, rh, h, Wyu, Ru, dRu, dWy, dh, dxw, drh, dU, dW, dx};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
     return 0;

@@ -40,9 +40,10 @@ measure_peak() {  # CORE VAR: VAR = the reading on CORE (GFLOP/s); the highest i
 echo "data: $src"
 results=()
 # The ceiling of a product-bound configuration: its step's matrix products alone, the
-# same OpenBLAS calls with nothing between them (bench/step_products.c), on the run's
-# core. U, the step's mean number of distinct output columns, follows from the run's
-# FLOPs: a one-layer step with an H-wide input counts 32·M·H² + 6·M·H·U.
+# same calls (OpenBLAS and our kernel, src/sgemm.c) with nothing between them
+# (bench/step_products.c), on the run's core. U, the step's mean number of distinct
+# output columns, follows from the run's FLOPs: a one-layer step with an H-wide input
+# counts 32·M·H² + 6·M·H·U.
 ceil_gflops=0
 measure_ceiling() {  # CORE M H GFLOPS SECONDS STEPS (the run's)
     local u g
@@ -98,5 +99,5 @@ for r in "${results[@]}"; do
         -v all="$all" 'BEGIN {cl = c > 0 ? sprintf("%7.0f%%", 100 * c / p) : "       -";
         printf "%-22s %10.0f %10.0f %6.2fx %9s %9.1f %6.0f%% %6.0f%% %s %-9s %s\n", n, e, o, e/o, t, g, 100*g/p, own, cl, r, all}'
 done
-echo "ceiling: the step's matrix products alone (bench/step_products.c: the same OpenBLAS calls, nothing between"
-echo "them), the better of the two cores, over the same peak: what a trainer on OpenBLAS sgemm can reach at most"
+echo "ceiling: the step's matrix products alone (bench/step_products.c: the trainer's calls, OpenBLAS and its own"
+echo "kernel, nothing between them), the better of the two cores, over the same peak: the most its products allow"

@@ -1,16 +1,16 @@
 #include "gru.h"
 
-#include <cblas.h>
 #include <math.h>
 
 #include "gru_math.h"
+#include "sgemm.h"
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void gru_forward(int M, int H, const float *h_prev, const float *U, const float *b, float *xw, float *gates,
                  float *rh, float *h_new) {
     const int H3 = 3 * H;
     // gates[:, 0:2H] = h · [U_r U_z]
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, 2 * H, H, 1.0f, h_prev, H, U, H3, 0.0f, gates, H3);
+    sgemm_rm(CblasNoTrans, CblasNoTrans, M, 2 * H, H, h_prev, H, U, H3, 0.0f, gates, H3);
     for (int i = 0; i < M; i++) {
         float *g = gates + (size_t)i * H3, *a = xw + (size_t)i * H3;
         const float *h = h_prev + (size_t)i * H;
@@ -19,7 +19,7 @@ void gru_forward(int M, int H, const float *h_prev, const float *U, const float 
         for (int k = 0; k < H; k++) rh[(size_t)i * H + k] = gru_reset_h(g[k], h[k]);
     }
     // gates[:, 2H:3H] = (r ⊙ h) · U_c
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, H, H, 1.0f, rh, H, U + 2 * H, H3, 0.0f, gates + 2 * H, H3);
+    sgemm_rm(CblasNoTrans, CblasNoTrans, M, H, H, rh, H, U + 2 * H, H3, 0.0f, gates + 2 * H, H3);
     for (int i = 0; i < M; i++) {
         float *g = gates + (size_t)i * H3;
         const float *a = xw + (size_t)i * H3, *h = h_prev + (size_t)i * H;
@@ -48,7 +48,7 @@ void gru_backward(int M, int H, const float *h_prev, const float *U, const float
         }
     }
     // d(r ⊙ h) = d(c pre-activation) · U_cᵀ
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, H, H, 1.0f, dxw + 2 * H, H3, U + 2 * H, H3, 0.0f, drh, H);
+    sgemm_rm(CblasNoTrans, CblasTrans, M, H, H, dxw + 2 * H, H3, U + 2 * H, H3, 0.0f, drh, H);
     for (int i = 0; i < M; i++) {
         const float *g = gates + (size_t)i * H3, *h = h_prev + (size_t)i * H, *d_rh = drh + (size_t)i * H;
         float *d = dxw + (size_t)i * H3;
@@ -59,8 +59,8 @@ void gru_backward(int M, int H, const float *h_prev, const float *U, const float
     }
     // dU[:, 0:2H] += hᵀ · d[r z];  dU[:, 2H:3H] += (r ⊙ h)ᵀ · d[c]
     const float beta = accumulate ? 1.0f : 0.0f;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, 2 * H, M, 1.0f, h_prev, H, dxw, H3, beta, dU, H3);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, H, H, M, 1.0f, rh, H, dxw + 2 * H, H3, beta, dU + 2 * H, H3);
+    sgemm_rm(CblasTrans, CblasNoTrans, H, 2 * H, M, h_prev, H, dxw, H3, beta, dU, H3);
+    sgemm_rm(CblasTrans, CblasNoTrans, H, H, M, rh, H, dxw + 2 * H, H3, beta, dU + 2 * H, H3);
     if (!accumulate)
         for (int k = 0; k < H3; k++) db[k] = 0.0f;
     for (int i = 0; i < M; i++) {

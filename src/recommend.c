@@ -14,8 +14,7 @@
 #include "check.h"
 #include "gru.h"
 #include "clock.h"
-
-void openblas_set_num_threads(int);
+#include "sgemm.h"
 
 typedef struct {
     float s;
@@ -649,7 +648,7 @@ int cmd_recommend(int argc, char **argv, comm *cm) {
     if (!session == !input) usage_fail("recommend needs one of --session ITEM,ITEM,… and --input FILE");
     if (comm_rank(cm) != 0) return 0;  // one process does the work
     backend_choose_device(device, comm_local_rank(cm), 1);
-    openblas_set_num_threads(threads);
+    sgemm_set_threads(threads);
 
     double t0 = now_s();
     dataset_meta peek;

@@ -20,11 +20,10 @@
 #include "model.h"
 #include "report.h"
 #include "sampler.h"
+#include "sgemm.h"
 #include "state_mem.h"
 #include "stream.h"
 #include "clock.h"
-
-void openblas_set_num_threads(int);
 
 static const char *const train_usage =
     "usage: grurec train --data DIR --out RUN [options]\n"
@@ -52,7 +51,8 @@ static const char *const train_usage =
     "  --momentum MU        momentum on the Adagrad step (0)\n"
     "  --epochs N           (10)\n"
     "  --seed S             parameters, negatives and dropout are functions of it (42)\n"
-    "  --threads T          OpenBLAS threads (1)\n"
+    "  --threads T          BLAS threads (1; with 1, the large weight gradients run on\n"
+    "                       grurec's own AVX-512 kernel where the CPU has it, the same bits)\n"
     "  --device D           cpu | cuda | auto (default: $GRUREC_DEVICE, else auto = the GPU\n"
     "                       of this rank's local rank when usable, else the CPU, saying why\n"
     "                       in one line; every rank must end up on the same kind)\n"
@@ -219,7 +219,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
     const int *cutoffs = eo.cutoffs;
     const int nc = eo.n_cutoffs;
     const tie_mode ties = eo.ties;
-    openblas_set_num_threads(c.threads);
+    sgemm_set_threads(c.threads);
     comm_set_timeout(cm, a.comm_timeout);
     const int rank = comm_rank(cm), P = comm_size(cm), root = rank == 0;
     const backend_device dev = backend_choose_device(a.device, comm_local_rank(cm), root);
