@@ -34,9 +34,12 @@ static int blas_threads = 1;
 enum { OWN_UNSET = -1, OWN_NEVER, OWN_FASTER, OWN_ALWAYS };
 static int own_kernel = OWN_UNSET;
 
+static int own_mode(void);
+
 void sgemm_set_threads(int threads) {
     blas_threads = threads;
     openblas_set_num_threads(threads);
+    own_mode();  // a bad GRUREC_GEMM stops the command here, before it writes anything
 }
 
 static int own_mode(void) {

@@ -48,6 +48,14 @@ d3=$(params "$work/run3/model.h5")
 check '[ "$d1" = "$d2" ]' "same seed gives bitwise identical parameters"
 check '[ "$d1" != "$d3" ]' "another seed gives other parameters"
 check '! grep -q "\"type\": \"eval\"" "$work/run2/metrics.jsonl"' "--eval-every 0 turns evaluation off"
+# Our weight-gradient kernel (src/sgemm.c, C of 2^18 values and up: 300 units with a
+# shared embedding) gives OpenBLAS's bits, on which the published accuracy figures rest.
+big="--layers 300 --embedding shared --batch-size 32 --n-sample 64 --epochs 1 --max-steps 40 --eval-every 0 --log-every 0"
+"$grurec" train --data "$work/ds" --out "$work/own" $big >/dev/null 2>&1
+GRUREC_GEMM=openblas "$grurec" train --data "$work/ds" --out "$work/oblas" $big >/dev/null 2>&1
+d_own=$(params "$work/own/model.h5")
+check '[ "$d_own" = "$(params "$work/oblas/model.h5")" ] && [ "${d_own#no model}" = "$d_own" ]' \
+    "the own weight-gradient kernel and OpenBLAS give the same parameters"
 
 # 4. --config file, flags win
 printf 'layers = 12\nbatch_size = 8\n# comment\nn-sample = 8\nepochs = 1\n' >"$work/cfg"
@@ -70,5 +78,7 @@ expect_fail 2 "not an HDF5 file" "a model file that is not HDF5" "$grurec" eval 
 # A learning rate of 1e30 blows the scores up: the run must stop naming the step.
 expect_fail 1 "loss became" "non-finite loss stops training" "$grurec" train --data "$work/ds" --out "$work/nan" $small --learning-rate 1e30 --loss bpr-max
 check '[ ! -f "$work/nan/model.h5" ]' "no model is written after a non-finite loss"
+GRUREC_GEMM=mkl expect_fail 1 "GRUREC_GEMM=mkl" "an unknown GRUREC_GEMM is refused" "$grurec" train --data "$work/ds" --out "$work/gemm" $small
+check '[ ! -e "$work/gemm" ]' "nothing is written when GRUREC_GEMM is refused"
 
 finish
