@@ -8,7 +8,7 @@
 // tile by tile. The tiles walk C row block by row block and each writes its part of C
 // once, straight (beta 0) or added (beta 1): OpenBLAS, for beta 0, first zeroes C in a
 // pass of its own. Each element is summed over p in order, as OpenBLAS does for these
-// shapes: the bits are the same (tests/test_sgemm.c, and the trainer's losses).
+// shapes: the bits are the same (tests/train_cli_test.sh compares trained parameters).
 // Measured inside the step on the 2-core machine class (50-row batch, 1000 units), the
 // four such products ran at 86-93 GFLOP/s with OpenBLAS and at 101-126 with this.
 // Products of the forward shape (A·B, few rows) were tried the same way and were slower
@@ -34,14 +34,6 @@ static int blas_threads = 1;
 enum { OWN_UNSET = -1, OWN_NEVER, OWN_FASTER, OWN_ALWAYS };
 static int own_kernel = OWN_UNSET;
 
-static int own_mode(void);
-
-void sgemm_set_threads(int threads) {
-    blas_threads = threads;
-    openblas_set_num_threads(threads);
-    own_mode();  // a bad GRUREC_GEMM stops the command here, before it writes anything
-}
-
 static int own_mode(void) {
     if (own_kernel == OWN_UNSET) {
         const char *want = getenv("GRUREC_GEMM");
@@ -54,23 +46,29 @@ static int own_mode(void) {
     return blas_threads == 1 ? own_kernel : OWN_NEVER;
 }
 
+void sgemm_set_threads(int threads) {
+    blas_threads = threads;
+    openblas_set_num_threads(threads);
+    own_mode();  // a bad GRUREC_GEMM stops the command here, before it writes anything
+}
+
 const char *sgemm_kernels(void) {
     static const char *names[] = {"openblas", "own", "own (every shape it handles)"};
     return names[own_mode()];
 }
 
-// One MR×32 tile (mr rows; m0/m1 mask the columns of a partial tile) over k steps:
-// C[r][:] (=|+=) Σ_p a[p·a_ps + r] · B[p][:].
+// One MR×32 tile (mr rows) over k steps: C[r][:] (=|+=) Σ_p a[p·a_ps + r] · B[p][:], B a
+// zero-padded 32-wide tile; m0/m1 mask the columns of C a partial tile covers.
 __attribute__((always_inline, target("avx512f"))) static inline void tile(const int mr, int k, const float *a,
-                                                                            size_t a_ps, const float *B, size_t ldb,
+                                                                            size_t a_ps, const float *B,
                                                                             float *C, size_t ldc, __mmask16 m0,
                                                                             __mmask16 m1, int add) {
     __m512 c0[MR], c1[MR];
 #pragma GCC unroll 14
     for (int r = 0; r < MR; r++)
         if (r < mr) c0[r] = c1[r] = _mm512_setzero_ps();
-    for (int p = 0; p < k; p++, a += a_ps, B += ldb) {
-        const __m512 b0 = _mm512_maskz_loadu_ps(m0, B), b1 = _mm512_maskz_loadu_ps(m1, B + 16);
+    for (int p = 0; p < k; p++, a += a_ps, B += NR) {
+        const __m512 b0 = _mm512_loadu_ps(B), b1 = _mm512_loadu_ps(B + 16);
 #pragma GCC unroll 14
         for (int r = 0; r < MR; r++)
             if (r < mr) {
@@ -95,10 +93,10 @@ __attribute__((always_inline, target("avx512f"))) static inline void tile(const 
 // The tile for a run-time height: one instance per height keeps the accumulators in
 // registers.
 #define TILE_CASE(R) \
-    case R: tile(R, k, a, a_ps, B, ldb, C, ldc, m0, m1, add); break;
+    case R: tile(R, k, a, a_ps, B, C, ldc, m0, m1, add); break;
 
 __attribute__((target("avx512f"))) static void tile_any(int mr, int k, const float *a, size_t a_ps, const float *B,
-                                                        size_t ldb, float *C, size_t ldc, int width, int add) {
+                                                        float *C, size_t ldc, int width, int add) {
     const __mmask16 m0 = width >= 16 ? 0xFFFF : (__mmask16)((1u << width) - 1);
     const __mmask16 m1 = width >= 32 ? 0xFFFF : width <= 16 ? 0 : (__mmask16)((1u << (width - 16)) - 1);
     switch (mr) {
@@ -139,7 +137,7 @@ static void gemm_tn(int m, int n, int k, const float *A, int lda, const float *B
     }
     for (int b = 0, i0 = 0; i0 < m; i0 += block_rows(m, b), b++)
         for (int t = 0; t < tiles; t++)
-            tile_any(block_rows(m, b), k, A + i0, (size_t)lda, b_tiles + (size_t)t * k * NR, NR,
+            tile_any(block_rows(m, b), k, A + i0, (size_t)lda, b_tiles + (size_t)t * k * NR,
                      C + (size_t)i0 * ldc + t * NR, (size_t)ldc, n - t * NR, add);
 }
 
