@@ -3,9 +3,10 @@
 // The weight gradients are Aᵀ·B with an inner dimension as short as the batch (tens to
 // a few hundred) and C as large as a weight matrix. On one thread with AVX-512 our own
 // kernel runs them (beta 0 or 1, k <= 512, C of at least 2^18 values) without OpenBLAS's
-// separate pass that zeroes C for beta 0, with the same bits (bench/step_products.c
-// compares the two: GRUREC_GEMM=openblas turns ours off); every other product, and every
-// product on other CPUs or with several BLAS threads, goes to OpenBLAS's cblas_sgemm.
+// separate pass that zeroes C for beta 0, with the same bits (tests/train_cli_test.sh
+// checks them; GRUREC_GEMM=openblas turns ours off, e.g. to time bench/step_products.c
+// both ways); every other product, and every product on other CPUs or with several
+// BLAS threads, goes to OpenBLAS's cblas_sgemm.
 // Results are deterministic: the same shapes take the same path and summation order.
 #ifndef GRUREC_SGEMM_H
 #define GRUREC_SGEMM_H
