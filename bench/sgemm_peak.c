@@ -5,9 +5,9 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "blas_setup.h"
-#include "check.h"
-#include "clock.h"
+#include "backend/blas_setup.h"
+#include "util/check.h"
+#include "util/clock.h"
 
 void openblas_set_num_threads(int);
 

@@ -1,6 +1,6 @@
 // The matrix products of one training step of a one-layer model, exactly the calls
 // (shapes, transposes, leading dimensions, β) that the CPU backend makes, run back to
-// back through the same sgemm_rm (src/sgemm.c: our kernel where it applies, OpenBLAS
+// back through the same sgemm_rm (src/backend/sgemm.c: our kernel where it applies, OpenBLAS
 // for the rest; GRUREC_GEMM=openblas for OpenBLAS alone) on one thread with nothing else
 // between them. Their GFLOP/s is the ceiling of the trainer's products for that
 // configuration: bench/train_bench.sh prints it beside the trainer's own figure.
@@ -9,10 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "blas_setup.h"
-#include "check.h"
-#include "clock.h"
-#include "sgemm.h"
+#include "backend/blas_setup.h"
+#include "util/check.h"
+#include "util/clock.h"
+#include "backend/sgemm.h"
 
 static double flops;
 

@@ -40,7 +40,7 @@ measure_peak() {  # CORE VAR: VAR = the reading on CORE (GFLOP/s); the highest i
 echo "data: $src"
 results=()
 # The ceiling of a product-bound configuration: its step's matrix products alone, the
-# same calls (OpenBLAS and our kernel, src/sgemm.c) with nothing between them
+# same calls (OpenBLAS and our kernel, src/backend/sgemm.c) with nothing between them
 # (bench/step_products.c), on the run's core. U, the step's mean number of distinct
 # output columns, follows from the run's FLOPs: a one-layer step with an H-wide input
 # counts 32·M·H² + 6·M·H·U.

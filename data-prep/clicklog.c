@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "util/check.h"
 
 void clicklog_init(clicklog *log, idmap *items) {
     memset(log, 0, sizeof *log);

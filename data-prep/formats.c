@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "util/check.h"
 #include "fields.h"
 #include "linereader.h"
 #include "timeparse.h"

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "util/check.h"
 
 // 64-bit hash of short strings: 8 bytes at a time, multiply-xorshift mixing.
 static uint64_t hash_bytes(const char *s, size_t n) {

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "util/check.h"
 
 enum { LR_BUF = 8 << 20 };
 

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "util/check.h"
 
 int64_t drop_repeats(sessions *s) {
     int64_t removed = 0;

@@ -9,7 +9,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "check.h"
+#include "util/check.h"
 #include "formats.h"
 #include "pipeline.h"
 #include "write_dataset.h"

@@ -16,9 +16,9 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "check.h"
-#include "rng.h"
-#include "clock.h"
+#include "util/check.h"
+#include "data/rng.h"
+#include "util/clock.h"
 
 #ifndef GRUREC_VERSION
 #define GRUREC_VERSION "dev"
@@ -145,7 +145,7 @@ static void parse_args(int argc, char **argv, options *o) {
     if (n > 3 && strcmp(o->out + n - 3, ".gz") == 0) o->gzip = 1;
 }
 
-// ---- random numbers: the project's xoshiro256** (src/rng.h) -----------------------------
+// ---- random numbers: the project's xoshiro256** (src/data/rng.h) -----------------------------
 
 typedef rng_state rng;
 #define rng_seed rng_state_seed

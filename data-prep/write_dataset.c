@@ -11,8 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "h5util.h"
+#include "util/check.h"
+#include "io/h5util.h"
 
 // ---- files and directories ----
 

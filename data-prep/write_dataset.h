@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "dataset.h"
+#include "data/dataset.h"
 #include "pipeline.h"
 
 typedef struct {

@@ -19,7 +19,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "h5util.h"
+#include "io/h5util.h"
 
 char *th_dir;
 

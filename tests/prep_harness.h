@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "dataset.h"
+#include "data/dataset.h"
 
 // ---- temporary directory of the running test ----
 

@@ -1,4 +1,4 @@
-// The whole CPU training step (src/cpu_backend.c with model.c, gru.c, loss.c, optim.c).
+// The whole CPU training step (src/backend/cpu_backend.c with model.c, gru.c, loss.c, optim.c).
 //
 //  - gradients vs finite differences: every embedding mode (onehot, shared, separate D=5)
 //    x layers (6; 6,5) x loss (cross-entropy; bpr-max with elu-0.5; top1 with tanh;
@@ -34,10 +34,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "config.h"
-#include "model.h"
-#include "rng.h"
+#include "backend/backend.h"
+#include "cmd/config.h"
+#include "model/model.h"
+#include "data/rng.h"
 
 enum { N_ITEMS = 11, MAXROWS = 4, K = 3 };
 #define SCALE 0.25f

@@ -1,4 +1,4 @@
-// The ICLR 2016 baselines (src/baselines.h) on in-memory CSR sessions:
+// The ICLR 2016 baselines (src/eval/baselines.h) on in-memory CSR sessions:
 //  - popularity levels; POP ranks by support, equal support ties;
 //  - S-POP puts the session's repeated item first, a count always beats popularity, the
 //    session's items with equal counts are ordered by popularity, equal (count, support)
@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "baselines.h"
-#include "metrics.h"
-#include "rng.h"
+#include "eval/baselines.h"
+#include "eval/metrics.h"
+#include "data/rng.h"
 
 static const tie_mode MODES[3] = {TIES_CONSERVATIVE, TIES_STANDARD, TIES_MEDIAN};
 

@@ -11,7 +11,7 @@
 //                              limit is 1 MiB): every rank falls back to messages, the sums
 //                              stay right; prints "N passed, M failed" (rank 0)
 // The failure modes print "UNEXPECTED: ..." and exit 3 if the collective returns.
-#include "check.h"
+#include "util/check.h"
 #include "comm/comm.h"
 
 #include <inttypes.h>
@@ -22,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "clock.h"
+#include "util/clock.h"
 #include "comm_test_util.h"
 
 static double gen_f64(int q, size_t i) {

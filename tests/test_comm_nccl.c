@@ -13,7 +13,7 @@
 // With fewer usable GPUs than ranks (no driver: cudaGetDeviceCount error 35; or count < P),
 // basic and hang print "SKIP: ..." (rank 0) and exit 0.
 // Every rank uses the GPU of its local rank (comm_local_rank).
-#include "check.h"
+#include "util/check.h"
 #include "comm/comm.h"
 #include "comm/comm_nccl.h"
 #include "device_info.h"
@@ -27,7 +27,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include "clock.h"
+#include "util/clock.h"
 #include "comm_test_util.h"
 
 #define CUDA_OK(call)                                                                        \

@@ -1,5 +1,5 @@
-// The CUDA backend (src/cuda/cuda_backend.cu) against the CPU backend (src/cpu_backend.c),
-// both through src/backend.h, on the tiny models of tests/test_backend.c:
+// The CUDA backend (src/cuda/cuda_backend.cu) against the CPU backend (src/backend/cpu_backend.c),
+// both through src/backend/backend.h, on the tiny models of tests/test_backend.c:
 //
 //  - one gradient step, every embedding mode (onehot, shared, separate D=5) x layers (6;
 //    6,5) x loss (cross-entropy with logq 0 and 1, bpr, top1, bpr-max with bpreg 0.5,
@@ -44,13 +44,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "config.h"
+#include "backend/backend.h"
+#include "cmd/config.h"
 #include "device_info.h"
-#include "metrics.h"
-#include "model.h"
-#include "optim.h"
-#include "rng.h"
+#include "eval/metrics.h"
+#include "model/model.h"
+#include "model/optim.h"
+#include "data/rng.h"
 
 enum { N_ITEMS = 11, MAXROWS = 4, K = 3, N_EVAL = 200, EVAL_ROWS = 8, N_OPT = 8 };
 #define SCALE 0.25f

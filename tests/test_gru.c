@@ -1,4 +1,4 @@
-// The GRU cell (src/gru.c): gru_forward / gru_backward.
+// The GRU cell (src/model/gru.c): gru_forward / gru_backward.
 //
 //  - reference values: tests/reference/gru_ref.txt, written by gru_ref.py (Python, double,
 //    from the formulas of gru.h alone, gradients derived by hand in the script) for M = 2
@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gru.h"
-#include "rng.h"
+#include "model/gru.h"
+#include "data/rng.h"
 
 // ---------------------------------------------------------------------------------------
 // Double-precision reference cell (straight from the formulas of gru.h).

@@ -1,4 +1,4 @@
-// Session-parallel lanes (src/lanes.c), on CSR streams built by hand.
+// Session-parallel lanes (src/data/lanes.c), on CSR streams built by hand.
 //
 //  - B = 2, sessions of lengths [2, 3, 1, 4]: x / y of every step, which state rows are
 //    zeroed (a lane that takes a new session) or kept, lanes removed at the end of the
@@ -17,8 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lanes.h"
-#include "rng.h"
+#include "data/lanes.h"
+#include "data/rng.h"
 
 // Two state buffers of B rows: widths 3 and 2.
 enum { MAXB = 8 };

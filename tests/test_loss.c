@@ -1,4 +1,4 @@
-// Losses and their analytic gradients (src/loss.c).
+// Losses and their analytic gradients (src/model/loss.c).
 //
 //  - reference values: tests/reference/loss_ref.txt, written by loss_ref.py (Python,
 //    double, from the formulas alone); every total must match to a relative 1e-5;
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "loss.h"
+#include "model/loss.h"
 
 static const loss_kind ALL_LOSSES[] = {LOSS_CROSS_ENTROPY, LOSS_BPR, LOSS_TOP1, LOSS_BPR_MAX, LOSS_TOP1_MAX};
 #define N_LOSSES 5

@@ -1,4 +1,4 @@
-// The block-per-row form of the losses (src/loss_block.h), run on the CPU by
+// The block-per-row form of the losses (src/model/loss_block.h), run on the CPU by
 // loss_row_block: the CUDA kernel k_loss_rows runs the same phase functions with
 // one thread per lane, so this is its algorithm's test where no GPU is at hand.
 //
@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "loss_block.h"
+#include "model/loss_block.h"
 
 typedef struct {
     final_act_kind act;

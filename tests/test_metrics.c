@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "metrics.h"
-#include "rng.h"
+#include "eval/metrics.h"
+#include "data/rng.h"
 
 static const tie_mode MODES[3] = {TIES_CONSERVATIVE, TIES_STANDARD, TIES_MEDIAN};
 

@@ -1,4 +1,4 @@
-// Adagrad with optional momentum and the sparse row gradients (src/optim.c).
+// Adagrad with optional momentum and the sparse row gradients (src/model/optim.c).
 //
 //  - adagrad_dense, two steps, without and with momentum (mu = 0.9), against values
 //    computed by hand (the arithmetic is in the comments; lr = 0.1):
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "optim.h"
+#include "model/optim.h"
 
 static void expect_vals(const char *what, const float *got, const double *want, int n) {
     for (int i = 0; i < n; i++)

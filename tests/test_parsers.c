@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "util/check.h"
 #include "fields.h"
 #include "formats.h"
 #include "idmap.h"

@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dataset.h"
+#include "data/dataset.h"
 #include "prep_harness.h"
 
 #define I64(...) ((const int64_t[]){__VA_ARGS__})

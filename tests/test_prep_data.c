@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dataset.h"
+#include "data/dataset.h"
 #include "prep_harness.h"
 
 TestSuite(shared_data, .init = th_setup, .fini = th_teardown, .timeout = 60);

@@ -1,4 +1,4 @@
-// Unit tests: src/rng.h (counter-based and sequential generators) and src/sampler.{h,c}
+// Unit tests: src/data/rng.h (counter-based and sequential generators) and src/sampler.{h,c}
 // (alias-method negative sampling). Every test is deterministic (fixed seeds), so the
 // statistical tolerances below can never flake; they are set at >= 5 standard deviations.
 #include <criterion/criterion.h>
@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rng.h"
-#include "sampler.h"
+#include "data/rng.h"
+#include "data/sampler.h"
 
 // ---- rng ------------------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-// The step's matrix products (src/sgemm.c) against a double-precision reference, with
+// The step's matrix products (src/backend/sgemm.c) against a double-precision reference, with
 // GRUREC_GEMM=own so that our kernel (on AVX-512 machines) runs every shape it handles.
 //
 //  - every transpose pair, over shapes that cross the kernels' edges: row blocks of up
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sgemm.h"
+#include "backend/sgemm.h"
 
 static float value(unsigned i, unsigned salt) {  // reproducible, mixed signs, no subnormals
     unsigned h = (i + 1) * 2654435761u ^ salt * 40503u;

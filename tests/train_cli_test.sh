@@ -48,7 +48,7 @@ d3=$(params "$work/run3/model.h5")
 check '[ "$d1" = "$d2" ]' "same seed gives bitwise identical parameters"
 check '[ "$d1" != "$d3" ]' "another seed gives other parameters"
 check '! grep -q "\"type\": \"eval\"" "$work/run2/metrics.jsonl"' "--eval-every 0 turns evaluation off"
-# Our weight-gradient kernel (src/sgemm.c, C of 2^18 values and up: 300 units with a
+# Our weight-gradient kernel (src/backend/sgemm.c, C of 2^18 values and up: 300 units with a
 # shared embedding) gives OpenBLAS's bits, on which the published accuracy figures rest.
 big="--layers 300 --embedding shared --batch-size 32 --n-sample 64 --epochs 1 --max-steps 40 --eval-every 0 --log-every 0"
 "$grurec" train --data "$work/ds" --out "$work/own" $big >/dev/null 2>&1

@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend_ops.h"
-#include "check.h"
+#include "backend/backend_ops.h"
+#include "util/check.h"
 #ifdef GRUREC_HAVE_CUDA
 #include "device_info.h"
 #endif

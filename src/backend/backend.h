@@ -1,6 +1,6 @@
 // The compute interface the trainer and the evaluator call (DESIGN §5). Two
-// implementations behind it (src/backend.c dispatches): the CPU one (OpenBLAS sgemm +
-// fused loops, src/cpu_backend.c) and the CUDA one (cuBLAS + kernels,
+// implementations behind it (src/backend/backend.c dispatches): the CPU one (OpenBLAS sgemm +
+// fused loops, src/backend/cpu_backend.c) and the CUDA one (cuBLAS + kernels,
 // src/cuda/cuda_backend.cu), picked per process by backend_choose_device.
 //
 // Memory: the CPU backend works in PARAMS and its own host buffers. The CUDA backend
@@ -12,10 +12,10 @@
 
 #include <stdint.h>
 
-#include "config.h"
-#include "metrics.h"
-#include "model.h"
-#include "optim.h"
+#include "cmd/config.h"
+#include "eval/metrics.h"
+#include "model/model.h"
+#include "model/optim.h"
 
 typedef struct backend backend;
 typedef struct exchange_mem exchange_mem;

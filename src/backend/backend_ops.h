@@ -1,10 +1,10 @@
-// The table of functions behind src/backend.h: one per implementation (cpu_backend.c,
+// The table of functions behind src/backend/backend.h: one per implementation (cpu_backend.c,
 // cuda/cuda_backend.cu); backend.c holds the chosen table and forwards every call.
 // Each implementation defines struct backend_impl its own way.
 #ifndef GRUREC_BACKEND_OPS_H
 #define GRUREC_BACKEND_OPS_H
 
-#include "backend.h"
+#include "backend/backend.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,4 +1,4 @@
-#include "blas_setup.h"
+#include "backend/blas_setup.h"
 
 #include <stdlib.h>
 #include <string.h>

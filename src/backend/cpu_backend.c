@@ -5,15 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend_ops.h"
-#include "lanes.h"
-#include "check.h"
-#include "gru.h"
-#include "loss.h"
-#include "optim.h"
-#include "rng.h"
-#include "sgemm.h"
-#include "state_mem.h"
+#include "backend/backend_ops.h"
+#include "data/lanes.h"
+#include "util/check.h"
+#include "model/gru.h"
+#include "model/loss.h"
+#include "model/optim.h"
+#include "data/rng.h"
+#include "backend/sgemm.h"
+#include "dist/state_mem.h"
 
 struct backend_impl {
     train_config cfg;

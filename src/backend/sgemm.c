@@ -13,13 +13,13 @@
 // four such products ran at 86-93 GFLOP/s with OpenBLAS and at 101-126 with this.
 // Products of the forward shape (A·B, few rows) were tried the same way and were slower
 // than OpenBLAS inside the step (docs/decisions.md).
-#include "sgemm.h"
+#include "backend/sgemm.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "util/check.h"
 
 void openblas_set_num_threads(int);
 

@@ -1,4 +1,4 @@
-#include "config.h"
+#include "cmd/config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "util/check.h"
 
 void config_defaults(train_config *c) {
     // The official GRU4Rec PyTorch defaults (REFERENCE §A.1).

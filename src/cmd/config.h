@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "loss.h"
+#include "model/loss.h"
 
 enum { MAX_LAYERS = 8 };
 

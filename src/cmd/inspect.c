@@ -1,4 +1,4 @@
-#include "inspect.h"
+#include "cmd/inspect.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,11 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "checkpoint.h"
-#include "dataset.h"
-#include "h5util.h"
-#include "model.h"
+#include "util/check.h"
+#include "io/checkpoint.h"
+#include "data/dataset.h"
+#include "io/h5util.h"
+#include "model/model.h"
 
 static const char *const inspect_usage =
     "usage: grurec inspect PATH [--hash]\n"

@@ -2,16 +2,16 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backend.h"
-#include "baselines.h"
-#include "blas_setup.h"
-#include "check.h"
+#include "backend/backend.h"
+#include "eval/baselines.h"
+#include "backend/blas_setup.h"
+#include "util/check.h"
 #include "comm/comm.h"
-#include "evaluate.h"
-#include "inspect.h"
-#include "recommend.h"
-#include "report.h"
-#include "train.h"
+#include "eval/evaluate.h"
+#include "cmd/inspect.h"
+#include "cmd/recommend.h"
+#include "cmd/report.h"
+#include "cmd/train.h"
 
 static const char *const usage =
     "usage: grurec COMMAND [options]   (grurec COMMAND --help for each)\n"

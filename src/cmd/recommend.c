@@ -1,4 +1,4 @@
-#include "recommend.h"
+#include "cmd/recommend.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -10,11 +10,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "blas_setup.h"
-#include "check.h"
-#include "gru.h"
-#include "clock.h"
-#include "sgemm.h"
+#include "backend/blas_setup.h"
+#include "util/check.h"
+#include "model/gru.h"
+#include "util/clock.h"
+#include "backend/sgemm.h"
 
 typedef struct {
     float s;

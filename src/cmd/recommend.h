@@ -7,11 +7,11 @@
 
 #include <stdint.h>
 
-#include "backend.h"
+#include "backend/backend.h"
 #include "comm/comm.h"
-#include "config.h"
-#include "dataset.h"
-#include "model.h"
+#include "cmd/config.h"
+#include "data/dataset.h"
+#include "model/model.h"
 
 // Item id string -> dense id: open addressing over the dataset's item ids.
 typedef struct {

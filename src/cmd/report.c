@@ -1,4 +1,4 @@
-#include "report.h"
+#include "cmd/report.h"
 
 #include <errno.h>
 #include <math.h>
@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
+#include "util/check.h"
 
 // Nothing here may end the process (report_write runs at the end of training): memory
 // comes from malloc/realloc with the failure handled, never from xmalloc.

@@ -1,4 +1,4 @@
-#include "train.h"
+#include "cmd/train.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -10,20 +10,20 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "backend.h"
-#include "checkpoint.h"
-#include "check.h"
-#include "dataset.h"
-#include "evaluate.h"
-#include "exchange.h"
-#include "lanes.h"
-#include "model.h"
-#include "report.h"
-#include "sampler.h"
-#include "sgemm.h"
-#include "state_mem.h"
-#include "stream.h"
-#include "clock.h"
+#include "backend/backend.h"
+#include "io/checkpoint.h"
+#include "util/check.h"
+#include "data/dataset.h"
+#include "eval/evaluate.h"
+#include "dist/exchange.h"
+#include "data/lanes.h"
+#include "model/model.h"
+#include "cmd/report.h"
+#include "data/sampler.h"
+#include "backend/sgemm.h"
+#include "dist/state_mem.h"
+#include "data/stream.h"
+#include "util/clock.h"
 
 static const char *const train_usage =
     "usage: grurec train --data DIR --out RUN [options]\n"

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "check.h"  // GRUREC_NORETURN
+#include "util/check.h"  // GRUREC_NORETURN
 
 typedef struct comm comm;
 

@@ -5,7 +5,7 @@
 // (shm_allreduce), polled against the same deadline.
 #include "comm.h"
 
-#include "check.h"
+#include "util/check.h"
 
 #include <inttypes.h>
 #include <mpi.h>
@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "clock.h"
+#include "util/clock.h"
 #include "shm_segment.h"
 
 // Point-to-point tags on c->coll: one pair per reduction kind (reduce-scatter, all-gather),

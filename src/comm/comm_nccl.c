@@ -6,7 +6,7 @@
 // with comm_abort (MPI_Abort: the other ranks do not wait for their deadlines).
 #include "comm/comm_nccl.h"
 
-#include "check.h"
+#include "util/check.h"
 
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include "clock.h"
+#include "util/clock.h"
 
 #define SPIN_S 20e-3          // polling (yielding) after the start of a wait (s), as comm_mpi.c
 #define MIN_SLEEP_NS 10000L   // then the back-off: 10 us ...

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "util/check.h"
 #include "comm/comm.h"
 
 struct comm {

@@ -1,4 +1,4 @@
-// CUDA backend: the CPU backend's step (src/cpu_backend.c) on the GPU, call for call.
+// CUDA backend: the CPU backend's step (src/backend/cpu_backend.c) on the GPU, call for call.
 // Parameters, optimizer state, hidden states and every step buffer live on the GPU;
 // the host feeds item ids (inputs, targets, the step's negatives from the same
 // counter-based sampler as the CPU) and the index lists it derives from them: the
@@ -20,10 +20,10 @@
 #include <cuda_runtime.h>
 
 extern "C" {
-#include "backend_ops.h"
-#include "check.h"
+#include "backend/backend_ops.h"
+#include "util/check.h"
 #include "comm/comm_nccl.h"
-#include "exchange.h"
+#include "dist/exchange.h"
 }
 #include "cuda_check.h"
 #include "kernels.h"

@@ -8,11 +8,11 @@
 #include <math.h>
 
 extern "C" {
-#include "adagrad_math.h"
-#include "gru_math.h"
-#include "loss_block.h"
-#include "loss_rows.h"
-#include "rng.h"
+#include "model/adagrad_math.h"
+#include "model/gru_math.h"
+#include "model/loss_block.h"
+#include "model/loss_rows.h"
+#include "data/rng.h"
 }
 #include "cuda_check.h"
 

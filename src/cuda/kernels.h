@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 extern "C" {
-#include "loss.h"
+#include "model/loss.h"
 }
 
 // dst[i] = table[ids[i]] (rows of W floats), i < n.

@@ -1,11 +1,11 @@
-#include "dataset.h"
+#include "data/dataset.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "h5util.h"
+#include "util/check.h"
+#include "io/h5util.h"
 
 const char *const split_names[N_SPLITS] = {"train", "valid", "test"};
 

@@ -1,9 +1,9 @@
-#include "lanes.h"
+#include "data/lanes.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "util/check.h"
 
 void lanes_init(lanes *l, const int64_t *off, const int32_t *items, int64_t n_sessions, int B) {
     memset(l, 0, sizeof *l);

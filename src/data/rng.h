@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "hd.h"
+#include "util/hd.h"
 
 // Streams: one per purpose, so that e.g. the dropout masks do not shift when the number
 // of negatives changes. Never renumber; add new streams at the end.

@@ -1,10 +1,10 @@
 // Vose's alias method over support^alpha (see sampler.h for the exact draw formula).
-#include "sampler.h"
+#include "data/sampler.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-#include "check.h"
+#include "util/check.h"
 
 void alias_build(alias_table *t, const int64_t *support, int32_t n, double alpha) {
     CHECK(n > 0, "alias_build: n = %d items (must be > 0)", (int)n);

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "rng.h"
+#include "data/rng.h"
 
 enum { SAMPLER_MAX_K = 1 << 20 };  // counters per step: step * 2^20 + k
 

@@ -1,9 +1,9 @@
-#include "stream.h"
+#include "data/stream.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "util/check.h"
 
 typedef struct {
     int64_t t_first;

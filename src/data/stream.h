@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "dataset.h"
+#include "data/dataset.h"
 
 typedef struct {
     int64_t n_sessions, n_events, n_pairs;

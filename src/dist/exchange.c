@@ -1,11 +1,11 @@
-#include "exchange.h"
+#include "dist/exchange.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "check.h"
-#include "clock.h"
+#include "util/check.h"
+#include "util/clock.h"
 
 // ---- host memory, summed by the MPI comm layer ----
 static float *host_alloc(void *ctx, size_t n) {

@@ -10,7 +10,7 @@
 #include <stdint.h>
 
 #include "comm/comm.h"
-#include "optim.h"
+#include "model/optim.h"
 
 // Where the gradients live and how the fused buffer is summed: host memory and the MPI
 // comm layer (exchange_init with MEM = NULL), or a backend's device memory and NCCL

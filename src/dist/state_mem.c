@@ -1,9 +1,9 @@
-#include "state_mem.h"
+#include "dist/state_mem.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "check.h"
+#include "util/check.h"
 
 #define ALIGN 64
 #define MAX_REGIONS 4

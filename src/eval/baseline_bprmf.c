@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "baselines.h"
-#include "check.h"
-#include "rng.h"
+#include "eval/baselines.h"
+#include "util/check.h"
+#include "data/rng.h"
 
 // Counter ranges of RNG_STREAM_BPRMF (disjoint): negatives count from 0.
 #define CTR_INIT_Q (UINT64_C(1) << 62)

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "baselines.h"
-#include "check.h"
+#include "eval/baselines.h"
+#include "util/check.h"
 
 typedef struct {
     int32_t item;

@@ -1,5 +1,5 @@
 // Scoring and evaluation of the baselines, and `grurec baseline` (see baselines.h).
-#include "baselines.h"
+#include "eval/baselines.h"
 
 #include <cblas.h>
 #include <errno.h>
@@ -11,11 +11,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "check.h"
-#include "dataset.h"
-#include "evaluate.h"
-#include "stream.h"
-#include "clock.h"
+#include "util/check.h"
+#include "data/dataset.h"
+#include "eval/evaluate.h"
+#include "data/stream.h"
+#include "util/clock.h"
 
 void openblas_set_num_threads(int);
 

@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "comm/comm.h"
-#include "metrics.h"
+#include "eval/metrics.h"
 
 // Sessions as CSR: session s's events are items[off[s] .. off[s+1]-1], in time order.
 typedef struct {
@@ -69,7 +69,7 @@ void itemknn_free(itemknn_model *k);
 // in a seeded random order; the negative j is uniform over the items, redrawn (up to 16
 // times) while it is one of the session's items. SGD on ln σ(p_u·(q_i - q_j)) with L2
 // `reg` on the three touched rows. Factors start uniform in ±init_scale. Single-threaded
-// and bitwise deterministic for a seed (src/rng.h, stream RNG_STREAM_BPRMF).
+// and bitwise deterministic for a seed (src/data/rng.h, stream RNG_STREAM_BPRMF).
 // No item bias: the session vector at test time is a mean of item factors, not a trained
 // p_u, so a bias learnt beside p_u is on another scale and swamps the dot product (on
 // Diginetica, scoring with a trained bias gave Recall@20 0.010, i.e. POP).

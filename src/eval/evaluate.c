@@ -1,14 +1,14 @@
-#include "evaluate.h"
+#include "eval/evaluate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-#include "backend.h"
-#include "check.h"
-#include "lanes.h"
-#include "stream.h"
+#include "backend/backend.h"
+#include "util/check.h"
+#include "data/lanes.h"
+#include "data/stream.h"
 
 void evaluate(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
               tie_mode ties, metrics *met, comm *cm, backend *training) {

@@ -4,10 +4,10 @@
 #define GRUREC_EVALUATE_H
 
 #include "comm/comm.h"
-#include "config.h"
-#include "dataset.h"
-#include "metrics.h"
-#include "model.h"
+#include "cmd/config.h"
+#include "data/dataset.h"
+#include "eval/metrics.h"
+#include "model/model.h"
 
 typedef struct backend backend;
 

@@ -1,11 +1,11 @@
 // Exact ranking evaluation over all items (see metrics.h).
-#include "metrics.h"
+#include "eval/metrics.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
+#include "util/check.h"
 
 static int cmp_int(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;

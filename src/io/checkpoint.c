@@ -1,4 +1,4 @@
-#include "checkpoint.h"
+#include "io/checkpoint.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "h5util.h"
+#include "util/check.h"
+#include "io/h5util.h"
 
 static uint64_t fnv_floats(uint64_t h, const float *v, size_t n) {
     const uint32_t *w = (const uint32_t *)v;

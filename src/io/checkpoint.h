@@ -7,11 +7,11 @@
 
 #include <stdint.h>
 
-#include "backend.h"
+#include "backend/backend.h"
 #include "comm/comm.h"
-#include "config.h"
-#include "lanes.h"
-#include "model.h"
+#include "cmd/config.h"
+#include "data/lanes.h"
+#include "model/model.h"
 
 typedef struct {
     int64_t epoch;      // the epoch to run (1-based)

@@ -1,4 +1,4 @@
-#include "h5util.h"
+#include "io/h5util.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -7,7 +7,7 @@
 
 #include <libdeflate.h>
 
-#include "check.h"
+#include "util/check.h"
 
 void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 

@@ -6,7 +6,7 @@
 
 #include <math.h>
 
-#include "hd.h"
+#include "util/hd.h"
 
 // With momentum: acc += g²; v = μ·v − lr·g/√(acc + 1e-6); p += v.
 static inline GRUREC_HD void adagrad_elem(float *p, float g, float *acc, float *v, float lr, float mu) {

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "hd.h"
+#include "util/hd.h"
 
 // Cephes' expf: x = k·ln2 + r, e^r by a degree-6 polynomial (about 1 ulp), 2^k put into
 // the exponent bits. Exactly 0 below -87.3 (no slow subnormals); clamped above 88.

@@ -1,9 +1,9 @@
-#include "gru.h"
+#include "model/gru.h"
 
 #include <math.h>
 
-#include "gru_math.h"
-#include "sgemm.h"
+#include "model/gru_math.h"
+#include "backend/sgemm.h"
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 void gru_forward(int M, int H, const float *h_prev, const float *U, const float *b, float *xw, float *gates,

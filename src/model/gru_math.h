@@ -5,8 +5,8 @@
 #ifndef GRUREC_GRU_MATH_H
 #define GRUREC_GRU_MATH_H
 
-#include "fastmath.h"
-#include "hd.h"
+#include "model/fastmath.h"
+#include "util/hd.h"
 
 // r or z: σ(h·U + x·W + b).
 static inline GRUREC_HD float gru_gate(float g, float a) { return fm_sigmoid(g + a); }

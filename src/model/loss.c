@@ -1,14 +1,14 @@
 // Output losses and their exact gradients (see loss.h for the formulas): the loop over
 // the rows. The per-row math, shared with the CUDA backend, is in loss_rows.h.
-#include "loss.h"
+#include "model/loss.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "check.h"
-#include "loss_rows.h"
+#include "util/check.h"
+#include "model/loss_rows.h"
 
 size_t loss_scratch_floats(int M, int C) {
     (void)M;

@@ -45,7 +45,7 @@
 #ifndef GRUREC_LOSS_BLOCK_H
 #define GRUREC_LOSS_BLOCK_H
 
-#include "loss_rows.h"
+#include "model/loss_rows.h"
 
 #define LB_NP 4        // partials per lane and phase at most (bpr-max: S, SP, SQ, SD)
 #define LB_MAX_T 1024  // lanes at most (the largest CUDA block)

@@ -32,11 +32,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "fastmath.h"
-#include "hd.h"
-#include "loss.h"
+#include "model/fastmath.h"
+#include "util/hd.h"
+#include "model/loss.h"
 #ifndef __CUDACC__
-#include "check.h"
+#include "util/check.h"
 #endif
 
 // The row functions are forced inline: on the CPU into each target clone of
@@ -143,7 +143,7 @@ LOSS_INLINE const float *activate_row(const loss_config *cfg, const float *Rrow,
     switch (cfg->act) {
     case ACT_LINEAR: break;
     case ACT_TANH:
-        // tanh and its derivative, accurate near 0 and for large |x| (src/fastmath.h).
+        // tanh and its derivative, accurate near 0 and for large |x| (src/model/fastmath.h).
         for (int j = 0; j < C; j++) r[j] = fm_tanh_d(r[j], &a[j]);
         break;
     case ACT_ELU: {

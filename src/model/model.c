@@ -1,4 +1,4 @@
-#include "model.h"
+#include "model/model.h"
 
 #include <errno.h>
 #include <math.h>
@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "check.h"
-#include "h5util.h"
-#include "rng.h"
-#include "state_mem.h"
+#include "util/check.h"
+#include "io/h5util.h"
+#include "data/rng.h"
+#include "dist/state_mem.h"
 
 void model_shape_init(model_shape *s, const train_config *c, int64_t n_items) {
     memset(s, 0, sizeof *s);

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
+#include "cmd/config.h"
 
 typedef struct {
     int n_layers;

@@ -1,11 +1,11 @@
-#include "optim.h"
+#include "model/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "adagrad_math.h"
-#include "check.h"
+#include "model/adagrad_math.h"
+#include "util/check.h"
 
 // The update of N values, element by element as adagrad_math.h (shared with the CUDA
 // backend). Inlined into the two entry points below, each cloned for AVX-512 / AVX2 /
