@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""Reference values for src/gru.c (tests/test_gru.c reads gru_ref.txt).
+"""Reference values for src/model/gru.c (tests/test_gru.c reads gru_ref.txt).
 
 One step of the GRU cell of DESIGN.md section 3 (Cho et al.'s original form, the reset
 gate applied before U), written from the formulas alone, in double precision, with the
 Python standard library only, independently of the C code. Regenerate with:
     python3 tests/reference/gru_ref.py > tests/reference/gru_ref.txt
 
-Layout (as src/gru.h): M rows; each row of xw / gates / dxw has 3H values, the gate
+Layout (as src/model/gru.h): M rows; each row of xw / gates / dxw has 3H values, the gate
 blocks in the order r, z, c; U is [H x 3H] row-major, b is [3H].
 Forward, row i (a = xw + b, the pre-activation without the recurrent part):
     r = sigma(a_r + h U_r)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference values for src/loss.c (tests/test_loss.c reads loss_ref.txt).
+"""Reference values for src/model/loss.c (tests/test_loss.c reads loss_ref.txt).
 
 Written directly from the loss formulas of DESIGN.md section 3 / REFERENCE-GRU4REC.md
 A.2, in double precision, with the Python standard library only, independently of the
