@@ -20,6 +20,7 @@ for key in epoch loss events_per_s seconds; do
 done
 check 'grep -q "\"type\": \"eval\"" "$work/run1/metrics.jsonl"' "evaluation recorded at the end"
 check 'grep -qE "^ +cutoff +Recall +MRR +NDCG$" "$work/out1"' "train prints the metrics (Recall, MRR, NDCG)"
+check '"$grurec" eval --help | grep -q "NDCG@K"' "eval --help describes NDCG@K"
 check 'grep "\"type\": \"eval\"" "$work/run1/metrics.jsonl" | tail -1 | grep -q "\"ndcg@20\":"' "metrics.jsonl evaluations have ndcg@20"
 
 # 2. eval --json: keys and the number of predictions (test events - test sessions)
