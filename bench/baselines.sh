@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The ICLR 2016 baselines (POP, S-POP, item-KNN, BPR-MF) on the published Diginetica split,
-# evaluated like the GRU (all 43,097 items, conservative ties): Recall / MRR at 1, 5, 10, 20
+# evaluated like the GRU (all 43,097 items, conservative ties): Recall / MRR at 1, 5, 10, 20, NDCG@20
 # and the wall time of each (fit + evaluation). For orientation, the task statement quotes
 # item-KNN at Recall@20 0.3610 / MRR@20 0.1106 on this split.
 # usage: bench/baselines.sh [BUILD_DIR] [WORK_DIR] [THREADS]   (a few minutes on one core)
@@ -25,12 +25,13 @@ for m in "${methods[@]}"; do
     t1=$(date +%s.%N)
     awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f\n", b - a}' >"$work/$m.seconds"
 done
-printf '%-8s %9s %9s %9s %9s %9s %9s %9s %9s %8s %12s\n' method R@1 MRR@1 R@5 MRR@5 R@10 MRR@10 R@20 MRR@20 seconds predictions
+printf '%-8s %9s %9s %9s %9s %9s %9s %9s %9s %9s %8s %12s\n' method R@1 MRR@1 R@5 MRR@5 R@10 MRR@10 R@20 MRR@20 NDCG@20 \
+    seconds predictions
 for m in "${methods[@]}"; do
     python3 - "$work/$m.json" "$m" "$(cat "$work/$m.seconds")" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1])); name = sys.argv[2]; secs = float(sys.argv[3])
-cols = [j[f"{k}@{c}"] for c in (1, 5, 10, 20) for k in ("recall", "mrr")]
+cols = [j[f"{k}@{c}"] for c in (1, 5, 10, 20) for k in ("recall", "mrr")] + [j["ndcg@20"]]
 print(f"{name:<8} " + " ".join(f"{v:9.4f}" for v in cols) + f" {secs:8.2f} {j['predictions']:12d}")
 PY
 done

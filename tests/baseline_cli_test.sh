@@ -16,9 +16,16 @@ get() { sed -E "s/.*\"$1\": ([0-9.]+).*/\\1/" "$2"; }
 # 1. pop --json: keys and the prediction count
 "$grurec" baseline pop --data "$work/ds" --json >"$work/pop.json" 2>"$work/pop.err"
 check '[ $? -eq 0 ]' "baseline pop exits 0"
-for key in recall@1 mrr@1 recall@5 mrr@5 recall@10 mrr@10 recall@20 mrr@20 predictions; do
+for key in recall@1 mrr@1 recall@5 mrr@5 recall@10 mrr@10 recall@20 mrr@20 ndcg@1 ndcg@5 ndcg@10 ndcg@20 predictions; do
     check 'grep -q "\"$key\":" "$work/pop.json"' "pop --json has $key"
 done
+keys=$(grep -o '"[a-z]*@*[0-9]*":' "$work/pop.json" | tr -d '":' | tr '\n' ' ')
+check '[ "$keys" = "recall@1 mrr@1 recall@5 mrr@5 recall@10 mrr@10 recall@20 mrr@20 ndcg@1 ndcg@5 ndcg@10 ndcg@20 predictions " ]' \
+    "--json keys in order: the recall/mrr pairs as before, then ndcg, then predictions ($keys)"
+n1=$(get ndcg@1 "$work/pop.json") r1=$(get recall@1 "$work/pop.json")
+n20=$(get ndcg@20 "$work/pop.json") m20=$(get mrr@20 "$work/pop.json") r20=$(get recall@20 "$work/pop.json")
+check '[ "$n1" = "$r1" ] && awk -v m="$m20" -v n="$n20" -v r="$r20" "BEGIN {exit !(m <= n && n <= r)}"' \
+    "ndcg@1 = recall@1 ($n1), mrr@20 <= ndcg@20 <= recall@20 ($m20 <= $n20 <= $r20)"
 check '[ $(wc -l <"$work/pop.json") -eq 1 ]' "--json prints one line on stdout"
 pred=$(get predictions "$work/pop.json")
 check '[ "$pred" -eq $((tev - tses)) ]' "predictions ($pred) = test events - test sessions ($tev - $tses)"
@@ -34,7 +41,8 @@ check 'awk -v a="$r_knn" -v b="$r_pop" "BEGIN {exit !(a > b)}"' "item-KNN beats 
 
 # 3. the human table, like grurec eval
 "$grurec" baseline itemknn --data "$work/ds" --cutoffs 20 >"$work/table" 2>/dev/null
-check 'grep -q "^test: $pred predictions" "$work/table" && grep -q "Recall" "$work/table"' "table output as grurec eval"
+check 'grep -q "^test: $pred predictions" "$work/table" && grep -qE "^ +cutoff +Recall +MRR +NDCG$" "$work/table"' \
+    "table output as grurec eval (cutoff, Recall, MRR, NDCG)"
 
 # 4. threads, ranks and options
 "$grurec" baseline itemknn --data "$work/ds" --json --threads 3 >"$work/knn3.json" 2>/dev/null
@@ -43,7 +51,7 @@ if with_mpi; then
     GRUREC_OVERSUBSCRIBE=1 timeout 120 "$here/launch/grurec-mpirun" -np 2 "$grurec" baseline itemknn --data "$work/ds" \
         --json >"$work/knn-np2.json" 2>"$work/knn-np2.err"
     check '[ $? -eq 0 ] && [ "$(get predictions "$work/knn-np2.json")" -eq "$pred" ]' "2 ranks: exits 0, same count"
-    for key in recall@20 mrr@20 recall@1; do
+    for key in recall@20 mrr@20 recall@1 ndcg@20 ndcg@1; do
         check '[ "$(get $key "$work/knn-np2.json")" = "$(get $key "$work/itemknn.json")" ]' "2 ranks: same $key"
     done
 else

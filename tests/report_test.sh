@@ -22,9 +22,10 @@ check '[ $(grep -o "<table" "$html" | wc -l) -eq $(grep -o "</table>" "$html" | 
 check '! grep -qiE "https?://" "$html"' "no http:// or https:// reference"
 check '! grep -qiE "<script|<link|<img|@import|url\(" "$html"' "no script, link, image or external resource"
 check '[ $(grep -o "data-chart=\"loss\"" "$html" | wc -l) -eq 3 ]' "loss chart: one point per epoch (3)"
-# evaluations on valid after epochs 1 and 2, on test at the end: Recall and MRR points
-check '[ $(grep -o "data-chart=\"eval\"" "$html" | wc -l) -eq 6 ]' "metrics chart: Recall@20 and MRR@20 of each of 3 evaluations"
-check 'grep -q "Recall@20 (valid)" "$html" && grep -q "MRR@20 (test)" "$html"' "metric series named by split"
+# evaluations on valid after epochs 1 and 2, on test at the end: Recall, MRR and NDCG points
+check '[ $(grep -o "data-chart=\"eval\"" "$html" | wc -l) -eq 9 ]' "metrics chart: Recall@20, MRR@20 and NDCG@20 of each of 3 evaluations"
+check 'grep -q "Recall@20 (valid)" "$html" && grep -q "MRR@20 (test)" "$html" && grep -q "NDCG@20 (test)" "$html"' "metric series named by split"
+check 'grep -q "stroke-dasharray=\"2 3\"" "$html"' "NDCG drawn dotted (Recall solid, MRR dashed)"
 check 'grep -q "progress lines" "$html"' "events/s chart has the progress series"
 fp=$(sed -nE '1s/.*"fingerprint": "([0-9a-f]+)".*/\1/p' "$run/metrics.jsonl")
 check '[ -n "$fp" ] && grep -q "$fp" "$html"' "header shows the dataset fingerprint ($fp)"
@@ -32,7 +33,7 @@ check 'grep -q "<td>dataset</td><td>$work/ds</td>" "$html" && grep -q "<td>ranks
 for kv in "loss:cross-entropy" "layers:16" "batch-size:8" "n-sample:16" "epochs:3" "seed:42"; do
     check 'grep -q "<td>${kv%%:*}</td><td>${kv#*:}</td>" "$html"' "config table has ${kv%%:*} = ${kv#*:}"
 done
-check 'grep -q "recall@20" "$html"' "evaluation table"
+check 'grep -q "recall@20" "$html" && grep -q "<th>ndcg@20</th>" "$html"' "evaluation table (with ndcg@20)"
 
 # 2. grurec report RUN makes it again
 rm -f "$html"
@@ -56,6 +57,12 @@ cat "$work/metrics.orig" >>"$run/metrics.jsonl"
 "$grurec" report "$run" >/dev/null 2>"$work/rep3.err"
 check '[ $? -eq 0 ] && grep -q "metrics.jsonl:$(($(wc -l <"$work/metrics.orig") + 1)): not a JSON object" "$work/rep3.err"' \
     "a bad line in the middle is named in a warning and skipped"
+# a run made before NDCG (no ndcg@K keys): Recall and MRR only, no empty NDCG series
+sed -E 's/"ndcg@[0-9]+": [0-9.]+, //g' "$work/metrics.orig" >"$run/metrics.jsonl"
+"$grurec" report "$run" >/dev/null 2>"$work/rep4.err"
+check '[ $? -eq 0 ] && ! grep -q "ndcg@" "$run/metrics.jsonl"' "report of a metrics.jsonl without ndcg keys exits 0"
+check '[ $(grep -o "data-chart=\"eval\"" "$html" | wc -l) -eq 6 ] && ! grep -q "NDCG@20 (" "$html"' \
+    "without ndcg keys: Recall and MRR points only"
 cp "$work/metrics.orig" "$run/metrics.jsonl"
 "$grurec" report "$run" >/dev/null 2>&1
 

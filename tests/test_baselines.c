@@ -398,6 +398,8 @@ Test(evaluate, matches_prefix_scoring_and_counts) {
                 cr_assert_eq(got.hits[c], want.hits[c], "%s mode %d cutoff %d", baseline_name(kind), m, cut[c]);
                 cr_assert(fabs(got.rr[c] - want.rr[c]) <= 1e-9 * (1 + want.rr[c]), "%s mode %d cutoff %d",
                           baseline_name(kind), m, cut[c]);
+                cr_assert(fabs(got.dcg[c] - want.dcg[c]) <= 1e-9 * (1 + want.dcg[c]), "%s mode %d cutoff %d: dcg",
+                          baseline_name(kind), m, cut[c]);
             }
         }
         baseline_scorer_free(&b);
@@ -432,6 +434,10 @@ Test(evaluate, tie_modes_pass_through) {
         cr_assert(fabs(metrics_mrr(&met, 2) - want) < 1e-12, "mode %d: MRR@5 %.12g, want %.12g", m, metrics_mrr(&met, 2),
                   want);
         cr_assert(fabs(metrics_mrr(&met, 1) - (1 + 1.0 / rank0[m]) / 3) < 1e-12);
+        // NDCG@5: the ranks 1, rank0 and 5 -> (1/log2(2) + 1/log2(rank0 + 1) + 1/log2(6)) / 3.
+        double want_ndcg = (1 + 1.0 / log2(rank0[m] + 1) + 1.0 / log2(6.0)) / 3;
+        cr_assert(fabs(metrics_ndcg(&met, 2) - want_ndcg) < 1e-12, "mode %d: NDCG@5 %.12g, want %.12g", m,
+                  metrics_ndcg(&met, 2), want_ndcg);
     }
     baseline_scorer_free(&b);
 }

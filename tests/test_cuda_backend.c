@@ -13,7 +13,7 @@
 //    bitwise equal (every reduction on the GPU has a fixed order);
 //  - the GPU gradient step changes neither the parameters nor the hidden state and
 //    repeats bitwise; its dropout masks follow the step and the rank as the CPU's;
-//  - evaluation: backend_eval_step metrics (hits exact, MRR sums within 1e-6 relative),
+//  - evaluation: backend_eval_step metrics (hits exact, MRR/NDCG sums within 1e-6 relative),
 //    backend_feed and backend_score_all scores, on 200 items;
 //  - backend_move_rows and backend_zero_states on the device;
 //  - backend_choose_device("auto") picks CUDA exactly when a usable GPU exists (runs
@@ -514,7 +514,7 @@ Test(cuda_backend, gradient_step_changes_nothing_and_repeats) {
 // ---------------------------------------------------------------------------------------
 // Evaluation: scoring backends (no optimizer, no dropout) on 200 items. Random parameters
 // make ties between a target and another item improbable, so the ranks (and the hits)
-// must be the same; the MRR sums add the same 1/rank values in the same order.
+// must be the same; the MRR and NDCG sums add the same values in the same order.
 
 static void random_ids(rng_state *r, int32_t *v, int n, int64_t n_items) {
     for (int i = 0; i < n; i++) v[i] = (int32_t)(rng_next_u64(r) % (uint64_t)n_items);
@@ -553,6 +553,8 @@ static void eval_case(const char *emb) {
                   mg.hits[k], mc.hits[k]);
         cr_expect(fabs(mg.rr[k] - mc.rr[k]) <= 1e-6 * fabs(mc.rr[k]),
                   "%s: MRR sum@%d: %.12g on the GPU, %.12g on the CPU", ctx, mc.cutoffs[k], mg.rr[k], mc.rr[k]);
+        cr_expect(fabs(mg.dcg[k] - mc.dcg[k]) <= 1e-6 * fabs(mc.dcg[k]),
+                  "%s: NDCG sum@%d: %.12g on the GPU, %.12g on the CPU", ctx, mc.cutoffs[k], mg.dcg[k], mc.dcg[k]);
     }
     // Feeding, then scores of every item.
     int32_t x[EVAL_ROWS];

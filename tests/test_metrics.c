@@ -1,8 +1,10 @@
-// Unit tests: src/metrics.{h,c} (ranks with ties, Recall@K, MRR@K, merging, parsing).
-// Expected values are worked out by hand in the comments.
+// Unit tests: src/eval/metrics.{h,c} (ranks with ties, Recall@K, MRR@K, NDCG@K, merging,
+// parsing). Expected values are worked out by hand in the comments, or come from
+// tests/reference/ndcg_ref.txt (a sort-based Python reference, ndcg_ref.py).
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -133,14 +135,17 @@ Test(metrics, recall_mrr_by_hand) {
     metrics_init(&m, cut, 2);
     metrics_add_rows(&m, s, 3, 6, targets, TIES_STANDARD);
     cr_assert_eq(m.n, 3);
-    // @1: only the rank-1 row: recall 1/3, MRR 1/3.
+    // @1: only the rank-1 row: recall 1/3, MRR 1/3, NDCG 1/log2(2) / 3 = 1/3.
     cr_assert_eq(m.hits[0], 1.0);
     cr_assert(near(metrics_recall(&m, 0), 1.0 / 3));
     cr_assert(near(metrics_mrr(&m, 0), 1.0 / 3));
-    // @5: ranks 1 and 3: recall 2/3, MRR (1 + 1/3) / 3 = 4/9.
+    cr_assert(near(metrics_ndcg(&m, 0), 1.0 / 3));
+    // @5: ranks 1 and 3: recall 2/3, MRR (1 + 1/3) / 3 = 4/9,
+    // NDCG (1/log2(2) + 1/log2(4)) / 3 = (1 + 1/2) / 3 = 1/2.
     cr_assert_eq(m.hits[1], 2.0);
     cr_assert(near(metrics_recall(&m, 1), 2.0 / 3));
     cr_assert(near(metrics_mrr(&m, 1), 4.0 / 9));
+    cr_assert(near(metrics_ndcg(&m, 1), 0.5));
 }
 
 Test(metrics, tie_modes_against_cutoffs) {
@@ -155,22 +160,27 @@ Test(metrics, tie_modes_against_cutoffs) {
     metrics_add_rows(&st, s, 1, 4, target, TIES_STANDARD);
     metrics_add_rows(&co, s, 1, 4, target, TIES_CONSERVATIVE);
     metrics_add_rows(&me, s, 1, 4, target, TIES_MEDIAN);
-    // standard (2): hit at 2, 3, 4; rr 1/2.
+    // standard (2): hit at 2, 3, 4; rr 1/2; dcg 1/log2(3) = 0.63092975357145743.
     for (int c = 0; c < 3; c++) {
         cr_assert_eq(st.hits[c], 1.0);
         cr_assert(near(st.rr[c], 0.5));
+        cr_assert(near(st.dcg[c], 0.63092975357145743));
     }
-    // conservative (3): miss at 2; hit at 3, 4; rr 1/3.
+    // conservative (3): miss at 2; hit at 3, 4; rr 1/3; dcg 1/log2(4) = 1/2.
     cr_assert_eq(co.hits[0], 0.0);
     cr_assert_eq(co.rr[0], 0.0);
+    cr_assert_eq(co.dcg[0], 0.0);
     cr_assert_eq(co.hits[1], 1.0);
     cr_assert(near(co.rr[1], 1.0 / 3));
-    // median (2.5): miss at 2; hit at 3, 4; rr 1/2.5 = 0.4.
+    cr_assert(near(metrics_ndcg(&co, 1), 0.5));
+    // median (2.5): miss at 2; hit at 3, 4; rr 1/2.5 = 0.4; dcg 1/log2(3.5) = 0.55329475566511220.
     cr_assert_eq(me.hits[0], 0.0);
+    cr_assert_eq(me.dcg[0], 0.0);
     cr_assert_eq(me.hits[1], 1.0);
     cr_assert_eq(me.hits[2], 1.0);
     cr_assert(near(me.rr[1], 0.4));
     cr_assert(near(metrics_mrr(&me, 2), 0.4));
+    cr_assert(near(metrics_ndcg(&me, 2), 0.55329475566511220));
 }
 
 Test(metrics, nan_rows) {
@@ -195,6 +205,7 @@ Test(metrics, empty_is_zero) {
     cr_assert_eq(m.n, 0);
     cr_assert_eq(metrics_recall(&m, 0), 0.0);
     cr_assert_eq(metrics_mrr(&m, 0), 0.0);
+    cr_assert_eq(metrics_ndcg(&m, 0), 0.0);
 }
 
 Test(metrics, init_sorts_and_dedups) {
@@ -204,7 +215,7 @@ Test(metrics, init_sorts_and_dedups) {
     cr_assert_eq(m.n_cutoffs, 4);
     const int want[4] = {1, 5, 10, 20};
     cr_assert_arr_eq(m.cutoffs, want, sizeof want);
-    for (int c = 0; c < 4; c++) cr_assert(m.hits[c] == 0 && m.rr[c] == 0);
+    for (int c = 0; c < 4; c++) cr_assert(m.hits[c] == 0 && m.rr[c] == 0 && m.dcg[c] == 0);
     cr_assert_eq(m.n, 0);
 }
 
@@ -255,6 +266,8 @@ Test(metrics, merge_equals_single_pass) {
             cr_assert_eq(a.hits[k], all.hits[k]);
             cr_assert(fabs(a.rr[k] - all.rr[k]) <= 1e-12 * all.rr[k], "rr %g vs %g", a.rr[k],
                       all.rr[k]);
+            cr_assert(fabs(a.dcg[k] - all.dcg[k]) <= 1e-12 * all.dcg[k], "dcg %g vs %g", a.dcg[k],
+                      all.dcg[k]);
         }
         // Sanity: the sums are not trivially zero for every cutoff.
         cr_assert(all.hits[3] > 0);
@@ -269,6 +282,108 @@ Test(metrics, merge_rejects_different_cutoffs, .exit_code = 1) {
     metrics_init(&a, c1, 2);
     metrics_init(&b, c2, 2);
     metrics_merge(&a, &b);
+}
+
+// ---- against the sort-based reference ---------------------------------------------------
+
+// tests/reference/ndcg_ref.txt (ndcg_ref.py): random rows with many ties and some NaNs,
+// ranked by SORTING each row in Python; every mode's rank must match rank_of exactly and
+// every Recall@K / MRR@K / NDCG@K the C sums to rounding.
+typedef struct {
+    char name[16];
+    int N, M, n_cutoffs;
+    int cutoffs[METRICS_MAX_CUTOFFS];
+    float *scores;  // M x N
+    int32_t *targets;
+} ref_case;
+
+static const ref_case *find_case(const ref_case *cases, int n, const char *name) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(cases[i].name, name) == 0) return &cases[i];
+    cr_assert_fail("unknown case %s", name);
+    return NULL;
+}
+
+Test(metrics, sort_reference_all_tie_modes) {
+    const char *path = GRUREC_TESTS_DIR "/reference/ndcg_ref.txt";
+    FILE *f = fopen(path, "r");
+    cr_assert(f, "cannot open %s", path);
+    enum { MAX_CASES = 8 };
+    ref_case cases[MAX_CASES];
+    int n_cases = 0, n_ranks = 0, n_values = 0, n_hits = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) > 0) {
+        char *p = line;
+        if (*p == '#' || *p == '\n') continue;
+        if (strncmp(p, "case ", 5) == 0) {
+            cr_assert_lt(n_cases, MAX_CASES);
+            ref_case *c = &cases[n_cases++];
+            cr_assert_eq(sscanf(p, "case %15s %d %d", c->name, &c->N, &c->M), 3);
+            cr_assert(getline(&line, &cap, f) > 0 && strncmp(line, "cutoffs ", 8) == 0);
+            p = line + 8;
+            for (c->n_cutoffs = 0; c->n_cutoffs < METRICS_MAX_CUTOFFS && *p && *p != '\n'; c->n_cutoffs++)
+                c->cutoffs[c->n_cutoffs] = (int)strtol(p, &p, 10);
+            c->scores = malloc((size_t)c->M * (size_t)c->N * sizeof *c->scores);
+            c->targets = malloc((size_t)c->M * sizeof *c->targets);
+            for (int r = 0; r < c->M; r++) {
+                cr_assert(getline(&line, &cap, f) > 0 && strncmp(line, "row ", 4) == 0);
+                p = line + 4;
+                c->targets[r] = (int32_t)strtol(p, &p, 10);
+                for (int i = 0; i < c->N; i++) c->scores[(size_t)r * (size_t)c->N + (size_t)i] = strtof(p, &p);
+            }
+            continue;
+        }
+        char name[16], mode_name[16];
+        int used;
+        tie_mode mode;
+        if (strncmp(p, "ranks ", 6) == 0) {
+            cr_assert_eq(sscanf(p, "ranks %15s %15s %n", name, mode_name, &used), 2);
+            cr_assert(tie_mode_parse(mode_name, &mode));
+            const ref_case *c = find_case(cases, n_cases, name);
+            p += used;
+            for (int r = 0; r < c->M; r++) {
+                double want = strtod(p, &p);
+                double got = rank_of(c->scores + (size_t)r * (size_t)c->N, c->N, c->targets[r], mode);
+                cr_expect_eq(got, want, "case %s %s row %d: rank %g, the sort says %g", name, mode_name, r, got, want);
+                n_ranks++;
+            }
+            continue;
+        }
+        int k;
+        double recall, mrr, ndcg;
+        cr_assert_eq(sscanf(p, "value %15s %15s %d %lf %lf %lf", name, mode_name, &k, &recall, &mrr, &ndcg), 6,
+                     "bad line: %s", p);
+        cr_assert(tie_mode_parse(mode_name, &mode));
+        const ref_case *c = find_case(cases, n_cases, name);
+        metrics m;
+        metrics_init(&m, c->cutoffs, c->n_cutoffs);
+        metrics_add_rows(&m, c->scores, c->M, c->N, c->targets, mode);
+        int at = -1;
+        for (int i = 0; i < m.n_cutoffs; i++)
+            if (m.cutoffs[i] == k) at = i;
+        cr_assert_geq(at, 0, "cutoff %d not in case %s", k, name);
+        cr_expect_eq(m.n, c->M);
+        cr_expect_eq(metrics_recall(&m, at), recall, "case %s %s @%d: recall %.17g, want %.17g", name, mode_name, k,
+                     metrics_recall(&m, at), recall);
+        cr_expect(fabs(metrics_mrr(&m, at) - mrr) <= 1e-12, "case %s %s @%d: MRR %.17g, want %.17g", name, mode_name,
+                  k, metrics_mrr(&m, at), mrr);
+        cr_expect(fabs(metrics_ndcg(&m, at) - ndcg) <= 1e-12, "case %s %s @%d: NDCG %.17g, want %.17g", name,
+                  mode_name, k, metrics_ndcg(&m, at), ndcg);
+        n_hits += recall > 0;
+        n_values++;
+    }
+    free(line);
+    fclose(f);
+    for (int i = 0; i < n_cases; i++) {
+        free(cases[i].scores);
+        free(cases[i].targets);
+    }
+    // 6 cases; ranks for 3 modes of 3+4+25+30+30+20 rows; a value per mode per cutoff.
+    cr_assert_eq(n_cases, 6, "truncated %s?", path);
+    cr_assert_eq(n_ranks, 3 * (3 + 4 + 25 + 30 + 30 + 20));
+    cr_assert_eq(n_values, 3 * (2 + 4 + 5 + 6 + 7 + 7));
+    cr_assert_gt(n_hits, n_values / 2, "most values should be non-zero");
 }
 
 // ---- parsing ----------------------------------------------------------------------------

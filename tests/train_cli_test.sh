@@ -19,12 +19,14 @@ for key in epoch loss events_per_s seconds; do
     check 'grep "\"type\": \"epoch\"" "$work/run1/metrics.jsonl" | head -1 | grep -q "\"$key\":"' "epoch object has $key"
 done
 check 'grep -q "\"type\": \"eval\"" "$work/run1/metrics.jsonl"' "evaluation recorded at the end"
-check 'grep -q "Recall" "$work/out1"' "train prints the metrics"
+check 'grep -qE "^ +cutoff +Recall +MRR +NDCG$" "$work/out1"' "train prints the metrics (Recall, MRR, NDCG)"
+check '"$grurec" eval --help | grep -q "NDCG@K"' "eval --help describes NDCG@K"
+check 'grep "\"type\": \"eval\"" "$work/run1/metrics.jsonl" | tail -1 | grep -q "\"ndcg@20\":"' "metrics.jsonl evaluations have ndcg@20"
 
 # 2. eval --json: keys and the number of predictions (test events - test sessions)
 "$grurec" eval --data "$work/ds" --model "$work/run1" --json >"$work/eval.json"
 check '[ $? -eq 0 ]' "eval exits 0"
-for key in recall@1 mrr@1 recall@5 recall@10 recall@20 mrr@20 predictions; do
+for key in recall@1 mrr@1 recall@5 recall@10 recall@20 mrr@20 ndcg@1 ndcg@20 predictions; do
     check 'grep -q "\"$key\":" "$work/eval.json"' "eval --json has $key"
 done
 summary=$(h5dump -a summary "$work/ds/meta.h5" 2>/dev/null | tr -d '\n')

@@ -18,7 +18,7 @@ static const char *const usage =
     "\n"
     "  train      train GRU4Rec on a dataset made by grurec-prep (resumes a run directory\n"
     "             from its newest checkpoint), then evaluate it\n"
-    "  eval       Recall@K and MRR@K of a trained model over all items\n"
+    "  eval       Recall@K, MRR@K and NDCG@K of a trained model over all items\n"
     "  baseline   POP, S-POP, item-KNN or BPR-MF, fitted and evaluated like eval\n"
     "  recommend  the top k next items for sessions of original item ids\n"
     "  report     write RUN/report.html (charts of loss, metrics and speed; the config)\n"

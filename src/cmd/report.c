@@ -412,8 +412,10 @@ static double nice_step(double range, int target) {
 typedef struct {
     const series *s;
     const char *color;
-    int dashed, markers, line;
+    int dashed, markers, line;  // dashed: 0 solid, 1 dashes, 2 dots
 } chart_series;
+
+static const char *const dash_attr[3] = {"", " stroke-dasharray=\"6 4\"", " stroke-dasharray=\"2 3\""};
 
 enum { CW = 720, CH = 330, ML = 78, MR = 20, MT = 34, MB = 64 };
 
@@ -504,7 +506,7 @@ static void svg_chart(FILE *f, const char *id, const char *title, const char *xl
             // At most about 2000 vertices per line: long runs log many progress lines.
             size_t stride = s->n > 2000 ? (s->n + 1999) / 2000 : 1;
             fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.8\"%s points=\"", cs[k].color,
-                    cs[k].dashed ? " stroke-dasharray=\"6 4\"" : "");
+                    dash_attr[cs[k].dashed]);
             for (size_t i = 0; i < s->n; i += stride) fprintf(f, "%.1f,%.1f ", PX(s->v[i].x), PY(s->v[i].y));
             if ((s->n - 1) % stride) fprintf(f, "%.1f,%.1f", PX(s->v[s->n - 1].x), PY(s->v[s->n - 1].y));
             fputs("\"/>\n", f);
@@ -526,7 +528,7 @@ static void svg_chart(FILE *f, const char *id, const char *title, const char *xl
         int ly = CH - 10;
         if (cs[k].line && cs[k].s->n > 1)
             fprintf(f, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"2.5\"%s/>", lx, ly - 4,
-                    lx + 22, ly - 4, cs[k].color, cs[k].dashed ? " stroke-dasharray=\"6 4\"" : "");
+                    lx + 22, ly - 4, cs[k].color, dash_attr[cs[k].dashed]);
         else
             fprintf(f, "<circle cx=\"%d\" cy=\"%d\" r=\"3.5\" fill=\"%s\"/>", lx + 11, ly - 4, cs[k].color);
         fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"lg\">", lx + 27, ly);
@@ -629,8 +631,9 @@ static void write_page(FILE *f, const char *run_dir, run_data *d) {
     chart_series cl = {&loss, palette[0], 0, 1, 1};
     svg_chart(f, "loss", "Loss per epoch", "epoch", "loss", &cl, 1, 0, 1, "no epoch finished");
 
-    // Recall@C and MRR@C per evaluation, one colour per split. C = 20, or the largest
-    // cutoff evaluated when 20 was not.
+    // Recall@C (solid), MRR@C (dashed) and NDCG@C (dotted; absent from runs made before
+    // NDCG) per evaluation, one colour per split. C = 20, or the largest cutoff evaluated
+    // when 20 was not.
     int cut = 0, has20 = 0;
     for (size_t i = 0; i < d->n_ev; i++) {
         char key[128];
@@ -646,13 +649,14 @@ static void write_page(FILE *f, const char *run_dir, run_data *d) {
     if (has20) cut = 20;
     series *es = NULL;
     size_t n_es = 0, cap_es = 0;
-    char rk[32], mk[32];
+    char rk[32], mk[32], nk[32];
     snprintf(rk, sizeof rk, "recall@%d", cut);
     snprintf(mk, sizeof mk, "mrr@%d", cut);
+    snprintf(nk, sizeof nk, "ndcg@%d", cut);
     for (size_t i = 0; i < d->n_ev && !oom; i++) {
         const eval_row *e = &d->ev[i];
         int at = -1;
-        for (size_t k = 0; k < n_es; k += 2)
+        for (size_t k = 0; k < n_es; k += 3)
             if (strcmp(es[k].tag, e->split) == 0) at = (int)k;
         if (at < 0) {
             char name[96];
@@ -660,17 +664,21 @@ static void write_page(FILE *f, const char *run_dir, run_data *d) {
             at = new_series(&es, &n_es, &cap_es, name, 0);
             snprintf(name, sizeof name, "MRR@%d (%s)", cut, e->split);
             if (at < 0 || new_series(&es, &n_es, &cap_es, name, 0) < 0) { oom = 1; break; }
+            snprintf(name, sizeof name, "NDCG@%d (%s)", cut, e->split);
+            if (new_series(&es, &n_es, &cap_es, name, 0) < 0) { oom = 1; break; }
             snprintf(es[at].tag, sizeof es[at].tag, "%s", e->split);
         }
         double v;
         if (get_num(e->metrics, rk, &v)) series_add(&es[at], e->epoch, v, &oom);
         if (get_num(e->metrics, mk, &v)) series_add(&es[at + 1], e->epoch, v, &oom);
+        if (get_num(e->metrics, nk, &v)) series_add(&es[at + 2], e->epoch, v, &oom);
     }
-    chart_series ce[16];
+    chart_series ce[18];
     int nce = 0;
-    for (size_t k = 0; k < n_es && nce < 16; k++)
-        ce[nce++] = (chart_series){&es[k], palette[(k / 2) % 10], (int)(k % 2), 1, 1};
-    snprintf(buf, sizeof buf, "Recall@%d and MRR@%d per evaluation", cut ? cut : 20, cut ? cut : 20);
+    for (size_t k = 0; k < n_es && nce < 18; k++)
+        ce[nce++] = (chart_series){&es[k], palette[(k / 3) % 10], (int)(k % 3), 1, 1};
+    snprintf(buf, sizeof buf, "Recall@%d, MRR@%d and NDCG@%d per evaluation", cut ? cut : 20, cut ? cut : 20,
+             cut ? cut : 20);
     svg_chart(f, "eval", buf, "epoch", "metric", ce, nce, 1, 1, "no evaluation recorded");
 
     // Events/s over training time: the progress lines (one series per rank when they
@@ -823,7 +831,8 @@ static const char *const report_usage =
     "usage: grurec report RUN\n"
     "\n"
     "Writes RUN/report.html from RUN/metrics.jsonl: one self-contained page (inline SVG,\n"
-    "no script, no network) with the loss per epoch, Recall@20 and MRR@20 per evaluation,\n"
+    "no script, no network) with the loss per epoch, Recall@20, MRR@20 and NDCG@20 per\n"
+    "evaluation (and a table of every metric of every evaluation),\n"
     "events/s over the training time, the dataset, its fingerprint, the ranks and the\n"
     "run's configuration. grurec train writes it at the end of every run; this command\n"
     "makes it again (e.g. for a run stopped early).\n"

@@ -1,5 +1,5 @@
 // grurec report: RUN/report.html, a self-contained page (inline SVG charts, no script,
-// no network) made from RUN/metrics.jsonl: loss per epoch, Recall@20 and MRR@20 per
+// no network) made from RUN/metrics.jsonl: loss per epoch, Recall@20, MRR@20, NDCG@20 per
 // evaluation, events/s over time, the run's configuration and its dataset.
 #ifndef GRUREC_REPORT_H
 #define GRUREC_REPORT_H

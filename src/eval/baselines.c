@@ -429,9 +429,7 @@ int cmd_baseline(int argc, char **argv, comm *cm) {
     metrics met;
     metrics_init(&met, cutoffs, nc);
     baseline_evaluate(&b, &tec, ties, threads, &met);
-    comm_allreduce_sum_f64(cm, met.hits, (size_t)met.n_cutoffs);
-    comm_allreduce_sum_f64(cm, met.rr, (size_t)met.n_cutoffs);
-    comm_allreduce_sum_i64(cm, &met.n, 1);
+    metrics_allreduce(&met, cm);
     double t2 = now_s();
     if (rank == 0) {
         fprintf(stderr, "baseline %s: fitted in %.2f s, %lld predictions scored in %.2f s (%d rank%s x %d thread%s)\n",

@@ -1,8 +1,8 @@
 // The baselines of the ICLR 2016 paper (§4.1): POP, S-POP, item-KNN and BPR-MF, scored
 // over ALL items by the GRU's protocol and metrics code (DESIGN §7, REFERENCE §B): for
 // every test session, at every event but the last, every item gets one float score and
-// the true next item is ranked with metrics_add_rows (so Recall@K / MRR@K / the three
-// tie modes / the prediction count Σ(len-1) are exactly those of `grurec eval`).
+// the true next item is ranked with metrics_add_rows (so Recall@K / MRR@K / NDCG@K / the
+// three tie modes / the prediction count Σ(len-1) are exactly those of `grurec eval`).
 //
 // Scores are EXACT encodings of lexicographic keys, so that a tie-break never overrides
 // the primary key and float rounding never creates or hides a tie:

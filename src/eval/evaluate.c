@@ -33,8 +33,13 @@ void evaluate(const train_config *c, const model_shape *s, model_tensors *p, con
     lanes_free(&ln);
     backend_free(b);
     stream_free(&st);
+    metrics_allreduce(met, cm);
+}
+
+void metrics_allreduce(metrics *met, comm *cm) {
     comm_allreduce_sum_f64(cm, met->hits, (size_t)met->n_cutoffs);
     comm_allreduce_sum_f64(cm, met->rr, (size_t)met->n_cutoffs);
+    comm_allreduce_sum_f64(cm, met->dcg, (size_t)met->n_cutoffs);
     comm_allreduce_sum_i64(cm, &met->n, 1);
 }
 
@@ -43,6 +48,9 @@ void metrics_json(const metrics *met, char *buf, size_t size) {
     for (int k = 0; k < met->n_cutoffs && n < size; k++)
         n += (size_t)snprintf(buf + n, size - n, "\"recall@%d\": %.6f, \"mrr@%d\": %.6f, ", met->cutoffs[k],
                               metrics_recall(met, k), met->cutoffs[k], metrics_mrr(met, k));
+    // NDCG came later: after the recall/mrr pairs, so the older keys keep their places.
+    for (int k = 0; k < met->n_cutoffs && n < size; k++)
+        n += (size_t)snprintf(buf + n, size - n, "\"ndcg@%d\": %.6f, ", met->cutoffs[k], metrics_ndcg(met, k));
     if (n < size) snprintf(buf + n, size - n, "\"predictions\": %lld}", (long long)met->n);
 }
 
@@ -54,9 +62,10 @@ void metrics_print(const metrics *met, int json, const char *label) {
         return;
     }
     printf("%s: %lld predictions\n", label, (long long)met->n);
-    printf("  %8s %10s %10s\n", "cutoff", "Recall", "MRR");
+    printf("  %8s %10s %10s %10s\n", "cutoff", "Recall", "MRR", "NDCG");
     for (int k = 0; k < met->n_cutoffs; k++)
-        printf("  %8d %10.4f %10.4f\n", met->cutoffs[k], metrics_recall(met, k), metrics_mrr(met, k));
+        printf("  %8d %10.4f %10.4f %10.4f\n", met->cutoffs[k], metrics_recall(met, k), metrics_mrr(met, k),
+               metrics_ndcg(met, k));
 }
 
 void eval_options_parse(eval_options *o, const char *split, const char *cutoffs, const char *ties) {
@@ -76,14 +85,16 @@ static const char *const eval_usage =
     "                   [--device cpu|cuda|auto]\n"
     "\n"
     "Replays every session of the split from a zero state and, at each event but the last,\n"
-    "ranks the next item among all items (scores h·Wyᵀ + by). Prints Recall@K and MRR@K\n"
-    "per cutoff and the number of predictions; --json prints one object with keys\n"
-    "\"recall@K\", \"mrr@K\" and \"predictions\".\n"
+    "ranks the next item among all items (scores h·Wyᵀ + by). Prints Recall@K, MRR@K and\n"
+    "NDCG@K (1/log2(rank + 1) when rank <= K) per cutoff and the number of predictions;\n"
+    "--json prints one object with keys \"recall@K\", \"mrr@K\" (pairs by cutoff), then\n"
+    "\"ndcg@K\", then \"predictions\".\n"
     "  --model     a model file, or a run directory (its model.h5)\n"
     "  --device    auto (default: $GRUREC_DEVICE, else auto = this rank's GPU when usable,\n"
     "              else the CPU) | cpu | cuda\n"
     "  --ties      conservative (default: rank = items scoring >= the target), standard\n"
-    "              (1 + items scoring above it), median (ties share the middle rank)\n";
+    "              (1 + items scoring above it), median (ties share the middle rank);\n"
+    "              Recall, MRR and NDCG all use this rank\n";
 
 int cmd_eval(int argc, char **argv, comm *cm) {
     const char *data = NULL, *model = NULL, *split_name = "test", *cutoffs_s = "1,5,10,20", *ties_s = "conservative";

@@ -17,7 +17,10 @@ typedef struct backend backend;
 // to score P.
 void evaluate(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
               tie_mode ties, metrics *met, comm *cm, backend *training);
-// One line per cutoff for people, or one JSON object ("recall@20", "mrr@20", …, "predictions").
+// Adds the sums (hits, rr, dcg, n) of every rank: each rank then holds the whole split's.
+void metrics_allreduce(metrics *met, comm *cm);
+// One line per cutoff for people (cutoff, Recall, MRR, NDCG), or one JSON object:
+// "recall@K", "mrr@K" pairs by cutoff, then the "ndcg@K", then "predictions".
 void metrics_print(const metrics *met, int json, const char *label);
 // The same JSON object into BUF.
 void metrics_json(const metrics *met, char *buf, size_t size);

@@ -124,11 +124,12 @@ double rank_of(const float *scores, int64_t N, int32_t target, tie_mode ties) {
 }
 
 void metrics_add_rank(metrics *m, double rank) {
-    double inv = 1.0 / rank;
+    double inv = 1.0 / rank, gain = 1.0 / log2(rank + 1.0);
     for (int c = 0; c < m->n_cutoffs; c++) {
         if (rank <= (double)m->cutoffs[c]) {
             m->hits[c] += 1.0;
             m->rr[c] += inv;
+            m->dcg[c] += gain;
         }
     }
     m->n++;
@@ -147,6 +148,7 @@ void metrics_merge(metrics *into, const metrics *from) {
     for (int c = 0; c < into->n_cutoffs; c++) {
         into->hits[c] += from->hits[c];
         into->rr[c] += from->rr[c];
+        into->dcg[c] += from->dcg[c];
     }
     into->n += from->n;
 }
@@ -164,4 +166,9 @@ double metrics_recall(const metrics *m, int k_index) {
 double metrics_mrr(const metrics *m, int k_index) {
     check_index(m, k_index);
     return m->n > 0 ? m->rr[k_index] / (double)m->n : 0.0;
+}
+
+double metrics_ndcg(const metrics *m, int k_index) {
+    check_index(m, k_index);
+    return m->n > 0 ? m->dcg[k_index] / (double)m->n : 0.0;
 }

@@ -6,7 +6,11 @@
 //   median:        #(s > t) + 0.5 * (#(s == t) - 1) + 1
 // A NaN target score ranks last (rank N); a NaN score of another item never counts as
 // greater than or equal to the target.
-// Recall@K = mean of [rank <= K]; MRR@K = mean of [rank <= K] / rank, over predictions.
+// Recall@K = mean of [rank <= K]; MRR@K = mean of [rank <= K] / rank;
+// NDCG@K = mean of [rank <= K] / log2(rank + 1), over predictions. One relevant item per
+// prediction, so the ideal DCG is 1 and NDCG is the DCG. Every tie mode's rank goes into
+// the same formulas (as MRR takes 1/rank of the median's fractional rank, NDCG takes
+// 1/log2(rank + 1) of it); the conservative rank is the default.
 #ifndef GRUREC_METRICS_H
 #define GRUREC_METRICS_H
 
@@ -21,6 +25,7 @@ typedef struct {
     int cutoffs[METRICS_MAX_CUTOFFS];  // ascending, distinct, >= 1
     double hits[METRICS_MAX_CUTOFFS];  // count of predictions with rank <= cutoff
     double rr[METRICS_MAX_CUTOFFS];    // sum of 1/rank for rank <= cutoff
+    double dcg[METRICS_MAX_CUTOFFS];   // sum of 1/log2(rank + 1) for rank <= cutoff
     int64_t n;                         // predictions
 } metrics;
 
@@ -51,12 +56,13 @@ void metrics_add_rows(metrics *m, const float *scores, int M, int64_t N, const i
                       tie_mode ties);
 
 // into += from (for summing across ranks / threads). CHECKs identical cutoffs. hits and
-// n are exact; rr may differ from a single sequential pass in the last bits (order of
+// n are exact; rr and dcg may differ from a single sequential pass in the last bits (order of
 // floating-point additions).
 void metrics_merge(metrics *into, const metrics *from);
 
-// hits / n and rr / n for cutoffs[k_index]; 0 when n == 0. CHECKs the index.
+// hits / n, rr / n and dcg / n for cutoffs[k_index]; 0 when n == 0. CHECKs the index.
 double metrics_recall(const metrics *m, int k_index);
 double metrics_mrr(const metrics *m, int k_index);
+double metrics_ndcg(const metrics *m, int k_index);
 
 #endif
