@@ -222,6 +222,9 @@ Test(numbers, floating_point) {
     float f;
     cr_assert(num_parse_f32("0.1", 0, 1, &f) && f == 0.1f);
     cr_assert(!num_parse_f32("1e39", 0, 1e300, &f), "a float overflow is refused");
+    cr_assert(num_parse_f32("1e30", 0, 1e30, &f) && f == 1e30f, "the bound itself, rounded to a float, is in range");
+    cr_assert(num_parse_f32("0.99", 0, 0.99, &f) && f == 0.99f);
+    cr_assert(!num_parse_f32("0.991", 0, 0.99, &f));
 }
 
 // ---- shortest float printing ----

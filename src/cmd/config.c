@@ -36,6 +36,12 @@ static noreturn void bad_value(const char *origin, const char *name, const char 
     usage_fail("--%s takes %s, not '%s'", name, what, v);
 }
 
+static noreturn void unknown_choice(const char *origin, const char *name, const char *what, const char *v,
+                                    const char *choices) {
+    if (origin) usage_fail("%s: unknown %s '%s' (%s)", origin, what, v, choices);
+    usage_fail("--%s: unknown %s '%s' (%s)", name, what, v, choices);
+}
+
 static int64_t parse_int(const char *name, const char *v, int64_t lo, int64_t hi, const char *origin) {
     int64_t x;
     if (!num_parse_i64(v, lo, hi, &x)) {
@@ -91,9 +97,11 @@ int config_set(train_config *c, const char *name, const char *v, const char *ori
     if (!config_setting_name(name)) return 0;
 #define IS(s) (strcmp(name, s) == 0)
     if (IS("loss")) {
-        if (!loss_kind_parse(v, &c->loss.loss)) bad_value(origin, name, "cross-entropy, bpr, top1, bpr-max or top1-max", v);
+        if (!loss_kind_parse(v, &c->loss.loss))
+            unknown_choice(origin, name, "loss", v, "cross-entropy, bpr, top1, bpr-max, top1-max");
     } else if (IS("final-act")) {
-        if (!final_act_parse(v, &c->loss.act, &c->loss.elu_alpha)) bad_value(origin, name, "linear, tanh or elu-A", v);
+        if (!final_act_parse(v, &c->loss.act, &c->loss.elu_alpha))
+            unknown_choice(origin, name, "final activation", v, "linear, tanh, elu-A");
         c->act_given = 1;
     } else if (IS("layers")) {
         parse_layers(c, v, origin);

@@ -43,8 +43,8 @@ int num_parse_f64(const char *s, double lo, double hi, double *out) {
 int num_parse_f32(const char *s, double lo, double hi, float *out) {
     if (!starts_like_number(s)) return 0;
     char *end;
-    float x = strtof(s, &end);
-    if (end == s || *end || !isfinite(x) || !(x >= lo && x <= hi)) return 0;
+    float x = strtof(s, &end);  // the bounds as floats too: "1e30" is in [0, 1e30]
+    if (end == s || *end || !isfinite(x) || !(x >= (float)lo && x <= (float)hi)) return 0;
     *out = x;
     return 1;
 }

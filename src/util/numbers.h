@@ -12,7 +12,8 @@
 int num_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
 int num_parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 int num_parse_f64(const char *s, double lo, double hi, double *out);
-// Rounded once, straight to float (strtof), so that float_str's text reads back exactly.
+// Rounded once, straight to float (strtof), so that float_str's text reads back exactly;
+// LO and HI are compared as floats.
 int num_parse_f32(const char *s, double lo, double hi, float *out);
 
 enum { FLOAT_STR_SIZE = 32 };
