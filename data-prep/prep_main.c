@@ -21,7 +21,7 @@ static const char *const usage_text =
 "Turns click logs (session, item, time) into a sharded, time-split HDF5 dataset for\n"
 "grurec: DIR/meta.h5 and DIR/{train,valid,test}/shard-SSSSS-of-NNNNN.h5.\n"
 "Input may be plain text or gzip (detected from the bytes). Several --input files are\n"
-"read in order as one log.\n"
+"read in order as one log. Options are written --name value or --name=value.\n"
 "\n"
 "Input format\n"
 "  --format NAME          gru4rec (default): TSV with header SessionId, ItemId, Time\n"

@@ -15,6 +15,7 @@
 
 static const char *const usage =
     "usage: grurec COMMAND [options]   (grurec COMMAND --help for each)\n"
+    "Options are written --name value or --name=value.\n"
     "\n"
     "  train      train GRU4Rec on a dataset made by grurec-prep (resumes a run directory\n"
     "             from its newest checkpoint), then evaluate it\n"
