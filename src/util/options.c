@@ -78,20 +78,19 @@ uint64_t opt_u64(opt_parser *p, uint64_t lo, uint64_t hi) {
     return x;
 }
 
-double opt_num(opt_parser *p, double lo, double hi) {
+// ABOVE: LO itself is out of range.
+static double number(opt_parser *p, double lo, double hi, int above) {
     const char *v = opt_raw(p);
     double x;
-    if (!num_parse_f64(v, lo, hi, &x)) usage_fail("%s takes a number from %g to %g, not '%s'", p->name, lo, hi, v);
+    if (!num_parse_f64(v, lo, hi, &x) || (above && x == lo)) {
+        if (above) usage_fail("%s takes a number above %g, up to %g, not '%s'", p->name, lo, hi, v);
+        usage_fail("%s takes a number from %g to %g, not '%s'", p->name, lo, hi, v);
+    }
     return x;
 }
 
-double opt_num_above(opt_parser *p, double lo, double hi) {
-    const char *v = opt_raw(p);
-    double x;
-    if (!num_parse_f64(v, lo, hi, &x) || x == lo)
-        usage_fail("%s takes a number above %g, up to %g, not '%s'", p->name, lo, hi, v);
-    return x;
-}
+double opt_num(opt_parser *p, double lo, double hi) { return number(p, lo, hi, 0); }
+double opt_num_above(opt_parser *p, double lo, double hi) { return number(p, lo, hi, 1); }
 
 float opt_float(opt_parser *p, double lo, double hi) {
     const char *v = opt_raw(p);
