@@ -89,6 +89,7 @@ expect_fail 2 "another dataset" "a model of another dataset is refused" "$grurec
 expect_fail 2 "unknown loss" "unknown loss" "$grurec" train --data "$work/ds" --out "$work/x" --loss nope
 expect_fail 2 "unknown option" "unknown flag" "$grurec" train --data "$work/ds" --out "$work/x" --bogus 1
 expect_fail 2 "unknown option --fast" "an unknown flag without a value is unknown" "$grurec" train --data "$work/ds" --out "$work/x" --fast
+expect_fail 2 "unknown option --fast" "grurec --fast (no command)" "$grurec" --fast
 for cmd in eval baseline recommend inspect report; do
     expect_fail 2 "unknown option --fast (see grurec $cmd --help)" "$cmd: an unknown flag is unknown" "$grurec" $cmd --fast
 done
