@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "util/check.h"
+#include "util/options.h"
 #include "formats.h"
 #include "pipeline.h"
 #include "write_dataset.h"
@@ -20,7 +21,7 @@ static const char *const usage_text =
 "Turns click logs (session, item, time) into a sharded, time-split HDF5 dataset for\n"
 "grurec: DIR/meta.h5 and DIR/{train,valid,test}/shard-SSSSS-of-NNNNN.h5.\n"
 "Input may be plain text or gzip (detected from the bytes). Several --input files are\n"
-"read in order as one log.\n"
+"read in order as one log. Options are written --name value or --name=value.\n"
 "\n"
 "Input format\n"
 "  --format NAME          gru4rec (default): TSV with header SessionId, ItemId, Time\n"
@@ -98,27 +99,6 @@ static struct timespec g_start;
 
 // ---- command line ----
 
-static const char *need_value(int argc, char **argv, int *i, const char *eq) {
-    if (eq) return eq;
-    if (*i + 1 >= argc) usage_fail("%s needs a value", argv[*i]);
-    return argv[++*i];
-}
-
-static int64_t int_value(const char *flag, const char *v, int64_t lo, int64_t hi) {
-    char *end;
-    long long x = strtoll(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || x < lo || x > hi)
-        usage_fail("%s takes a whole number from %lld to %lld, not '%s'", flag, (long long)lo, (long long)hi, v);
-    return x;
-}
-
-static double num_value(const char *flag, const char *v) {
-    char *end;
-    double x = strtod(v, &end);
-    if (*v == '\0' || *end != '\0' || !(x > 0) || !isfinite(x)) usage_fail("%s takes a positive number, not '%s'", flag, v);
-    return x;
-}
-
 static void parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->format = "gru4rec";
@@ -127,47 +107,37 @@ static void parse_args(int argc, char **argv, options *o) {
     o->header = -1;
     o->session_gap = 3600;
     o->filt = (filter_opts){.min_session_length = 2, .max_session_length = 0, .min_item_support = 5};
-    for (int i = 1; i < argc; i++) {
-        char flag[64];
-        const char *a = argv[i], *eq = strchr(a, '=');
-        size_t fl = eq ? (size_t)(eq - a) : strlen(a);
-        if (fl >= sizeof flag) usage_fail("unknown option '%s'", a);
-        memcpy(flag, a, fl);
-        flag[fl] = '\0';
-        if (eq) eq++;
-#define IS(name) (strcmp(flag, name) == 0)
-#define VALUE() need_value(argc, argv, &i, eq)
-        if (IS("--help") || IS("-h")) { fputs(usage_text, stdout); exit(0); }
-        else if (IS("--version")) { printf("grurec-prep %s\n", GRUREC_VERSION); exit(0); }
-        else if (IS("--format")) o->format = VALUE();
-        else if (IS("--input")) { if (o->n_inputs == 256) usage_fail("at most 256 --input files"); o->inputs[o->n_inputs++] = VALUE(); }
-        else if (IS("--test-input")) { if (o->n_test_inputs == 256) usage_fail("at most 256 --test-input files"); o->test_inputs[o->n_test_inputs++] = VALUE(); }
-        else if (IS("--out")) o->out = VALUE();
-        else if (IS("--force")) o->force = 1;
-        else if (IS("--quiet")) o->quiet = 1;
-        else if (IS("--verbose")) g_verbose = 1;
-        else if (IS("--test-days")) o->test_days = num_value(flag, VALUE());
-        else if (IS("--valid-days")) o->valid_days = num_value(flag, VALUE());
-        else if (IS("--keep-repeats")) o->keep_repeats = 1;
-        else if (IS("--min-session-length")) o->filt.min_session_length = (int32_t)int_value(flag, VALUE(), 1, INT32_MAX);
-        else if (IS("--max-session-length")) o->filt.max_session_length = (int32_t)int_value(flag, VALUE(), 1, INT32_MAX);
-        else if (IS("--min-item-support")) o->filt.min_item_support = int_value(flag, VALUE(), 1, INT64_MAX / 2);
-        else if (IS("--shards")) o->shards = (int)int_value(flag, VALUE(), 1, 65536);
-        else if (IS("--eval-shards")) o->eval_shards = (int)int_value(flag, VALUE(), 1, 65536);
-        else if (IS("--compression")) o->compression = (int)int_value(flag, VALUE(), 0, 9);
-        else if (IS("--delimiter")) o->delimiter = VALUE();
-        else if (IS("--header")) o->header = 1;
-        else if (IS("--no-header")) o->header = 0;
-        else if (IS("--session-col")) o->session_col = VALUE();
-        else if (IS("--user-col")) o->user_col = VALUE();
-        else if (IS("--item-col")) o->item_col = VALUE();
-        else if (IS("--time-col")) o->time_col = VALUE();
-        else if (IS("--time-format")) o->time_format = VALUE();
-        else if (IS("--session-gap")) o->session_gap = num_value(flag, VALUE());
-        else if (IS("--max-errors")) o->max_errors = int_value(flag, VALUE(), 0, INT64_MAX / 2);
-        else usage_fail("unknown option '%s'", a);
-#undef IS
-#undef VALUE
+    opt_parser op;
+    for (opt_begin(&op, NULL, argc, argv); opt_next(&op);) {
+        if (opt_is(&op, "--help") || opt_is(&op, "-h")) { fputs(usage_text, stdout); exit(0); }
+        else if (opt_is(&op, "--version")) { printf("grurec-prep %s\n", GRUREC_VERSION); exit(0); }
+        else if (opt_is(&op, "--format")) o->format = opt_str(&op);
+        else if (opt_is(&op, "--input")) { if (o->n_inputs == 256) usage_fail("at most 256 --input files"); o->inputs[o->n_inputs++] = opt_str(&op); }
+        else if (opt_is(&op, "--test-input")) { if (o->n_test_inputs == 256) usage_fail("at most 256 --test-input files"); o->test_inputs[o->n_test_inputs++] = opt_str(&op); }
+        else if (opt_is(&op, "--out")) o->out = opt_str(&op);
+        else if (opt_is(&op, "--force")) o->force = 1;
+        else if (opt_is(&op, "--quiet")) o->quiet = 1;
+        else if (opt_is(&op, "--verbose")) g_verbose = 1;
+        else if (opt_is(&op, "--test-days")) o->test_days = opt_num_above(&op, 0, 1e9);
+        else if (opt_is(&op, "--valid-days")) o->valid_days = opt_num_above(&op, 0, 1e9);
+        else if (opt_is(&op, "--keep-repeats")) o->keep_repeats = 1;
+        else if (opt_is(&op, "--min-session-length")) o->filt.min_session_length = (int32_t)opt_int(&op, 1, INT32_MAX);
+        else if (opt_is(&op, "--max-session-length")) o->filt.max_session_length = (int32_t)opt_int(&op, 1, INT32_MAX);
+        else if (opt_is(&op, "--min-item-support")) o->filt.min_item_support = opt_int(&op, 1, INT64_MAX / 2);
+        else if (opt_is(&op, "--shards")) o->shards = (int)opt_int(&op, 1, 65536);
+        else if (opt_is(&op, "--eval-shards")) o->eval_shards = (int)opt_int(&op, 1, 65536);
+        else if (opt_is(&op, "--compression")) o->compression = (int)opt_int(&op, 0, 9);
+        else if (opt_is(&op, "--delimiter")) o->delimiter = opt_str(&op);
+        else if (opt_is(&op, "--header")) o->header = 1;
+        else if (opt_is(&op, "--no-header")) o->header = 0;
+        else if (opt_is(&op, "--session-col")) o->session_col = opt_str(&op);
+        else if (opt_is(&op, "--user-col")) o->user_col = opt_str(&op);
+        else if (opt_is(&op, "--item-col")) o->item_col = opt_str(&op);
+        else if (opt_is(&op, "--time-col")) o->time_col = opt_str(&op);
+        else if (opt_is(&op, "--time-format")) o->time_format = opt_str(&op);
+        else if (opt_is(&op, "--session-gap")) o->session_gap = opt_num_above(&op, 0, 1e12);
+        else if (opt_is(&op, "--max-errors")) o->max_errors = opt_int(&op, 0, INT64_MAX / 2);
+        else opt_unknown(&op);
     }
     if (!o->eval_shards) o->eval_shards = o->shards;
     if (o->n_inputs == 0) usage_fail("give at least one --input FILE");

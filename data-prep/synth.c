@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "util/check.h"
+#include "util/options.h"
 #include "data/rng.h"
 #include "util/clock.h"
 
@@ -71,75 +72,31 @@ static void print_help(void) {
         stdout);
 }
 
-static uint64_t parse_u64(const char *flag, const char *s, uint64_t min, uint64_t max) {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    // strtoull accepts a sign and leading blanks; a count must be plain digits.
-    if (*s < '0' || *s > '9' || *end != '\0' || errno == ERANGE)
-        usage_fail("%s: '%s' is not a non-negative integer", flag, s);
-    if (v < min || v > max)
-        usage_fail("%s: %s is out of range [%llu, %llu]", flag, s, (unsigned long long)min,
-                   (unsigned long long)max);
-    return (uint64_t)v;
-}
-
-// min_open: the lower bound itself is not allowed (e.g. --days > 0).
-static double parse_double(const char *flag, const char *s, double min, int min_open, double max) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (end == s || *end != '\0' || errno == ERANGE || isspace((unsigned char)*s))
-        usage_fail("%s: '%s' is not a number", flag, s);
-    if (!(v >= min) || (min_open && v == min) || !(v <= max))  // also rejects NaN
-        usage_fail("%s: %s is out of range %s%g, %g]", flag, s, min_open ? "(" : "[", min, max);
-    return v;
-}
-
 static void parse_args(int argc, char **argv, options *o) {
     *o = (options){.items = 5000, .successors = 4, .max_length = 200, .events = 1000000,
                    .sessions = 0, .seed = 42, .start = 1600000000, .zipf = 1.0,
                    .p_follow = 0.7, .mean_length = 5, .days = 30, .out = "-", .gzip = 0};
     const uint64_t big = UINT64_C(1000000000000000);  // 1e15: far beyond any real run
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strncmp(arg, "--", 2) != 0) usage_fail("unexpected argument '%s'", arg);
-        if (strcmp(arg, "--help") == 0) { print_help(); exit(0); }
-        if (strcmp(arg, "--version") == 0) { puts("grurec-synth " GRUREC_VERSION); exit(0); }
-        if (strcmp(arg, "--gzip") == 0) { o->gzip = 1; continue; }
-        // Split "--flag=value"; otherwise the value is the next argument.
-        char name[64];
-        const char *eq = strchr(arg, '='), *val;
-        size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
-        if (n >= sizeof name) usage_fail("unknown flag '%s'", arg);
-        memcpy(name, arg, n);
-        name[n] = '\0';
-        static const char *const known[] = {"--items", "--zipf", "--successors", "--p-follow",
-                                            "--mean-length", "--max-length", "--days",
-                                            "--start", "--events", "--sessions", "--seed",
-                                            "--out"};
-        int ok = 0;
-        for (size_t k = 0; k < sizeof known / sizeof *known; k++) ok |= strcmp(name, known[k]) == 0;
-        if (!ok) usage_fail("unknown flag '%s'", name);
-        if (eq) val = eq + 1;
-        else if (i + 1 < argc) val = argv[++i];
-        else usage_fail("%s needs a value", name);
-
-        if (!strcmp(name, "--items")) o->items = parse_u64(name, val, 2, INT32_MAX);
-        else if (!strcmp(name, "--zipf")) o->zipf = parse_double(name, val, 0, 0, 10);
-        else if (!strcmp(name, "--successors")) o->successors = parse_u64(name, val, 1, 1000);
-        else if (!strcmp(name, "--p-follow")) o->p_follow = parse_double(name, val, 0, 0, 1);
-        else if (!strcmp(name, "--mean-length")) o->mean_length = parse_double(name, val, 1, 0, 1e6);
-        else if (!strcmp(name, "--max-length")) o->max_length = parse_u64(name, val, 1, 1000000);
-        else if (!strcmp(name, "--days")) o->days = parse_double(name, val, 0, 1, 1e6);
-        else if (!strcmp(name, "--start")) o->start = parse_u64(name, val, 0, UINT64_C(100000000000));
-        else if (!strcmp(name, "--events")) o->events = parse_u64(name, val, 1, big);
-        else if (!strcmp(name, "--sessions")) o->sessions = parse_u64(name, val, 1, big);
-        else if (!strcmp(name, "--seed")) o->seed = parse_u64(name, val, 0, UINT64_MAX);
-        else {
-            if (!*val) usage_fail("--out needs a file name (or - for stdout)");
-            o->out = val;
-        }
+    opt_parser op;
+    for (opt_begin(&op, NULL, argc, argv); opt_next(&op);) {
+        if (opt_is(&op, "--help")) { print_help(); exit(0); }
+        else if (opt_is(&op, "--version")) { puts("grurec-synth " GRUREC_VERSION); exit(0); }
+        else if (opt_is(&op, "--gzip")) o->gzip = 1;
+        else if (opt_is(&op, "--items")) o->items = opt_u64(&op, 2, INT32_MAX);
+        else if (opt_is(&op, "--zipf")) o->zipf = opt_num(&op, 0, 10);
+        else if (opt_is(&op, "--successors")) o->successors = opt_u64(&op, 1, 1000);
+        else if (opt_is(&op, "--p-follow")) o->p_follow = opt_num(&op, 0, 1);
+        else if (opt_is(&op, "--mean-length")) o->mean_length = opt_num(&op, 1, 1e6);
+        else if (opt_is(&op, "--max-length")) o->max_length = opt_u64(&op, 1, 1000000);
+        else if (opt_is(&op, "--days")) o->days = opt_num_above(&op, 0, 1e6);
+        else if (opt_is(&op, "--start")) o->start = opt_u64(&op, 0, UINT64_C(100000000000));
+        else if (opt_is(&op, "--events")) o->events = opt_u64(&op, 1, big);
+        else if (opt_is(&op, "--sessions")) o->sessions = opt_u64(&op, 1, big);
+        else if (opt_is(&op, "--seed")) o->seed = opt_u64(&op, 0, UINT64_MAX);
+        else if (opt_is(&op, "--out")) {
+            o->out = opt_raw(&op);
+            if (!*o->out) usage_fail("--out needs a file name (or - for stdout)");
+        } else opt_unknown(&op);
     }
     size_t n = strlen(o->out);
     if (n > 3 && strcmp(o->out + n - 3, ".gz") == 0) o->gzip = 1;

@@ -78,7 +78,8 @@ run --events 20000 --seed 7 --gzip | zcat | cmp -s - "$T/a.tsv" && pass "--gzip 
 
 # 5. bad flags: exit 2, one line on stderr, no output file
 for args in "--items x" "--bogus" "--items 1" "--p-follow 1.5" "--days 0" "--events" \
-            "--mean-length 0.5" "--seed -1" "--out"; do
+            "--mean-length 0.5" "--seed -1" "--out" "--items 5x" "--items=5x" "--items=" "--gzip=1" \
+            "--seed 18446744073709551616" "--days 1d"; do
     # shellcheck disable=SC2086
     "$SYNTH" --out "$T/bad.tsv" $args >/dev/null 2>"$T/err.txt"
     rc=$?
@@ -86,6 +87,8 @@ for args in "--items x" "--bogus" "--items 1" "--p-follow 1.5" "--days 0" "--eve
     if [ "$rc" = 2 ] && [ "$lines" = 1 ] && [ ! -e "$T/bad.tsv" ]; then pass "'$args' -> exit 2: $(cat "$T/err.txt")"
     else fail "'$args' gave exit $rc with $lines stderr lines: $(cat "$T/err.txt")"; fi
 done
+"$SYNTH" --out "$T/bad.tsv" --fast 2>&1 | grep -q 'unknown option --fast' && pass "unknown option named as such" \
+    || fail "--fast is not called an unknown option"
 "$SYNTH" --version | grep -q '^grurec-synth ' && pass "--version" || fail "--version output"
 "$SYNTH" --help | grep -q -- '--p-follow' && pass "--help" || fail "--help output"
 if [ -w /dev/full ]; then

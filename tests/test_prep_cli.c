@@ -154,6 +154,13 @@ Test(formats, gru4rec_named_columns_time_split) {
     check_gru4rec_dataset(th_path("out"));
 }
 
+Test(formats, name_equals_value_spelling_gives_the_same_dataset) {
+    th_write(th_path("in.tsv"), gru4rec_log);
+    PREP_OK(th_fmt("--input=%s", th_path("in.tsv")), "--test-days=1", "--min-item-support=1", "--shards=1",
+            "--format=gru4rec", th_fmt("--out=%s", th_path("out")));
+    check_gru4rec_dataset(th_path("out"));
+}
+
 Test(formats, gzip_input_gives_the_same_dataset) {
     th_write(th_path("in.tsv"), gru4rec_log);
     th_write_gz(th_path("in.tsv.gz"), gru4rec_log);
@@ -758,7 +765,14 @@ Test(usage, unknown_format) {
 
 Test(usage, unknown_flag) {
     th_write(th_path("in.tsv"), gru4rec_log);
-    expect_usage_error("unknown option '--bogus'", "--bogus", "--input", th_path("in.tsv"), "--test-days", "1", NULL);
+    expect_usage_error("unknown option --bogus", "--bogus", "--input", th_path("in.tsv"), "--test-days", "1", NULL);
+    expect_usage_error("unknown option --bogus", "--input", th_path("in.tsv"), "--test-days", "1", "--bogus", NULL);
+    expect_usage_error("unknown option --epochs", "--input", th_path("in.tsv"), "--test-days", "1", "--epochs=1", NULL);
+}
+
+Test(usage, flag_with_a_value) {
+    th_write(th_path("in.tsv"), gru4rec_log);
+    expect_usage_error("--force takes no value", "--input", th_path("in.tsv"), "--test-days", "1", "--force=yes", NULL);
 }
 
 Test(usage, test_days_and_test_input_together) {
@@ -790,6 +804,15 @@ Test(usage, bad_numbers) {
     expect_usage_error("--test-days", "--input", th_path("in.tsv"), "--test-days", "-1", NULL);
     expect_usage_error("--min-item-support", "--input", th_path("in.tsv"), "--test-days", "1", "--min-item-support",
                        "5x", NULL);
+    expect_usage_error("--shards takes a whole number from 1 to 65536, not '5x'", "--input", th_path("in.tsv"),
+                       "--test-days", "1", "--shards", "5x", NULL);
+    expect_usage_error("--shards takes a whole number from 1 to 65536, not '5x'", "--input", th_path("in.tsv"),
+                       "--test-days", "1", "--shards=5x", NULL);
+    expect_usage_error("--shards takes a whole number", "--input", th_path("in.tsv"), "--test-days", "1",
+                       "--shards=", NULL);
+    expect_usage_error("--shards takes a whole number", "--input", th_path("in.tsv"), "--test-days", "1",
+                       "--shards", "99999999999999999999", NULL);
+    expect_usage_error("--test-days takes a number above 0", "--input", th_path("in.tsv"), "--test-days", "1d", NULL);
 }
 
 Test(usage, unknown_time_format) {

@@ -64,6 +64,22 @@ printf 'layers = 12\nbatch_size = 8\n# comment\nn-sample = 8\nepochs = 1\n' >"$w
 "$grurec" train --data "$work/ds" --out "$work/run4" --config "$work/cfg" --layers 10 --eval-every 0 --log-every 0 >/dev/null 2>&1
 check 'grep -q "\"layers\": \"10\"" "$work/run4/metrics.jsonl" && grep -q "\"batch-size\": \"8\"" "$work/run4/metrics.jsonl"' "config file read, flags override it"
 
+# 4b. --name=value as well as --name value; floats print as given; config-file lines count as flags
+"$grurec" train --data="$work/ds" --out="$work/eq" --layers=16 --batch-size=8 --n-sample=16 --epochs=1 --log-every=0 \
+    --learning-rate=0.1 --momentum 0.1 --dropout-hidden=0.3 --eval-every=0 >/dev/null 2>"$work/eeq"
+check '[ $? -eq 0 ] && [ -f "$work/eq/model.h5" ]' "train --epochs=1 (the = spelling) trains: $(head -c 200 "$work/eeq")"
+check 'grep -q "\"epochs\": \"1\"" "$work/eq/metrics.jsonl"' "--epochs=1 is the setting used"
+check 'grep -q "\"learning-rate\": \"0.1\", \"momentum\": \"0.1\"" "$work/eq/metrics.jsonl"' "metrics.jsonl's config shows 0.1, not 0.100000001"
+"$grurec" inspect "$work/eq" >"$work/ieq"
+check 'grep -q "\"learning-rate\": \"0.1\"" "$work/ieq" && grep -q "\"dropout-hidden\": \"0.3\"" "$work/ieq" && ! grep -q "0000000" "$work/ieq"' \
+    "inspect shows the settings without float noise"
+"$grurec" report "$work/eq" 2>/dev/null
+check 'grep -q ">0.1<" "$work/eq/report.html" && ! grep -q "0.100000001" "$work/eq/report.html"' "the report shows learning-rate 0.1"
+printf 'final-act = tanh\neval-every = 0\n' >"$work/cfg2"
+"$grurec" train --data "$work/ds" --out "$work/cfg2run" $small --epochs 1 --config="$work/cfg2" >/dev/null 2>&1
+check 'grep -q "\"final-act\": \"tanh\"" "$work/cfg2run/metrics.jsonl" && ! grep -q "\"type\": \"eval\"" "$work/cfg2run/metrics.jsonl"' \
+    "final-act and eval-every from a config file are used (not replaced by the defaults)"
+
 # 5. errors: exit 2 with one clear line
 expect_fail() {  # code pattern description cmd…
     local code=$1 pattern=$2 what=$3; shift 3
@@ -74,6 +90,21 @@ expect_fail() {  # code pattern description cmd…
 expect_fail 2 "another dataset" "a model of another dataset is refused" "$grurec" eval --data "$work/other" --model "$work/run1"
 expect_fail 2 "unknown loss" "unknown loss" "$grurec" train --data "$work/ds" --out "$work/x" --loss nope
 expect_fail 2 "unknown option" "unknown flag" "$grurec" train --data "$work/ds" --out "$work/x" --bogus 1
+expect_fail 2 "unknown option --fast" "an unknown flag without a value is unknown" "$grurec" train --data "$work/ds" --out "$work/x" --fast
+expect_fail 2 "unknown option --fast" "grurec --fast (no command)" "$grurec" --fast
+for cmd in eval baseline recommend inspect report; do
+    expect_fail 2 "unknown option --fast (see grurec $cmd --help)" "$cmd: an unknown flag is unknown" "$grurec" $cmd --fast
+done
+expect_fail 2 "\-\-epochs takes a whole number from 0 to 1000000, not '5x'" "--epochs 5x" "$grurec" train --data "$work/ds" --out "$work/x" --epochs 5x
+expect_fail 2 "\-\-epochs takes a whole number" "--epochs=5x" "$grurec" train --data "$work/ds" --out "$work/x" --epochs=5x
+expect_fail 2 "\-\-epochs takes a whole number" "--epochs= (empty)" "$grurec" train --data "$work/ds" --out "$work/x" --epochs=
+expect_fail 2 "\-\-comm-timeout takes a number above 0" "--comm-timeout 5s" "$grurec" train --data "$work/ds" --out "$work/x" --comm-timeout 5s
+expect_fail 2 "\-\-keep takes a whole number" "--keep overflow" "$grurec" train --data "$work/ds" --out "$work/x" --keep 99999999999999999999
+expect_fail 2 "\-\-tf32 takes no value" "a flag given a value" "$grurec" train --data "$work/ds" --out "$work/x" --tf32=1
+expect_fail 2 "\-\-json takes no value" "eval --json=1" "$grurec" eval --data "$work/ds" --model "$work/run1" --json=1
+expect_fail 2 "\-\-batch takes a whole number" "eval --batch 5x" "$grurec" eval --data "$work/ds" --model "$work/run1" --batch 5x
+expect_fail 2 ":1: unknown final activation 'nope'" "a config file line's value is checked like the flag's" "$grurec" train --data "$work/ds" --out "$work/x" --config <(printf 'final-act = nope\n')
+check '[ ! -e "$work/x" ]' "nothing is written after a usage error"
 expect_fail 2 "meta.h5" "missing dataset named" "$grurec" train --data "$work/none" --out "$work/x"
 expect_fail 2 "unknown setting" "unknown config key with its line" "$grurec" train --data "$work/ds" --out "$work/x" --config <(printf 'nope = 1\n')
 expect_fail 2 "not an HDF5 file" "a model file that is not HDF5" "$grurec" eval --data "$work/ds" --model "$work/cfg"

@@ -33,12 +33,17 @@ typedef struct {
     int eval_batch;
     double log_every_s;  // seconds between progress lines
     int64_t max_steps;   // stop after this many steps (benchmarks); 0 = no limit
+    // Whether a flag or the config file chose these (config_set sets them): the loss picks
+    // the final activation otherwise, and evaluation runs at the end only.
+    int act_given, eval_every_given;
 } train_config;
 
 void config_defaults(train_config *c);
-// Applies one setting by name ("loss", "layers", "batch-size", ... as the flags
-// without dashes). Returns 0 if NAME is unknown; bad values are usage errors naming
-// ORIGIN (a flag or FILE:LINE).
+// NAME ("loss", "batch-size", ... as the flags without dashes) in static storage if it
+// is a setting, else NULL.
+const char *config_setting_name(const char *name);
+// Applies one setting by name. Returns 0 if NAME is unknown; bad values are usage errors
+// naming ORIGIN (FILE:LINE, "model file"), or the flag --NAME when ORIGIN is NULL.
 int config_set(train_config *c, const char *name, const char *value, const char *origin);
 // Reads `key = value` lines ('#' comments) from PATH.
 void config_read_file(train_config *c, const char *path);
@@ -46,7 +51,8 @@ void config_read_file(train_config *c, const char *path);
 void config_validate(const train_config *c);
 // The final activation a loss uses when none is given.
 void config_default_act(train_config *c, int act_given);
-// JSON of every setting, for model files and metrics.
+// JSON of every setting, for model files, metrics and inspect; floats in their shortest
+// exact form (float_str).
 char *config_to_json(const train_config *c);
 // Parses what config_to_json wrote (model files). Returns 0 on malformed text.
 int config_from_json(train_config *c, const char *json);

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "util/check.h"
+#include "util/options.h"
 #include "io/checkpoint.h"
 #include "data/dataset.h"
 #include "io/h5util.h"
@@ -40,12 +41,13 @@ static void inspect_dataset(const char *dir) {
 int cmd_inspect(int argc, char **argv, comm *cm) {
     const char *target = NULL;
     int hash = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) { fputs(inspect_usage, stdout); return 0; }
-        if (strcmp(argv[i], "--hash") == 0) hash = 1;
-        else if (argv[i][0] == '-') usage_fail("inspect: unknown option '%s'", argv[i]);
+    opt_parser op;
+    for (opt_begin(&op, "inspect", argc, argv); opt_next(&op);) {
+        if (opt_is(&op, "--help") || opt_is(&op, "-h")) { fputs(inspect_usage, stdout); return 0; }
+        else if (opt_is(&op, "--hash")) hash = 1;
+        else if (!opt_positional(&op)) opt_unknown(&op);
         else if (target) usage_fail("inspect takes one PATH");
-        else target = argv[i];
+        else target = op.arg;
     }
     if (!target) usage_fail("inspect needs a PATH (dataset, model, checkpoint or run directory)");
     if (comm_rank(cm) != 0) return 0;

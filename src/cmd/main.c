@@ -15,6 +15,7 @@
 
 static const char *const usage =
     "usage: grurec COMMAND [options]   (grurec COMMAND --help for each)\n"
+    "Options are written --name value or --name=value.\n"
     "\n"
     "  train      train GRU4Rec on a dataset made by grurec-prep (resumes a run directory\n"
     "             from its newest checkpoint), then evaluate it\n"
@@ -46,6 +47,7 @@ int main(int argc, char **argv) {
                                         : strcmp(argv[1], "report") == 0 ? cmd_report
                                         : strcmp(argv[1], "inspect") == 0 ? cmd_inspect
                                                                         : NULL;
+    if (!cmd && argv[1][0] == '-') usage_fail("unknown option %s: the options follow the COMMAND", argv[1]);
     if (!cmd) usage_fail("unknown command '%s'", argv[1]);
     // Every command runs as one rank of an MPI job, or alone (a world of one).
     comm *cm = comm_init(&argc, &argv, 300.0);

@@ -12,6 +12,7 @@
 
 #include "backend/blas_setup.h"
 #include "util/check.h"
+#include "util/options.h"
 #include "model/gru.h"
 #include "util/clock.h"
 #include "backend/sgemm.h"
@@ -616,33 +617,22 @@ static void run_input(recommender *r, rec_opts *o, const char *path, int batch) 
 int cmd_recommend(int argc, char **argv, comm *cm) {
     const char *data = NULL, *model = NULL, *session = NULL, *input = NULL, *device = "cpu";
     int k = 20, json = 0, exclude = 0, batch = 0, threads = 1, verbose = 0, full = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define TAKE(var) do { if (!v) usage_fail("%s needs a value", a); var = v; i++; } while (0)
-#define TAKE_INT(var, min)                                                                   \
-    do {                                                                                     \
-        const char *s_; TAKE(s_);                                                            \
-        char *e_; long x_ = strtol(s_, &e_, 10);                                             \
-        if (*e_ || e_ == s_ || x_ < (min) || x_ > INT_MAX) usage_fail("%s takes a whole number >= %d, not '%s'", a, min, s_); \
-        var = (int)x_;                                                                       \
-    } while (0)
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { fputs(rec_usage, stdout); return 0; }
-        else if (strcmp(a, "--data") == 0) TAKE(data);
-        else if (strcmp(a, "--model") == 0) TAKE(model);
-        else if (strcmp(a, "--session") == 0) TAKE(session);
-        else if (strcmp(a, "--input") == 0) TAKE(input);
-        else if (strcmp(a, "--device") == 0) TAKE(device);
-        else if (strcmp(a, "-k") == 0 || strcmp(a, "--k") == 0) TAKE_INT(k, 1);
-        else if (strcmp(a, "--batch") == 0) TAKE_INT(batch, 1);
-        else if (strcmp(a, "--threads") == 0) TAKE_INT(threads, 1);
-        else if (strcmp(a, "--json") == 0) json = 1;
-        else if (strcmp(a, "--exclude-seen") == 0) exclude = 1;
-        else if (strcmp(a, "--verbose") == 0 || strcmp(a, "-v") == 0) verbose = 1;
-        else if (strcmp(a, "--full-scoring") == 0) full = 1;
-        else usage_fail("recommend: unknown option '%s'", a);
-#undef TAKE_INT
-#undef TAKE
+    opt_parser op;
+    for (opt_begin(&op, "recommend", argc, argv); opt_next(&op);) {
+        if (opt_is(&op, "--help") || opt_is(&op, "-h")) { fputs(rec_usage, stdout); return 0; }
+        else if (opt_is(&op, "--data")) data = opt_str(&op);
+        else if (opt_is(&op, "--model")) model = opt_str(&op);
+        else if (opt_is(&op, "--session")) session = opt_str(&op);
+        else if (opt_is(&op, "--input")) input = opt_str(&op);
+        else if (opt_is(&op, "--device")) device = opt_str(&op);
+        else if (opt_is(&op, "-k") || opt_is(&op, "--k")) k = (int)opt_int(&op, 1, INT_MAX);
+        else if (opt_is(&op, "--batch")) batch = (int)opt_int(&op, 1, INT_MAX);
+        else if (opt_is(&op, "--threads")) threads = (int)opt_int(&op, 1, INT_MAX);
+        else if (opt_is(&op, "--json")) json = 1;
+        else if (opt_is(&op, "--exclude-seen")) exclude = 1;
+        else if (opt_is(&op, "--verbose") || opt_is(&op, "-v")) verbose = 1;
+        else if (opt_is(&op, "--full-scoring")) full = 1;
+        else opt_unknown(&op);
     }
     if (!data || !model) usage_fail("recommend needs --data DIR and --model RUN|FILE");
     if (!session == !input) usage_fail("recommend needs one of --session ITEM,ITEM,… and --input FILE");

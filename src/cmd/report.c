@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/check.h"
+#include "util/options.h"
 
 // Nothing here may end the process (report_write runs at the end of training): memory
 // comes from malloc/realloc with the failure handled, never from xmalloc.
@@ -841,14 +842,12 @@ static const char *const report_usage =
 
 int cmd_report(int argc, char **argv, comm *cm) {
     const char *run = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(report_usage, stdout);
-            return 0;
-        }
-        if (strncmp(argv[i], "-", 1) == 0) usage_fail("report: unknown option '%s'", argv[i]);
-        if (run) usage_fail("report takes one run directory");
-        run = argv[i];
+    opt_parser op;
+    for (opt_begin(&op, "report", argc, argv); opt_next(&op);) {
+        if (opt_is(&op, "--help") || opt_is(&op, "-h")) { fputs(report_usage, stdout); return 0; }
+        else if (!opt_positional(&op)) opt_unknown(&op);
+        else if (run) usage_fail("report takes one run directory");
+        else run = op.arg;
     }
     if (!run) usage_fail("report needs a run directory: grurec report RUN");
     if (comm_rank(cm) != 0) return 0;

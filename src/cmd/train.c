@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <math.h>
 #include <stdio.h>
@@ -24,13 +25,15 @@
 #include "dist/state_mem.h"
 #include "data/stream.h"
 #include "util/clock.h"
+#include "util/options.h"
 
 static const char *const train_usage =
     "usage: grurec train --data DIR --out RUN [options]\n"
     "\n"
     "Trains GRU4Rec on DIR's train split with session-parallel mini-batches and evaluates\n"
     "on the test split at the end. Writes RUN/model.h5 and RUN/metrics.jsonl (one JSON\n"
-    "object per progress interval, per epoch and per evaluation).\n"
+    "object per progress interval, per epoch and per evaluation). Options are written\n"
+    "--name value or --name=value.\n"
     "\n"
     "Model and loss (defaults: the official GRU4Rec PyTorch defaults)\n"
     "  --loss L             cross-entropy (default) | bpr-max | top1-max | bpr | top1\n"
@@ -65,7 +68,8 @@ static const char *const train_usage =
     "  --eval-batch N       sessions scored at once in evaluation (256)\n"
     "  --cutoffs 1,5,10,20  --ties conservative|standard|median\n"
     "  --log-every S        seconds between progress lines (5)\n"
-    "  --config FILE        settings as 'key = value' lines (names as the flags); flags win\n"
+    "  --config FILE        settings as 'key = value' lines (names as the flags, the same\n"
+    "                       checks); flags win\n"
     "Ranks (run under mpirun or srun; see docs/distributed.md)\n"
     "  --comm-timeout S     every collective completes within S seconds or all ranks stop,\n"
     "                       naming a rank that did not answer (300)\n"
@@ -99,7 +103,6 @@ enum { EXIT_CHECKPOINTED = 75 };
 typedef struct {
     const char *data, *out, *config_file, *cutoffs, *ties, *device;
     int tf32;
-    int act_given, eval_every_given;
     double comm_timeout;
     int sparse_exchange, check_every;
     int64_t checkpoint_every, stop_at_step;
@@ -116,51 +119,40 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
     a->cutoffs = "1,5,10,20";
     a->ties = "conservative";
     a->device = NULL;  // --device, else $GRUREC_DEVICE, else auto
-    // The config file first, so that flags override it.
-    for (int i = 1; i + 1 < argc; i++)
-        if (strcmp(argv[i], "--config") == 0) a->config_file = argv[i + 1];
-    if (a->config_file) config_read_file(c, a->config_file);
-    for (int i = 1; i < argc; i++) {
-        const char *arg = argv[i];
-        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) { fputs(train_usage, stdout); exit(0); }
-        if (strncmp(arg, "--", 2) != 0) usage_fail("train: unexpected argument '%s'", arg);
-        if (strcmp(arg, "--deterministic") == 0) continue;  // always: every reduction has a fixed order
-        if (strcmp(arg, "--reshard") == 0) { a->reshard = 1; continue; }
-        if (strcmp(arg, "--tf32") == 0) { a->tf32 = 1; continue; }
-        if (i + 1 >= argc) usage_fail("%s needs a value", arg);
-        const char *name = arg + 2, *v = argv[++i];
-        if (strcmp(name, "data") == 0) a->data = v;
-        else if (strcmp(name, "out") == 0) a->out = v;
-        else if (strcmp(name, "config") == 0) continue;
-        else if (strcmp(name, "cutoffs") == 0) a->cutoffs = v;
-        else if (strcmp(name, "ties") == 0) a->ties = v;
-        else if (strcmp(name, "device") == 0) a->device = v;
-        else if (strcmp(name, "comm-timeout") == 0) {
-            a->comm_timeout = atof(v);
-            if (!(a->comm_timeout > 0)) usage_fail("--comm-timeout takes seconds > 0, not '%s'", v);
-        } else if (strcmp(name, "sparse-exchange") == 0) {
+    // Model and training settings wait until the config file is read: flags win over it.
+    struct { const char *name, *value; } *set = xmalloc((size_t)argc * sizeof *set);
+    int n_set = 0;
+    opt_parser op;
+    for (opt_begin(&op, "train", argc, argv); opt_next(&op);) {
+        if (opt_is(&op, "--help") || opt_is(&op, "-h")) { fputs(train_usage, stdout); exit(0); }
+        else if (opt_is(&op, "--deterministic")) {}  // always: every reduction has a fixed order
+        else if (opt_is(&op, "--reshard")) a->reshard = 1;
+        else if (opt_is(&op, "--tf32")) a->tf32 = 1;
+        else if (opt_is(&op, "--data")) a->data = opt_str(&op);
+        else if (opt_is(&op, "--out")) a->out = opt_str(&op);
+        else if (opt_is(&op, "--config")) a->config_file = opt_str(&op);
+        else if (opt_is(&op, "--cutoffs")) a->cutoffs = opt_str(&op);
+        else if (opt_is(&op, "--ties")) a->ties = opt_str(&op);
+        else if (opt_is(&op, "--device")) a->device = opt_str(&op);
+        else if (opt_is(&op, "--comm-timeout")) a->comm_timeout = opt_num_above(&op, 0, 1e9);
+        else if (opt_is(&op, "--sparse-exchange")) {
+            const char *v = opt_str(&op);
             if (strcmp(v, "on") && strcmp(v, "off")) usage_fail("--sparse-exchange is on or off, not '%s'", v);
             a->sparse_exchange = strcmp(v, "on") == 0;
-        } else if (strcmp(name, "checkpoint-every") == 0) {
-            a->checkpoint_every = atoll(v);
-            if (a->checkpoint_every < 0) usage_fail("--checkpoint-every takes a number of steps >= 0");
-        } else if (strcmp(name, "checkpoint-minutes") == 0) {
-            a->checkpoint_minutes = atof(v);
-            if (!(a->checkpoint_minutes > 0)) usage_fail("--checkpoint-minutes takes minutes > 0, not '%s'", v);
-        } else if (strcmp(name, "keep") == 0) {
-            a->keep = atoi(v);
-            if (a->keep < 1) usage_fail("--keep takes a number of checkpoints >= 1");
-        } else if (strcmp(name, "stop-at-step") == 0) {
-            a->stop_at_step = atoll(v);
-            if (a->stop_at_step < 1) usage_fail("--stop-at-step takes a step number >= 1");
-        } else if (strcmp(name, "check-every") == 0) {
-            a->check_every = atoi(v);
-            if (a->check_every < 0) usage_fail("--check-every takes a number of steps >= 0");
         }
-        else if (!config_set(c, name, v, arg)) usage_fail("train: unknown option '%s'", arg);
-        if (strcmp(name, "final-act") == 0) a->act_given = 1;
-        if (strcmp(name, "eval-every") == 0) a->eval_every_given = 1;
+        else if (opt_is(&op, "--checkpoint-every")) a->checkpoint_every = opt_int(&op, 0, INT64_MAX);
+        else if (opt_is(&op, "--checkpoint-minutes")) a->checkpoint_minutes = opt_num_above(&op, 0, 1e9);
+        else if (opt_is(&op, "--keep")) a->keep = (int)opt_int(&op, 1, INT_MAX);
+        else if (opt_is(&op, "--stop-at-step")) a->stop_at_step = opt_int(&op, 1, INT64_MAX);
+        else if (opt_is(&op, "--check-every")) a->check_every = (int)opt_int(&op, 0, INT_MAX);
+        else if (strncmp(op.name, "--", 2) == 0 && config_setting_name(op.name + 2)) {
+            set[n_set].name = config_setting_name(op.name + 2);
+            set[n_set++].value = opt_raw(&op);
+        } else opt_unknown(&op);
     }
+    if (a->config_file) config_read_file(c, a->config_file);
+    for (int k = 0; k < n_set; k++) config_set(c, set[k].name, set[k].value, NULL);  // the file's checks
+    free(set);
     if (!a->data || !a->out) usage_fail("train needs --data DIR and --out RUN");
 }
 
@@ -211,8 +203,8 @@ int cmd_train(int argc, char **argv, comm *cm) {
     config_defaults(&c);
     train_args a;
     parse_train_args(argc, argv, &c, &a);
-    config_default_act(&c, a.act_given);
-    if (!a.eval_every_given) c.eval_every = -1;  // default: evaluate at the end only
+    config_default_act(&c, c.act_given);
+    if (!c.eval_every_given) c.eval_every = -1;  // default: evaluate at the end only
     config_validate(&c);
     eval_options eo;
     eval_options_parse(&eo, NULL, a.cutoffs, a.ties);

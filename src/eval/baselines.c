@@ -16,6 +16,7 @@
 #include "eval/evaluate.h"
 #include "data/stream.h"
 #include "util/clock.h"
+#include "util/options.h"
 
 void openblas_set_num_threads(int);
 
@@ -338,23 +339,6 @@ static const char *const baseline_usage =
     "Under mpirun each rank scores the sessions of its test shards (every rank fits the\n"
     "same model); the sums are added across ranks.\n";
 
-static long long int_arg(const char *name, const char *v, long long lo, long long hi) {
-    char *end;
-    errno = 0;
-    long long x = strtoll(v, &end, 10);
-    if (*v == '\0' || *end != '\0' || errno || x < lo || x > hi)
-        usage_fail("%s takes a whole number from %lld to %lld, not '%s'", name, lo, hi, v);
-    return x;
-}
-
-static double num_arg(const char *name, const char *v, double lo, double hi) {
-    char *end;
-    double x = strtod(v, &end);
-    if (*v == '\0' || *end != '\0' || !isfinite(x) || x < lo || x > hi)
-        usage_fail("%s takes a number from %g to %g, not '%s'", name, lo, hi, v);
-    return x;
-}
-
 int cmd_baseline(int argc, char **argv, comm *cm) {
     const char *data = NULL, *split_name = "test", *cutoffs_s = "1,5,10,20", *ties_s = "conservative",
                *method = NULL;
@@ -363,31 +347,27 @@ int cmd_baseline(int argc, char **argv, comm *cm) {
     bprmf_options mo;
     bprmf_defaults(&mo);
     const char *knn_opt = NULL, *mf_opt = NULL;  // the last method option seen, for errors
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define TAKE(var) do { if (!v) usage_fail("%s needs a value", a); var = v; i++; } while (0)
-        const char *x = NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { fputs(baseline_usage, stdout); return 0; }
-        else if (strcmp(a, "--data") == 0) TAKE(data);
-        else if (strcmp(a, "--split") == 0) TAKE(split_name);
-        else if (strcmp(a, "--cutoffs") == 0) TAKE(cutoffs_s);
-        else if (strcmp(a, "--ties") == 0) TAKE(ties_s);
-        else if (strcmp(a, "--json") == 0) json = 1;
-        else if (strcmp(a, "--threads") == 0) { TAKE(x); threads = (int)int_arg(a, x, 1, 1024); }
-        else if (strcmp(a, "--neighbors") == 0) { TAKE(x); neighbors = (int)int_arg(a, x, 1, 1000000); knn_opt = a; }
-        else if (strcmp(a, "--lambda") == 0) { TAKE(x); lambda = num_arg(a, x, 0, 1e300); knn_opt = a; }
-        else if (strcmp(a, "--alpha") == 0) { TAKE(x); alpha = num_arg(a, x, 0, 1); knn_opt = a; }
-        else if (strcmp(a, "--factors") == 0) { TAKE(x); mo.factors = (int)int_arg(a, x, 1, 65536); mf_opt = a; }
-        else if (strcmp(a, "--learning-rate") == 0) { TAKE(x); mo.learning_rate = (float)num_arg(a, x, 0, 1e6); mf_opt = a; }
-        else if (strcmp(a, "--reg") == 0) { TAKE(x); mo.reg = (float)num_arg(a, x, 0, 1e6); mf_opt = a; }
-        else if (strcmp(a, "--epochs") == 0) { TAKE(x); mo.epochs = (int)int_arg(a, x, 0, 1000000); mf_opt = a; }
-        else if (strcmp(a, "--init-scale") == 0) { TAKE(x); mo.init_scale = (float)num_arg(a, x, 0, 1e6); mf_opt = a; }
-        else if (strcmp(a, "--seed") == 0) { TAKE(x); mo.seed = (uint64_t)int_arg(a, x, 0, INT64_MAX); mf_opt = a; }
-        else if (a[0] == '-') usage_fail("baseline: unknown option '%s'", a);
-        else if (method) usage_fail("baseline: one method, not '%s' and '%s'", method, a);
-        else method = a;
-#undef TAKE
+    opt_parser op;
+    for (opt_begin(&op, "baseline", argc, argv); opt_next(&op);) {
+        if (opt_is(&op, "--help") || opt_is(&op, "-h")) { fputs(baseline_usage, stdout); return 0; }
+        else if (opt_is(&op, "--data")) data = opt_str(&op);
+        else if (opt_is(&op, "--split")) split_name = opt_str(&op);
+        else if (opt_is(&op, "--cutoffs")) cutoffs_s = opt_str(&op);
+        else if (opt_is(&op, "--ties")) ties_s = opt_str(&op);
+        else if (opt_is(&op, "--json")) json = 1;
+        else if (opt_is(&op, "--threads")) threads = (int)opt_int(&op, 1, 1024);
+        else if (opt_is(&op, "--neighbors")) { neighbors = (int)opt_int(&op, 1, 1000000); knn_opt = "--neighbors"; }
+        else if (opt_is(&op, "--lambda")) { lambda = opt_num(&op, 0, 1e300); knn_opt = "--lambda"; }
+        else if (opt_is(&op, "--alpha")) { alpha = opt_num(&op, 0, 1); knn_opt = "--alpha"; }
+        else if (opt_is(&op, "--factors")) { mo.factors = (int)opt_int(&op, 1, 65536); mf_opt = "--factors"; }
+        else if (opt_is(&op, "--learning-rate")) { mo.learning_rate = opt_float(&op, 0, 1e6); mf_opt = "--learning-rate"; }
+        else if (opt_is(&op, "--reg")) { mo.reg = opt_float(&op, 0, 1e6); mf_opt = "--reg"; }
+        else if (opt_is(&op, "--epochs")) { mo.epochs = (int)opt_int(&op, 0, 1000000); mf_opt = "--epochs"; }
+        else if (opt_is(&op, "--init-scale")) { mo.init_scale = opt_float(&op, 0, 1e6); mf_opt = "--init-scale"; }
+        else if (opt_is(&op, "--seed")) { mo.seed = (uint64_t)opt_int(&op, 0, INT64_MAX); mf_opt = "--seed"; }
+        else if (!opt_positional(&op)) opt_unknown(&op);
+        else if (method) usage_fail("baseline: one method, not '%s' and '%s'", method, op.arg);
+        else method = op.arg;
     }
     baseline_kind kind;
     if (!method) usage_fail("baseline needs a method: pop, spop, itemknn or bprmf");

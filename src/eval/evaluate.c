@@ -1,5 +1,6 @@
 #include "eval/evaluate.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "util/check.h"
 #include "data/lanes.h"
 #include "data/stream.h"
+#include "util/options.h"
 
 void evaluate(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
               tie_mode ties, metrics *met, comm *cm, backend *training) {
@@ -100,21 +102,18 @@ int cmd_eval(int argc, char **argv, comm *cm) {
     const char *data = NULL, *model = NULL, *split_name = "test", *cutoffs_s = "1,5,10,20", *ties_s = "conservative";
     const char *device = NULL;  // --device, else $GRUREC_DEVICE, else auto
     int json = 0, batch = 256;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define TAKE(var) do { if (!v) usage_fail("%s needs a value", a); var = v; i++; } while (0)
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { fputs(eval_usage, stdout); return 0; }
-        else if (strcmp(a, "--data") == 0) TAKE(data);
-        else if (strcmp(a, "--model") == 0) TAKE(model);
-        else if (strcmp(a, "--split") == 0) TAKE(split_name);
-        else if (strcmp(a, "--cutoffs") == 0) TAKE(cutoffs_s);
-        else if (strcmp(a, "--ties") == 0) TAKE(ties_s);
-        else if (strcmp(a, "--device") == 0) TAKE(device);
-        else if (strcmp(a, "--batch") == 0) { const char *bs; TAKE(bs); batch = atoi(bs); if (batch < 1) usage_fail("--batch must be positive"); }
-        else if (strcmp(a, "--json") == 0) json = 1;
-        else usage_fail("eval: unknown option '%s'", a);
-#undef TAKE
+    opt_parser op;
+    for (opt_begin(&op, "eval", argc, argv); opt_next(&op);) {
+        if (opt_is(&op, "--help") || opt_is(&op, "-h")) { fputs(eval_usage, stdout); return 0; }
+        else if (opt_is(&op, "--data")) data = opt_str(&op);
+        else if (opt_is(&op, "--model")) model = opt_str(&op);
+        else if (opt_is(&op, "--split")) split_name = opt_str(&op);
+        else if (opt_is(&op, "--cutoffs")) cutoffs_s = opt_str(&op);
+        else if (opt_is(&op, "--ties")) ties_s = opt_str(&op);
+        else if (opt_is(&op, "--device")) device = opt_str(&op);
+        else if (opt_is(&op, "--batch")) batch = (int)opt_int(&op, 1, INT_MAX);
+        else if (opt_is(&op, "--json")) json = 1;
+        else opt_unknown(&op);
     }
     if (!data || !model) usage_fail("eval needs --data DIR and --model RUN|FILE");
     backend_choose_device(device, comm_local_rank(cm), comm_rank(cm) == 0);

@@ -7,11 +7,13 @@
 #include <sys/mman.h>
 
 static const char *g_program = "grurec";
+static const char *g_help;  // what usage errors point to: "grurec train" -> "grurec train --help"
 static void (*g_cleanup)(void *);
 static void *g_cleanup_arg;
 
 void set_program_name(const char *name) { g_program = name; }
 const char *program_name(void) { return g_program; }
+void set_usage_help(const char *command) { g_help = command; }
 
 void set_fail_cleanup(void (*fn)(void *), void *arg) {
     g_cleanup = fn;
@@ -54,7 +56,7 @@ void usage_fail(const char *fmt, ...) {
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see %s --help)\n", g_program);
+    fprintf(stderr, " (see %s --help)\n", g_help ? g_help : g_program);
     finish(EXIT_INPUT);
 }
 

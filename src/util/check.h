@@ -21,6 +21,8 @@ enum { EXIT_INTERNAL = 1, EXIT_INPUT = 2 };
 
 void set_program_name(const char *name);
 const char *program_name(void);
+// Usage errors end "(see COMMAND --help)"; COMMAND is the program name unless set.
+void set_usage_help(const char *command);
 
 // One hook at a time; pass NULL to clear. It must not call the functions below.
 void set_fail_cleanup(void (*fn)(void *), void *arg);
