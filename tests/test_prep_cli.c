@@ -169,6 +169,33 @@ Test(formats, gzip_input_gives_the_same_dataset) {
     free(f2);
 }
 
+// grurec-prep --input - with FILE piped in through cat (a non-seekable stdin).
+static void prep_from_pipe(th_result *r, const char *file, const char *out) {
+    const char *script = "cat \"$1\" | \"$2\" --input - --test-days 1 --min-item-support 1 --shards 1 --quiet --out \"$3\"";
+    th_run("/bin/sh", (const char *const[]){"-c", script, "sh", file, GRUREC_PREP_BIN, out, NULL}, r);
+}
+
+// A gzip file made of two members (as `cat a.gz b.gz` makes), read from a pipe.
+Test(formats, gzip_from_a_pipe_in_two_members) {
+    size_t cut = strlen(gru4rec_log) / 2;
+    th_write_gz_n(th_path("a.gz"), gru4rec_log, cut);
+    th_write_gz(th_path("b.gz"), gru4rec_log + cut);
+    size_t na, nb;
+    char *a = th_read_file(th_path("a.gz"), &na), *b = th_read_file(th_path("b.gz"), &nb);
+    char *both = malloc(na + nb);
+    memcpy(both, a, na);
+    memcpy(both + na, b, nb);
+    th_write_n(th_path("in.tsv.gz"), both, na + nb);
+    free(a);
+    free(b);
+    free(both);
+    th_result r;
+    prep_from_pipe(&r, th_path("in.tsv.gz"), th_path("out"));
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    th_result_free(&r);
+    check_gru4rec_dataset(th_path("out"));
+}
+
 Test(formats, several_inputs_are_read_as_one_log) {
     // The same log cut in two files (s1 spans both).
     th_write(th_path("a.tsv"), "SessionId\tItemId\tTime\tExtra\ns1\tA\t100\tx\ns1\tB\t110\tx\ns2\tB\t200\tx\n");
@@ -652,16 +679,42 @@ Test(errors, missing_input_file) {
     th_result_free(&r);
 }
 
-Test(errors, truncated_gzip) {
-    const char *in = th_path("in.tsv.gz"), *out = th_path("out");
-    // ~2 MB of text, so that the cut falls inside the deflate stream.
+// ~2 MB of gru4rec text as gzip at PATH, so that a cut falls inside the deflate stream.
+static void write_big_gz(const char *path) {
     size_t cap = 3u << 20, n = (size_t)snprintf(NULL, 0, "SessionId\tItemId\tTime\n");
     char *t = malloc(cap);
     strcpy(t, "SessionId\tItemId\tTime\n");
     for (int i = 0; n < (2u << 20); i++)
         n += (size_t)snprintf(t + n, cap - n, "%d\t%d\t%d\n", i / 4, (int)(((long long)i * 7919) % 10007), 1000000 + i);
-    th_write_gz_n(in, t, n);
+    th_write_gz_n(path, t, n);
     free(t);
+}
+
+// The whole 2 MB log through a pipe (more than one read of compressed input) gives the
+// same dataset as the file; cut in half it is the truncated-gzip input error.
+Test(errors, truncated_gzip_from_a_pipe) {
+    const char *in = th_path("in.tsv.gz"), *out = th_path("out");
+    write_big_gz(in);
+    th_result r;
+    prep_from_pipe(&r, in, th_path("whole-pipe"));
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    th_result_free(&r);
+    PREP_OK("--input", in, "--test-days", "1", "--min-item-support", "1", "--shards", "1", "--out", th_path("whole-file"));
+    char *f1 = th_attr_str(th_path("whole-pipe/meta.h5"), "fingerprint");
+    char *f2 = th_attr_str(th_path("whole-file/meta.h5"), "fingerprint");
+    cr_assert_str_eq(f1, f2);
+    free(f1);
+    free(f2);
+    th_truncate(in, th_file_size(in) / 2);
+    prep_from_pipe(&r, in, out);
+    th_assert_input_error(&r, "-:", out);
+    expect_message(&r, "truncated gzip");
+    th_result_free(&r);
+}
+
+Test(errors, truncated_gzip) {
+    const char *in = th_path("in.tsv.gz"), *out = th_path("out");
+    write_big_gz(in);
     th_truncate(in, th_file_size(in) / 2);
     th_result r;
     PREP_FAILS(&r, "--input", in, "--test-days", "1", "--out", out);
