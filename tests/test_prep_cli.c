@@ -3,11 +3,15 @@
 // for bad input (exit 2, one stderr line naming FILE:LINE, nothing left behind), the
 // output directory rules, and the HDF5 layout of DESIGN §2 (also past one chunk).
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "data/dataset.h"
@@ -985,6 +989,72 @@ Test(output, failure_leaves_no_temporary_directory) {
     cr_assert_eq(r.status, 2);
     th_result_free(&r);
     cr_assert_eq(th_count_prefix(th_dir, "out"), 0, "nothing named out* in %s", th_dir);
+}
+
+// Starts grurec-prep on a log whose write phase lasts a while (1024 shards per split),
+// sends SIG as soon as out.tmp-PID exists, and returns the exit status (128 + signal
+// when the signal ended it).
+static int prep_interrupted_in_write(int sig) {
+    th_result r;
+    th_synth(&r, "--sessions", "100000", "--out", th_path("in.tsv"), NULL);
+    cr_assert_eq(r.status, 0, "grurec-synth: %s", r.err);
+    th_result_free(&r);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        execl(GRUREC_PREP_BIN, GRUREC_PREP_BIN, "--input", th_path("in.tsv"), "--test-days", "1", "--shards", "1024",
+              "--out", th_path("out"), (char *)NULL);
+        _exit(127);
+    }
+    const char *tmp = th_fmt("%s.tmp-%ld", th_path("out"), (long)pid);
+    struct timespec tick = {0, 200000};
+    for (int i = 0; i < 600000 && !th_exists(tmp); i++) {
+        if (waitpid(pid, NULL, WNOHANG) == pid) cr_assert_fail("grurec-prep ended before writing %s", tmp);
+        nanosleep(&tick, NULL);
+    }
+    cr_assert(th_exists(tmp), "no %s after 2 minutes", tmp);
+    kill(pid, sig);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+Test(output, sigint_in_the_write_phase_removes_the_temporary_directory) {
+    int status = prep_interrupted_in_write(SIGINT);
+    cr_assert_eq(status, 128 + SIGINT, "exit status %d, want %d (killed by SIGINT)", status, 128 + SIGINT);
+    cr_assert_eq(th_count_prefix(th_dir, "out"), 0, "nothing named out* may be left in %s", th_dir);
+}
+
+Test(output, sigterm_in_the_write_phase_removes_the_temporary_directory) {
+    int status = prep_interrupted_in_write(SIGTERM);
+    cr_assert_eq(status, 128 + SIGTERM, "exit status %d, want %d (killed by SIGTERM)", status, 128 + SIGTERM);
+    cr_assert_eq(th_count_prefix(th_dir, "out"), 0, "nothing named out* may be left in %s", th_dir);
+}
+
+// out.tmp-PID of a process that is gone is removed by the next run; one whose process
+// is alive (this test's own), or whose suffix is not a pid, stays.
+Test(output, a_later_run_removes_temporaries_of_dead_runs_only) {
+    pid_t dead = fork();
+    cr_assert(dead >= 0);
+    if (dead == 0) _exit(0);
+    cr_assert_eq(waitpid(dead, NULL, 0), dead);
+    const char *stale = th_fmt("%s.tmp-%ld", th_path("out"), (long)dead);
+    const char *live = th_fmt("%s.tmp-%ld", th_path("out"), (long)getpid());
+    const char *other = th_path("out.tmp-notes");
+    th_write(th_path("in.tsv"), gru4rec_log);
+    cr_assert_eq(mkdir(stale, 0777), 0);
+    th_write(th_join(stale, "meta.h5"), "half written\n");
+    cr_assert_eq(mkdir(live, 0777), 0);
+    th_write(other, "not ours\n");
+    PREP_OK("--input", th_path("in.tsv"), "--test-days", "1", "--min-item-support", "1", "--shards", "1", "--out",
+            th_path("out"));
+    check_gru4rec_dataset(th_path("out"));
+    cr_assert(!th_exists(stale), "%s (process %ld is gone) was not removed", stale, (long)dead);
+    cr_assert(th_is_dir(live), "%s (a live process) was removed", live);
+    cr_assert(th_exists(other), "%s was removed", other);
 }
 
 // Known bug (see the report): a trailing slash on --out makes the temporary directory
