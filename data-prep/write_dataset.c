@@ -36,9 +36,30 @@ static int is_empty_dir(const char *path) {
     return empty;
 }
 
+// The directory that holds OUT ("." for a bare name); BASE = OUT's last component.
+static void split_parent(const char *out, char *parent, size_t cap, const char **base) {
+    xsnprintf(parent, cap, "%s", out);
+    char *slash = strrchr(parent, '/');
+    *base = slash ? out + (slash - parent) + 1 : out;
+    if (slash == parent) parent[1] = '\0';
+    else if (slash) *slash = '\0';
+    else xsnprintf(parent, cap, ".");
+}
+
 void check_output_path(const char *out, int force) {
+    if (!*out) usage_fail("--out is empty: name the dataset directory");
     struct stat st;
-    if (stat(out, &st) != 0) return;
+    if (stat(out, &st) != 0) {
+        // "FILE/ds" (ENOTDIR), a path through an unreadable directory (EACCES), ...
+        if (errno != ENOENT) input_fail(out, 0, "cannot create the dataset: %s", strerror(errno));
+        char parent[4096];
+        const char *base;
+        split_parent(out, parent, sizeof parent, &base);
+        if (stat(parent, &st) != 0) input_fail(out, 0, "cannot create the dataset: %s: %s", parent, strerror(errno));
+        if (!S_ISDIR(st.st_mode)) input_fail(out, 0, "cannot create the dataset: %s: %s", parent, strerror(ENOTDIR));
+        if (access(parent, W_OK | X_OK) != 0) input_fail(out, 0, "cannot create the dataset in %s: %s", parent, strerror(errno));
+        return;
+    }
     if (!force) input_fail(out, 0, "output exists (use --force to replace it)");
     char meta[4096];
     xsnprintf(meta, sizeof meta, "%s/meta.h5", out);
@@ -79,12 +100,8 @@ static void stop_if_signalled(void) {
 // killed by SIGKILL or a crash). One whose process is alive may be another run's.
 static void remove_stale_temporaries(const char *out) {
     char parent[4096];
-    xsnprintf(parent, sizeof parent, "%s", out);
-    char *slash = strrchr(parent, '/');
-    const char *base = slash ? slash + 1 : out;
-    if (slash == parent) parent[1] = '\0';
-    else if (slash) *slash = '\0';
-    else strcpy(parent, ".");
+    const char *base;
+    split_parent(out, parent, sizeof parent, &base);
     char prefix[4096];
     xsnprintf(prefix, sizeof prefix, "%s.tmp-", base);
     size_t np = strlen(prefix);
@@ -305,7 +322,11 @@ void write_dataset(const char *out, int force, dataset_out *d) {
     remove_tree(tmp);
     g_tmp_dir = tmp;
     catch_stop_signals(1);  // before the directory exists: it never outlives a SIGINT / SIGTERM
-    CHECK(mkdir(tmp, 0777) == 0, "cannot create %s: %s", tmp, strerror(errno));
+    if (mkdir(tmp, 0777) != 0) {  // a full or failing disk is a system error; the rest is the path's
+        int e = errno;
+        CHECK(e != ENOSPC && e != EDQUOT && e != EIO, "cannot create %s: %s", tmp, strerror(e));
+        input_fail(out, 0, "cannot create the dataset: %s: %s", tmp, strerror(e));
+    }
     set_fail_cleanup(remove_tree_hook, tmp);  // any failure from here on removes it
     gather_buffers *g = xmalloc(sizeof *g);
     g->names_cap = 16 << 20;

@@ -991,6 +991,30 @@ Test(output, failure_leaves_no_temporary_directory) {
     cr_assert_eq(th_count_prefix(th_dir, "out"), 0, "nothing named out* in %s", th_dir);
 }
 
+// An output path that cannot be made is the user's to fix: exit 2, one line naming the
+// path and the reason, before any work.
+static void expect_unwritable_out(const char *out, const char *where, const char *reason) {
+    th_write(th_path("in.tsv"), gru4rec_log);
+    th_result r;
+    PREP_FAILS(&r, "--input", th_path("in.tsv"), "--test-days", "1", "--min-item-support", "1", "--out", out);
+    th_assert_input_error(&r, where, NULL);  // (OUT's directory cannot hold a leftover)
+    expect_message(&r, reason);
+    th_result_free(&r);
+}
+
+Test(output, out_under_a_plain_file) {
+    th_write(th_path("afile"), "x\n");
+    const char *out = th_path("afile/ds");
+    expect_unwritable_out(out, th_fmt("%s: ", out), "cannot create the dataset: Not a directory");
+}
+
+Test(output, out_in_a_missing_directory) {
+    const char *out = th_path("missing/dir/ds");
+    expect_unwritable_out(out, th_fmt("%s: ", out), th_fmt("%s: No such file or directory", th_path("missing/dir")));
+}
+
+Test(output, empty_out) { expect_unwritable_out("", "--out is empty", "name the dataset directory"); }
+
 // Starts grurec-prep on a log whose write phase lasts a while (1024 shards per split),
 // sends SIG as soon as out.tmp-PID exists, and returns the exit status (128 + signal
 // when the signal ended it).

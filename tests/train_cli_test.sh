@@ -75,6 +75,10 @@ expect_fail 2 "unknown option" "unknown flag" "$grurec" train --data "$work/ds" 
 expect_fail 2 "meta.h5" "missing dataset named" "$grurec" train --data "$work/none" --out "$work/x"
 expect_fail 2 "unknown setting" "unknown config key with its line" "$grurec" train --data "$work/ds" --out "$work/x" --config <(printf 'nope = 1\n')
 expect_fail 2 "not an HDF5 file" "a model file that is not HDF5" "$grurec" eval --data "$work/ds" --model "$work/cfg"
+# An output that cannot be a run directory is the user's to fix: exit 2, one line naming it.
+expect_fail 2 "$work/cfg: cannot use as run directory: Not a directory" "train --out a plain file" "$grurec" train --data "$work/ds" --out "$work/cfg"
+check '[ "$(wc -l <"$work/e")" -eq 1 ]' "train --out a plain file: one line"
+expect_fail 2 "$work/no/such: cannot create run directory: No such file or directory" "train --out in a missing directory" "$grurec" train --data "$work/ds" --out "$work/no/such"
 # A learning rate of 1e30 blows the scores up: the run must stop naming the step.
 expect_fail 1 "loss became" "non-finite loss stops training" "$grurec" train --data "$work/ds" --out "$work/nan" $small --learning-rate 1e30 --loss bpr-max
 check '[ ! -f "$work/nan/model.h5" ]' "no model is written after a non-finite loss"

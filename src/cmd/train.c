@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "io/checkpoint.h"
@@ -241,8 +242,13 @@ int cmd_train(int argc, char **argv, comm *cm) {
     stream_load(&st, &m, SPLIT_TRAIN, rank, P);
     FILE *mf = NULL;
     char *cfg_json = config_to_json(&c);
-    if (root && mkdir(a.out, 0777) != 0 && errno != EEXIST)
-        input_fail(a.out, 0, "cannot create run directory: %s", strerror(errno));
+    if (root) {  // an existing plain file or an unwritable directory is the user's to fix (exit 2)
+        if (!*a.out) usage_fail("train: --out is empty: name the run directory");
+        if (mkdir(a.out, 0777) != 0 && errno != EEXIST) input_fail(a.out, 0, "cannot create run directory: %s", strerror(errno));
+        struct stat rs;
+        int e = stat(a.out, &rs) != 0 ? errno : !S_ISDIR(rs.st_mode) ? ENOTDIR : access(a.out, W_OK | X_OK) != 0 ? errno : 0;
+        if (e) input_fail(a.out, 0, "cannot use as run directory: %s", strerror(e));
+    }
 
     model_shape s;
     model_shape_init(&s, &c, m.n_items);
