@@ -79,6 +79,21 @@ expect_fail 2 "not an HDF5 file" "a model file that is not HDF5" "$grurec" eval 
 expect_fail 2 "$work/cfg: cannot use as run directory: Not a directory" "train --out a plain file" "$grurec" train --data "$work/ds" --out "$work/cfg"
 check '[ "$(wc -l <"$work/e")" -eq 1 ]' "train --out a plain file: one line"
 expect_fail 2 "$work/no/such: cannot create run directory: No such file or directory" "train --out in a missing directory" "$grurec" train --data "$work/ds" --out "$work/no/such"
+# A run that cannot fit in memory is refused before allocating, with the figures (exit 2).
+expect_fail 2 "train: this run needs [0-9.]* GiB of memory per rank, [0-9.]* GiB is available" "--batch-size 1000000 is refused with the figure" "$grurec" train --data "$work/ds" --out "$work/huge" --batch-size 1000000
+check '[ "$(wc -l <"$work/e")" -eq 1 ] && [ ! -e "$work/huge/metrics.jsonl" ]' "the memory refusal is one line and writes nothing"
+# An error that every rank detects is printed once (by rank 0); every rank exits 2.
+if with_mpi; then
+    for args in "--loss nope" "--batch-size 1000000"; do
+        GRUREC_OVERSUBSCRIBE=1 timeout 120 "$(dirname "$0")/../launch/grurec-mpirun" -np 2 "$grurec" train --data "$work/ds" \
+            --out "$work/two" $args >/dev/null 2>"$work/e"
+        rc=$?
+        n=$(grep -c '^grurec: ' "$work/e")
+        check '[ $rc -eq 2 ] && [ "$n" -eq 1 ]' "2 ranks, train $args: exit $rc, $n 'grurec:' lines (want 2 and 1): $(head -c 300 "$work/e")"
+    done
+else
+    echo "SKIP: 2-rank error lines (grurec built without MPI)"
+fi
 # A learning rate of 1e30 blows the scores up: the run must stop naming the step.
 expect_fail 1 "loss became" "non-finite loss stops training" "$grurec" train --data "$work/ds" --out "$work/nan" $small --learning-rate 1e30 --loss bpr-max
 check '[ ! -f "$work/nan/model.h5" ]' "no model is written after a non-finite loss"

@@ -18,6 +18,7 @@
 #include "eval/evaluate.h"
 #include "dist/exchange.h"
 #include "data/lanes.h"
+#include "model/memory_estimate.h"
 #include "model/model.h"
 #include "cmd/report.h"
 #include "data/sampler.h"
@@ -236,7 +237,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
     comm_check_same_u64(cm, strtoull(m.fingerprint, NULL, 16), "the dataset fingerprint");
     comm_check_same_u64(cm, (uint64_t)m.format_version * 1000003u + GRUREC_VERSION_NUMBER, "the format / program version");
     if (m.split[SPLIT_TRAIN].n_shards < P)
-        input_fail(a.data, 0, "%d train shards for %d ranks: prepare the data with grurec-prep --shards %d (or a multiple)",
+        input_fail_all(a.data, 0, "%d train shards for %d ranks: prepare the data with grurec-prep --shards %d (or a multiple)",
                    m.split[SPLIT_TRAIN].n_shards, P, P);
     session_stream st;
     stream_load(&st, &m, SPLIT_TRAIN, rank, P);
@@ -252,6 +253,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
 
     model_shape s;
     model_shape_init(&s, &c, m.n_items);
+    if (dev == BACKEND_CPU) memory_check_fits(&s, &c);  // before anything large is allocated
     // CPU ranks on one machine keep one copy of the item tables and their optimizer state
     // in shared memory, each updating its part of the step's rows (docs/distributed.md;
     // GRUREC_SHARED_MODEL=0: a replica per rank). Rank 0 alone writes them outside the
