@@ -581,6 +581,19 @@ Test(errors, unparsable_time) {
     th_result_free(&r);
 }
 
+// A stray carriage return (a CRLF log cut or joined badly) is shown as \r, never raw: the
+// message stays one clean line.
+Test(errors, control_characters_in_a_quoted_field_are_escaped) {
+    const char *in = th_path("in.tsv"), *out = th_path("out");
+    th_write(in, "SessionId\tItemId\tTime\r\n1\ta\t10\r\n1\tb\t2\r0\x01\r\n");
+    th_result r;
+    PREP_FAILS(&r, "--input", in, "--test-days", "1", "--out", out);
+    th_assert_input_error(&r, th_fmt("%s:3: ", in), out);
+    expect_message(&r, "'2\\r0\\x01'");
+    cr_assert_null(strchr(r.err, '\r'), "a raw carriage return in '%s'", r.err);
+    th_result_free(&r);
+}
+
 Test(errors, unparsable_iso8601_time) {
     const char *in = th_path("clicks.dat"), *out = th_path("out");
     th_write(in, "1,2014-04-07T10:51:09.277Z,214536502,0\n1,2014-13-07T10:54:09.868Z,214536500,0\n");

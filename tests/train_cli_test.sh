@@ -74,6 +74,10 @@ expect_fail 2 "unknown loss" "unknown loss" "$grurec" train --data "$work/ds" --
 expect_fail 2 "unknown option" "unknown flag" "$grurec" train --data "$work/ds" --out "$work/x" --bogus 1
 expect_fail 2 "meta.h5" "missing dataset named" "$grurec" train --data "$work/none" --out "$work/x"
 expect_fail 2 "unknown setting" "unknown config key with its line" "$grurec" train --data "$work/ds" --out "$work/x" --config <(printf 'nope = 1\n')
+# Control characters from a file are escaped inside the error line (a CRLF config edited badly).
+expect_fail 2 "unknown loss 'bpr\\\\rmax'" "a stray carriage return is shown as \\r" "$grurec" train --data "$work/ds" --out "$work/x" --config <(printf 'loss = bpr\rmax\n')
+cr=$(printf '\r')
+check '! grep -q "$cr" "$work/e"' "no raw carriage return in the error line"
 expect_fail 2 "not an HDF5 file" "a model file that is not HDF5" "$grurec" eval --data "$work/ds" --model "$work/cfg"
 # An output that cannot be a run directory is the user's to fix: exit 2, one line naming it.
 expect_fail 2 "$work/cfg: cannot use as run directory: Not a directory" "train --out a plain file" "$grurec" train --data "$work/ds" --out "$work/cfg"

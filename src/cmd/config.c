@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/check.h"
+#include "util/escape.h"
 
 void config_defaults(train_config *c) {
     // The official GRU4Rec PyTorch defaults (REFERENCE §A.1).
@@ -29,12 +30,15 @@ void config_defaults(train_config *c) {
     c->log_every_s = 5.0;
 }
 
+// V as quoted in a message: a value from a config file may hold a stray '\r'.
+#define SHOWN(v) escape_text((char[ESCAPED_MAX]){0}, v, strlen(v))
+
 static long long parse_int(const char *name, const char *v, long long lo, long long hi, const char *origin) {
     char *end;
     errno = 0;
     long long x = strtoll(v, &end, 10);
     if (*v == '\0' || *end != '\0' || errno || x < lo || x > hi)
-        usage_fail("%s: %s takes a whole number from %lld to %lld, not '%s'", origin, name, lo, hi, v);
+        usage_fail("%s: %s takes a whole number from %lld to %lld, not '%s'", origin, name, lo, hi, SHOWN(v));
     return x;
 }
 
@@ -42,7 +46,7 @@ static float parse_float(const char *name, const char *v, double lo, double hi, 
     char *end;
     double x = strtod(v, &end);
     if (*v == '\0' || *end != '\0' || !isfinite(x) || x < lo || x > hi)
-        usage_fail("%s: %s takes a number from %g to %g, not '%s'", origin, name, lo, hi, v);
+        usage_fail("%s: %s takes a number from %g to %g, not '%s'", origin, name, lo, hi, SHOWN(v));
     return (float)x;
 }
 
@@ -53,7 +57,7 @@ static void parse_layers(train_config *c, const char *v, const char *origin) {
         char *end;
         long x = strtol(p, &end, 10);
         if (end == p || x < 1 || x > 65536 || (*end && *end != ',' && *end != '/'))
-            usage_fail("%s: layers takes sizes like 100 or 100,100, not '%s'", origin, v);
+            usage_fail("%s: layers takes sizes like 100 or 100,100, not '%s'", origin, SHOWN(v));
         if (c->n_layers == MAX_LAYERS) usage_fail("%s: at most %d layers", origin, MAX_LAYERS);
         c->layers[c->n_layers++] = (int)x;
         p = *end ? end + 1 : end;
@@ -65,10 +69,10 @@ int config_set(train_config *c, const char *name, const char *v, const char *ori
 #define IS(s) (strcmp(name, s) == 0)
     if (IS("loss")) {
         if (!loss_kind_parse(v, &c->loss.loss))
-            usage_fail("%s: unknown loss '%s' (cross-entropy, bpr, top1, bpr-max, top1-max)", origin, v);
+            usage_fail("%s: unknown loss '%s' (cross-entropy, bpr, top1, bpr-max, top1-max)", origin, SHOWN(v));
     } else if (IS("final-act")) {
         if (!final_act_parse(v, &c->loss.act, &c->loss.elu_alpha))
-            usage_fail("%s: unknown final activation '%s' (linear, tanh, elu-A)", origin, v);
+            usage_fail("%s: unknown final activation '%s' (linear, tanh, elu-A)", origin, SHOWN(v));
     } else if (IS("layers")) {
         parse_layers(c, v, origin);
     } else if (IS("embedding")) {
@@ -130,7 +134,7 @@ void config_read_file(train_config *c, const char *path) {
         for (char *p = k; *p; p++)
             if (*p == '_') *p = '-';  // batch_size and batch-size both work
         snprintf(origin, sizeof origin, "%s:%ld", path, n);
-        if (!config_set(c, k, v, origin)) input_fail(path, n, "unknown setting '%s'", k);
+        if (!config_set(c, k, v, origin)) input_fail(path, n, "unknown setting '%s'", SHOWN(k));
     }
     fclose(f);
 }

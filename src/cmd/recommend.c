@@ -12,6 +12,7 @@
 
 #include "backend/blas_setup.h"
 #include "util/check.h"
+#include "util/escape.h"
 #include "model/gru.h"
 #include "util/clock.h"
 #include "backend/sgemm.h"
@@ -319,7 +320,8 @@ static void report_unknown(rec_opts *o, const char *s, size_t n) {
     o->n_unknown++;
     if (o->n_unknown_shown >= MAX_UNKNOWN_SHOWN) return;
     o->n_unknown_shown++;
-    fprintf(stderr, "%s: unknown item '%.*s' skipped\n", program_name(), (int)(n > 200 ? 200 : n), s);
+    char text[ESCAPED_MAX];
+    fprintf(stderr, "%s: unknown item '%s' skipped\n", program_name(), escape_text(text, s, n));
 }
 
 static void json_string(FILE *f, const char *s) {
@@ -433,7 +435,9 @@ static void batch_flush(sess_batch *bt, recommender *r, rec_opts *o) {
     for (int j = 0; j < bt->n; j++) {
         if (bt->len[j] == 0) {
             o->n_empty++;
-            fprintf(stderr, "%s: session '%s' has no known item: no recommendation\n", program_name(), bt->sid[j]);
+            char text[ESCAPED_MAX];
+            fprintf(stderr, "%s: session '%s' has no known item: no recommendation\n", program_name(),
+                    escape_text(text, bt->sid[j], strlen(bt->sid[j])));
             if (o->json) print_session(o, r, bt->sid[j], NULL, NULL, 0);
         } else {
             int q = bt->map[j];
