@@ -715,7 +715,8 @@ int cmd_recommend(int argc, char **argv, comm *cm) {
     if (o.n_unknown > o.n_unknown_shown)
         fprintf(stderr, "%s: %lld unknown items skipped in all (the first %d listed)\n", program_name(),
                 (long long)o.n_unknown, MAX_UNKNOWN_SHOWN);
-    fflush(stdout);
+    // A full disk or a closed pipe must not pass for a complete list (exit 1, as other write failures).
+    CHECK(fflush(stdout) == 0 && !ferror(stdout), "writing the recommendations to standard output failed: %s", strerror(errno));
     rec_close(&r);
     return 0;
 }
