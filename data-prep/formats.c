@@ -9,6 +9,7 @@
 #include "util/check.h"
 #include "fields.h"
 #include "linereader.h"
+#include "util/escape.h"
 #include "timeparse.h"
 
 int format_lookup(const char *name, format_spec *s) {
@@ -103,9 +104,6 @@ static void bad_line(ingest_stats *st, const char *path, long line, const char *
     input_fail(path, line, "%s%s", msg, st->max_errors ? " (more bad lines than --max-errors)" : "");
 }
 
-// At most 60 bytes of a field, for messages.
-static int shown(size_t n) { return n > 60 ? 60 : (int)n; }
-
 static int parse_time(const format_spec *s, const fields *f, const columns *c, int64_t order, int64_t *t) {
     const char *p = c->time >= 0 ? f->p[c->time] : NULL;
     size_t n = c->time >= 0 ? f->n[c->time] : 0;
@@ -179,8 +177,9 @@ void ingest_file(const format_spec *s, const char *path, clicklog *log, ingest_s
                 int64_t dummy;
                 if (parse_iso8601_ms(f.p[c.time], f.n[c.time], &dummy)) tc = c.offset;
             }
-            bad_line(st, path, r.line, "cannot parse %s '%.*s' as %s", tc == c.offset ? "time offset" : "time",
-                     shown(f.n[tc]), f.p[tc], tc == c.offset ? "milliseconds" : time_format_name(s->time));
+            char text[ESCAPED_MAX];
+            bad_line(st, path, r.line, "cannot parse %s '%s' as %s", tc == c.offset ? "time offset" : "time",
+                     escape_text(text, f.p[tc], f.n[tc]), tc == c.offset ? "milliseconds" : time_format_name(s->time));
             continue;
         }
         // Consecutive lines of one session are the rule: each run of a key gets an id

@@ -278,12 +278,12 @@ static void sink_open(sink *s, const char *out, const char *tmp, int gzip) {
     if (tmp) {
         s->path = out;
         s->fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        CHECK(s->fd >= 0, "cannot create %s: %s", tmp, strerror(errno));
+        if (s->fd < 0) input_fail(out, 0, "cannot create: %s", strerror(errno));  // e.g. a missing directory
         set_fail_cleanup(remove_tmp, (void *)tmp);
     } else if (strcmp(out, "-") != 0) {  // a device or FIFO: written in place, never replaced
         s->path = out;
         s->fd = open(out, O_WRONLY);
-        CHECK(s->fd >= 0, "cannot open %s: %s", out, strerror(errno));
+        if (s->fd < 0) input_fail(out, 0, "cannot open: %s", strerror(errno));
     } else {
         s->path = "stdout";
         s->fd = dup(STDOUT_FILENO);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,14 +36,90 @@ static int is_empty_dir(const char *path) {
     return empty;
 }
 
+// The directory that holds OUT ("." for a bare name); BASE = OUT's last component.
+static void split_parent(const char *out, char *parent, size_t cap, const char **base) {
+    xsnprintf(parent, cap, "%s", out);
+    char *slash = strrchr(parent, '/');
+    *base = slash ? out + (slash - parent) + 1 : out;
+    if (slash == parent) parent[1] = '\0';
+    else if (slash) *slash = '\0';
+    else xsnprintf(parent, cap, ".");
+}
+
 void check_output_path(const char *out, int force) {
+    if (!*out) usage_fail("--out is empty: name the dataset directory");
     struct stat st;
-    if (stat(out, &st) != 0) return;
+    if (stat(out, &st) != 0) {
+        // "FILE/ds" (ENOTDIR), a path through an unreadable directory (EACCES), ...
+        if (errno != ENOENT) input_fail(out, 0, "cannot create the dataset: %s", strerror(errno));
+        char parent[4096];
+        const char *base;
+        split_parent(out, parent, sizeof parent, &base);
+        if (stat(parent, &st) != 0) input_fail(out, 0, "cannot create the dataset: %s: %s", parent, strerror(errno));
+        if (!S_ISDIR(st.st_mode)) input_fail(out, 0, "cannot create the dataset: %s: %s", parent, strerror(ENOTDIR));
+        if (access(parent, W_OK | X_OK) != 0) input_fail(out, 0, "cannot create the dataset in %s: %s", parent, strerror(errno));
+        return;
+    }
     if (!force) input_fail(out, 0, "output exists (use --force to replace it)");
     char meta[4096];
     xsnprintf(meta, sizeof meta, "%s/meta.h5", out);
     if (!S_ISDIR(st.st_mode) || (access(meta, F_OK) != 0 && !is_empty_dir(out)))
         input_fail(out, 0, "refusing to replace: not a grurec dataset directory");
+}
+
+// ---- interruption: SIGINT / SIGTERM while DIR.tmp-PID exists ----
+
+// The handler only records the signal (async-signal-safe); the write loop polls it,
+// removes the temporary directory and re-raises, so the exit status still says
+// "killed by SIGINT/SIGTERM".
+static volatile sig_atomic_t g_signal;
+static const int g_stop_signals[] = {SIGINT, SIGTERM};
+static void on_stop_signal(int sig) { g_signal = sig; }
+
+static void catch_stop_signals(int on) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on ? on_stop_signal : SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof g_stop_signals / sizeof *g_stop_signals; i++) sigaction(g_stop_signals[i], &sa, NULL);
+}
+
+static const char *g_tmp_dir;  // DIR.tmp-PID while it is being written
+
+static void stop_if_signalled(void) {
+    int sig = g_signal;
+    if (!sig) return;
+    remove_tree(g_tmp_dir);
+    set_fail_cleanup(NULL, NULL);
+    catch_stop_signals(0);
+    raise(sig);  // default action: the process ends here, by SIG
+    _exit(128 + sig);
+}
+
+// Removes DIR.tmp-PID directories next to OUT whose process is gone (an earlier run
+// killed by SIGKILL or a crash). One whose process is alive may be another run's.
+static void remove_stale_temporaries(const char *out) {
+    char parent[4096];
+    const char *base;
+    split_parent(out, parent, sizeof parent, &base);
+    char prefix[4096];
+    xsnprintf(prefix, sizeof prefix, "%s.tmp-", base);
+    size_t np = strlen(prefix);
+    DIR *d = opendir(parent);
+    if (!d) return;  // the parent's own problems are reported when the output is made
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, np) != 0) continue;
+        const char *digits = e->d_name + np;
+        char *end;
+        long pid = strtol(digits, &end, 10);
+        if (*digits < '0' || *digits > '9' || *end != '\0' || pid <= 0 || (pid_t)pid == getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        char path[8192];
+        xsnprintf(path, sizeof path, "%s/%s", parent, e->d_name);
+        remove_tree(path);
+    }
+    closedir(d);
 }
 
 static void fsync_path(const char *path) {
@@ -99,6 +176,7 @@ static void write_shard(const char *path, const dataset_out *d, int split, int s
     cw_append(&w_off, &events, 1);
     int32_t dense_items[256];
     for (int64_t k = 0; k < n_sessions; k++) {
+        if ((k & 1023) == 0) stop_if_signalled();
         int64_t i = list[k];
         int32_t len = s->len[i];
         // Write a block of ids when it is full or its names buffer is; names are
@@ -224,6 +302,7 @@ static void write_split(const char *dir, dataset_out *d, int sp, gather_buffers 
     }
     if (so->list.n == 0) so->t_min = so->t_max = 0;
     for (int k = 0; k < so->n_shards; k++) {
+        stop_if_signalled();
         dataset_shard_path(path, sizeof path, dir, sp, k, so->n_shards);
         *fp = mix(*fp, (uint64_t)(sp * 1000003 + k));
         write_shard(path, d, sp, k, by_shard + start[k], start[k + 1] - start[k], so->shard_events[k], g, fp);
@@ -239,8 +318,15 @@ void write_dataset(const char *out, int force, dataset_out *d) {
     char tmp[4096], old[4096], path[4096];
     xsnprintf(tmp, sizeof tmp, "%s.tmp-%ld", out, (long)getpid());
     xsnprintf(old, sizeof old, "%s.old-%ld", out, (long)getpid());
+    remove_stale_temporaries(out);
     remove_tree(tmp);
-    CHECK(mkdir(tmp, 0777) == 0, "cannot create %s: %s", tmp, strerror(errno));
+    g_tmp_dir = tmp;
+    catch_stop_signals(1);  // before the directory exists: it never outlives a SIGINT / SIGTERM
+    if (mkdir(tmp, 0777) != 0) {  // a full or failing disk is a system error; the rest is the path's
+        int e = errno;
+        CHECK(e != ENOSPC && e != EDQUOT && e != EIO, "cannot create %s: %s", tmp, strerror(e));
+        input_fail(out, 0, "cannot create the dataset: %s: %s", tmp, strerror(e));
+    }
     set_fail_cleanup(remove_tree_hook, tmp);  // any failure from here on removes it
     gather_buffers *g = xmalloc(sizeof *g);
     g->names_cap = 16 << 20;
@@ -254,10 +340,13 @@ void write_dataset(const char *out, int force, dataset_out *d) {
     xsnprintf(path, sizeof path, "%s/meta.h5", tmp);
     write_meta(path, d);
     fsync_path(tmp);
+    stop_if_signalled();  // the last moment at which an interruption leaves nothing
     struct stat st;
     int replacing = stat(out, &st) == 0;
     if (replacing) CHECK(rename(out, old) == 0, "cannot move %s aside: %s", out, strerror(errno));
     CHECK(rename(tmp, out) == 0, "cannot rename %s to %s: %s", tmp, out, strerror(errno));
     set_fail_cleanup(NULL, NULL);
     if (replacing) remove_tree(old);
+    catch_stop_signals(0);
+    if (g_signal) raise(g_signal);  // came during the rename: the dataset is complete
 }

@@ -126,6 +126,10 @@ rec --session "$A" -k 0 >/dev/null 2>&1
 check '[ $? -eq 2 ]' "-k 0: usage error"
 "$grurec" recommend --model "$work/run" --data "$work/other" --session "$A" >/dev/null 2>"$work/mm.err"
 check '[ $? -eq 2 ] && grep -q "another dataset" "$work/mm.err"' "a model of another dataset exits 2"
+if [ -w /dev/full ]; then  # a full disk is not a complete list: exit 1 with the reason
+    rec --input "$work/lines" >/dev/full 2>"$work/full.err"
+    check '[ $? -eq 1 ] && grep -q "standard output failed: No space left on device" "$work/full.err"' "writing to a full disk exits 1"
+fi
 
 # 11. --verbose reports the latency (measured, with its target, by bench/recommend_bench.sh)
 rec --session "$A,$B,$C,$D,$E,$A,$B,$C,$D,$E" --verbose >/dev/null 2>"$work/lat"

@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-tests}
 san=${GRUREC_SANITIZE:-0}
-# Open MPI keeps its allocations until exit: leak reports would drown real errors.
+# Open MPI keeps its allocations until exit: leak reports would drown real errors. The
+# tests that start no MPI turn leak checks back on (tests/CMakeLists.txt).
 [ "$san" = 1 ] && export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # Only our own status lines (e.g. whether the CUDA backend is built) from configuring.
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRUREC_WERROR=ON \

@@ -103,8 +103,14 @@ rc=$?
 [ "$rc" = 1 ] && [ ! -e "$T/big.tsv" ] && [ ! -e "$T/big.tsv.tmp" ] \
     && pass "failed write -> exit 1, no file left: $(cat "$T/err.txt")" \
     || fail "failed write gave exit $rc or left a file: $(ls "$T" | grep big)"
-"$SYNTH" --events 1000 --out "$T/no/such/dir.tsv" 2>/dev/null
-[ $? = 1 ] && pass "uncreatable output -> exit 1" || fail "uncreatable output did not exit 1"
+# An output path that cannot be created is the user's to fix: exit 2, one line naming it.
+: >"$T/afile"
+for out in "$T/no/such/dir.tsv" "$T/afile/x.tsv"; do
+    "$SYNTH" --events 1000 --out "$out" 2>"$T/err.txt"
+    rc=$?
+    [ "$rc" = 2 ] && [ "$(wc -l <"$T/err.txt")" = 1 ] && grep -q "^grurec-synth: $out: cannot create: " "$T/err.txt" \
+        && pass "uncreatable output -> exit 2: $(cat "$T/err.txt")" || fail "uncreatable output $out gave exit $rc: $(cat "$T/err.txt")"
+done
 
 # 6. learnable structure: per frequent item, the share of its transitions that go to its
 # top-1 and top-K (K = --successors = 4) next items. Chance is 1/N for top-1; even pure

@@ -3,11 +3,15 @@
 // for bad input (exit 2, one stderr line naming FILE:LINE, nothing left behind), the
 // output directory rules, and the HDF5 layout of DESIGN §2 (also past one chunk).
 #include <criterion/criterion.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "data/dataset.h"
@@ -174,6 +178,33 @@ Test(formats, gzip_input_gives_the_same_dataset) {
     cr_assert_str_eq(f1, f2);
     free(f1);
     free(f2);
+}
+
+// grurec-prep --input - with FILE piped in through cat (a non-seekable stdin).
+static void prep_from_pipe(th_result *r, const char *file, const char *out) {
+    const char *script = "cat \"$1\" | \"$2\" --input - --test-days 1 --min-item-support 1 --shards 1 --quiet --out \"$3\"";
+    th_run("/bin/sh", (const char *const[]){"-c", script, "sh", file, GRUREC_PREP_BIN, out, NULL}, r);
+}
+
+// A gzip file made of two members (as `cat a.gz b.gz` makes), read from a pipe.
+Test(formats, gzip_from_a_pipe_in_two_members) {
+    size_t cut = strlen(gru4rec_log) / 2;
+    th_write_gz_n(th_path("a.gz"), gru4rec_log, cut);
+    th_write_gz(th_path("b.gz"), gru4rec_log + cut);
+    size_t na, nb;
+    char *a = th_read_file(th_path("a.gz"), &na), *b = th_read_file(th_path("b.gz"), &nb);
+    char *both = malloc(na + nb);
+    memcpy(both, a, na);
+    memcpy(both + na, b, nb);
+    th_write_n(th_path("in.tsv.gz"), both, na + nb);
+    free(a);
+    free(b);
+    free(both);
+    th_result r;
+    prep_from_pipe(&r, th_path("in.tsv.gz"), th_path("out"));
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    th_result_free(&r);
+    check_gru4rec_dataset(th_path("out"));
 }
 
 Test(formats, several_inputs_are_read_as_one_log) {
@@ -557,6 +588,19 @@ Test(errors, unparsable_time) {
     th_result_free(&r);
 }
 
+// A stray carriage return (a CRLF log cut or joined badly) is shown as \r, never raw: the
+// message stays one clean line.
+Test(errors, control_characters_in_a_quoted_field_are_escaped) {
+    const char *in = th_path("in.tsv"), *out = th_path("out");
+    th_write(in, "SessionId\tItemId\tTime\r\n1\ta\t10\r\n1\tb\t2\r0\x01\r\n");
+    th_result r;
+    PREP_FAILS(&r, "--input", in, "--test-days", "1", "--out", out);
+    th_assert_input_error(&r, th_fmt("%s:3: ", in), out);
+    expect_message(&r, "'2\\r0\\x01'");
+    cr_assert_null(strchr(r.err, '\r'), "a raw carriage return in '%s'", r.err);
+    th_result_free(&r);
+}
+
 Test(errors, unparsable_iso8601_time) {
     const char *in = th_path("clicks.dat"), *out = th_path("out");
     th_write(in, "1,2014-04-07T10:51:09.277Z,214536502,0\n1,2014-13-07T10:54:09.868Z,214536500,0\n");
@@ -659,16 +703,42 @@ Test(errors, missing_input_file) {
     th_result_free(&r);
 }
 
-Test(errors, truncated_gzip) {
-    const char *in = th_path("in.tsv.gz"), *out = th_path("out");
-    // ~2 MB of text, so that the cut falls inside the deflate stream.
+// ~2 MB of gru4rec text as gzip at PATH, so that a cut falls inside the deflate stream.
+static void write_big_gz(const char *path) {
     size_t cap = 3u << 20, n = (size_t)snprintf(NULL, 0, "SessionId\tItemId\tTime\n");
     char *t = malloc(cap);
     strcpy(t, "SessionId\tItemId\tTime\n");
     for (int i = 0; n < (2u << 20); i++)
         n += (size_t)snprintf(t + n, cap - n, "%d\t%d\t%d\n", i / 4, (int)(((long long)i * 7919) % 10007), 1000000 + i);
-    th_write_gz_n(in, t, n);
+    th_write_gz_n(path, t, n);
     free(t);
+}
+
+// The whole 2 MB log through a pipe (more than one read of compressed input) gives the
+// same dataset as the file; cut in half it is the truncated-gzip input error.
+Test(errors, truncated_gzip_from_a_pipe) {
+    const char *in = th_path("in.tsv.gz"), *out = th_path("out");
+    write_big_gz(in);
+    th_result r;
+    prep_from_pipe(&r, in, th_path("whole-pipe"));
+    cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+    th_result_free(&r);
+    PREP_OK("--input", in, "--test-days", "1", "--min-item-support", "1", "--shards", "1", "--out", th_path("whole-file"));
+    char *f1 = th_attr_str(th_path("whole-pipe/meta.h5"), "fingerprint");
+    char *f2 = th_attr_str(th_path("whole-file/meta.h5"), "fingerprint");
+    cr_assert_str_eq(f1, f2);
+    free(f1);
+    free(f2);
+    th_truncate(in, th_file_size(in) / 2);
+    prep_from_pipe(&r, in, out);
+    th_assert_input_error(&r, "-:", out);
+    expect_message(&r, "truncated gzip");
+    th_result_free(&r);
+}
+
+Test(errors, truncated_gzip) {
+    const char *in = th_path("in.tsv.gz"), *out = th_path("out");
+    write_big_gz(in);
     th_truncate(in, th_file_size(in) / 2);
     th_result r;
     PREP_FAILS(&r, "--input", in, "--test-days", "1", "--out", out);
@@ -955,6 +1025,96 @@ Test(output, failure_leaves_no_temporary_directory) {
     cr_assert_eq(r.status, 2);
     th_result_free(&r);
     cr_assert_eq(th_count_prefix(th_dir, "out"), 0, "nothing named out* in %s", th_dir);
+}
+
+// An output path that cannot be made is the user's to fix: exit 2, one line naming the
+// path and the reason, before any work.
+static void expect_unwritable_out(const char *out, const char *where, const char *reason) {
+    th_write(th_path("in.tsv"), gru4rec_log);
+    th_result r;
+    PREP_FAILS(&r, "--input", th_path("in.tsv"), "--test-days", "1", "--min-item-support", "1", "--out", out);
+    th_assert_input_error(&r, where, NULL);  // (OUT's directory cannot hold a leftover)
+    expect_message(&r, reason);
+    th_result_free(&r);
+}
+
+Test(output, out_under_a_plain_file) {
+    th_write(th_path("afile"), "x\n");
+    const char *out = th_path("afile/ds");
+    expect_unwritable_out(out, th_fmt("%s: ", out), "cannot create the dataset: Not a directory");
+}
+
+Test(output, out_in_a_missing_directory) {
+    const char *out = th_path("missing/dir/ds");
+    expect_unwritable_out(out, th_fmt("%s: ", out), th_fmt("%s: No such file or directory", th_path("missing/dir")));
+}
+
+Test(output, empty_out) { expect_unwritable_out("", "--out is empty", "name the dataset directory"); }
+
+// Starts grurec-prep on a log whose write phase lasts a while (1024 shards per split),
+// sends SIG as soon as out.tmp-PID exists, and returns the exit status (128 + signal
+// when the signal ended it).
+static int prep_interrupted_in_write(int sig) {
+    th_result r;
+    th_synth(&r, "--sessions", "100000", "--out", th_path("in.tsv"), NULL);
+    cr_assert_eq(r.status, 0, "grurec-synth: %s", r.err);
+    th_result_free(&r);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, STDOUT_FILENO);
+        dup2(null, STDERR_FILENO);
+        execl(GRUREC_PREP_BIN, GRUREC_PREP_BIN, "--input", th_path("in.tsv"), "--test-days", "1", "--shards", "1024",
+              "--out", th_path("out"), (char *)NULL);
+        _exit(127);
+    }
+    const char *tmp = th_fmt("%s.tmp-%ld", th_path("out"), (long)pid);
+    struct timespec tick = {0, 200000};
+    for (int i = 0; i < 600000 && !th_exists(tmp); i++) {
+        if (waitpid(pid, NULL, WNOHANG) == pid) cr_assert_fail("grurec-prep ended before writing %s", tmp);
+        nanosleep(&tick, NULL);
+    }
+    cr_assert(th_exists(tmp), "no %s after 2 minutes", tmp);
+    kill(pid, sig);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+Test(output, sigint_in_the_write_phase_removes_the_temporary_directory) {
+    int status = prep_interrupted_in_write(SIGINT);
+    cr_assert_eq(status, 128 + SIGINT, "exit status %d, want %d (killed by SIGINT)", status, 128 + SIGINT);
+    cr_assert_eq(th_count_prefix(th_dir, "out"), 0, "nothing named out* may be left in %s", th_dir);
+}
+
+Test(output, sigterm_in_the_write_phase_removes_the_temporary_directory) {
+    int status = prep_interrupted_in_write(SIGTERM);
+    cr_assert_eq(status, 128 + SIGTERM, "exit status %d, want %d (killed by SIGTERM)", status, 128 + SIGTERM);
+    cr_assert_eq(th_count_prefix(th_dir, "out"), 0, "nothing named out* may be left in %s", th_dir);
+}
+
+// out.tmp-PID of a process that is gone is removed by the next run; one whose process
+// is alive (this test's own), or whose suffix is not a pid, stays.
+Test(output, a_later_run_removes_temporaries_of_dead_runs_only) {
+    pid_t dead = fork();
+    cr_assert(dead >= 0);
+    if (dead == 0) _exit(0);
+    cr_assert_eq(waitpid(dead, NULL, 0), dead);
+    const char *stale = th_fmt("%s.tmp-%ld", th_path("out"), (long)dead);
+    const char *live = th_fmt("%s.tmp-%ld", th_path("out"), (long)getpid());
+    const char *other = th_path("out.tmp-notes");
+    th_write(th_path("in.tsv"), gru4rec_log);
+    cr_assert_eq(mkdir(stale, 0777), 0);
+    th_write(th_join(stale, "meta.h5"), "half written\n");
+    cr_assert_eq(mkdir(live, 0777), 0);
+    th_write(other, "not ours\n");
+    PREP_OK("--input", th_path("in.tsv"), "--test-days", "1", "--min-item-support", "1", "--shards", "1", "--out",
+            th_path("out"));
+    check_gru4rec_dataset(th_path("out"));
+    cr_assert(!th_exists(stale), "%s (process %ld is gone) was not removed", stale, (long)dead);
+    cr_assert(th_is_dir(live), "%s (a live process) was removed", live);
+    cr_assert(th_exists(other), "%s was removed", other);
 }
 
 // Known bug (see the report): a trailing slash on --out makes the temporary directory

@@ -107,7 +107,30 @@ expect_fail 2 ":1: unknown final activation 'nope'" "a config file line's value 
 check '[ ! -e "$work/x" ]' "nothing is written after a usage error"
 expect_fail 2 "meta.h5" "missing dataset named" "$grurec" train --data "$work/none" --out "$work/x"
 expect_fail 2 "unknown setting" "unknown config key with its line" "$grurec" train --data "$work/ds" --out "$work/x" --config <(printf 'nope = 1\n')
+# Control characters from a file are escaped inside the error line (a CRLF config edited badly).
+expect_fail 2 "unknown loss 'bpr\\\\rmax'" "a stray carriage return is shown as \\r" "$grurec" train --data "$work/ds" --out "$work/x" --config <(printf 'loss = bpr\rmax\n')
+cr=$(printf '\r')
+check '! grep -q "$cr" "$work/e"' "no raw carriage return in the error line"
 expect_fail 2 "not an HDF5 file" "a model file that is not HDF5" "$grurec" eval --data "$work/ds" --model "$work/cfg"
+# An output that cannot be a run directory is the user's to fix: exit 2, one line naming it.
+expect_fail 2 "$work/cfg: cannot use as run directory: Not a directory" "train --out a plain file" "$grurec" train --data "$work/ds" --out "$work/cfg"
+check '[ "$(wc -l <"$work/e")" -eq 1 ]' "train --out a plain file: one line"
+expect_fail 2 "$work/no/such: cannot create run directory: No such file or directory" "train --out in a missing directory" "$grurec" train --data "$work/ds" --out "$work/no/such"
+# A run that cannot fit in memory is refused before allocating, with the figures (exit 2).
+expect_fail 2 "train: this run needs [0-9.]* GiB of memory per rank, [0-9.]* GiB is available" "--batch-size 1000000 is refused with the figure" "$grurec" train --data "$work/ds" --out "$work/huge" --batch-size 1000000
+check '[ "$(wc -l <"$work/e")" -eq 1 ] && [ ! -e "$work/huge/metrics.jsonl" ]' "the memory refusal is one line and writes nothing"
+# An error that every rank detects is printed once (by rank 0); every rank exits 2.
+if with_mpi; then
+    for args in "--loss nope" "--batch-size 1000000"; do
+        GRUREC_OVERSUBSCRIBE=1 timeout 120 "$(dirname "$0")/../launch/grurec-mpirun" -np 2 "$grurec" train --data "$work/ds" \
+            --out "$work/two" $args >/dev/null 2>"$work/e"
+        rc=$?
+        n=$(grep -c '^grurec: ' "$work/e")
+        check '[ $rc -eq 2 ] && [ "$n" -eq 1 ]' "2 ranks, train $args: exit $rc, $n 'grurec:' lines (want 2 and 1): $(head -c 300 "$work/e")"
+    done
+else
+    echo "SKIP: 2-rank error lines (grurec built without MPI)"
+fi
 # A learning rate of 1e30 blows the scores up: the run must stop naming the step.
 expect_fail 1 "loss became" "non-finite loss stops training" "$grurec" train --data "$work/ds" --out "$work/nan" $small --learning-rate 1e30 --loss bpr-max
 check '[ ! -f "$work/nan/model.h5" ]' "no model is written after a non-finite loss"

@@ -9,6 +9,7 @@
 
 #include "util/check.h"
 #include "util/numbers.h"
+#include "util/escape.h"
 
 void config_defaults(train_config *c) {
     // The official GRU4Rec PyTorch defaults (REFERENCE §A.1).
@@ -30,16 +31,19 @@ void config_defaults(train_config *c) {
     c->log_every_s = 5.0;
 }
 
+// V as quoted in a message: a value from a config file may hold a stray '\r'.
+#define SHOWN(v) escape_text((char[ESCAPED_MAX]){0}, v, strlen(v))
+
 // Bad values name where they came from: a FILE:LINE, "model file", or (ORIGIN NULL) the flag.
 static noreturn void bad_value(const char *origin, const char *name, const char *what, const char *v) {
-    if (origin) usage_fail("%s: %s takes %s, not '%s'", origin, name, what, v);
-    usage_fail("--%s takes %s, not '%s'", name, what, v);
+    if (origin) usage_fail("%s: %s takes %s, not '%s'", origin, name, what, SHOWN(v));
+    usage_fail("--%s takes %s, not '%s'", name, what, SHOWN(v));
 }
 
 static noreturn void unknown_choice(const char *origin, const char *name, const char *what, const char *v,
                                     const char *choices) {
-    if (origin) usage_fail("%s: unknown %s '%s' (%s)", origin, what, v, choices);
-    usage_fail("--%s: unknown %s '%s' (%s)", name, what, v, choices);
+    if (origin) usage_fail("%s: unknown %s '%s' (%s)", origin, what, SHOWN(v), choices);
+    usage_fail("--%s: unknown %s '%s' (%s)", name, what, SHOWN(v), choices);
 }
 
 static int64_t parse_int(const char *name, const char *v, int64_t lo, int64_t hi, const char *origin) {
@@ -169,7 +173,7 @@ void config_read_file(train_config *c, const char *path) {
         for (char *p = k; *p; p++)
             if (*p == '_') *p = '-';  // batch_size and batch-size both work
         snprintf(origin, sizeof origin, "%s:%ld", path, n);
-        if (!config_set(c, k, v, origin)) input_fail(path, n, "unknown setting '%s'", k);
+        if (!config_set(c, k, v, origin)) input_fail(path, n, "unknown setting '%s'", SHOWN(k));
     }
     fclose(f);
 }

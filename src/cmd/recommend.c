@@ -13,6 +13,7 @@
 #include "backend/blas_setup.h"
 #include "util/check.h"
 #include "util/options.h"
+#include "util/escape.h"
 #include "model/gru.h"
 #include "util/clock.h"
 #include "backend/sgemm.h"
@@ -320,7 +321,8 @@ static void report_unknown(rec_opts *o, const char *s, size_t n) {
     o->n_unknown++;
     if (o->n_unknown_shown >= MAX_UNKNOWN_SHOWN) return;
     o->n_unknown_shown++;
-    fprintf(stderr, "%s: unknown item '%.*s' skipped\n", program_name(), (int)(n > 200 ? 200 : n), s);
+    char text[ESCAPED_MAX];
+    fprintf(stderr, "%s: unknown item '%s' skipped\n", program_name(), escape_text(text, s, n));
 }
 
 static void json_string(FILE *f, const char *s) {
@@ -434,7 +436,9 @@ static void batch_flush(sess_batch *bt, recommender *r, rec_opts *o) {
     for (int j = 0; j < bt->n; j++) {
         if (bt->len[j] == 0) {
             o->n_empty++;
-            fprintf(stderr, "%s: session '%s' has no known item: no recommendation\n", program_name(), bt->sid[j]);
+            char text[ESCAPED_MAX];
+            fprintf(stderr, "%s: session '%s' has no known item: no recommendation\n", program_name(),
+                    escape_text(text, bt->sid[j], strlen(bt->sid[j])));
             if (o->json) print_session(o, r, bt->sid[j], NULL, NULL, 0);
         } else {
             int q = bt->map[j];
@@ -701,7 +705,8 @@ int cmd_recommend(int argc, char **argv, comm *cm) {
     if (o.n_unknown > o.n_unknown_shown)
         fprintf(stderr, "%s: %lld unknown items skipped in all (the first %d listed)\n", program_name(),
                 (long long)o.n_unknown, MAX_UNKNOWN_SHOWN);
-    fflush(stdout);
+    // A full disk or a closed pipe must not pass for a complete list (exit 1, as other write failures).
+    CHECK(fflush(stdout) == 0 && !ferror(stdout), "writing the recommendations to standard output failed: %s", strerror(errno));
     rec_close(&r);
     return 0;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "io/checkpoint.h"
@@ -18,6 +19,7 @@
 #include "eval/evaluate.h"
 #include "dist/exchange.h"
 #include "data/lanes.h"
+#include "model/memory_estimate.h"
 #include "model/model.h"
 #include "cmd/report.h"
 #include "data/sampler.h"
@@ -227,17 +229,23 @@ int cmd_train(int argc, char **argv, comm *cm) {
     comm_check_same_u64(cm, strtoull(m.fingerprint, NULL, 16), "the dataset fingerprint");
     comm_check_same_u64(cm, (uint64_t)m.format_version * 1000003u + GRUREC_VERSION_NUMBER, "the format / program version");
     if (m.split[SPLIT_TRAIN].n_shards < P)
-        input_fail(a.data, 0, "%d train shards for %d ranks: prepare the data with grurec-prep --shards %d (or a multiple)",
+        input_fail_all(a.data, 0, "%d train shards for %d ranks: prepare the data with grurec-prep --shards %d (or a multiple)",
                    m.split[SPLIT_TRAIN].n_shards, P, P);
     session_stream st;
     stream_load(&st, &m, SPLIT_TRAIN, rank, P);
     FILE *mf = NULL;
     char *cfg_json = config_to_json(&c);
-    if (root && mkdir(a.out, 0777) != 0 && errno != EEXIST)
-        input_fail(a.out, 0, "cannot create run directory: %s", strerror(errno));
+    if (root) {  // an existing plain file or an unwritable directory is the user's to fix (exit 2)
+        if (!*a.out) usage_fail("train: --out is empty: name the run directory");
+        if (mkdir(a.out, 0777) != 0 && errno != EEXIST) input_fail(a.out, 0, "cannot create run directory: %s", strerror(errno));
+        struct stat rs;
+        int e = stat(a.out, &rs) != 0 ? errno : !S_ISDIR(rs.st_mode) ? ENOTDIR : access(a.out, W_OK | X_OK) != 0 ? errno : 0;
+        if (e) input_fail(a.out, 0, "cannot use as run directory: %s", strerror(e));
+    }
 
     model_shape s;
     model_shape_init(&s, &c, m.n_items);
+    if (dev == BACKEND_CPU) memory_check_fits(&s, &c);  // before anything large is allocated
     // CPU ranks on one machine keep one copy of the item tables and their optimizer state
     // in shared memory, each updating its part of the step's rows (docs/distributed.md;
     // GRUREC_SHARED_MODEL=0: a replica per rank). Rank 0 alone writes them outside the

@@ -674,7 +674,7 @@ void comm_check_same_u64(comm *c, uint64_t value, const char *what) {
         snprintf(who, sizeof who, "rank %d", q);
         uint64_t theirs = all[q], first = all[0];
         free(all);
-        input_fail(who, 0, "%s differs from rank 0 (0x%016" PRIx64 " vs 0x%016" PRIx64 ")", what, theirs, first);
+        input_fail_all(who, 0, "%s differs from rank 0 (0x%016" PRIx64 " vs 0x%016" PRIx64 ")", what, theirs, first);
     }
     free(all);
 }

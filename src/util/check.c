@@ -39,18 +39,40 @@ void fail_at(const char *file, int line, const char *fmt, ...) {
     finish(EXIT_INTERNAL);
 }
 
-void input_fail(const char *path, long line, const char *fmt, ...) {
+static noreturn void vinput_fail(const char *path, long line, const char *fmt, va_list ap) {
     if (line > 0) fprintf(stderr, "%s: %s:%ld: ", g_program, path, line);
     else fprintf(stderr, "%s: %s: ", g_program, path);
-    va_list ap;
-    va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
-    va_end(ap);
     fputc('\n', stderr);
     finish(EXIT_INPUT);
 }
 
+void input_fail(const char *path, long line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vinput_fail(path, line, fmt, ap);
+}
+
+// Rank > 0 of a job of several processes, from the launcher's environment (Open MPI,
+// PMI, Slurm), so that it is known before and without MPI_Init.
+static int is_other_rank(void) {
+    static const char *const rank_vars[] = {"OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"};
+    for (size_t i = 0; i < sizeof rank_vars / sizeof *rank_vars; i++) {
+        const char *v = getenv(rank_vars[i]);
+        if (v && *v) return atoi(v) > 0;
+    }
+    return 0;
+}
+
+void input_fail_all(const char *path, long line, const char *fmt, ...) {
+    if (is_other_rank()) finish(EXIT_INPUT);  // rank 0 says it
+    va_list ap;
+    va_start(ap, fmt);
+    vinput_fail(path, line, fmt, ap);
+}
+
 void usage_fail(const char *fmt, ...) {
+    if (is_other_rank()) finish(EXIT_INPUT);
     fprintf(stderr, "%s: ", g_program);
     va_list ap;
     va_start(ap, fmt);

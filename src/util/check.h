@@ -32,6 +32,11 @@ GRUREC_NORETURN void fail_at(const char *file, int line, const char *fmt, ...)
 GRUREC_NORETURN void input_fail(const char *path, long line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 GRUREC_NORETURN void usage_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+// input_fail for an error that every rank of a job detects alike (the same argument, the
+// same file, a collective check): printed once, by rank 0, and every rank exits 2.
+// usage_fail errors (the command line is every rank's) are printed by rank 0 alone too.
+GRUREC_NORETURN void input_fail_all(const char *path, long line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 #define CHECK(cond, ...) \
     do { if (!(cond)) fail_at(__FILE__, __LINE__, __VA_ARGS__); } while (0)
