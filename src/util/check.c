@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static const char *g_program = "grurec";
 static void (*g_cleanup)(void *);
@@ -18,12 +19,17 @@ void set_fail_cleanup(void (*fn)(void *), void *arg) {
     g_cleanup_arg = arg;
 }
 
-static noreturn void finish(int code) {
+// Ends a failed process without the exit-time handlers: HDF5's would flush and close the
+// files this failure left open (a full disk: a crash inside HDF5), and whatever those files
+// held is a failed output the cleanup hook removes. Our own streams are flushed first; an
+// MPI job sees this rank exit non-zero and ends as on exit().
+noreturn void fail_exit(int code) {
     fflush(stdout);
     void (*fn)(void *) = g_cleanup;
     g_cleanup = NULL;  // a failing cleanup must not recurse
     if (fn) fn(g_cleanup_arg);
-    exit(code);
+    fflush(NULL);
+    _exit(code);
 }
 
 void fail_at(const char *file, int line, const char *fmt, ...) {
@@ -34,7 +40,7 @@ void fail_at(const char *file, int line, const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    finish(EXIT_INTERNAL);
+    fail_exit(EXIT_INTERNAL);
 }
 
 void input_fail(const char *path, long line, const char *fmt, ...) {
@@ -45,7 +51,7 @@ void input_fail(const char *path, long line, const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    finish(EXIT_INPUT);
+    fail_exit(EXIT_INPUT);
 }
 
 void usage_fail(const char *fmt, ...) {
@@ -55,7 +61,7 @@ void usage_fail(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, " (see %s --help)\n", g_program);
-    finish(EXIT_INPUT);
+    fail_exit(EXIT_INPUT);
 }
 
 void *xmalloc(size_t n) {
