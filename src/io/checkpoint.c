@@ -12,6 +12,7 @@
 
 #include "util/check.h"
 #include "io/h5util.h"
+#include "io/run_dir.h"
 #include "io/tensor_io.h"
 
 static uint64_t fnv_floats(uint64_t h, const float *v, size_t n) {
@@ -143,19 +144,12 @@ static int write_checkpoint_file(const char *tmp, comm *cm, const train_config *
     if (!err && tensor_write_i64(f, "state/lanes", d->lane, (size_t)P * (2 + 2 * ln->B)) < 0) err = last_error();
     if (!err && tensor_write_f32(f, "state/hidden", d->hidden, (size_t)P * d->per_rank_h) < 0) err = last_error();
     if (!err) {
-        char *json = config_to_json(c);
-        h5_attr_str(f, "config", json);
-        free(json);
-        h5_attr_i64(f, "config_hash", (int64_t)config_model_hash(c));
-        h5_attr_str(f, "dataset_fingerprint", fingerprint);
-        h5_attr_str(f, "dataset_dir", data_dir);
-        h5_attr_i64(f, "n_items", s->n_items);
+        run_dir_stamp(f, c, fingerprint, data_dir, s->n_items);
         h5_attr_i64(f, "world_size", P);
         h5_attr_i64(f, "batch_size", ln->B);
         h5_attr_i64(f, "epoch", pos->epoch);
         h5_attr_i64(f, "epoch_started", pos->started);
         h5_attr_i64(f, "step", pos->step);
-        h5_attr_str(f, "created_by", "grurec " GRUREC_VERSION);
         errno = 0;
         if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0) err = last_error();
     }

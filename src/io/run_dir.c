@@ -8,6 +8,17 @@
 #include "io/h5util.h"
 #include "util/check.h"
 
+void run_dir_stamp(hid_t f, const train_config *c, const char *fingerprint, const char *data_dir, int64_t n_items) {
+    char *json = config_to_json(c);
+    h5_attr_str(f, "config", json);
+    free(json);
+    h5_attr_i64(f, "config_hash", (int64_t)config_model_hash(c));
+    h5_attr_str(f, "dataset_fingerprint", fingerprint);
+    h5_attr_str(f, "dataset_dir", data_dir);
+    h5_attr_i64(f, "n_items", n_items);
+    h5_attr_str(f, "created_by", "grurec " GRUREC_VERSION);
+}
+
 static int is_run_file(const char *name) {
     size_t n = strlen(name);
     return strcmp(name, "model.h5") == 0 || (strncmp(name, "ckpt-", 5) == 0 && n > 8 && strcmp(name + n - 3, ".h5") == 0);

@@ -7,8 +7,15 @@
 #ifndef GRUREC_RUN_DIR_H
 #define GRUREC_RUN_DIR_H
 
+#include <hdf5.h>
+#include <stdint.h>
+
 #include "cmd/config.h"
 #include "comm/comm.h"
+
+// Records on F (a checkpoint or model file) what it was trained on: the config (JSON and
+// its model hash), the dataset's fingerprint, directory and item count, the program.
+void run_dir_stamp(hid_t f, const train_config *c, const char *fingerprint, const char *data_dir, int64_t n_items);
 
 // Collective. Every file of RUN that says what it was trained on (the checkpoints and
 // model.h5 that open; a damaged one is left to the loader) must name FINGERPRINT and C's

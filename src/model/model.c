@@ -12,6 +12,7 @@
 
 #include "util/check.h"
 #include "io/h5util.h"
+#include "io/run_dir.h"
 #include "io/tensor_io.h"
 #include "data/rng.h"
 #include "dist/state_mem.h"
@@ -144,14 +145,7 @@ void model_save(const char *path, const model_shape *s, const model_tensors *t, 
         errno = 0;
         if (data[k] && tensor_write_f32(f, names[k], data[k], n[k]) < 0) model_write_failed(path, errno);
     }
-    char *json = config_to_json(c);
-    h5_attr_str(f, "config", json);
-    free(json);
-    h5_attr_i64(f, "config_hash", (int64_t)config_model_hash(c));
-    h5_attr_str(f, "dataset_fingerprint", fingerprint);
-    h5_attr_str(f, "dataset_dir", data_dir);
-    h5_attr_i64(f, "n_items", s->n_items);
-    h5_attr_str(f, "created_by", "grurec " GRUREC_VERSION);
+    run_dir_stamp(f, c, fingerprint, data_dir, s->n_items);
     errno = 0;
     if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0 || H5Fclose(f) < 0) model_write_failed(path, errno);
     errno = 0;
