@@ -10,7 +10,7 @@ source "$(dirname "$0")/lib.sh" "$1" run-dir-test
 "$synth" --events 30000 --items 300 --days 10 --seed 3 --out "$work/a.tsv" 2>/dev/null
 "$synth" --events 30000 --items 200 --days 10 --seed 3 --out "$work/b.tsv" 2>/dev/null
 "$prep" --input "$work/a.tsv" --test-days 1 --out "$work/ds" --quiet || exit 1
-"$prep" --input "$work/b.tsv" --test-days 1 --out "$work/fewer" --quiet || exit 1
+"$prep" --input "$work/b.tsv" --test-days 1 --shards 2 --out "$work/fewer" --quiet || exit 1
 "$prep" --input "$work/a.tsv" --test-days 2 --out "$work/same_n" --quiet || exit 1  # other splits, same items
 items() { "$grurec" inspect "$1" | sed -n 's/.* \([0-9]*\) items,.*/\1/p'; }
 fp() { "$grurec" inspect "$1" | sed -n 's/.*fingerprint \([0-9a-f]*\).*/\1/p'; }
@@ -44,6 +44,16 @@ check 'grep -q "this is $(fp "$work/same_n")" "$work/e_same_items"' "same item c
 refused other_layers "$work/ds" --layers 8
 check 'grep -q "other model settings" "$work/e_other_layers"' "other model settings: said so"
 refused other_lr "$work/ds" --learning-rate 0.1
+if with_mpi; then  # every rank stops, rank 0 says why once
+    GRUREC_OVERSUBSCRIBE=1 "$(dirname "$0")/../launch/grurec-mpirun" -np 2 "$grurec" train --data "$work/fewer" \
+        --out "$work/run" "${F[@]}" >/dev/null 2>"$work/e_ranks"
+    rc=$?
+    check '[ $rc -eq 2 ] && [ "$(grep -c "was trained on dataset" "$work/e_ranks")" -eq 1 ]' \
+        "2 ranks: refused with exit 2, said once (got $rc)"
+    check 'snapshot | cmp -s - "$work/before"' "2 ranks: every file of the run keeps its bytes"
+else
+    echo "note: 2 ranks not run (grurec built without MPI)"
+fi
 check valid "the original checkpoints still verify"
 
 # What may change on resume: epochs, cadence, keep, logging, evaluation.
