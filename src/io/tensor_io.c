@@ -54,7 +54,8 @@ static const char *read_words(hid_t f, const char *name, hid_t mem_type, void *v
     if (sp >= 0) H5Sclose(sp);
     int64_t sum = 0;
     hid_t a = why ? -1 : H5Aopen(d, "checksum", H5P_DEFAULT);
-    if (!why && (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &sum) < 0)) why = "has no checksum";
+    if (!why && (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &sum) < 0))
+        why = "has no checksum (damaged, or written by a grurec before models had them)";
     if (!why && n > 0 && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) why = "cannot be read";
     if (!why && (int64_t)tensor_checksum(v, n * words_per) != sum) why = "fails its checksum";
     if (a >= 0) H5Aclose(a);
