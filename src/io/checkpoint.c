@@ -12,6 +12,8 @@
 
 #include "util/check.h"
 #include "io/h5util.h"
+#include "io/run_dir.h"
+#include "io/tensor_io.h"
 
 static uint64_t fnv_floats(uint64_t h, const float *v, size_t n) {
     const uint32_t *w = (const uint32_t *)v;
@@ -80,15 +82,6 @@ static void gather_lanes(comm *cm, const model_shape *s, backend *b, const lanes
     comm_allreduce_sum_f32(cm, d->hidden, (size_t)P * d->per_rank_h);
 }
 
-static void write_tensor(hid_t f, const char *name, const float *v, size_t n) {
-    hid_t d = h5_create_1d(f, name, H5T_IEEE_F32LE, (int64_t)n, 1 << 20, 0);
-    h5_write_at(d, H5T_NATIVE_FLOAT, 0, (int64_t)n, v);
-    char attr[96];
-    snprintf(attr, sizeof attr, "checksum");
-    h5_attr_i64(d, attr, (int64_t)fnv_floats(0xCBF29CE484222325ull, v, n));
-    H5Dclose(d);
-}
-
 static int ckpt_step_of(const char *name, int64_t *step) {
     long long v;
     char tail[8];
@@ -115,8 +108,80 @@ static int list_checkpoints(const char *run, int64_t *steps, int max) {
     return n;
 }
 
+// The failure hook while rank 0 writes a checkpoint: any CHECK inside (an attribute that
+// cannot be made) still says which write failed and removes the temporary file.
+static char g_writing[4096];
+static void abandon_checkpoint(void *path) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", (const char *)path);
+    fprintf(stderr, "%s: writing checkpoint %s failed; the previous checkpoint is kept\n", program_name(),
+            (const char *)path);
+    unlink(tmp);
+}
+
+static int last_error(void) { return errno ? errno : EIO; }
+
+// Writes the checkpoint file TMP; 0 on success, else the errno of the failed step (a full
+// disk shows in a write, the flush or the close). Nothing is printed.
+static int write_checkpoint_file(const char *tmp, comm *cm, const train_config *c, const model_shape *s,
+                                 const model_tensors *p, backend *b, const lanes *ln, const ckpt_position *pos,
+                                 const char *fingerprint, const char *data_dir, const lane_dump *d) {
+    errno = 0;
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return last_error();
+    int err = 0;
+    const char *groups[3] = {"params", "optim", "state"};
+    for (int k = 0; k < 3 && !err; k++) {
+        hid_t g = H5Gcreate2(f, groups[k], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        if (g < 0) err = last_error();
+        else H5Gclose(g);
+    }
+    tensor_list t;
+    list_tensors(&t, s, p, b);
+    for (int k = 0; k < t.count && !err; k++)
+        if (tensor_write_f32(f, t.name[k], t.data[k], t.n[k]) < 0) err = last_error();
+    const int P = comm_size(cm);
+    if (!err && tensor_write_i64(f, "state/lanes", d->lane, (size_t)P * (2 + 2 * ln->B)) < 0) err = last_error();
+    if (!err && tensor_write_f32(f, "state/hidden", d->hidden, (size_t)P * d->per_rank_h) < 0) err = last_error();
+    if (!err) {
+        run_dir_stamp(f, c, fingerprint, data_dir, s->n_items);
+        h5_attr_i64(f, "world_size", P);
+        h5_attr_i64(f, "batch_size", ln->B);
+        h5_attr_i64(f, "epoch", pos->epoch);
+        h5_attr_i64(f, "epoch_started", pos->started);
+        h5_attr_i64(f, "step", pos->step);
+        errno = 0;
+        if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0) err = last_error();
+    }
+    // (a close that fails leaves the file with HDF5: the process then ends through fail_exit,
+    // which runs no exit-time close)
+    errno = 0;
+    if (H5Fclose(f) < 0 && !err) err = last_error();
+    if (!err) {
+        int fd = open(tmp, O_RDONLY);
+        if (fd < 0 || fsync(fd) != 0) err = last_error();
+        if (fd >= 0) close(fd);
+    }
+    return err;
+}
+
+// Deletes the checkpoints this run has gone past: of those before STEP, all but the newest
+// KEEP-1. A later one (read as damaged and skipped, or of a cadence given up) is left
+// alone until the run passes it: the rotation never deletes what the run did not supersede.
+static void rotate_checkpoints(const char *run, int64_t step, int keep) {
+    int64_t steps[4096];
+    int n = list_checkpoints(run, steps, 4096), older = 0;
+    for (int k = 0; k < n; k++) {
+        if (steps[k] >= step || ++older < keep) continue;
+        char old[4096];
+        xsnprintf(old, sizeof old, "%s/ckpt-%012lld.h5", run, (long long)steps[k]);
+        unlink(old);
+    }
+}
+
 int checkpoint_save(comm *cm, const char *run, const train_config *c, const model_shape *s, const model_tensors *p,
-                    backend *b, const lanes *ln, const ckpt_position *pos, const char *fingerprint, int keep) {
+                    backend *b, const lanes *ln, const ckpt_position *pos, const char *fingerprint,
+                    const char *data_dir, int keep) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     backend_sync_to_host(b);  // parameters, optimizer state and hidden rows
@@ -124,65 +189,31 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
     gather_lanes(cm, s, b, ln, &d);
     int64_t ok = 1;
     if (comm_rank(cm) == 0) {
-        char path[4096], tmp[4200];
-        xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)pos->step);
+        char tmp[4200];
+        xsnprintf(g_writing, sizeof g_writing, "%s/ckpt-%012lld.h5", run, (long long)pos->step);
+        const char *path = g_writing;
         xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
         h5_quiet();
         // GRUREC_FAIL_CHECKPOINT_AT=STEP injects a failed write (tests of the error path).
         const char *inject = getenv("GRUREC_FAIL_CHECKPOINT_AT");
-        hid_t f = inject && atoll(inject) == pos->step ? (errno = EIO, -1)
-                                                      : H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        if (f < 0) {
-            fprintf(stderr, "grurec: cannot write checkpoint %s (%s); the previous checkpoint is kept\n", tmp, strerror(errno));
+        set_fail_cleanup(abandon_checkpoint, g_writing);
+        int err = inject && atoll(inject) == pos->step
+                      ? EIO : write_checkpoint_file(tmp, cm, c, s, p, b, ln, pos, fingerprint, data_dir, &d);
+        set_fail_cleanup(NULL, NULL);
+        errno = 0;
+        if (!err && rename(tmp, path) != 0) err = last_error();
+        if (err) {
+            fprintf(stderr, "grurec: writing checkpoint %s failed (%s); the previous checkpoint is kept\n", path,
+                    strerror(err));
+            unlink(tmp);
             ok = 0;
         } else {
-            hid_t g;
-            const char *groups[3] = {"params", "optim", "state"};
-            for (int k = 0; k < 3; k++) { g = H5Gcreate2(f, groups[k], H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT); H5Gclose(g); }
-            tensor_list t;
-            list_tensors(&t, s, p, b);
-            for (int k = 0; k < t.count; k++) write_tensor(f, t.name[k], t.data[k], t.n[k]);
-            const int P = comm_size(cm);
-            hid_t dl = h5_create_1d(f, "state/lanes", H5T_STD_I64LE, (int64_t)P * (2 + 2 * ln->B), 1 << 20, 0);
-            h5_write_at(dl, H5T_NATIVE_INT64, 0, (int64_t)P * (2 + 2 * ln->B), d.lane);
-            H5Dclose(dl);
-            write_tensor(f, "state/hidden", d.hidden, (size_t)P * d.per_rank_h);
-            char *json = config_to_json(c);
-            h5_attr_str(f, "config", json);
-            free(json);
-            h5_attr_i64(f, "config_hash", (int64_t)config_model_hash(c));
-            h5_attr_str(f, "dataset_fingerprint", fingerprint);
-            h5_attr_i64(f, "n_items", s->n_items);
-            h5_attr_i64(f, "world_size", P);
-            h5_attr_i64(f, "batch_size", ln->B);
-            h5_attr_i64(f, "epoch", pos->epoch);
-            h5_attr_i64(f, "epoch_started", pos->started);
-            h5_attr_i64(f, "step", pos->step);
-            h5_attr_str(f, "created_by", "grurec " GRUREC_VERSION);
-            ok = H5Fflush(f, H5F_SCOPE_LOCAL) >= 0;
-            ok &= H5Fclose(f) >= 0;
-            int fd = open(tmp, O_RDONLY);
-            ok &= fd >= 0 && fsync(fd) == 0;
-            if (fd >= 0) close(fd);
-            ok &= rename(tmp, path) == 0;
-            if (!ok) {
-                fprintf(stderr, "grurec: writing checkpoint %s failed (%s); the previous checkpoint is kept\n", path,
-                        strerror(errno));
-                unlink(tmp);
-            } else {
-                struct stat st;
-                clock_gettime(CLOCK_MONOTONIC, &t1);
-                if (stat(path, &st) == 0)
-                    fprintf(stderr, "grurec: checkpoint %s: %.1f MB in %.2f s\n", path, (double)st.st_size / 1e6,
-                            (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
-                int64_t steps[4096];
-                int n = list_checkpoints(run, steps, 4096);
-                for (int k = keep; k < n; k++) {
-                    char old[4096];
-                    xsnprintf(old, sizeof old, "%s/ckpt-%012lld.h5", run, (long long)steps[k]);
-                    unlink(old);
-                }
-            }
+            struct stat st;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if (stat(path, &st) == 0)
+                fprintf(stderr, "grurec: checkpoint %s: %.1f MB in %.2f s\n", path, (double)st.st_size / 1e6,
+                        (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
+            rotate_checkpoints(run, pos->step, keep);
         }
     }
     free(d.lane);
@@ -191,13 +222,16 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
     return ok ? 0 : 1;
 }
 
-// Reads and verifies one checkpoint; 0 if damaged or unreadable (warning printed).
-// TABLES 0: the item tables and their optimizer state are left alone (a rank other than 0
-// of ranks that share them): the dense tensors, lanes and hidden states only.
+// Reads and verifies one checkpoint; 0 if damaged (warning printed, naming what is wrong).
+// A checkpoint that is whole but not this run's to resume from (another dataset, other
+// model settings, world size or batch size, or one that cannot be read) is an input error,
+// never "damaged". TABLES 0: the item tables and their optimizer state are left alone (a
+// rank other than 0 of ranks that share them): the dense tensors, lanes and hidden states only.
 static int try_load(const char *path, const train_config *c, const model_shape *s, model_tensors *p, backend *b,
-                    int P, int B, int64_t **lane, float **hidden, size_t per_rank_h, ckpt_position *pos, int reshard,
-                    int tables) {
+                    int P, int B, int64_t **lane, float **hidden, size_t per_rank_h, ckpt_position *pos,
+                    const char *fingerprint, int reshard, int tables) {
     h5_quiet();
+    if (access(path, R_OK) != 0) input_fail(path, 0, "cannot read the checkpoint: %s", strerror(errno));
     if (H5Fis_hdf5(path) <= 0) {
         fprintf(stderr, "grurec: warning: checkpoint %s is damaged (not HDF5): skipped\n", path);
         return 0;
@@ -207,56 +241,48 @@ static int try_load(const char *path, const train_config *c, const model_shape *
         fprintf(stderr, "grurec: warning: checkpoint %s is damaged (cannot be opened as HDF5): skipped\n", path);
         return 0;
     }
-    if (h5_get_attr_i64(f, "config_hash", path) != (int64_t)config_model_hash(c))
-        input_fail(path, 0, "this run was started with other model settings: resume with the same flags "
-                            "(--epochs, logging and checkpoint cadence may change), or use another --out");
-    const int other_world = h5_get_attr_i64(f, "world_size", path) != P;
+    const char *why = NULL;
+    static const char *const needed[] = {"config_hash", "dataset_fingerprint", "n_items", "world_size", "batch_size",
+                                         "epoch", "epoch_started", "step"};
+    for (size_t k = 0; k < sizeof needed / sizeof *needed && !why; k++)
+        if (!h5_has_attr(f, needed[k])) why = "an attribute is missing";
+    if (!why) {
+        char *fp = h5_get_attr_str(f, "dataset_fingerprint", path);
+        const int other_data = strcmp(fp, fingerprint) != 0 || h5_get_attr_i64(f, "n_items", path) != s->n_items;
+        if (other_data)
+            input_fail(path, 0, "written for dataset %s, not this one (%s): use another --out", fp, fingerprint);
+        free(fp);
+        if (h5_get_attr_i64(f, "config_hash", path) != (int64_t)config_model_hash(c))
+            input_fail(path, 0, "this run was started with other model settings: resume with the same flags "
+                                "(--epochs, logging and checkpoint cadence may change), or use another --out");
+    }
+    const int other_world = !why && h5_get_attr_i64(f, "world_size", path) != P;
     if (other_world && !reshard)
         input_fail(path, 0, "this run was checkpointed with %lld ranks, not %d: resume with the same number, or "
                             "--reshard (not bit for bit: the epoch in progress starts over on the new ranks)",
                    (long long)h5_get_attr_i64(f, "world_size", path), P);
-    if (h5_get_attr_i64(f, "batch_size", path) != B) input_fail(path, 0, "another batch size");
+    if (!why && h5_get_attr_i64(f, "batch_size", path) != B) input_fail(path, 0, "another batch size");
     tensor_list t;
     list_tensors(&t, s, p, b);
-    int good = 1;
-    for (int k = 0; k < t.count && good; k++) {
+    static char bad[256];
+    for (int k = 0; k < t.count && !why; k++) {
         if (!tables && !strstr(t.name[k], "dense")) continue;
-        int64_t n;
-        if (H5Lexists(f, t.name[k], H5P_DEFAULT) <= 0) { good = 0; break; }
-        hid_t d = H5Dopen2(f, t.name[k], H5P_DEFAULT);
-        hid_t sp = H5Dget_space(d);
-        hsize_t dims;
-        H5Sget_simple_extent_dims(sp, &dims, NULL);
-        H5Sclose(sp);
-        n = (int64_t)dims;
-        int64_t sum = 0;
-        hid_t a = H5Aopen(d, "checksum", H5P_DEFAULT);
-        good = n == (int64_t)t.n[k] && a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &sum) >= 0 &&
-               H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data[k]) >= 0 &&
-               (int64_t)fnv_floats(0xCBF29CE484222325ull, t.data[k], t.n[k]) == sum;
-        if (a >= 0) H5Aclose(a);
-        H5Dclose(d);
+        const char *w = tensor_read_f32(f, t.name[k], t.data[k], t.n[k]);
+        if (w) snprintf(bad, sizeof bad, "%s %s", t.name[k], w), why = bad;
     }
     size_t nl = (size_t)P * (2 + 2 * B);
     *lane = xmalloc(nl * sizeof **lane);
     *hidden = xmalloc((size_t)P * per_rank_h * sizeof **hidden);
-    if (good && other_world) {  // --reshard: parameters and optimizer state only
+    if (!why && other_world) {  // --reshard: parameters and optimizer state only
         memset(*lane, 0, nl * sizeof **lane);
         memset(*hidden, 0, (size_t)P * per_rank_h * sizeof **hidden);
-    } else if (good) {
-        hid_t d = H5Dopen2(f, "state/lanes", H5P_DEFAULT);
-        good = d >= 0 && H5Dread(d, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, *lane) >= 0;
-        if (d >= 0) H5Dclose(d);
-        d = H5Dopen2(f, "state/hidden", H5P_DEFAULT);
-        int64_t sum = 0;
-        hid_t a = d >= 0 ? H5Aopen(d, "checksum", H5P_DEFAULT) : -1;
-        good = good && a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &sum) >= 0 &&
-               H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, *hidden) >= 0 &&
-               (int64_t)fnv_floats(0xCBF29CE484222325ull, *hidden, (size_t)P * per_rank_h) == sum;
-        if (a >= 0) H5Aclose(a);
-        if (d >= 0) H5Dclose(d);
+    } else if (!why) {
+        const char *w = tensor_read_i64(f, "state/lanes", *lane, nl);
+        if (w) snprintf(bad, sizeof bad, "state/lanes %s", w), why = bad;
+        else if ((w = tensor_read_f32(f, "state/hidden", *hidden, (size_t)P * per_rank_h)))
+            snprintf(bad, sizeof bad, "state/hidden %s", w), why = bad;
     }
-    if (good) {
+    if (!why) {
         pos->epoch = h5_get_attr_i64(f, "epoch", path);
         pos->started = other_world ? 0 : (int)h5_get_attr_i64(f, "epoch_started", path);
         pos->step = h5_get_attr_i64(f, "step", path);
@@ -264,12 +290,12 @@ static int try_load(const char *path, const train_config *c, const model_shape *
             fprintf(stderr, "grurec: warning: resharding %lld ranks' checkpoint onto %d: epoch %lld starts over (not bit for bit)\n",
                     (long long)h5_get_attr_i64(f, "world_size", path), P, (long long)pos->epoch);
     } else {
-        fprintf(stderr, "grurec: warning: checkpoint %s is damaged (checksum or layout): skipped\n", path);
+        fprintf(stderr, "grurec: warning: checkpoint %s is damaged (%s): skipped\n", path, why);
         free(*lane);
         free(*hidden);
     }
     H5Fclose(f);
-    return good;
+    return !why;
 }
 
 // Moves the checkpoint's lanes and hidden state of rank R into LN and B (frees both arrays).
@@ -292,7 +318,6 @@ static void take_lanes(backend *b, const model_shape *s, lanes *ln, int r, int64
 
 int checkpoint_load(comm *cm, const char *run, const train_config *c, const model_shape *s, model_tensors *p,
                     backend *b, lanes *ln, ckpt_position *pos, const char *fingerprint, int reshard, int shared) {
-    (void)fingerprint;
     int64_t steps[4096];
     int n = list_checkpoints(run, steps, 4096);
     const int P = comm_size(cm), r = comm_rank(cm), B = ln->B;
@@ -305,7 +330,7 @@ int checkpoint_load(comm *cm, const char *run, const train_config *c, const mode
     float *hidden;
     for (int k = 0; k < n && (!shared || r == 0); k++) {
         xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)steps[k]);
-        if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos, reshard, 1)) continue;
+        if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos, fingerprint, reshard, 1)) continue;
         take_lanes(b, s, ln, r, lane, hidden, per_rank_h);
         chosen = k;
         break;
@@ -314,7 +339,7 @@ int checkpoint_load(comm *cm, const char *run, const train_config *c, const mode
         comm_bcast(cm, &chosen, sizeof chosen, 0);
         if (r != 0 && chosen >= 0) {
             xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)steps[chosen]);
-            if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos, reshard, 0))
+            if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos, fingerprint, reshard, 0))
                 input_fail(path, 0, "rank %d cannot read its part of the checkpoint rank 0 resumed from", r);
             take_lanes(b, s, ln, r, lane, hidden, per_rank_h);
         }

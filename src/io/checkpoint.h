@@ -19,14 +19,18 @@ typedef struct {
     int64_t step;       // global steps done
 } ckpt_position;
 
-// Collective. Rank 0 writes RUN/ckpt-STEP.h5 (temporary name, fsync, rename) and keeps
-// the newest KEEP. Returns 0 on success; on a failed write the previous checkpoints stay
-// valid and every rank gets non-zero.
+// Collective. Rank 0 writes RUN/ckpt-STEP.h5 (temporary name, fsync, rename), every
+// tensor with its checksum, and keeps the newest KEEP of those it has gone past. Returns 0
+// on success; on a failed write (a full disk) rank 0 says "writing checkpoint PATH failed
+// (why); the previous checkpoint is kept", removes the temporary file, the previous
+// checkpoints stay valid, and every rank gets non-zero.
 int checkpoint_save(comm *cm, const char *run, const train_config *c, const model_shape *s, const model_tensors *p,
-                    backend *b, const lanes *ln, const ckpt_position *pos, const char *fingerprint, int keep);
+                    backend *b, const lanes *ln, const ckpt_position *pos, const char *fingerprint,
+                    const char *data_dir, int keep);
 // Collective. Loads the newest checkpoint of RUN whose checksums verify (a damaged one is
 // reported by name and skipped) into P, B's optimizer state, LN and the hidden states.
-// Returns 0 when RUN has none. Refuses another model configuration, and another world
+// Returns 0 when RUN has none. Refuses (input error, never "damaged") a checkpoint of
+// another dataset (FINGERPRINT) or another model configuration, and another world
 // size unless RESHARD (then parameters and optimizer state are taken and the epoch in
 // progress starts over on the new ranks: not bit for bit). SHARED: P's item tables and
 // their optimizer state are one copy shared by the ranks, written by rank 0 alone (the

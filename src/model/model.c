@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdnoreturn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 
 #include "util/check.h"
 #include "io/h5util.h"
+#include "io/run_dir.h"
+#include "io/tensor_io.h"
 #include "data/rng.h"
 #include "dist/state_mem.h"
 
@@ -102,33 +105,52 @@ void model_init(model_tensors *t, const model_shape *s, uint64_t seed) {
     }
 }
 
-static void write_f32(hid_t f, const char *name, const float *v, int64_t n) {
-    hid_t d = h5_create_1d(f, name, H5T_IEEE_F32LE, n, 1 << 20, 0);
-    h5_write_at(d, H5T_NATIVE_FLOAT, 0, n, v);
-    H5Dclose(d);
+// The failure hook while the model is written: a CHECK inside still names the model and
+// removes its temporary file.
+static char g_model_path[4096];
+static void abandon_model(void *path) {
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", (const char *)path);
+    fprintf(stderr, "%s: writing model %s failed\n", program_name(), (const char *)path);
+    unlink(tmp);
+}
+
+static noreturn void model_write_failed(const char *path, int err) {
+    set_fail_cleanup(NULL, NULL);  // (this line says it already)
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    fprintf(stderr, "%s: writing model %s failed (%s)\n", program_name(), path, strerror(err ? err : EIO));
+    unlink(tmp);
+    fail_exit(EXIT_INTERNAL);  // (HDF5 may still hold the failed file: no exit-time close)
 }
 
 void model_save(const char *path, const model_shape *s, const model_tensors *t, const train_config *c,
-                const char *fingerprint) {
-    char tmp[4096];
+                const char *fingerprint, const char *data_dir) {
+    char tmp[4200];
+    xsnprintf(g_model_path, sizeof g_model_path, "%s", path);
     xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
-    hid_t f = h5_create(tmp);
+    h5_quiet();
+    set_fail_cleanup(abandon_model, g_model_path);
+    errno = 0;
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) model_write_failed(path, errno);
     hid_t g = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5_CHECK(g, "cannot create /params in %s", tmp);
+    if (g < 0) model_write_failed(path, errno);
     H5Gclose(g);
-    int H = s->hid[s->n_layers - 1];
-    write_f32(f, "params/dense", t->dense, (int64_t)s->n_dense);
-    write_f32(f, "params/Wy", t->Wy, s->n_items * H);
-    write_f32(f, "params/by", t->by, s->n_items);
-    if (t->E) write_f32(f, "params/E", t->E, s->n_items * s->emb_width);
-    char *json = config_to_json(c);
-    h5_attr_str(f, "config", json);
-    free(json);
-    h5_attr_str(f, "dataset_fingerprint", fingerprint);
-    h5_attr_i64(f, "n_items", s->n_items);
-    h5_attr_str(f, "created_by", "grurec " GRUREC_VERSION);
-    h5_close(f, tmp);
-    CHECK(rename(tmp, path) == 0, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    const size_t N = (size_t)s->n_items, H = (size_t)s->hid[s->n_layers - 1];
+    const char *names[4] = {"params/dense", "params/Wy", "params/by", "params/E"};
+    const float *data[4] = {t->dense, t->Wy, t->by, t->E};
+    const size_t n[4] = {s->n_dense, N * H, N, N * (size_t)s->emb_width};
+    for (int k = 0; k < 4; k++) {
+        errno = 0;
+        if (data[k] && tensor_write_f32(f, names[k], data[k], n[k]) < 0) model_write_failed(path, errno);
+    }
+    run_dir_stamp(f, c, fingerprint, data_dir, s->n_items);
+    errno = 0;
+    if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0 || H5Fclose(f) < 0) model_write_failed(path, errno);
+    errno = 0;
+    if (rename(tmp, path) != 0) model_write_failed(path, errno);
+    set_fail_cleanup(NULL, NULL);
 }
 
 void model_resolve_path(const char *model, char *path, size_t size) {
@@ -166,12 +188,10 @@ void model_resolve_path(const char *model, char *path, size_t size) {
     }
 }
 
-static void read_f32(hid_t f, const char *name, float *v, int64_t n, const char *path) {
-    int64_t len;
-    hid_t d = h5_open_1d(f, name, path, &len);
-    if (len != n) input_fail(path, 0, "wrong layout: %s has %lld values, the model's config needs %lld", name, (long long)len, (long long)n);
-    h5_read_at(d, H5T_NATIVE_FLOAT, 0, n, v);
-    H5Dclose(d);
+// A tensor that is missing, of another size or fails its checksum: the file is damaged.
+static void read_f32(hid_t f, const char *name, float *v, size_t n, const char *path) {
+    const char *why = tensor_read_f32(f, name, v, n);
+    if (why) input_fail(path, 0, "damaged: %s %s", name, why);
 }
 
 void model_load(const char *path, model_shape *s, model_tensors *t, train_config *c, char **fingerprint) {
@@ -183,10 +203,10 @@ void model_load(const char *path, model_shape *s, model_tensors *t, train_config
     int64_t n_items = h5_get_attr_i64(f, "n_items", path);
     model_shape_init(s, c, n_items);
     tensors_alloc(t, s);
-    int H = s->hid[s->n_layers - 1];
-    read_f32(f, "params/dense", t->dense, (int64_t)s->n_dense, path);
-    read_f32(f, "params/Wy", t->Wy, n_items * H, path);
-    read_f32(f, "params/by", t->by, n_items, path);
-    if (t->E) read_f32(f, "params/E", t->E, n_items * s->emb_width, path);
+    const size_t N = (size_t)n_items, H = (size_t)s->hid[s->n_layers - 1];
+    read_f32(f, "params/dense", t->dense, s->n_dense, path);
+    read_f32(f, "params/Wy", t->Wy, N * H, path);
+    read_f32(f, "params/by", t->by, N, path);
+    if (t->E) read_f32(f, "params/E", t->E, N * (size_t)s->emb_width, path);
     H5Fclose(f);
 }

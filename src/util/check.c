@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 static const char *g_program = "grurec";
 static const char *g_help;  // what usage errors point to: "grurec train" -> "grurec train --help"
@@ -20,12 +21,17 @@ void set_fail_cleanup(void (*fn)(void *), void *arg) {
     g_cleanup_arg = arg;
 }
 
-static noreturn void finish(int code) {
+// Ends a failed process without the exit-time handlers: HDF5's would flush and close the
+// files this failure left open (a full disk: a crash inside HDF5), and whatever those files
+// held is a failed output the cleanup hook removes. Our own streams are flushed first; an
+// MPI job sees this rank exit non-zero and ends as on exit().
+noreturn void fail_exit(int code) {
     fflush(stdout);
     void (*fn)(void *) = g_cleanup;
     g_cleanup = NULL;  // a failing cleanup must not recurse
     if (fn) fn(g_cleanup_arg);
-    exit(code);
+    fflush(NULL);
+    _exit(code);
 }
 
 void fail_at(const char *file, int line, const char *fmt, ...) {
@@ -36,7 +42,7 @@ void fail_at(const char *file, int line, const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    finish(EXIT_INTERNAL);
+    fail_exit(EXIT_INTERNAL);
 }
 
 static noreturn void vinput_fail(const char *path, long line, const char *fmt, va_list ap) {
@@ -44,7 +50,7 @@ static noreturn void vinput_fail(const char *path, long line, const char *fmt, v
     else fprintf(stderr, "%s: %s: ", g_program, path);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
-    finish(EXIT_INPUT);
+    fail_exit(EXIT_INPUT);
 }
 
 void input_fail(const char *path, long line, const char *fmt, ...) {
@@ -65,21 +71,21 @@ static int is_other_rank(void) {
 }
 
 void input_fail_all(const char *path, long line, const char *fmt, ...) {
-    if (is_other_rank()) finish(EXIT_INPUT);  // rank 0 says it
+    if (is_other_rank()) fail_exit(EXIT_INPUT);  // rank 0 says it
     va_list ap;
     va_start(ap, fmt);
     vinput_fail(path, line, fmt, ap);
 }
 
 void usage_fail(const char *fmt, ...) {
-    if (is_other_rank()) finish(EXIT_INPUT);
+    if (is_other_rank()) fail_exit(EXIT_INPUT);
     fprintf(stderr, "%s: ", g_program);
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, " (see %s --help)\n", g_help ? g_help : g_program);
-    finish(EXIT_INPUT);
+    fail_exit(EXIT_INPUT);
 }
 
 void *xmalloc(size_t n) {

@@ -27,6 +27,10 @@ void set_usage_help(const char *command);
 // One hook at a time; pass NULL to clear. It must not call the functions below.
 void set_fail_cleanup(void (*fn)(void *), void *arg);
 
+// Ends a failed process the way the three below do (the cleanup hook, then the streams
+// flushed, then _exit: no exit-time handlers, so HDF5 does not flush the failed files it
+// still holds), for callers that printed their own line.
+GRUREC_NORETURN void fail_exit(int code);
 GRUREC_NORETURN void fail_at(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 GRUREC_NORETURN void input_fail(const char *path, long line, const char *fmt, ...)

@@ -1,0 +1,116 @@
+#include "io/tensor_io.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/check.h"
+
+uint64_t tensor_checksum(const void *v, size_t n_words) {
+    const uint32_t *w = v;
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < n_words; i++) h = (h ^ w[i]) * 0x100000001B3ull;
+    return h;
+}
+
+static int write_words(hid_t f, const char *name, hid_t file_type, hid_t mem_type, const void *v, size_t n,
+                       size_t words_per) {
+    hsize_t dims = n, chunk = n < (1u << 20) ? (n ? n : 1) : (1u << 20);
+    hid_t sp = H5Screate_simple(1, &dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
+    hid_t d = sp >= 0 && pl >= 0 && H5Pset_chunk(pl, 1, &chunk) >= 0
+                  ? H5Dcreate2(f, name, file_type, sp, H5P_DEFAULT, pl, H5P_DEFAULT) : -1;
+    int ok = d >= 0 && (n == 0 || H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+    if (ok) {
+        int64_t sum = (int64_t)tensor_checksum(v, n * words_per);
+        hid_t asp = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(d, "checksum", H5T_STD_I64LE, asp, H5P_DEFAULT, H5P_DEFAULT);
+        ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &sum) >= 0;
+        if (a >= 0) H5Aclose(a);
+        H5Sclose(asp);
+    }
+    if (d >= 0) H5Dclose(d);
+    if (pl >= 0) H5Pclose(pl);
+    if (sp >= 0) H5Sclose(sp);
+    return ok ? 0 : -1;
+}
+
+int tensor_write_f32(hid_t f, const char *name, const float *v, size_t n) {
+    return write_words(f, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v, n, 1);
+}
+
+int tensor_write_i64(hid_t f, const char *name, const int64_t *v, size_t n) {
+    return write_words(f, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v, n, 2);
+}
+
+static const char *read_words(hid_t f, const char *name, hid_t mem_type, void *v, size_t n, size_t words_per) {
+    if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return "is missing";
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) return "cannot be opened";
+    const char *why = NULL;
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[2] = {0, 0};
+    if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, dims, NULL) != 1 || dims[0] != n)
+        why = "has another size than the model's config";
+    if (sp >= 0) H5Sclose(sp);
+    int64_t sum = 0;
+    hid_t a = why ? -1 : H5Aopen(d, "checksum", H5P_DEFAULT);
+    if (!why && (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &sum) < 0))
+        why = "has no checksum (damaged, or written by a grurec before models had them)";
+    if (!why && n > 0 && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) why = "cannot be read";
+    if (!why && (int64_t)tensor_checksum(v, n * words_per) != sum) why = "fails its checksum";
+    if (a >= 0) H5Aclose(a);
+    H5Dclose(d);
+    return why;
+}
+
+const char *tensor_read_f32(hid_t f, const char *name, float *v, size_t n) {
+    return read_words(f, name, H5T_NATIVE_FLOAT, v, n, 1);
+}
+
+const char *tensor_read_i64(hid_t f, const char *name, int64_t *v, size_t n) {
+    return read_words(f, name, H5T_NATIVE_INT64, v, n, 2);
+}
+
+typedef struct {
+    int count;
+    char bad[256];
+} verify_walk;
+
+static herr_t verify_one(hid_t f, const char *name, const H5O_info_t *info, void *arg) {
+    verify_walk *w = arg;
+    if (info->type != H5O_TYPE_DATASET) return 0;
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    hid_t t = d >= 0 ? H5Dget_type(d) : -1, sp = d >= 0 ? H5Dget_space(d) : -1;
+    const size_t elem = t >= 0 ? H5Tget_size(t) : 0;
+    const int is_float = t >= 0 && H5Tget_class(t) == H5T_FLOAT;
+    hssize_t n = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    if (d >= 0) H5Dclose(d);
+    const char *why = n > ((hssize_t)1 << 36) ? "has an impossible size" : "cannot be opened";
+    if (n > ((hssize_t)1 << 36)) {
+    } else if (n >= 0 && elem == 4 && is_float) {
+        float *v = xmalloc((size_t)n * sizeof *v);
+        why = tensor_read_f32(f, name, v, (size_t)n);
+        free(v);
+    } else if (n >= 0 && elem == 8 && !is_float) {
+        int64_t *v = xmalloc((size_t)n * sizeof *v);
+        why = tensor_read_i64(f, name, v, (size_t)n);
+        free(v);
+    }
+    if (why) {
+        snprintf(w->bad, sizeof w->bad, "%s %s", name, why);
+        return 1;  // stop the walk
+    }
+    w->count++;
+    return 0;
+}
+
+const char *tensor_verify_all(hid_t f, int *count) {
+    static verify_walk w;
+    memset(&w, 0, sizeof w);
+    herr_t e = H5Ovisit(f, H5_INDEX_NAME, H5_ITER_INC, verify_one, &w);
+    *count = w.count;
+    if (w.bad[0]) return w.bad;
+    return e < 0 ? "its objects cannot be listed" : NULL;
+}

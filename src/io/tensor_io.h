@@ -1,0 +1,26 @@
+// The tensors of models and checkpoints: 1-D HDF5 datasets of floats or int64, each with
+// a 'checksum' attribute (FNV-1a over its 32-bit words), so that every reader detects the
+// damage HDF5 itself does not see (a flipped byte inside the values).
+#ifndef GRUREC_TENSOR_IO_H
+#define GRUREC_TENSOR_IO_H
+
+#include <hdf5.h>
+#include <stddef.h>
+#include <stdint.h>
+
+uint64_t tensor_checksum(const void *v, size_t n_words);  // N_WORDS 32-bit words
+
+// Writes NAME (N elements of 4 bytes (floats) or 8 (int64), chunked, uncompressed) and its
+// checksum. 0 on success, -1 on any failure (nothing printed, errno as HDF5 left it): a
+// full disk is the caller's to report, naming its file.
+int tensor_write_f32(hid_t f, const char *name, const float *v, size_t n);
+int tensor_write_i64(hid_t f, const char *name, const int64_t *v, size_t n);
+// Reads NAME (exactly N elements) into V and verifies its checksum. NULL when it is whole,
+// else what is wrong with it ("missing", "fails its checksum", ...).
+const char *tensor_read_f32(hid_t f, const char *name, float *v, size_t n);
+const char *tensor_read_i64(hid_t f, const char *name, int64_t *v, size_t n);
+// Verifies every dataset of F (a model or checkpoint) against its checksum: NULL when all
+// do (*count: how many), else the name of the first that does not (static storage).
+const char *tensor_verify_all(hid_t f, int *count);
+
+#endif
