@@ -37,8 +37,7 @@ enum {
 #define MAX_MSG ((size_t)1 << 30)        // bytes per MPI message (counts are int)
 #define DEFAULT_CHUNK ((size_t)16 << 20)  // bytes per all-reduce round
 #define SPIN_S 20e-3                      // polling (yielding) after the last progress (s) ...
-#define SPIN_SHM_S 2e-3                   // ... on shared memory, where a sleeper wakes at once ...
-#define SPIN_CROWDED_S 50e-6              // ... and with more ranks than cores on this machine
+#define SPIN_CROWDED_S 50e-6              // ... with more ranks than cores on this machine
 #define PROBE_S 10e-3                     // sleeping on shared memory: blame-round checks this often
 #define MIN_SLEEP_NS 10000L               // then the back-off: 10 us ...
 #define MAX_SLEEP_NS 200000L              // ... up to 200 us
@@ -50,7 +49,7 @@ struct comm {
     int rank, size, local_rank;
     int owns_mpi;    // we called MPI_Init, so we call MPI_Finalize
     double timeout_s;
-    double spin_s, spin_shm_s;  // how long a wait polls before it sleeps (messages, shared memory)
+    double spin_s;   // how long a wait polls before it sleeps
     size_t chunk_bytes;
     uint64_t bytes_sent;
     void *scratch;
@@ -271,7 +270,6 @@ comm *comm_init(int *argc, char ***argv, double timeout_s) {
     c->shm.fd = -1;
     c->timeout_s = timeout_s;
     c->spin_s = SPIN_S;
-    c->spin_shm_s = SPIN_SHM_S;
     c->chunk_bytes = DEFAULT_CHUNK;
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &c->size);
@@ -304,7 +302,7 @@ comm *comm_init(int *argc, char ***argv, double timeout_s) {
         int same = !off;
         for (int q = 1; q < c->size; q++) same = same && memcmp(all[q].id, all[0].id, sizeof me.id) == 0;
         c->shm_allowed = same;
-        if (crowded(&me, all, c->size)) c->spin_s = c->spin_shm_s = SPIN_CROWDED_S;
+        if (crowded(&me, all, c->size)) c->spin_s = SPIN_CROWDED_S;
         free(all);
     }
     return c;
@@ -455,7 +453,7 @@ void comm_allreduce_min_i64(comm *c, int64_t *buf, size_t n) {
 // slots, and no rank passes "arrive" of call g+1 (and writes the result) before every
 // rank has arrived there, i.e. is done with the result of g.
 // A rank that raises a flag then rings the segment's bell; a waiting rank polls for
-// c->spin_shm_s, then sleeps on the bell (shm_wait.h), waking at least every PROBE_S to
+// c->spin_s, then sleeps on the bell (shm_wait.h), waking at least every PROBE_S to
 // check the deadline and listen for a blame round, as wait_all.
 
 #define SHM_LINE 64
@@ -502,7 +500,7 @@ static int all_reached(void *arg) {
 // Waits until every rank's counter WHICH (FLAG_*) has reached GEN.
 static void shm_wait(comm *c, int which, uint64_t gen, double deadline, const char *what) {
     shm_waiting w = {c, which, gen, 0};
-    const double spin_until = now_s() + c->spin_shm_s;
+    const double spin_until = now_s() + c->spin_s;
     for (;;) {
         const double t = now_s();
         if (t > deadline) blame_round(c, what);
