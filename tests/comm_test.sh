@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The communication layer (src/comm) on several MPI ranks: every collective bitwise on 1
 # (no mpirun), 2, 3 and 4 ranks, the config check, and the deadlines (a hanging rank, a
-# killed rank, ranks in different collectives): exit status, elapsed time and the messages.
+# killed rank, one killed while it sleeps in a wait, ranks in different collectives): exit
+# status, elapsed time and the messages.
 # All-reduces go through shared memory here (every rank on this machine); the cases marked
 # "msg" run the message path (GRUREC_COMM_SHM=0). Also the launch/grurec-mpirun wrapper.
 # About 30 s on 2 cores.
@@ -85,6 +86,12 @@ for mode in shm msg; do
     check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 6' "kill ($mode): exit $rc after $secs s (want non-zero within 6 s)$(echo; show)"
     check '! grep -q UNEXPECTED "$log"' "kill ($mode): no collective returned$(echo; show)"
 done
+
+# ... and rank 1 SIGKILLed while it (and ranks 2, 3) sleep in the wait for rank 0 (shared
+#     memory: the bounded futex sleep): the job ends, naming rank 1 (mpirun or the blame round)
+run killwait "${mpi4[@]}" -np 4 "$bin" killwait 3
+check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 6' "killwait: exit $rc after $secs s (want non-zero within 6 s)$(echo; show)"
+check 'grep -q "rank 1 .*signal 9\|rank 1 did not answer" "$log" && ! grep -q UNEXPECTED "$log"' "killwait: rank 1 named, no collective returned$(echo; show)"
 
 # 5. rank 0 in another collective than the others: with messages everyone answers and
 #    nothing completes; through shared memory every rank sees it at once and says so

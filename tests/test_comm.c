@@ -5,6 +5,8 @@
 //   test_comm hang [T]         rank 1 sleeps 30 s before a collective, the others wait with
 //                              timeout T (2 s): they must stop, naming rank 1
 //   test_comm kill [T]         rank 1 SIGKILLs itself before a collective (timeout T, 3 s)
+//   test_comm killwait [T]     ranks 1-3 wait in a collective (asleep: rank 0 comes 2 s late)
+//                              and rank 1 is SIGKILLed while it waits (timeout T, 3 s)
 //   test_comm mixed [T]        rank 0 calls another collective than the others: every rank
 //                              answers the blame round, the collective "did not complete"
 //   test_comm shmfail          rank 0 cannot make a shared segment of 16 MiB (its file size
@@ -267,7 +269,7 @@ int main(int argc, char **argv) {
     comm *c = comm_init(&argc, &argv, 300);
     g_rank = comm_rank(c);
     const char *mode = argc > 1 ? argv[1] : "basic";
-    const double T = argc > 2 ? atof(argv[2]) : strcmp(mode, "kill") == 0 ? 3 : 2;
+    const double T = argc > 2 ? atof(argv[2]) : strncmp(mode, "kill", 4) == 0 ? 3 : 2;
     const int me = comm_rank(c);
 
     if (strcmp(mode, "basic") == 0) {
@@ -294,6 +296,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "UNEXPECTED: rank %d: mismatch not detected\n", me);
         return 3;
     }
+    if (strcmp(mode, "killwait") == 0) {
+        comm_barrier(c);
+        comm_set_timeout(c, T);
+        if (me == 1 && fork() == 0) {  // (a child, so that the kill comes while rank 1 waits)
+            sleep_ns(1000000000L);
+            kill(getppid(), SIGKILL);
+            _exit(0);
+        }
+        if (me == 0) sleep_ns(2000000000L);  // the others sleep in the wait meanwhile
+        float x = (float)me;
+        comm_allreduce_sum_f32(c, &x, 1);
+        fprintf(stderr, "UNEXPECTED: rank %d: the collective returned\n", me);
+        return 3;
+    }
     if (strcmp(mode, "hang") == 0 || strcmp(mode, "kill") == 0 || strcmp(mode, "mixed") == 0) {
         comm_barrier(c);  // start-up skew is not part of the test
         comm_set_timeout(c, T);
@@ -309,6 +325,6 @@ int main(int argc, char **argv) {
         fprintf(stderr, "UNEXPECTED: rank %d: the collective returned\n", me);
         return 3;
     }
-    fprintf(stderr, "usage: test_comm basic [P] | mismatch | hang [T] | kill [T] | mixed [T] | shmfail\n");
+    fprintf(stderr, "usage: test_comm basic [P] | mismatch | hang [T] | kill [T] | killwait [T] | mixed [T] | shmfail\n");
     return 2;
 }

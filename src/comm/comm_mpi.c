@@ -2,7 +2,8 @@
 // polled against a deadline (wait_all); a missed deadline starts a "blame round" on a
 // communicator of its own that names the rank that did not answer, then MPI_Abort. When
 // every rank runs on one machine, the all-reduces go through shared memory instead
-// (shm_allreduce), polled against the same deadline.
+// (shm_allreduce), waited for against the same deadline (comm/shm_wait.h).
+#define _GNU_SOURCE  // sched_getaffinity
 #include "comm.h"
 
 #include "util/check.h"
@@ -18,6 +19,7 @@
 #include <time.h>
 #include "util/clock.h"
 #include "shm_segment.h"
+#include "comm/shm_wait.h"
 
 // Point-to-point tags on c->coll: one pair per reduction kind (reduce-scatter, all-gather),
 // so that ranks calling different collectives wait (and time out, "every rank answered")
@@ -34,7 +36,9 @@ enum {
 };
 #define MAX_MSG ((size_t)1 << 30)        // bytes per MPI message (counts are int)
 #define DEFAULT_CHUNK ((size_t)16 << 20)  // bytes per all-reduce round
-#define SPIN_S 20e-3                      // polling (yielding) after the last progress (s)
+#define SPIN_S 20e-3                      // polling (yielding) after the last progress (s) ...
+#define SPIN_CROWDED_S 50e-6              // ... with more ranks than cores on this machine
+#define PROBE_S 10e-3                     // sleeping on shared memory: blame-round checks this often
 #define MIN_SLEEP_NS 10000L               // then the back-off: 10 us ...
 #define MAX_SLEEP_NS 200000L              // ... up to 200 us
 #define MAX_NODE_SEGMENTS 4
@@ -45,6 +49,7 @@ struct comm {
     int rank, size, local_rank;
     int owns_mpi;    // we called MPI_Init, so we call MPI_Finalize
     double timeout_s;
+    double spin_s;   // how long a wait polls before it sleeps
     size_t chunk_bytes;
     uint64_t bytes_sent;
     void *scratch;
@@ -56,7 +61,7 @@ struct comm {
     // The all-reduce through shared memory (every rank on this machine; see shm_allreduce)
     int shm_allowed;     // every rank runs on this machine, GRUREC_COMM_SHM is not 0, and no
                          // segment has failed: the same on every rank
-    shm_segment shm;     // [P flags | P slots | result], slots of shm_cap bytes (base NULL: none)
+    shm_segment shm;     // [bell | P flags | P slots | result], slots of shm_cap bytes (base NULL: none)
     size_t shm_cap;      // bytes per slot (0: no segment yet)
     uint64_t shm_gen;    // all-reduces through this segment so far
     uint64_t bar_gen;    // comm_node_barrier calls through this segment so far
@@ -123,12 +128,12 @@ static void post(comm *c, int send, void *p, size_t bytes, int peer, int tag, co
 static noreturn void blame_round(comm *c, const char *what);
 
 // Completes every posted request by DEADLINE, or starts a blame round. Polls (yielding the
-// core to any other runnable process) for SPIN_S after the last progress, then sleeps
+// core to any other runnable process) for c->spin_s after the last progress, then sleeps
 // 10 us, 20 us, ... up to 200 us between polls, so that a long idle wait does not burn a core
 // (a rank that naps longer than its partner computes adds that nap to every step);
 // while idle it also listens for a blame round started by another rank and joins it.
 static void wait_all(comm *c, double deadline, const char *what) {
-    double spin_until = now_s() + SPIN_S;
+    double spin_until = now_s() + c->spin_s;
     long nap = 0;
     for (;;) {
         int done = 0;
@@ -136,7 +141,7 @@ static void wait_all(comm *c, double deadline, const char *what) {
         if (done == MPI_UNDEFINED) break;  // no active request left
         double t = now_s();
         if (done > 0) {
-            spin_until = t + SPIN_S;
+            spin_until = t + c->spin_s;
             nap = 0;
             continue;
         }
@@ -226,6 +231,27 @@ static int env_rank(const char *name, int *out) {
     return 1;
 }
 
+// Where a rank runs: its machine, and the cores it may use.
+typedef struct {
+    char id[80];
+    cpu_set_t cpus;
+} place;
+
+// More ranks on ME's machine than cores they may use together (the union of their
+// affinities): they take turns on the cores, so a waiting rank gives its core away soon
+// instead of polling while the rank it waits for is not running.
+static int crowded(const place *me, const place *all, int P) {
+    cpu_set_t cores;
+    CPU_ZERO(&cores);
+    int ranks = 0;
+    for (int q = 0; q < P; q++)
+        if (memcmp(all[q].id, me->id, sizeof me->id) == 0) {
+            CPU_OR(&cores, &cores, &all[q].cpus);
+            ranks++;
+        }
+    return ranks > CPU_COUNT(&cores);
+}
+
 comm *comm_init(int *argc, char ***argv, double timeout_s) {
     CHECK(!g_initialised, "comm_init called twice");
     CHECK(timeout_s > 0 && timeout_s < 1e9, "collective timeout must be > 0 seconds, not %g", timeout_s);
@@ -243,6 +269,7 @@ comm *comm_init(int *argc, char ***argv, double timeout_s) {
     c->coll = c->blame = MPI_COMM_NULL;
     c->shm.fd = -1;
     c->timeout_s = timeout_s;
+    c->spin_s = SPIN_S;
     c->chunk_bytes = DEFAULT_CHUNK;
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &c->size);
@@ -264,17 +291,19 @@ comm *comm_init(int *argc, char ***argv, double timeout_s) {
     // All-reduces go through shared memory when every rank runs on this machine, unless
     // GRUREC_COMM_SHM=0 (part of the compared id, so the ranks cannot disagree).
     if (c->size > 1) {
-        char id[80] = {0};
-        shm_machine_id(id, 64);
+        place me, *all = xmalloc((size_t)c->size * sizeof *all);
+        memset(&me, 0, sizeof me);
+        shm_machine_id(me.id, 64);
         const char *env = getenv("GRUREC_COMM_SHM");
         const int off = env && strcmp(env, "0") == 0;
-        if (off) strcat(id, "|no-shm");
-        char *all = xmalloc((size_t)c->size * sizeof id);
-        allgather_fixed(c, id, sizeof id, all, TAG_MACHINE, deadline_of(c), "start-up (machine ids)");
+        if (off) strcat(me.id, "|no-shm");
+        if (sched_getaffinity(0, sizeof me.cpus, &me.cpus) != 0) memset(&me.cpus, 0xff, sizeof me.cpus);  // (unknown)
+        allgather_fixed(c, &me, sizeof me, all, TAG_MACHINE, deadline_of(c), "start-up (machine ids)");
         int same = !off;
-        for (int q = 1; q < c->size; q++) same = same && memcmp(all + (size_t)q * sizeof id, all, sizeof id) == 0;
-        free(all);
+        for (int q = 1; q < c->size; q++) same = same && memcmp(all[q].id, all[0].id, sizeof me.id) == 0;
         c->shm_allowed = same;
+        if (crowded(&me, all, c->size)) c->spin_s = SPIN_CROWDED_S;
+        free(all);
     }
     return c;
 }
@@ -423,7 +452,9 @@ void comm_allreduce_min_i64(comm *c, int64_t *buf, size_t n) {
 // for call g+1 before every rank has raised "done" for call g, i.e. finished reading the
 // slots, and no rank passes "arrive" of call g+1 (and writes the result) before every
 // rank has arrived there, i.e. is done with the result of g.
-// Waiting polls against the same deadline and blame round as wait_all.
+// A rank that raises a flag then rings the segment's bell; a waiting rank polls for
+// c->spin_s, then sleeps on the bell (shm_wait.h), waking at least every PROBE_S to
+// check the deadline and listen for a blame round, as wait_all.
 
 #define SHM_LINE 64
 static void bcast(comm *c, void *buf, size_t bytes, int root, const char *what);
@@ -435,36 +466,49 @@ typedef struct {
     char pad[SHM_LINE - 4 * sizeof(uint64_t)];
 } shm_flags;
 
-static shm_flags *shm_flag(comm *c, int q) { return (shm_flags *)c->shm.base + q; }
+static shm_bell *shm_bell_of(comm *c) { return (shm_bell *)c->shm.base; }  // (the first line)
+static shm_flags *shm_flag(comm *c, int q) { return (shm_flags *)((char *)c->shm.base + SHM_LINE) + q; }
 static char *shm_slot(comm *c, int q) {
-    return (char *)c->shm.base + (size_t)c->size * SHM_LINE + (size_t)q * c->shm_cap;
+    return (char *)c->shm.base + (size_t)(c->size + 1) * SHM_LINE + (size_t)q * c->shm_cap;
+}
+
+// Raises this rank's counter *FLAG to GEN (publishing what it wrote before) and wakes the
+// ranks that sleep on it.
+static void shm_raise(comm *c, _Atomic uint64_t *flag, uint64_t gen) {
+    atomic_store_explicit(flag, gen, memory_order_release);
+    shm_bell_ring(shm_bell_of(c));
 }
 static char *shm_result(comm *c) { return shm_slot(c, c->size); }
 
+typedef struct {
+    comm *c;
+    int which;     // FLAG_*
+    uint64_t gen;
+    int q;         // the ranks below q have reached gen
+} shm_waiting;
+
+static int all_reached(void *arg) {
+    shm_waiting *w = arg;
+    for (; w->q < w->c->size; w->q++) {
+        shm_flags *fl = shm_flag(w->c, w->q);
+        _Atomic uint64_t *f = w->which == FLAG_DONE ? &fl->done : w->which == FLAG_PASS ? &fl->pass : &fl->arrive;
+        if (atomic_load_explicit(f, memory_order_acquire) < w->gen) return 0;
+    }
+    return 1;
+}
+
 // Waits until every rank's counter WHICH (FLAG_*) has reached GEN.
 static void shm_wait(comm *c, int which, uint64_t gen, double deadline, const char *what) {
-    double spin_until = now_s() + SPIN_S;
-    long nap = 0;
-    int q = 0;
+    shm_waiting w = {c, which, gen, 0};
+    const double spin_until = now_s() + c->spin_s;
     for (;;) {
-        while (q < c->size) {
-            shm_flags *fl = shm_flag(c, q);
-            _Atomic uint64_t *f = which == FLAG_DONE ? &fl->done : which == FLAG_PASS ? &fl->pass : &fl->arrive;
-            if (atomic_load_explicit(f, memory_order_acquire) < gen) break;
-            q++;
-        }
-        if (q == c->size) return;
-        double t = now_s();
+        const double t = now_s();
         if (t > deadline) blame_round(c, what);
-        if (t < spin_until) {
-            sched_yield();
-            continue;
-        }
+        if (shm_wait_until(shm_bell_of(c), all_reached, &w, spin_until, t + PROBE_S < deadline ? t + PROBE_S : deadline))
+            return;
         int flag = 0;
         mpi_ok(c, MPI_Iprobe(MPI_ANY_SOURCE, TAG_BLAME, c->blame, &flag, MPI_STATUS_IGNORE), what);
         if (flag) blame_round(c, what);
-        nap = nap ? (2 * nap < MAX_SLEEP_NS ? 2 * nap : MAX_SLEEP_NS) : MIN_SLEEP_NS;
-        sleep_ns(nap);
     }
 }
 
@@ -491,7 +535,7 @@ static int shm_ensure(comm *c, size_t bytes, const char *what) {
     // (a quarter to spare: the step exchange's size varies a little from step to step)
     size_t cap = c->shm_cap * 2 > bytes + bytes / 4 ? c->shm_cap * 2 : bytes + bytes / 4;
     cap = (cap + SHM_LINE - 1) / SHM_LINE * SHM_LINE;
-    const size_t total = (size_t)c->size * SHM_LINE + (size_t)(c->size + 1) * cap;
+    const size_t total = (size_t)(c->size + 1) * SHM_LINE + (size_t)(c->size + 1) * cap;
     shm_segment_close(&c->shm);
     c->shm_cap = 0;
     c->shm_gen = c->bar_gen = 0;
@@ -526,7 +570,7 @@ static void shm_reduce(comm *c, size_t n, size_t esz, int op, const char *what) 
     const uint64_t gen = ++c->shm_gen, sig = ((uint64_t)n << 8) | ((uint64_t)esz << 4) | (uint64_t)op;
     shm_flags *mine = shm_flag(c, me);
     mine->sig = sig;
-    atomic_store_explicit(&mine->arrive, gen, memory_order_release);
+    shm_raise(c, &mine->arrive, gen);
     shm_wait(c, FLAG_ARRIVE, gen, deadline, what);
     for (int q = 1; q < P; q++)  // (messages would wait for the deadline; this knows at once)
         if (shm_flag(c, q)->sig != shm_flag(c, 0)->sig) {
@@ -544,7 +588,7 @@ static void shm_reduce(comm *c, size_t n, size_t esz, int op, const char *what) 
         combine(op, dst, shm_slot(c, 0) + lo * esz, shm_slot(c, 1) + lo * esz, hi - lo);
         for (int q = 2; q < P; q++) combine(op, dst, dst, shm_slot(c, q) + lo * esz, hi - lo);
     }
-    atomic_store_explicit(&mine->done, gen, memory_order_release);
+    shm_raise(c, &mine->done, gen);
     shm_wait(c, FLAG_DONE, gen, deadline, what);
     c->bytes_sent += p2p_bytes_sent(c, n, esz);
 }
@@ -597,7 +641,7 @@ void comm_node_barrier(comm *c) {
         return;
     }
     const uint64_t gen = ++c->bar_gen;
-    atomic_store_explicit(&shm_flag(c, c->rank)->pass, gen, memory_order_release);
+    shm_raise(c, &shm_flag(c, c->rank)->pass, gen);
     shm_wait(c, FLAG_PASS, gen, deadline_of(c), what);
 }
 
