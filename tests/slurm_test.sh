@@ -8,11 +8,10 @@
 # usage: slurm_test.sh BUILD_DIR
 source "$(dirname "$0")/lib.sh" "$1" slurm-test
 here=$(cd "$(dirname "$0")/.." && pwd)
-skip() { echo "SKIP: slurm_test: $*"; exit 0; }
-[ "$(id -u)" = 0 ] || skip "needs root to start slurmctld, slurmd and munged"
+[ "$(id -u)" = 0 ] || skip_all "needs root to start slurmctld, slurmd and munged"
 export PATH=$PATH:/usr/sbin
 for b in slurmctld slurmd munged sbatch scontrol srun; do
-    command -v $b >/dev/null || skip "$b is not installed (apt-get install slurm-wlm munge)"
+    command -v $b >/dev/null || skip_all "$b is not installed (launch/install-deps.sh --tests)"
 done
 
 cluster=$work/cluster jobid=
@@ -30,7 +29,7 @@ stop() {
 }
 trap stop EXIT
 export SLURM_CONF=$cluster/slurm.conf
-msg=$("$here/tests/slurm/start-cluster.sh" "$cluster" 2 2>&1) || skip "the cluster did not start: $msg"
+msg=$("$here/tests/slurm/start-cluster.sh" "$cluster" 2 2>&1) || skip_all "the Slurm cluster did not start: ${msg//$'\n'/ }"
 
 # Slurm runs a copy of the batch script from its spool: it finds grurec by $GRUREC.
 export GRUREC_OVERSUBSCRIBE=1 GRUREC=$(readlink -f "$grurec")
