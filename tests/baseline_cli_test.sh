@@ -55,7 +55,7 @@ if with_mpi; then
         check '[ "$(get $key "$work/knn-np2.json")" = "$(get $key "$work/itemknn.json")" ]' "2 ranks: same $key"
     done
 else
-    echo "SKIP: 2 ranks (grurec built without MPI)"
+    skip_part "2 ranks: grurec built without MPI"
 fi
 "$grurec" baseline bprmf --data "$work/ds" --json --factors 8 --epochs 2 --seed 5 >"$work/mf1.json" 2>/dev/null
 "$grurec" baseline bprmf --data "$work/ds" --json --factors 8 --epochs 2 --seed 5 >"$work/mf2.json" 2>/dev/null

@@ -17,7 +17,7 @@ check 'grep -q "device is cpu, cuda or auto" "$work/err0"' "the usage error name
 "$grurec" train --data "$work/ds" --out "$work/cuda" --device cuda $small --stop-at-step 20 >"$work/out1" 2>"$work/err1"
 rc=$?
 if grep -q "no usable GPU" "$work/err1"; then
-    echo "no usable GPU here: $(grep -o 'no usable GPU.*' "$work/err1" | head -1)"
+    skip_part "training and evaluating on a GPU: $(grep -o 'no usable GPU.*' "$work/err1" | head -1)"
     check '[ $rc -eq 1 ]' "--device cuda without a GPU exits 1"
     check '[ $(wc -l <"$work/err1") -eq 1 ]' "--device cuda without a GPU: one line"
     check '[ ! -e "$work/cuda/model.h5" ]' "--device cuda without a GPU writes no model"
@@ -51,7 +51,7 @@ PY' "CPU and GPU evaluation agree (1e-3)"
             --out "$work/nccl" --device cuda $small --check-every 1 --comm-timeout 60 >"$work/out6" 2>"$work/err6"
         check '[ $? -eq 0 ]' "2 ranks on 2 GPUs (NCCL) keep equal replicas: $(tail -1 "$work/err6")"
     else
-        echo "SKIP: 2-GPU training (${gpus:-0} GPU here$(with_mpi || echo ', grurec built without MPI'))"
+        skip_part "2-GPU training: needs 2 GPUs (${gpus:-0} GPU here$(with_mpi || echo ', grurec built without MPI'))"
     fi
 fi
 finish

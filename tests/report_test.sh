@@ -82,7 +82,7 @@ if [ -x /usr/bin/chromium ]; then
     check '[ "$size" -gt 20000 ]' "chromium renders report.html to a non-trivial PNG ($size bytes)"
     [ -n "${REPORT_PNG_OUT:-}" ] && cp "$shot" "$REPORT_PNG_OUT" 2>/dev/null
 else
-    echo "SKIP: /usr/bin/chromium not installed: report.html not rendered"
+    skip_part "report.html not rendered: /usr/bin/chromium is not installed (launch/install-deps.sh --tests)"
 fi
 
 finish

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Configures, builds (warnings are errors) and runs every test: Criterion unit tests,
-# multi-rank integration tests and script tests, through ctest.
+# multi-rank integration tests and script tests, through ctest; the last line says which
+# tests were skipped and why (launch/install-deps.sh --tests installs what they need).
 # usage: tests/run_all.sh [BUILD_DIR]   (default build-tests; GRUREC_SANITIZE=1 for ASan+UBSan)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +14,10 @@ san=${GRUREC_SANITIZE:-0}
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DGRUREC_WERROR=ON \
       -DGRUREC_SANITIZE=$([ "$san" = 1 ] && echo ON || echo OFF) | { grep '^-- grurec:' || true; }
 cmake --build "$build" -j"$(nproc)"
-ctest --test-dir "$build" --output-on-failure -j"$(nproc)"
+# ctest's output as usual (its summary lists the skipped tests), then one line naming each
+# skipped test and its reason (tests/skipped.sh); the exit status is ctest's.
+ctest_out=$build/ctest-output.txt
+rc=0
+ctest --test-dir "$build" --output-on-failure -j"$(nproc)" | tee "$ctest_out" || rc=$?
+tests/skipped.sh "$build" "$ctest_out"
+exit "$rc"

@@ -35,13 +35,22 @@ for _ in $(seq 50); do [ -S "$sock" ] && break; sleep 0.1; done
 munge -S "$sock" -n </dev/null | unmunge -S "$sock" >/dev/null 2>&1 || die "munge does not work: $(tail -3 "$dir/munge/munged.log")"
 cp "$dir/munge-run/munged.pid" "$dir/munged.pid"
 
+# Two free ports from 16817 on (another cluster of this script may hold the first pair on
+# a shared machine): nothing accepts a connection on either.
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port=16817
+while listening $port || listening $((port + 1)); do
+    port=$((port + 2))
+    [ $port -lt 16917 ] || die "no free pair of ports in 16817-16916"
+done
+
 cat >"$dir/slurm.conf" <<CONF
 ClusterName=grurectest
 SlurmctldHost=localhost
 SlurmUser=root
 SlurmdUser=root
-SlurmctldPort=16817
-SlurmdPort=16818
+SlurmctldPort=$port
+SlurmdPort=$((port + 1))
 AuthType=auth/munge
 CredType=cred/munge
 # cred_expire is also how long a requeued job waits before it may start again (120 s by default)
