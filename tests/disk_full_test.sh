@@ -15,8 +15,7 @@ disk() {  # a fresh, empty tmpfs of $1 bytes at $mnt
     mount -t tmpfs -o size="$1" grurec-disk-full "$mnt" 2>"$work/mount.err"
 }
 if [ "$(id -u)" != 0 ] || ! disk 1m; then
-    echo "SKIP: disk_full_test: cannot mount a small tmpfs here ($( [ "$(id -u)" != 0 ] && echo 'not root' || cat "$work/mount.err"))"
-    exit 0
+    skip_all "disk_full_test: cannot mount a small tmpfs here ($( [ "$(id -u)" != 0 ] && echo 'not root' || cat "$work/mount.err"))"
 fi
 # An ending on a full disk: exit 1 (not a signal), the line wanted, nothing temporary left.
 ended_well() {  # NAME RC ERRFILE PATTERN
