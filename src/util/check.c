@@ -70,15 +70,22 @@ static int is_other_rank(void) {
     return 0;
 }
 
+// Another rank leaves quietly, a moment after rank 0 has said it: the launcher ends the job
+// at the first failed rank, and rank 0 must not be killed before its line is out.
+static noreturn void other_rank_exit(void) {
+    sleep(1);
+    fail_exit(EXIT_INPUT);
+}
+
 void input_fail_all(const char *path, long line, const char *fmt, ...) {
-    if (is_other_rank()) fail_exit(EXIT_INPUT);  // rank 0 says it
+    if (is_other_rank()) other_rank_exit();  // rank 0 says it
     va_list ap;
     va_start(ap, fmt);
     vinput_fail(path, line, fmt, ap);
 }
 
 void usage_fail(const char *fmt, ...) {
-    if (is_other_rank()) fail_exit(EXIT_INPUT);
+    if (is_other_rank()) other_rank_exit();
     fprintf(stderr, "%s: ", g_program);
     va_list ap;
     va_start(ap, fmt);
