@@ -15,6 +15,8 @@
 int format_lookup(const char *name, format_spec *s) {
     memset(s, 0, sizeof *s);
     s->name = name;
+    s->since = INT64_MIN;
+    s->until = INT64_MAX;
     if (strcmp(name, "gru4rec") == 0) {
         // Official GRU4Rec input: TSV with named columns (extra columns allowed).
         s->delim = '\t'; s->header = 1; s->time = TIME_UNIX;
@@ -56,6 +58,24 @@ const char *time_unit(time_format t) {
 
 int64_t units_per_second(time_format t) { return t == TIME_UNIX ? 1 : t == TIME_ORDER ? 0 : 1000; }
 int64_t units_per_day(time_format t) { return 86400 * units_per_second(t); }
+
+int parse_time_bound(const char *text, time_format t, int64_t *out) {
+    size_t n = strlen(text);
+    int64_t ms;
+    if (t != TIME_ORDER && parse_iso8601_ms(text, n, &ms)) {
+        if (t != TIME_UNIX) { *out = ms; return 1; }
+        *out = ms / 1000 + (ms % 1000 > 0);  // ceiling: events are whole seconds
+        return 1;
+    }
+    switch (t) {
+    case TIME_UNIX:
+    case TIME_UNIX_MS: return parse_decimal(text, n, 0, out);
+    case TIME_ORDER: return parse_i64(text, n, out);
+    case TIME_ISO8601:
+    case TIME_DATE_PLUS_MS: return 0;  // only the ISO form above
+    }
+    return 0;
+}
 
 // Column NAME resolved against the header fields (or, without a header, digits only).
 static int resolve_column(const char *name, const fields *header, int n_cols, const char *path) {
@@ -182,6 +202,7 @@ void ingest_file(const format_spec *s, const char *path, clicklog *log, ingest_s
                      escape_text(text, f.p[tc], f.n[tc]), tc == c.offset ? "milliseconds" : time_format_name(s->time));
             continue;
         }
+        if (t < s->since || t >= s->until) { st->outside_window++; continue; }  // before any id is stored
         // Consecutive lines of one session are the rule: each run of a key gets an id
         // here without any lookup; runs of the same key are merged after parsing.
         int32_t key;

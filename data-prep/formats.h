@@ -20,6 +20,9 @@ typedef struct {
     time_format time;
     int64_t session_gap_s;      // with user_col: cut a user's events at larger gaps (seconds)
     int n_cols;                 // required column count; 0 = as the header / first line has
+    // --since / --until: only events with since <= time < until are kept, before any
+    // other rule (format_lookup sets the whole range).
+    int64_t since, until;
 } format_spec;
 
 // Fills SPEC with the built-in layout NAME (gru4rec, yoochoose, diginetica,
@@ -33,12 +36,18 @@ const char *time_unit(time_format t);
 // Time units per day, 0 when the unit has no clock (order).
 int64_t units_per_day(time_format t);
 int64_t units_per_second(time_format t);
+// A --since / --until bound: a time written as the log writes it (T's own format), or an
+// ISO-8601 date or date-time (UTC unless it gives an offset) for logs with clock times.
+// Stores it in T's unit (a bound between two whole seconds rounds up, so that "since"
+// and "until" keep exactly the events at or after it). Returns 0 when TEXT is neither.
+int parse_time_bound(const char *text, time_format t, int64_t *out);
 
 typedef struct {
     int64_t lines;          // data lines read (header excluded)
     int64_t events;         // events kept
     int64_t skipped_rows;   // rows of other event types (retailrocket non-views)
     int64_t bad_lines;      // malformed lines skipped under --max-errors
+    int64_t outside_window; // events before --since or at/after --until, not kept
     int64_t max_errors;     // how many malformed lines may be skipped
 } ingest_stats;
 

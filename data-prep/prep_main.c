@@ -44,8 +44,16 @@ static const char *const usage_text =
 "  --session-gap S        seconds of inactivity that end a user's session (default 3600)\n"
 "  --max-errors N         skip up to N malformed lines and report how many (default 0: strict)\n"
 "\n"
+"Time window (applied to --input before every other rule; --test-input files are kept whole)\n"
+"  --since TIME           keep only events at or after TIME\n"
+"  --until TIME           keep only events before TIME (so --since and --until can be the\n"
+"                           same day on consecutive runs without sharing an event)\n"
+"                         TIME: as the log writes times (e.g. unix seconds), or an ISO-8601\n"
+"                           date or date-time in UTC: 2016-05-01, 2016-05-01T06:00:00Z\n"
+"\n"
 "Split\n"
 "  --test-days D          test = sessions whose last event falls in the final D days of the log\n"
+"                           (of the window, with --since / --until)\n"
 "  --test-input FILE      use FILE (same format) as the test split instead; repeatable\n"
 "  --valid-days D         validation = sessions ending in the final D days of train\n"
 "\n"
@@ -76,6 +84,8 @@ static const char *const usage_text =
 "  grurec-prep --input clicks.tsv.gz --test-days 1 --out data/rsc\n"
 "  grurec-prep --format yoochoose --input yoochoose-clicks.dat --test-days 1 --valid-days 1 --out data/rsc15\n"
 "  grurec-prep --format diginetica --input train-item-views.csv --test-days 7 --out data/digi\n"
+"  grurec-prep --input clicks.tsv.gz --since 2016-05-01 --until 2016-06-01 --test-days 1 --out data/may\n"
+"                (the 30 days of May before the 31st for training, the 31st as test)\n"
 "  grurec-prep --format gru4rec --input train.tsv --test-input test.tsv --keep-repeats \\\n"
 "              --min-item-support 1 --time-format order --out data/digi-published\n"
 "  grurec-prep --format csv --delimiter tab --session-col session_id --item-col item_id \\\n"
@@ -89,6 +99,7 @@ typedef struct {
     int keep_repeats, force, quiet, shards, eval_shards, compression;
     filter_opts filt;
     const char *delimiter, *session_col, *user_col, *item_col, *time_col, *time_format;
+    const char *since, *until;  // as given; NULL = no bound
     int header;  // -1 = format default
     double session_gap;
     int64_t max_errors;
@@ -121,6 +132,8 @@ static void parse_args(int argc, char **argv, options *o) {
         else if (opt_is(&op, "--verbose")) g_verbose = 1;
         else if (opt_is(&op, "--test-days")) o->test_days = opt_num_above(&op, 0, 1e9);
         else if (opt_is(&op, "--valid-days")) o->valid_days = opt_num_above(&op, 0, 1e9);
+        else if (opt_is(&op, "--since")) o->since = opt_str(&op);
+        else if (opt_is(&op, "--until")) o->until = opt_str(&op);
         else if (opt_is(&op, "--keep-repeats")) o->keep_repeats = 1;
         else if (opt_is(&op, "--min-session-length")) o->filt.min_session_length = (int32_t)opt_int(&op, 1, INT32_MAX);
         else if (opt_is(&op, "--max-session-length")) o->filt.max_session_length = (int32_t)opt_int(&op, 1, INT32_MAX);
@@ -154,6 +167,17 @@ static void parse_args(int argc, char **argv, options *o) {
         usage_fail("--max-session-length is below --min-session-length");
 }
 
+// --since / --until TEXT in the log's time unit; no bound leaves *OUT as it is.
+static void time_bound(const char *text, const char *flag, time_format t, int64_t *out) {
+    if (!text) return;
+    if (parse_time_bound(text, t, out)) return;
+    if (t == TIME_ORDER) usage_fail("%s '%s': with --time-format order a bound is an integer of the log's order column", flag, text);
+    if (t == TIME_UNIX || t == TIME_UNIX_MS)
+        usage_fail("%s '%s' is neither a %s time nor an ISO-8601 date (e.g. 2016-05-01 or 2016-05-01T06:00:00Z)", flag, text,
+                   time_format_name(t));
+    usage_fail("%s '%s' is not an ISO-8601 date (e.g. 2016-05-01 or 2016-05-01T06:00:00Z)", flag, text);
+}
+
 // The format's layout with the command line's overrides applied.
 static void build_spec(const options *o, format_spec *s) {
     if (!format_lookup(o->format, s))
@@ -181,6 +205,9 @@ static void build_spec(const options *o, format_spec *s) {
         if (!s->session_col == !s->user_col) usage_fail("--format csv needs one of --session-col or --user-col");
         if (!s->time_col && s->time != TIME_ORDER) usage_fail("--format csv needs --time-col (or --time-format order)");
     }
+    time_bound(o->since, "--since", s->time, &s->since);
+    time_bound(o->until, "--until", s->time, &s->until);
+    if (o->since && o->until && s->since >= s->until) usage_fail("--since %s is not before --until %s", o->since, o->until);
     if (s->user_col) {
         if (s->time == TIME_ORDER) usage_fail("cutting sessions by --session-gap needs clock times, not --time-format order");
         s->session_gap_s = (int64_t)llround(o->session_gap);
@@ -267,6 +294,8 @@ static void print_summary(const options *o, const counts *c, const dataset_out *
            d->fingerprint, secs);
     printf("\n  %-44s %12s %12s\n", "step", "sessions", "events");
     printf("  %-44s %12lld %12lld\n", "parsed", (long long)get(c, "input_sessions"), (long long)get(c, "input_events"));
+    if (o->since || o->until)
+        printf("  %-44s %12s %12lld\n", "events outside --since/--until skipped", "", (long long)get(c, "window_events_removed"));
     if (get(c, "skipped_rows")) printf("  %-44s %12s %12lld\n", "rows of other event types skipped", "", (long long)get(c, "skipped_rows"));
     if (get(c, "bad_lines")) printf("  %-44s %12s %12lld\n", "malformed lines skipped (--max-errors)", "", (long long)get(c, "bad_lines"));
     printf("  %-44s %12s %12lld\n", "- consecutive repeats", "", (long long)get(c, "repeat_events_removed"));
@@ -356,6 +385,9 @@ int main(int argc, char **argv) {
     put(&c, "input_lines", st.lines);
     put(&c, "input_events", st.events);
     put(&c, "skipped_rows", st.skipped_rows);
+    put(&c, "window_events_removed", st.outside_window);
+    if (st.events == 0 && st.outside_window)
+        input_fail(o.inputs[0], 0, "no events inside --since/--until (%lld events outside it)", (long long)st.outside_window);
     if (st.events == 0) input_fail(o.inputs[0], 0, "no events to read (every row was of another event type)");
     phase("parsed");
     sessions train_s;
@@ -391,7 +423,10 @@ int main(int argc, char **argv) {
         clicklog tlog;
         clicklog_init(&tlog, &items);
         ingest_stats tst = {.max_errors = o.max_errors};
-        read_log(&spec, o.test_inputs, o.n_test_inputs, &tlog, &tst, o.quiet);
+        format_spec whole = spec;  // the window is for --input: a test file is kept whole
+        whole.since = INT64_MIN;
+        whole.until = INT64_MAX;
+        read_log(&whole, o.test_inputs, o.n_test_inputs, &tlog, &tst, o.quiet);
         put(&c, "test_input_events", tst.events);
         put(&c, "bad_lines", st.bad_lines + tst.bad_lines);
         group_sessions(&tlog, gap, &test_s);
@@ -463,10 +498,19 @@ int main(int argc, char **argv) {
     sb_printf(&src, "}");
     sb_printf(&filters, "{\"format\": \"%s\", \"time_format\": \"%s\", \"keep_repeats\": %s, \"min_session_length\": %d, "
                         "\"max_session_length\": %d, \"min_item_support\": %lld, \"test_days\": %g, \"valid_days\": %g, "
-                        "\"session_gap_s\": %lld, \"shards\": %d, \"eval_shards\": %d, \"max_errors\": %lld}",
+                        "\"session_gap_s\": %lld, \"shards\": %d, \"eval_shards\": %d, \"max_errors\": %lld",
               o.format, time_format_name(spec.time), o.keep_repeats ? "true" : "false", o.filt.min_session_length,
               o.filt.max_session_length, (long long)o.filt.min_item_support, o.test_days, o.valid_days,
               (long long)spec.session_gap_s, o.shards, o.eval_shards, (long long)o.max_errors);
+    // The window: as given, and in the log's time unit (null = no bound).
+    const char *bound_text[2] = {o.since, o.until}, *bound_name[2] = {"since", "until"};
+    const int64_t bound[2] = {spec.since, spec.until};
+    for (int b = 0; b < 2; b++) {
+        if (!bound_text[b]) { sb_printf(&filters, ", \"%s\": null", bound_name[b]); continue; }
+        sb_printf(&filters, ", \"%s\": %lld, \"%s_text\": ", bound_name[b], (long long)bound[b], bound_name[b]);
+        sb_json_str(&filters, bound_text[b]);
+    }
+    sb_printf(&filters, "}");
     d.items = &items;
     d.dense = dense;
     d.support = support;

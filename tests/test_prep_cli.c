@@ -488,6 +488,47 @@ Test(formats, gru4rec_order_column) {
     dataset_close(&m);
 }
 
+// --since (an ISO date-time: 110 s after the epoch) and --until (unix seconds) keep
+// [110, 86520) before sessions are formed: s1 loses A@100, s3 loses C@86520, s4 is gone.
+// --test-days 0.5 on the window: t_max 86510, boundary 43310 -> s1, s2 train; s3 test.
+Test(formats, time_window_before_every_other_rule) {
+    th_write(th_path("in.tsv"), "SessionId\tItemId\tTime\n"
+                                "s1\tA\t100\ns1\tB\t110\ns1\tC\t120\n"
+                                "s2\tA\t200\ns2\tB\t205\n"
+                                "s3\tA\t86500\ns3\tB\t86510\ns3\tC\t86520\n"
+                                "s4\tA\t90000\ns4\tB\t90001\n");
+    PREP_OK("--input", th_path("in.tsv"), "--since", "1970-01-01T00:01:50Z", "--until", "86520", "--test-days", "0.5",
+            "--min-item-support", "1", "--shards", "1", "--out", th_path("out"));
+    dataset_meta m;
+    dataset_open(th_path("out"), &m);
+    expect_items(&m, STRS("B", "C", "A"), I64(2, 1, 1), 3);
+    expect_shard(&m, SPLIT_TRAIN, 0, 2, I64(0, 2, 4), I32(0, 1, 2, 0), I64(110, 120, 200, 205));
+    expect_shard(&m, SPLIT_TEST, 0, 1, I64(0, 2), I32(2, 0), I64(86500, 86510));
+    expect_summary(&m, "window_events_removed", 4);
+    expect_summary(&m, "input_events", 6);
+    expect_summary(&m, "input_sessions", 3);
+    // The window is recorded in the log's unit and as given.
+    cr_assert(strstr(m.filters, "\"since\": 110, \"since_text\": \"1970-01-01T00:01:50Z\""), "filters: %s", m.filters);
+    cr_assert(strstr(m.filters, "\"until\": 86520, \"until_text\": \"86520\""), "filters: %s", m.filters);
+    dataset_close(&m);
+}
+
+// The window applies to --input only: a --test-input file is kept whole. With
+// --time-format order a bound is an integer of the order column.
+Test(formats, time_window_keeps_the_test_file_whole) {
+    th_write(th_path("train.tsv"), "SessionId\tItemId\tTime\n1\ta\t1\n1\tb\t2\n2\ta\t3\n2\tb\t4\n3\ta\t9\n3\tb\t10\n");
+    th_write(th_path("test.tsv"), "SessionId\tItemId\tTime\n4\ta\t20\n4\tb\t21\n");
+    PREP_OK("--input", th_path("train.tsv"), "--test-input", th_path("test.tsv"), "--time-format", "order", "--until", "9",
+            "--min-item-support", "1", "--shards", "1", "--out", th_path("out"));
+    dataset_meta m;
+    dataset_open(th_path("out"), &m);
+    expect_summary(&m, "window_events_removed", 2);
+    expect_split(&m, SPLIT_TRAIN, 2, 4);
+    expect_split(&m, SPLIT_TEST, 1, 2);
+    cr_assert(strstr(m.filters, "\"since\": null"), "filters: %s", m.filters);
+    dataset_close(&m);
+}
+
 // Repeats are dropped by default and kept with --keep-repeats.
 Test(formats, keep_repeats_flag) {
     th_write(th_path("in.tsv"), "SessionId\tItemId\tTime\n1\ta\t1\n1\ta\t2\n1\tb\t3\n1\ta\t4\n2\ta\t100000\n2\tb\t100001\n");
@@ -783,6 +824,16 @@ Test(errors, every_session_in_the_test_window) {
     th_result_free(&r);
 }
 
+Test(errors, nothing_inside_the_time_window) {
+    const char *in = th_path("in.tsv"), *out = th_path("out");
+    th_write(in, gru4rec_log);
+    th_result r;
+    PREP_FAILS(&r, "--input", in, "--since", "2020-01-01", "--test-days", "1", "--out", out);
+    th_assert_input_error(&r, th_fmt("%s: ", in), out);
+    expect_message(&r, "no events inside --since/--until (8 events outside it)");
+    th_result_free(&r);
+}
+
 Test(errors, max_errors_exceeded_by_a_third_bad_line) {
     const char *in = th_path("in.tsv"), *out = th_path("out");
     // two_bad_lines with a third bad line (line 10).
@@ -905,6 +956,21 @@ Test(usage, column_options_outside_csv) {
 Test(usage, test_days_with_order_times) {
     th_write(th_path("in.tsv"), gru4rec_log);
     expect_usage_error("clock times", "--input", th_path("in.tsv"), "--test-days", "1", "--time-format", "order", NULL);
+}
+
+Test(usage, bad_time_window) {
+    const char *in = th_path("in.tsv");
+    th_write(in, gru4rec_log);
+    expect_usage_error("--since 'yesterday' is neither a unix time nor an ISO-8601 date", "--input", in, "--test-days", "1",
+                       "--since", "yesterday", NULL);
+    expect_usage_error("--since 2016-05-02 is not before --until 2016-05-01", "--input", in, "--test-days", "1", "--since",
+                       "2016-05-02", "--until", "2016-05-01", NULL);
+    expect_usage_error("--since 5 is not before --until 5", "--input", in, "--test-days", "1", "--since", "5", "--until",
+                       "5", NULL);
+    expect_usage_error("--until '2016-05-01': with --time-format order a bound is an integer", "--input", in,
+                       "--time-format", "order", "--test-input", in, "--until", "2016-05-01", NULL);
+    expect_usage_error("--since '1462060800' is not an ISO-8601 date", "--format", "yoochoose", "--input", in,
+                       "--test-days", "1", "--since", "1462060800", NULL);
 }
 
 Test(usage, csv_without_item_col) {

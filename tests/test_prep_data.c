@@ -150,6 +150,22 @@ Test(shared_data, raw_retailrocket_7d_keep1) {
                     "--test-days", "7", "--keep-repeats", "--min-item-support", "1"));
 }
 
+// --since / --until as ISO dates on a log in ms (diginetica: date + offset).
+Test(shared_data, raw_diginetica_window) {
+    need_data("raw/diginetica-sample.csv");
+    check_case("raw_diginetica_window", ARGS("--format", "diginetica", "--input", data("raw/diginetica-sample.csv"),
+                                             "--since", "2016-03-01", "--until", "2016-05-15", "--test-days", "7"));
+}
+
+// ... and as unix seconds, the log's own form.
+Test(shared_data, raw_retailrocket_window) {
+    need_data("raw/retailrocket-sample.tsv");
+    check_case("raw_retailrocket_window",
+               ARGS("--format", "csv", "--delimiter", "tab", "--session-col", "session_id", "--item-col", "item_id",
+                    "--time-col", "timestamp", "--time-format", "unix", "--input", data("raw/retailrocket-sample.tsv"),
+                    "--since", "1438000000", "--until", "1442000000", "--test-days", "3", "--min-item-support", "2"));
+}
+
 // The published split: 43,097 items, and the four shards of each split add up to it.
 Test(shared_data, digi_published_shards_sum_to_the_totals) {
     need_data("diginetica/train.tsv.gz");

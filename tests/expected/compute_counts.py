@@ -12,6 +12,8 @@ Usage:
     python3 tests/expected/compute_counts.py --selftest
 
 Rules (in this order):
+ 0. Window (--since / --until): keep only events with since <= time < until;
+    the rest count as window_events_removed and are never seen again.
  1. Parse. Group events by session id (string). Within a session, order events
     by time, stable (ties keep input order). Sessions are ordered by the time of
     their first (post-sort) event, ties by order of first appearance in input.
@@ -236,8 +238,14 @@ def finish_test(test_sessions, train_items, min_session_length, res):
 
 def prepare(train_events, test_events=None, *, keep_repeats=False,
             min_item_support=5, min_session_length=2, max_session_length=None,
-            test_days=7, day=DAY_S):
+            test_days=7, day=DAY_S, since=None, until=None):
     res = {}
+    if since is not None or until is not None:
+        lo = since if since is not None else -(1 << 63)
+        hi = until if until is not None else 1 << 63
+        kept = [e for e in train_events if lo <= e[2] < hi]
+        res["window_events_removed"] = len(train_events) - len(kept)
+        train_events = kept
     res["input_events"] = len(train_events)
     res["input_sessions"] = len({e[0] for e in train_events})
     sessions = build_sessions(train_events)
@@ -328,6 +336,17 @@ def compute_all(data):
                                                min_item_support=1,
                                                min_session_length=2,
                                                test_days=7, day=DAY_S)
+    # Time windows: ISO dates (converted here with datetime, at UTC midnight) on
+    # the ms log, plain unix seconds on the s log.
+    out["raw_diginetica_window"] = prepare(
+        raw_digi, keep_repeats=False, min_item_support=5,
+        min_session_length=2, test_days=7, day=DAY_MS,
+        since=_utc_midnight_ms("2016-03-01"),
+        until=_utc_midnight_ms("2016-05-15"))
+    out["raw_retailrocket_window"] = prepare(
+        raw_rr, keep_repeats=False, min_item_support=2,
+        min_session_length=2, test_days=3, day=DAY_S,
+        since=1438000000, until=1442000000)
     for name, r in out.items():
         _check_conservation(name, r)
     p = out["digi_published"]
@@ -451,6 +470,18 @@ def selftest():
     assert r["test_short_session_events_removed"] == 2
     assert r["test_sessions"] == 1 and r["test_events"] == 2
     assert (r["test_t_min"], r["test_t_max"]) == (5, 7)
+
+    # window: half-open [since, until), before sessions are formed, so a
+    # session crossing a bound is cut and its outside events are not counted
+    # anywhere else.
+    ev = [("w1", "a", 1), ("w1", "b", 2), ("w2", "a", 3), ("w2", "b", 4),
+          ("w2", "a", 5), ("w3", "b", 6), ("w3", "a", 7), ("w4", "a", 8),
+          ("w4", "b", 9)]
+    r = prepare(ev, keep_repeats=False, min_item_support=1,
+                min_session_length=2, test_days=1, day=1, since=2, until=8)
+    assert r["window_events_removed"] == 3, r            # t=1, 8, 9
+    assert r["input_events"] == 6 and r["input_sessions"] == 3, r
+    assert r["filter_short_sessions_removed"] == 1, r    # w1 -> [b]
 
     # time conventions
     assert _utc_midnight_ms("1970-01-02") == 86400000
