@@ -33,6 +33,7 @@ enum { GAP_MIN_S = 5, GAP_MAX_S = 300 };
 typedef struct {
     uint64_t items, successors, max_length, events, sessions, seed, start;
     double zipf, p_follow, mean_length, days;
+    double new_per_day, half_life;  // drift: items released per day, popularity half-life (days)
     const char *out;
     int gzip;
 } options;
@@ -51,6 +52,11 @@ static void print_help(void) {
         "  Session length is 1 + geometric with mean (--mean-length - 1), capped at --max-length.\n"
         "  Session starts are increasing and spread uniformly over --days days from --start;\n"
         "  clicks within a session are 5-300 s apart. Session ids are 1,2,3,...; item ids 1..N.\n"
+        "  Drift (both off by default; the log is then as without them): with\n"
+        "  --new-items-per-day R the highest item ids are released R a day from day 1 on (an\n"
+        "  item is clicked only once released; a successor not yet released is replaced by a\n"
+        "  popularity draw); with --half-life H an item's popularity halves every H days after\n"
+        "  its release, so new items take over. Popularity is recomputed once a day.\n"
         "\n"
         "Flags (--flag value or --flag=value):\n"
         "  --items N         number of items (>= 2)                          [5000]\n"
@@ -65,6 +71,8 @@ static void print_help(void) {
         "                    is the last one\n"
         "  --sessions N      exact number of sessions (overrides --events)\n"
         "  --seed S          random seed (unsigned 64-bit)                   [42]\n"
+        "  --new-items-per-day R  items released per day (>= 0)              [0]\n"
+        "  --half-life H     popularity half-life in days (> 0; 0 = none)    [0]\n"
         "  --out FILE        output file, - = stdout                         [-]\n"
         "  --gzip            gzip the output, zlib level 1 (implied by FILE.gz)\n"
         "  --help, --version\n"
@@ -93,6 +101,8 @@ static void parse_args(int argc, char **argv, options *o) {
         else if (opt_is(&op, "--events")) o->events = opt_u64(&op, 1, big);
         else if (opt_is(&op, "--sessions")) o->sessions = opt_u64(&op, 1, big);
         else if (opt_is(&op, "--seed")) o->seed = opt_u64(&op, 0, UINT64_MAX);
+        else if (opt_is(&op, "--new-items-per-day")) o->new_per_day = opt_num(&op, 0, 1e9);
+        else if (opt_is(&op, "--half-life")) o->half_life = opt_num(&op, 0, 1e6);
         else if (opt_is(&op, "--out")) {
             o->out = opt_raw(&op);
             if (!*o->out) usage_fail("--out needs a file name (or - for stdout)");
@@ -127,8 +137,9 @@ typedef struct {
     alias_slot *slot;
 } alias_table;
 
-static void alias_build(alias_table *t, rng *r, uint32_t n, double zipf) {
-    // Random permutation: rank k (0 = most popular) belongs to item perm[k].
+// Zipf weights over a random permutation: rank k (0 = most popular) belongs to item
+// perm[k]. *SUM = their sum, added in rank order.
+static double *zipf_weights(rng *r, uint32_t n, double zipf, double *sum) {
     uint32_t *perm = xmalloc(n * sizeof *perm);
     for (uint32_t i = 0; i < n; i++) perm[i] = i;
     for (uint32_t i = n - 1; i > 0; i--) {
@@ -137,12 +148,20 @@ static void alias_build(alias_table *t, rng *r, uint32_t n, double zipf) {
         perm[i] = perm[j];
         perm[j] = tmp;
     }
-    double *p = xmalloc(n * sizeof *p), sum = 0;
-    for (uint32_t k = 0; k < n; k++) sum += (p[perm[k]] = pow((double)k + 1, -zipf));
+    double *p = xmalloc(n * sizeof *p);
+    *sum = 0;
+    for (uint32_t k = 0; k < n; k++) *sum += (p[perm[k]] = pow((double)k + 1, -zipf));
+    free(perm);
+    return p;
+}
+
+// The alias table of weights P (scaled in place; SUM their sum). Items of weight 0 are
+// never drawn.
+static void alias_build(alias_table *t, double *p, uint32_t n, double sum) {
     for (uint32_t i = 0; i < n; i++) p[i] *= n / sum;  // mean 1: the alias invariant
 
     // Vose: "small" (p < 1) grows from the front of work[], "large" from the back.
-    uint32_t *work = perm;  // reused: the permutation is no longer needed
+    uint32_t *work = xmalloc(n * sizeof *work);
     uint32_t ns = 0, nl = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (p[i] < 1) work[ns++] = i;
@@ -160,8 +179,7 @@ static void alias_build(alias_table *t, rng *r, uint32_t n, double zipf) {
     // Leftovers are 1 up to rounding: always keep them (alias to themselves).
     while (ns > 0) { uint32_t i = work[--ns]; t->slot[i] = (alias_slot){UINT32_MAX, i}; }
     while (nl > 0) { uint32_t i = work[n - nl--]; t->slot[i] = (alias_slot){UINT32_MAX, i}; }
-    free(p);
-    free(perm);
+    free(work);
 }
 
 static inline uint32_t alias_draw(const alias_table *t, rng *r) {
@@ -173,7 +191,11 @@ static inline uint32_t alias_draw(const alias_table *t, rng *r) {
 // ---- the click model ---------------------------------------------------------------------
 
 typedef struct {
-    alias_table pop;
+    alias_table pop;     // today's popularity
+    double *base;        // drift: each item's Zipf weight at its release (NULL: no drift)
+    uint32_t first_new;  // drift: items from this index on are released over time
+    double new_per_day, half_life;
+    int64_t day;         // the day POP is for
     uint32_t *succ;      // succ[i * k + j]: j-th successor of item i
     uint32_t k;
     uint64_t follow_thr; // follow a successor if (rng >> 11) < follow_thr (p_follow * 2^53)
@@ -181,9 +203,51 @@ typedef struct {
     uint64_t max_length;
 } model;
 
+// Drift: the day item I is released (0 = there from the start).
+static int64_t release_day(const model *m, uint32_t i) {
+    if (i < m->first_new) return 0;
+    return 1 + (int64_t)floor((double)(i - m->first_new) / m->new_per_day);
+}
+
+// Drift: rebuilds the popularity table for DAY: released items only, each halving every
+// half-life days since its release.
+static void set_day(model *m, int64_t day) {
+    uint32_t n = m->pop.n;
+    double *p = xmalloc(n * sizeof *p), sum = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int64_t age = day - release_day(m, i);
+        p[i] = age < 0 ? 0 : m->half_life > 0 ? m->base[i] * exp2(-(double)age / m->half_life) : m->base[i];
+        sum += p[i];
+    }
+    free(m->pop.slot);
+    alias_build(&m->pop, p, n, sum);
+    free(p);
+    m->day = day;
+}
+
 static void model_build(model *m, rng *r, const options *o) {
     uint32_t n = (uint32_t)o->items;
-    alias_build(&m->pop, r, n, o->zipf);
+    double sum;
+    double *w = zipf_weights(r, n, o->zipf, &sum);
+    m->base = NULL;
+    m->first_new = n;
+    m->new_per_day = o->new_per_day;
+    m->half_life = o->half_life;
+    m->day = 0;
+    if (o->new_per_day > 0 || o->half_life > 0) {
+        m->base = xmalloc(n * sizeof *m->base);
+        memcpy(m->base, w, n * sizeof *w);
+        // R items a day from day 1 to the window's last day.
+        double released = o->new_per_day * (ceil(o->days) - 1);
+        if (released > (double)n - 2)
+            usage_fail("--new-items-per-day %g over %g days releases more than --items %u minus 2", o->new_per_day,
+                       o->days, n);
+        m->first_new = n - (uint32_t)ceil(released);
+    }
+    // Successors come from every item's own weight, released or not: a successor is
+    // followed once it is released.
+    alias_build(&m->pop, w, n, sum);
+    free(w);
     m->k = (uint32_t)o->successors;
     m->succ = xmalloc((size_t)n * m->k * sizeof *m->succ);
     for (uint32_t i = 0; i < n; i++) {
@@ -205,10 +269,14 @@ static void model_build(model *m, rng *r, const options *o) {
     double mean_extra = o->mean_length - 1;
     m->log_q = mean_extra > 0 ? log(mean_extra / (1 + mean_extra)) : 0;
     m->max_length = o->max_length;
+    if (m->base) set_day(m, 0);
 }
 
 static inline uint32_t draw_next(const model *m, rng *r, uint32_t cur) {
-    if ((rng_next(r) >> 11) < m->follow_thr) return m->succ[(size_t)cur * m->k + rng_below(r, m->k)];
+    if ((rng_next(r) >> 11) < m->follow_thr) {
+        uint32_t s = m->succ[(size_t)cur * m->k + rng_below(r, m->k)];
+        if (!m->base || release_day(m, s) <= m->day) return s;
+    }
     return alias_draw(&m->pop, r);
 }
 
@@ -319,7 +387,7 @@ typedef struct {
     uint64_t events, sessions, t_min, t_max;
 } totals;
 
-static void generate(const model *m, rng *r, const options *o, sink *out, totals *tot) {
+static void generate(model *m, rng *r, const options *o, sink *out, totals *tot) {
     static const char header[] = "SessionId\tItemId\tTime\n";
     memcpy(out->buf, header, sizeof header - 1);
     out->len = sizeof header - 1;
@@ -338,6 +406,7 @@ static void generate(const model *m, rng *r, const options *o, sink *out, totals
         double pos = (double)(by_sessions ? sid : events) + (double)(rng_next(r) >> 11) * 0x1.0p-53;
         uint64_t t = o->start + (uint64_t)floor(window * pos / units);
         if (t < t_min) t_min = t;
+        if (m->base && (int64_t)((t - o->start) / 86400) != m->day) set_day(m, (int64_t)((t - o->start) / 86400));
         sid++;
         size_t plen = (size_t)(put_u64(prefix, sid) - prefix);
         prefix[plen++] = '\t';
@@ -406,5 +475,6 @@ int main(int argc, char **argv) {
     free(tmp);
     free(m.succ);
     free(m.pop.slot);
+    free(m.base);
     return 0;
 }

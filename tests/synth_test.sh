@@ -148,6 +148,27 @@ else
     fail "--p-follow 0 control top-4 share $ctop4 vs $top4"
 fi
 
+# 7. drift: 4000 items, 100 released a day from day 1 (ids 2101..4000 are new: id I is
+# released on day 1 + (I - 2101) / 100), popularity halving every 4 days. No item is
+# clicked before its release, new items' share grows, and turning drift off (0, 0) gives
+# the very log the flags' absence gives.
+run --events 200000 --items 4000 --days 20 --new-items-per-day 100 --half-life 4 --seed 3 --out "$T/drift.tsv"
+drift=$(awk -F'\t' 'NR > 1 { d = int(($3 - 1600000000) / 86400); n[d]++
+        if ($2 > 2100) { nw[d]++; if (d < 1 + int(($2 - 2101) / 100)) early++ } }
+        END { printf "%d %.3f %.3f %.3f", early, nw[0] / n[0], nw[5] / n[5], nw[19] / n[19] }' "$T/drift.tsv")
+read -r early s0 s5 s19 <<<"$drift"
+if [ "$early" = 0 ] && awk -v a="$s0" -v b="$s5" -v c="$s19" 'BEGIN { exit !(a == 0 && b > 0.1 && c > b + 0.2) }'; then
+    pass "drift: no click before release; new items' share day 0/5/19: $s0 $s5 $s19"
+else
+    fail "drift: $early clicks before release; new items' share day 0/5/19: $s0 $s5 $s19"
+fi
+run --events 20000 --seed 7 --new-items-per-day 0 --half-life 0 --out "$T/d0.tsv"
+[ "$(sha256sum <"$T/d0.tsv")" = "$ha" ] && pass "drift off: the same log as without the flags" \
+    || fail "--new-items-per-day 0 --half-life 0 changed the log"
+"$SYNTH" --items 100 --days 10 --new-items-per-day 20 --out "$T/x.tsv" 2>"$T/err.txt"
+[ $? = 2 ] && grep -q "releases more than --items 100" "$T/err.txt" && pass "too many new items: exit 2" \
+    || fail "too many new items: $(cat "$T/err.txt")"
+
 # A device is written in place, never replaced by a renamed temporary file.
 "$SYNTH" --events 2000 --out /dev/null 2>/dev/null || fail "--out /dev/null failed"
 [ -c /dev/null ] || fail "--out /dev/null replaced the device with a regular file"
