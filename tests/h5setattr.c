@@ -1,18 +1,21 @@
 // Test fixture tool: sets an integer attribute of an HDF5 file's root group, e.g. to turn
-// one shard of a 2-shard dataset into the only shard of a 1-shard dataset.
-// usage: h5setattr FILE NAME VALUE
+// one shard of a 2-shard dataset into the only shard of a 1-shard dataset; or removes an
+// object, e.g. a model's item ids to make the model of an older grurec.
+// usage: h5setattr FILE NAME VALUE | h5setattr FILE --unlink PATH
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 int main(int argc, char **argv) {
     if (argc != 4) {
         fprintf(stderr, "usage: h5setattr FILE NAME VALUE\n");
         return 2;
     }
-    long long v = atoll(argv[3]);
     hid_t f = H5Fopen(argv[1], H5F_ACC_RDWR, H5P_DEFAULT);
     if (f < 0) return 1;
+    if (strcmp(argv[2], "--unlink") == 0) return (H5Ldelete(f, argv[3], H5P_DEFAULT) < 0) | (H5Fclose(f) < 0);
+    long long v = atoll(argv[3]);
     if (H5Aexists(f, argv[2]) > 0) H5Adelete(f, argv[2]);
     hid_t sp = H5Screate(H5S_SCALAR);
     hid_t a = H5Acreate2(f, argv[2], H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT);

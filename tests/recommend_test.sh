@@ -120,8 +120,19 @@ echo "  $(grep sessions/s "$work/b7.err")"
 # 10. errors
 rec --session "$A" --input "$work/lines" >/dev/null 2>&1
 check '[ $? -eq 2 ]' "--session and --input together: usage error"
-"$grurec" recommend --model "$work/run" --session "$A" >/dev/null 2>&1
-check '[ $? -eq 2 ]' "missing --data: usage error"
+# A model stands on its own: model.h5 copied alone to an empty folder recommends the same
+# items without --data; a model without ids (an older grurec's) needs --data and says so.
+mkdir "$work/serve" && cp "$work/run/model.h5" "$work/serve/"
+"$grurec" recommend --model "$work/serve/model.h5" --session "$A,$B,$C" -k 10 >"$work/lone" 2>"$work/lone.err"
+rc=$?
+check '[ $rc -eq 0 ] && cmp -s "$work/lone" "$work/s1"' "a lone model.h5 recommends without --data, as with it$(cat "$work/lone.err")"
+cp "$work/run/model.h5" "$work/old.h5" && "$build/tests/h5setattr" "$work/old.h5" --unlink items
+"$grurec" recommend --model "$work/old.h5" --session "$A" >/dev/null 2>"$work/old.err"
+rc=$?
+check '[ $rc -eq 2 ] && grep -q "old.h5: this model holds no item ids.*give --data" "$work/old.err"' \
+    "a model without ids and no --data: exit 2 and what to do ($(cat "$work/old.err"))"
+"$grurec" recommend --model "$work/old.h5" --data "$work/ds" --session "$A,$B,$C" -k 10 >"$work/old" 2>/dev/null
+check '[ $? -eq 0 ] && cmp -s "$work/old" "$work/s1"' "a model without ids recommends with --data"
 rec --session "$A" -k 0 >/dev/null 2>&1
 check '[ $? -eq 2 ]' "-k 0: usage error"
 "$grurec" recommend --model "$work/run" --data "$work/other" --session "$A" >/dev/null 2>"$work/mm.err"

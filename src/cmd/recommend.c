@@ -17,6 +17,9 @@
 #include "model/gru.h"
 #include "util/clock.h"
 #include "backend/sgemm.h"
+#include "data/dataset.h"
+#include "io/h5util.h"
+#include "io/id_table.h"
 
 typedef struct {
     float s;
@@ -78,15 +81,27 @@ void rec_open(recommender *r, const char *model, const char *data_dir, int max_r
     memset(r, 0, sizeof *r);
     char path[4096];
     model_resolve_path(model, path, sizeof path);
-    dataset_open(data_dir, &r->m);
     char *fp;
     model_load(path, &r->s, &r->p, &r->c, &fp);
-    if (r->s.n_items != r->m.n_items || strcmp(fp, r->m.fingerprint) != 0)
-        input_fail(path, 0, "this model was trained on another dataset (fingerprint %s, %lld items; %s has %s, %lld items)", fp,
-                   (long long)r->s.n_items, data_dir, r->m.fingerprint, (long long)r->m.n_items);
+    r->ids = model_load_item_ids(path, r->s.n_items);
+    if (data_dir) {
+        dataset_meta m;
+        dataset_open(data_dir, &m);
+        if (r->s.n_items != m.n_items || strcmp(fp, m.fingerprint) != 0)
+            input_fail(path, 0, "this model was trained on another dataset (fingerprint %s, %lld items; %s has %s, %lld items)",
+                       fp, (long long)r->s.n_items, data_dir, m.fingerprint, (long long)m.n_items);
+        if (!r->ids) {  // an older model: the dataset has them
+            char **ids = dataset_item_ids(&m);
+            r->ids = xmalloc((size_t)(m.n_items ? m.n_items : 1) * sizeof *r->ids);
+            for (int64_t i = 0; i < m.n_items; i++) r->ids[i] = xstrdup(ids[i] ? ids[i] : "");
+            dataset_free_item_ids(&m, ids);
+        }
+        dataset_close(&m);
+    } else if (!r->ids) {
+        input_fail(path, 0, "this model holds no item ids (written by a grurec before models had them): give --data DIR");
+    }
     free(fp);
-    r->ids = dataset_item_ids(&r->m);
-    idmap_build(&r->map, r->ids, r->m.n_items);
+    idmap_build(&r->map, r->ids, r->s.n_items);
     r->max_rows = max_rows < 1 ? 1 : max_rows;
     r->b = backend_create(&r->c, &r->s, &r->p, r->max_rows, 0, 0, NULL);
     const size_t N = (size_t)r->s.n_items;
@@ -112,9 +127,8 @@ void rec_close(recommender *r) {
     free(r->order);
     free(r->map.slot_id1);
     free(r->map.slot_tag);
-    dataset_free_item_ids(&r->m, r->ids);
+    id_table_free(r->ids, r->s.n_items);
     tensors_free(&r->p);
-    dataset_close(&r->m);
 }
 
 // ---------------------------------------------------------------------------------
@@ -280,15 +294,17 @@ void rec_batch(recommender *r, int n, const int32_t *const *items, const int *le
 // The command
 
 static const char *const rec_usage =
-    "usage: grurec recommend --model RUN|FILE --data DIR (--session ITEM,ITEM,… | --input FILE)\n"
+    "usage: grurec recommend --model RUN|FILE [--data DIR] (--session ITEM,ITEM,… | --input FILE)\n"
     "                        [-k 20] [--json] [--exclude-seen] [--batch N] [--threads T] [--verbose]\n"
     "                        [--device cpu|cuda|auto]\n"
     "\n"
     "Feeds each session's items, in order, from a zero state and prints the k items with\n"
-    "the highest scores (h·Wyᵀ + by) after its last item. Item ids are the original ids of\n"
-    "DIR/meta.h5; the model must have been trained on DIR (same fingerprint). Unknown ids\n"
-    "are reported on stderr and skipped; a session without a known item gets none.\n"
+    "the highest scores (h·Wyᵀ + by) after its last item. Item ids are the original ids,\n"
+    "which the model file holds: a model.h5 copied alone to a serving host is enough.\n"
+    "Unknown ids are reported on stderr and skipped; a session without a known item gets none.\n"
     "  --model         a model file, or a run directory (its model.h5)\n"
+    "  --data DIR      optional: check that the model was trained on DIR (same fingerprint);\n"
+    "                  needed for the ids of a model written before models held them\n"
     "  --session S     one session: comma-separated item ids, oldest first\n"
     "  --input FILE    many sessions ('-' = stdin): one per line, 'ITEM,ITEM,…' or\n"
     "                  'SESSION_ID<TAB>ITEM,ITEM,…'; or the gru4rec TSV (header\n"
@@ -638,17 +654,18 @@ int cmd_recommend(int argc, char **argv, comm *cm) {
         else if (opt_is(&op, "--full-scoring")) full = 1;
         else opt_unknown(&op);
     }
-    if (!data || !model) usage_fail("recommend needs --data DIR and --model RUN|FILE");
+    if (!model) usage_fail("recommend needs --model RUN|FILE");
     if (!session == !input) usage_fail("recommend needs one of --session ITEM,ITEM,… and --input FILE");
     if (comm_rank(cm) != 0) return 0;  // one process does the work
     backend_choose_device(device, comm_local_rank(cm), 1);
     sgemm_set_threads(threads);
 
     double t0 = now_s();
-    dataset_meta peek;
-    dataset_open(data, &peek);
-    const int64_t N = peek.n_items;
-    dataset_close(&peek);
+    char path[4096];
+    model_resolve_path(model, path, sizeof path);
+    hid_t mf = h5_open_read(path);
+    const int64_t N = h5_get_attr_i64(mf, "n_items", path);
+    H5Fclose(mf);
     if (k > N) k = (int)N;
     if (session) batch = 1;
     else if (batch == 0) {  // the scores of a batch: at most 512 MiB
@@ -656,7 +673,7 @@ int cmd_recommend(int argc, char **argv, comm *cm) {
         batch = fit < 1 ? 1 : fit > 256 ? 256 : (int)fit;
     }
     recommender r;
-    rec_open(&r, model, data, batch);
+    rec_open(&r, path, data, batch);
     r.full_scoring = full;
     double t_load = now_s() - t0;
     if (verbose)

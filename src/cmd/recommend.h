@@ -24,8 +24,7 @@ typedef struct {
     train_config c;
     model_shape s;
     model_tensors p;
-    dataset_meta m;
-    char **ids;  // [n_items] original item ids (index = dense id)
+    char **ids;  // [n_items] original item ids (index = dense id), the model's own
     rec_idmap map;
     backend *b;
     int max_rows;      // sessions per batch
@@ -38,8 +37,9 @@ typedef struct {
     int64_t *order;    // [max_rows] sort keys: rows by session length, longest first
 } recommender;
 
-// Loads MODEL (a model file or a run directory) and DATA_DIR's item ids; a model of
-// another dataset (fingerprint or item count) is an input error (exit 2).
+// Loads MODEL (a model file or a run directory) with the item ids it holds. DATA_DIR
+// (NULL: none) must be the model's dataset (fingerprint and item count, else an input
+// error, exit 2); a model written before models held their ids needs it for the ids.
 void rec_open(recommender *r, const char *model, const char *data_dir, int max_rows);
 void rec_close(recommender *r);
 // Dense id of the item id S[0..n), or -1.

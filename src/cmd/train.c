@@ -188,7 +188,7 @@ static void run_eval(const train_config *c, const model_shape *s, model_tensors 
 // Writes a checkpoint, or stops every rank: training without a way back is not worth going on.
 static void save_or_stop(comm *cm, const train_args *a, const train_config *c, const model_shape *s,
                          const model_tensors *p, backend *b, const lanes *ln, const ckpt_position *pos,
-                         const char *fingerprint, const char *data_dir, exchange *ex) {
+                         const char *fingerprint, const char *data_dir, char *const *item_ids, exchange *ex) {
     if (ex && ex->in_place) {  // each rank's optimizer state of the dense values is whole in its range only
         float *oa[8];
         size_t on[8];
@@ -196,7 +196,7 @@ static void save_or_stop(comm *cm, const train_args *a, const train_config *c, c
         for (int k = 0; k < 2; k++)  // acc_dense, mom_dense
             if (oa[k]) exchange_gather_dense(ex, oa[k]);
     }
-    if (checkpoint_save(cm, a->out, c, s, p, b, ln, pos, fingerprint, data_dir, a->keep) == 0) return;
+    if (checkpoint_save(cm, a->out, c, s, p, b, ln, pos, fingerprint, data_dir, item_ids, a->keep) == 0) return;
     if (comm_rank(cm) == 0) fprintf(stderr, "grurec: stopping: training cannot go on without a way back\n");
     comm_finalize(cm);
     fail_exit(EXIT_INTERNAL);  // (HDF5 may still hold the failed file: no exit-time close)
@@ -240,6 +240,8 @@ int cmd_train(int argc, char **argv, comm *cm) {
     char data_dir[4096];
     if (!realpath(a.data, data_dir)) xsnprintf(data_dir, sizeof data_dir, "%s", a.data);
     run_dir_claim(cm, a.out, data_dir, m.fingerprint, &c);
+    // The original item ids go into every checkpoint and model.h5 (models stand on their own).
+    char **item_ids = root ? dataset_item_ids(&m) : NULL;
     FILE *mf = NULL;
     char *cfg_json = config_to_json(&c);
     if (root) {  // an existing plain file or an unwritable directory is the user's to fix (exit 2)
@@ -395,7 +397,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
             if (hdr[HDR_STOP] > 0 || (scheduled && any > 0)) {
                 t_checkpoint = now_s();
                 ckpt_position here = any > 0 ? (ckpt_position){epoch, 1, step} : (ckpt_position){epoch + 1, 0, step};
-                save_or_stop(cm, &a, &c, &s, &p, b, &ln, &here, m.fingerprint, data_dir, P > 1 ? &ex : NULL);
+                save_or_stop(cm, &a, &c, &s, &p, b, &ln, &here, m.fingerprint, data_dir, item_ids, P > 1 ? &ex : NULL);
                 if (hdr[HDR_STOP] > 0) {
                     if (root) fprintf(stderr, "grurec: checkpointed at step %lld on request: run the same command to resume\n", (long long)step);
                     if (mf) fclose(mf);
@@ -437,7 +439,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
         }
         if (!stopped) {  // the end of every epoch is a checkpoint
             ckpt_position next = {epoch + 1, 0, step};
-            save_or_stop(cm, &a, &c, &s, &p, b, &ln, &next, m.fingerprint, data_dir, P > 1 ? &ex : NULL);
+            save_or_stop(cm, &a, &c, &s, &p, b, &ln, &next, m.fingerprint, data_dir, item_ids, P > 1 ? &ex : NULL);
         }
         if (c.eval_every > 0 && epoch % c.eval_every == 0 && epoch < c.epochs && !stopped) {
             run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf, cm, b);
@@ -448,7 +450,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
     if (root) {
         char path[4096];
         xsnprintf(path, sizeof path, "%s/model.h5", a.out);
-        model_save(path, &s, &p, &c, m.fingerprint, data_dir);
+        model_save(path, &s, &p, &c, m.fingerprint, data_dir, item_ids);
         fprintf(stderr, "grurec: wrote %s (%.1f s of training)\n", path, train_seconds);
     }
     if (c.eval_every != 0) run_eval(&c, &s, &p, &m, SPLIT_TEST, cutoffs, nc, ties, c.epochs, mf, cm, b);
@@ -465,6 +467,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
     if (K) alias_free(&sampler);
     tensors_free(&p);
     stream_free(&st);
+    if (item_ids) dataset_free_item_ids(&m, item_ids);
     dataset_close(&m);
     return 0;
 }

@@ -14,6 +14,7 @@
 #include "io/h5util.h"
 #include "io/run_dir.h"
 #include "io/tensor_io.h"
+#include "io/id_table.h"
 
 static uint64_t fnv_floats(uint64_t h, const float *v, size_t n) {
     const uint32_t *w = (const uint32_t *)v;
@@ -125,7 +126,8 @@ static int last_error(void) { return errno ? errno : EIO; }
 // disk shows in a write, the flush or the close). Nothing is printed.
 static int write_checkpoint_file(const char *tmp, comm *cm, const train_config *c, const model_shape *s,
                                  const model_tensors *p, backend *b, const lanes *ln, const ckpt_position *pos,
-                                 const char *fingerprint, const char *data_dir, const lane_dump *d) {
+                                 const char *fingerprint, const char *data_dir, char *const *item_ids,
+                                 const lane_dump *d) {
     errno = 0;
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     if (f < 0) return last_error();
@@ -143,6 +145,7 @@ static int write_checkpoint_file(const char *tmp, comm *cm, const train_config *
     const int P = comm_size(cm);
     if (!err && tensor_write_i64(f, "state/lanes", d->lane, (size_t)P * (2 + 2 * ln->B)) < 0) err = last_error();
     if (!err && tensor_write_f32(f, "state/hidden", d->hidden, (size_t)P * d->per_rank_h) < 0) err = last_error();
+    if (!err && item_ids && id_table_write(f, item_ids, s->n_items) < 0) err = last_error();
     if (!err) {
         run_dir_stamp(f, c, fingerprint, data_dir, s->n_items);
         h5_attr_i64(f, "world_size", P);
@@ -181,7 +184,7 @@ static void rotate_checkpoints(const char *run, int64_t step, int keep) {
 
 int checkpoint_save(comm *cm, const char *run, const train_config *c, const model_shape *s, const model_tensors *p,
                     backend *b, const lanes *ln, const ckpt_position *pos, const char *fingerprint,
-                    const char *data_dir, int keep) {
+                    const char *data_dir, char *const *item_ids, int keep) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     backend_sync_to_host(b);  // parameters, optimizer state and hidden rows
@@ -198,7 +201,7 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
         const char *inject = getenv("GRUREC_FAIL_CHECKPOINT_AT");
         set_fail_cleanup(abandon_checkpoint, g_writing);
         int err = inject && atoll(inject) == pos->step
-                      ? EIO : write_checkpoint_file(tmp, cm, c, s, p, b, ln, pos, fingerprint, data_dir, &d);
+                      ? EIO : write_checkpoint_file(tmp, cm, c, s, p, b, ln, pos, fingerprint, data_dir, item_ids, &d);
         set_fail_cleanup(NULL, NULL);
         errno = 0;
         if (!err && rename(tmp, path) != 0) err = last_error();

@@ -20,13 +20,13 @@ typedef struct {
 } ckpt_position;
 
 // Collective. Rank 0 writes RUN/ckpt-STEP.h5 (temporary name, fsync, rename), every
-// tensor with its checksum, and keeps the newest KEEP of those it has gone past. Returns 0
+// tensor with its checksum and the original ITEM_IDS (rank 0's; NULL: none), and keeps the newest KEEP of those it has gone past. Returns 0
 // on success; on a failed write (a full disk) rank 0 says "writing checkpoint PATH failed
 // (why); the previous checkpoint is kept", removes the temporary file, the previous
 // checkpoints stay valid, and every rank gets non-zero.
 int checkpoint_save(comm *cm, const char *run, const train_config *c, const model_shape *s, const model_tensors *p,
                     backend *b, const lanes *ln, const ckpt_position *pos, const char *fingerprint,
-                    const char *data_dir, int keep);
+                    const char *data_dir, char *const *item_ids, int keep);
 // Collective. Loads the newest checkpoint of RUN whose checksums verify (a damaged one is
 // reported by name and skipped) into P, B's optimizer state, LN and the hidden states.
 // Returns 0 when RUN has none. Refuses (input error, never "damaged") a checkpoint of

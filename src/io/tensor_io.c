@@ -13,15 +13,26 @@ uint64_t tensor_checksum(const void *v, size_t n_words) {
     return h;
 }
 
+// The checksum of N elements of ELEM bytes: whole words as they are, bytes zero-padded.
+static uint64_t checksum_of(const void *v, size_t n, size_t elem) {
+    if (elem % 4 == 0) return tensor_checksum(v, n * elem / 4);
+    size_t words = (n * elem + 3) / 4;
+    uint32_t *pad = xcalloc(words ? words : 1, sizeof *pad);
+    memcpy(pad, v, n * elem);
+    uint64_t h = tensor_checksum(pad, words);
+    free(pad);
+    return h;
+}
+
 static int write_words(hid_t f, const char *name, hid_t file_type, hid_t mem_type, const void *v, size_t n,
-                       size_t words_per) {
+                       size_t elem) {
     hsize_t dims = n, chunk = n < (1u << 20) ? (n ? n : 1) : (1u << 20);
     hid_t sp = H5Screate_simple(1, &dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
     hid_t d = sp >= 0 && pl >= 0 && H5Pset_chunk(pl, 1, &chunk) >= 0
                   ? H5Dcreate2(f, name, file_type, sp, H5P_DEFAULT, pl, H5P_DEFAULT) : -1;
     int ok = d >= 0 && (n == 0 || H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
     if (ok) {
-        int64_t sum = (int64_t)tensor_checksum(v, n * words_per);
+        int64_t sum = (int64_t)checksum_of(v, n, elem);
         hid_t asp = H5Screate(H5S_SCALAR);
         hid_t a = H5Acreate2(d, "checksum", H5T_STD_I64LE, asp, H5P_DEFAULT, H5P_DEFAULT);
         ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &sum) >= 0;
@@ -35,14 +46,30 @@ static int write_words(hid_t f, const char *name, hid_t file_type, hid_t mem_typ
 }
 
 int tensor_write_f32(hid_t f, const char *name, const float *v, size_t n) {
-    return write_words(f, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v, n, 1);
+    return write_words(f, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v, n, 4);
 }
 
 int tensor_write_i64(hid_t f, const char *name, const int64_t *v, size_t n) {
-    return write_words(f, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v, n, 2);
+    return write_words(f, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v, n, 8);
 }
 
-static const char *read_words(hid_t f, const char *name, hid_t mem_type, void *v, size_t n, size_t words_per) {
+int tensor_write_u8(hid_t f, const char *name, const uint8_t *v, size_t n) {
+    return write_words(f, name, H5T_STD_U8LE, H5T_NATIVE_UINT8, v, n, 1);
+}
+
+int64_t tensor_length(hid_t f, const char *name) {
+    if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return -1;
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    if (d < 0) return -1;
+    hid_t sp = H5Dget_space(d);
+    hsize_t dims[2] = {0, 0};
+    int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, dims, NULL) == 1;
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(d);
+    return ok ? (int64_t)dims[0] : -1;
+}
+
+static const char *read_words(hid_t f, const char *name, hid_t mem_type, void *v, size_t n, size_t elem) {
     if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return "is missing";
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
     if (d < 0) return "cannot be opened";
@@ -57,18 +84,22 @@ static const char *read_words(hid_t f, const char *name, hid_t mem_type, void *v
     if (!why && (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &sum) < 0))
         why = "has no checksum (damaged, or written by a grurec before models had them)";
     if (!why && n > 0 && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) why = "cannot be read";
-    if (!why && (int64_t)tensor_checksum(v, n * words_per) != sum) why = "fails its checksum";
+    if (!why && (int64_t)checksum_of(v, n, elem) != sum) why = "fails its checksum";
     if (a >= 0) H5Aclose(a);
     H5Dclose(d);
     return why;
 }
 
 const char *tensor_read_f32(hid_t f, const char *name, float *v, size_t n) {
-    return read_words(f, name, H5T_NATIVE_FLOAT, v, n, 1);
+    return read_words(f, name, H5T_NATIVE_FLOAT, v, n, 4);
 }
 
 const char *tensor_read_i64(hid_t f, const char *name, int64_t *v, size_t n) {
-    return read_words(f, name, H5T_NATIVE_INT64, v, n, 2);
+    return read_words(f, name, H5T_NATIVE_INT64, v, n, 8);
+}
+
+const char *tensor_read_u8(hid_t f, const char *name, uint8_t *v, size_t n) {
+    return read_words(f, name, H5T_NATIVE_UINT8, v, n, 1);
 }
 
 typedef struct {
@@ -96,6 +127,10 @@ static herr_t verify_one(hid_t f, const char *name, const H5O_info_t *info, void
     } else if (n >= 0 && elem == 8 && !is_float) {
         int64_t *v = xmalloc((size_t)n * sizeof *v);
         why = tensor_read_i64(f, name, v, (size_t)n);
+        free(v);
+    } else if (n >= 0 && elem == 1 && !is_float) {
+        uint8_t *v = xmalloc((size_t)n + 1);
+        why = tensor_read_u8(f, name, v, (size_t)n);
         free(v);
     }
     if (why) {

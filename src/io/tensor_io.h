@@ -15,10 +15,15 @@ uint64_t tensor_checksum(const void *v, size_t n_words);  // N_WORDS 32-bit word
 // full disk is the caller's to report, naming its file.
 int tensor_write_f32(hid_t f, const char *name, const float *v, size_t n);
 int tensor_write_i64(hid_t f, const char *name, const int64_t *v, size_t n);
+// Bytes (the item ids' text); the checksum covers them zero-padded to whole words.
+int tensor_write_u8(hid_t f, const char *name, const uint8_t *v, size_t n);
 // Reads NAME (exactly N elements) into V and verifies its checksum. NULL when it is whole,
 // else what is wrong with it ("missing", "fails its checksum", ...).
 const char *tensor_read_f32(hid_t f, const char *name, float *v, size_t n);
 const char *tensor_read_i64(hid_t f, const char *name, int64_t *v, size_t n);
+const char *tensor_read_u8(hid_t f, const char *name, uint8_t *v, size_t n);
+// The length of the 1-D dataset NAME, or -1 when it is missing or not 1-D.
+int64_t tensor_length(hid_t f, const char *name);
 // Verifies every dataset of F (a model or checkpoint) against its checksum: NULL when all
 // do (*count: how many), else the name of the first that does not (static storage).
 const char *tensor_verify_all(hid_t f, int *count);

@@ -14,6 +14,7 @@
 #include "io/h5util.h"
 #include "io/run_dir.h"
 #include "io/tensor_io.h"
+#include "io/id_table.h"
 #include "data/rng.h"
 #include "dist/state_mem.h"
 
@@ -125,7 +126,7 @@ static noreturn void model_write_failed(const char *path, int err) {
 }
 
 void model_save(const char *path, const model_shape *s, const model_tensors *t, const train_config *c,
-                const char *fingerprint, const char *data_dir) {
+                const char *fingerprint, const char *data_dir, char *const *item_ids) {
     char tmp[4200];
     xsnprintf(g_model_path, sizeof g_model_path, "%s", path);
     xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -145,6 +146,8 @@ void model_save(const char *path, const model_shape *s, const model_tensors *t, 
         errno = 0;
         if (data[k] && tensor_write_f32(f, names[k], data[k], n[k]) < 0) model_write_failed(path, errno);
     }
+    errno = 0;
+    if (item_ids && id_table_write(f, item_ids, s->n_items) < 0) model_write_failed(path, errno);
     run_dir_stamp(f, c, fingerprint, data_dir, s->n_items);
     errno = 0;
     if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0 || H5Fclose(f) < 0) model_write_failed(path, errno);
@@ -209,4 +212,11 @@ void model_load(const char *path, model_shape *s, model_tensors *t, train_config
     read_f32(f, "params/by", t->by, N, path);
     if (t->E) read_f32(f, "params/E", t->E, N * (size_t)s->emb_width, path);
     H5Fclose(f);
+}
+
+char **model_load_item_ids(const char *path, int64_t n_items) {
+    hid_t f = h5_open_read(path);
+    char **ids = id_table_present(f) ? id_table_read(f, path, n_items) : NULL;
+    H5Fclose(f);
+    return ids;
 }

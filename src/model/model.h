@@ -49,16 +49,21 @@ static inline float *layer_b(const model_tensors *t, const model_shape *s, int l
 
 // Model files (RUN/model.h5): /params/dense, /params/Wy, /params/by, /params/E, each
 // with its checksum (io/tensor_io.h), and the config (JSON and its model hash), the
-// dataset's fingerprint and directory and n_items as attributes. Written to a temporary
+// dataset's fingerprint and directory and n_items as attributes, and the original item
+// ids (io/id_table.h; ITEM_IDS NULL: none, for tests). Written to a temporary
 // name and renamed; a failed write (a full disk) says "writing model PATH failed (why)",
 // removes the temporary file and exits 1.
 void model_save(const char *path, const model_shape *s, const model_tensors *t, const train_config *c,
-                const char *fingerprint, const char *data_dir);
+                const char *fingerprint, const char *data_dir, char *const *item_ids);
 // The file a model argument means: a file as given; a run directory's final model.h5,
 // else its newest checkpoint (checkpoints hold the same /params). Input error if none.
 void model_resolve_path(const char *model, char *path, size_t size);
 // Reads a model file (or a checkpoint's /params); fills C from its config. Wrong layout,
 // or a tensor that fails its checksum: input error naming PATH ("damaged: ...").
 void model_load(const char *path, model_shape *s, model_tensors *t, train_config *c, char **fingerprint);
+// The original ids of the N_ITEMS items of a model or checkpoint file, NULL when it has
+// none (written before models held them). Damage is an input error naming PATH. Free
+// with id_table_free.
+char **model_load_item_ids(const char *path, int64_t n_items);
 
 #endif
