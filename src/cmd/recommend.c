@@ -341,19 +341,6 @@ static void report_unknown(rec_opts *o, const char *s, size_t n) {
     fprintf(stderr, "%s: unknown item '%s' skipped\n", program_name(), escape_text(text, s, n));
 }
 
-static void json_string(FILE *f, const char *s) {
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p == '\n') fputs("\\n", f);
-        else if (*p == '\t') fputs("\\t", f);
-        else if (*p == '\r') fputs("\\r", f);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
-    }
-    fputc('"', f);
-}
-
 // A batch of sessions as read: ids, and the known items of all of them in one pool.
 typedef struct {
     int n, cap;
@@ -415,11 +402,11 @@ static void print_session(rec_opts *o, const recommender *r, const char *sid, co
     FILE *f = o->out;
     if (o->json) {
         fputs("{\"session\": ", f);
-        json_string(f, sid);
+        json_write_str(f, sid);
         fputs(", \"items\": [", f);
         for (int i = 0; i < cnt; i++) {
             if (i) fputs(", ", f);
-            json_string(f, r->ids[ids[i]] ? r->ids[ids[i]] : "");
+            json_write_str(f, r->ids[ids[i]] ? r->ids[ids[i]] : "");
         }
         fputs("], \"scores\": [", f);
         for (int i = 0; i < cnt; i++) {

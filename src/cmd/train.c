@@ -14,6 +14,8 @@
 
 #include "backend/backend.h"
 #include "io/checkpoint.h"
+#include "io/warm_start.h"
+#include "util/escape.h"
 #include "io/run_dir.h"
 #include "util/check.h"
 #include "data/dataset.h"
@@ -92,6 +94,17 @@ static const char *const train_usage =
     "  --stop-at-step N     checkpoint and exit 75 after step N, as on a signal\n"
     "  --reshard            resume a checkpoint of another number of ranks (the epoch in\n"
     "                       progress starts over on the new ranks: not bit for bit)\n"
+    "Daily retraining\n"
+    "  --warm-start FROM    start from another run's model (a run directory: its newest\n"
+    "                       checkpoint, else model.h5; or a model or checkpoint file) instead\n"
+    "                       of random numbers: items are matched by original id; an item of\n"
+    "                       both keeps its rows and their Adagrad state, a new item starts as\n"
+    "                       in a fresh model, FROM's other items are dropped. --layers,\n"
+    "                       --embedding, --loss and --final-act must be FROM's; the rest may\n"
+    "                       change. RUN is an ordinary run directory (a rerun resumes it).\n"
+    "                       e.g. grurec-prep --input log.tsv.gz --since 2016-05-02 --until 2016-06-02 \\\n"
+    "                              --test-days 1 --out data/jun01\n"
+    "                            grurec train --data data/jun01 --out runs/jun01 --warm-start runs/may31 --epochs 2\n"
     "  SIGUSR1, SIGTERM, SIGINT: every rank stops at the next step boundary, a checkpoint is\n"
     "  written, and the exit status is 75 (checkpointed: run the same command to resume)\n"
     "\n"
@@ -105,7 +118,7 @@ static void on_stop_signal(int sig) { g_stop_signal = sig; }
 enum { EXIT_CHECKPOINTED = 75 };
 
 typedef struct {
-    const char *data, *out, *config_file, *cutoffs, *ties, *device;
+    const char *data, *out, *config_file, *cutoffs, *ties, *device, *warm_start;
     int tf32;
     double comm_timeout;
     int sparse_exchange, check_every;
@@ -133,6 +146,7 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
         else if (opt_is(&op, "--reshard")) a->reshard = 1;
         else if (opt_is(&op, "--tf32")) a->tf32 = 1;
         else if (opt_is(&op, "--data")) a->data = opt_str(&op);
+        else if (opt_is(&op, "--warm-start")) a->warm_start = opt_str(&op);
         else if (opt_is(&op, "--out")) a->out = opt_str(&op);
         else if (opt_is(&op, "--config")) a->config_file = opt_str(&op);
         else if (opt_is(&op, "--cutoffs")) a->cutoffs = opt_str(&op);
@@ -239,6 +253,8 @@ int cmd_train(int argc, char **argv, comm *cm) {
     // before anything in it is written or deleted.
     char data_dir[4096];
     if (!realpath(a.data, data_dir)) xsnprintf(data_dir, sizeof data_dir, "%s", a.data);
+    warm_start_info warm;
+    if (a.warm_start) warm_start_check(a.warm_start, &c, &m, &warm);  // (every rank: the same verdict)
     run_dir_claim(cm, a.out, data_dir, m.fingerprint, &c);
     // The original item ids go into every checkpoint and model.h5 (models stand on their own).
     char **item_ids = root ? dataset_item_ids(&m) : NULL;
@@ -290,11 +306,27 @@ int cmd_train(int argc, char **argv, comm *cm) {
     // A run directory with checkpoints is resumed from the newest valid one.
     ckpt_position pos = {1, 0, 0};
     const int resumed = checkpoint_load(cm, a.out, &c, &s, &p, b, &ln, &pos, m.fingerprint, a.reshard, shared != NULL);
+    if (a.warm_start && !resumed) {  // (a rerun of a warm-started run resumes it instead)
+        warm_start_load(&warm, &s, &p, b, &m, !shared || root);
+        if (root)
+            fprintf(stderr, "grurec: warm start from %s: %lld items kept, %lld new, %lld dropped%s\n", warm.path,
+                    (long long)warm.kept, (long long)warm.added, (long long)warm.dropped,
+                    warm.optimizer ? "" : " (a model file: the Adagrad state starts at zero)");
+    }
     if (shared) comm_node_barrier(cm);  // rank 0's tables, initialised or read, before anyone uses them
     if (root) {
         mf = open_metrics(a.out, resumed);
-        fprintf(mf, "{\"type\": \"config\", \"config\": %s, \"dataset\": \"%s\", \"fingerprint\": \"%s\", \"ranks\": %d, "
-                    "\"resumed_at_step\": %lld}\n", cfg_json, a.data, m.fingerprint, P, (long long)(resumed ? pos.step : -1));
+        fprintf(mf, "{\"type\": \"config\", \"config\": %s, \"dataset\": ", cfg_json);
+        json_write_str(mf, a.data);
+        fprintf(mf, ", \"fingerprint\": \"%s\", \"ranks\": %d, \"resumed_at_step\": %lld", m.fingerprint, P,
+                (long long)(resumed ? pos.step : -1));
+        if (a.warm_start && !resumed) {
+            fprintf(mf, ", \"warm_start\": {\"from\": ");
+            json_write_str(mf, warm.path);
+            fprintf(mf, ", \"kept\": %lld, \"new\": %lld, \"dropped\": %lld, \"optimizer_state\": %s}",
+                    (long long)warm.kept, (long long)warm.added, (long long)warm.dropped, warm.optimizer ? "true" : "false");
+        }
+        fprintf(mf, "}\n");
         fflush(mf);
     }
     signal(SIGUSR1, on_stop_signal);

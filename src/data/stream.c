@@ -59,3 +59,25 @@ void stream_free(session_stream *s) {
     free(s->items);
     memset(s, 0, sizeof *s);
 }
+
+void stream_remap(session_stream *s, const int64_t *to, int64_t *missed, int64_t *unknown) {
+    int64_t out = 0, kept_sessions = 0, pairs = 0, a = 0;
+    *missed = *unknown = 0;
+    for (int64_t k = 0, end = 0; k < s->n_sessions; k++, a = end) {  // (off[k + 1] is read before it is rewritten)
+        end = s->off[k + 1];
+        const int64_t n = end - a, start = out;
+        for (int64_t e = 0; e < n; e++) {
+            const int64_t m = to[s->items[a + e]];
+            if (m < 0) { ++*unknown; continue; }
+            s->items[out++] = (int32_t)m;  // (out <= a + e: in place)
+        }
+        const int64_t known = out - start, predicted = known >= 2 ? known - 1 : 0;
+        *missed += (n - 1) - predicted;
+        if (known < 2) { out = start; continue; }
+        s->off[++kept_sessions] = out;
+        pairs += predicted;
+    }
+    s->n_sessions = kept_sessions;
+    s->n_events = out;
+    s->n_pairs = pairs;
+}

@@ -15,5 +15,10 @@ typedef struct {
 
 void stream_load(session_stream *s, const dataset_meta *m, int split, int rank, int world);
 void stream_free(session_stream *s);
+// For a model of another item set: TO[item] = the model's index of each item, or -1. Each
+// session keeps its known events (renumbered), and one left with fewer than two goes.
+// *MISSED = targets that can no longer be predicted (the unknown ones, and a known one
+// with no known item before it): they count as misses. *UNKNOWN = events of unknown items.
+void stream_remap(session_stream *s, const int64_t *to, int64_t *missed, int64_t *unknown);
 
 #endif

@@ -11,11 +11,13 @@
 #include "data/lanes.h"
 #include "data/stream.h"
 #include "util/options.h"
+#include "io/id_table.h"
 
-void evaluate(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
-              tie_mode ties, metrics *met, comm *cm, backend *training) {
-    session_stream st;
-    stream_load(&st, m, split, comm_rank(cm), comm_size(cm));
+// Replays the sessions of ST (the model's item numbers) and adds every prediction to MET
+// (this rank's only; the caller sums over ranks).
+static void evaluate_stream(const train_config *c, const model_shape *s, model_tensors *p, const session_stream *st_,
+                            tie_mode ties, metrics *met, backend *training) {
+    session_stream st = *st_;
     const int B = c->eval_batch;
     backend *b = training ? backend_create_scorer(training, B) : backend_create(c, s, p, B, 0, 0, NULL);
     lanes ln;
@@ -34,6 +36,13 @@ void evaluate(const train_config *c, const model_shape *s, model_tensors *p, con
     free(y);
     lanes_free(&ln);
     backend_free(b);
+}
+
+void evaluate(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
+              tie_mode ties, metrics *met, comm *cm, backend *training) {
+    session_stream st;
+    stream_load(&st, m, split, comm_rank(cm), comm_size(cm));
+    evaluate_stream(c, s, p, &st, ties, met, training);
     stream_free(&st);
     metrics_allreduce(met, cm);
 }
@@ -81,6 +90,45 @@ void eval_options_parse(eval_options *o, const char *split, const char *cutoffs,
     if (!tie_mode_parse(ties, &o->ties)) usage_fail("--ties is conservative, standard or median, not '%s'", ties);
 }
 
+// A model of another dataset: the split's items are matched to the model's by original id.
+static void evaluate_other_dataset(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m,
+                                   int split, tie_mode ties, metrics *met, comm *cm, const char *path, const char *fp,
+                                   int json, const char *label) {
+    char **theirs = model_load_item_ids(path, s->n_items);
+    if (!theirs)
+        input_fail(path, 0, "this model was trained on another dataset (fingerprint %s, %lld items; %s has %s, %lld items) "
+                            "and holds no item ids to match them by",
+                   fp, (long long)s->n_items, m->dir, m->fingerprint, (long long)m->n_items);
+    char **ours = dataset_item_ids(m);
+    int64_t *to = xmalloc((size_t)(m->n_items ? m->n_items : 1) * sizeof *to);
+    const int64_t known = id_match(theirs, s->n_items, ours, m->n_items, to);
+    session_stream st;
+    stream_load(&st, m, split, comm_rank(cm), comm_size(cm));
+    int64_t counts[2];
+    stream_remap(&st, to, &counts[0], &counts[1]);
+    evaluate_stream(c, s, p, &st, ties, met, NULL);
+    met->n += counts[0];  // misses: in the denominator, never a hit
+    stream_free(&st);
+    metrics_allreduce(met, cm);
+    comm_allreduce_sum_i64(cm, counts, 2);
+    if (comm_rank(cm) == 0) {
+        fprintf(stderr, "%s: a model of another dataset (%s): items matched by original id, %lld of the dataset's %lld known "
+                        "to it; %lld events of unknown items skipped, %lld targets it cannot predict counted as misses\n",
+                program_name(), fp, (long long)known, (long long)m->n_items, (long long)counts[1], (long long)counts[0]);
+        if (json) {
+            char buf[2048];
+            metrics_json(met, buf, sizeof buf);
+            buf[strlen(buf) - 1] = '\0';  // (the closing brace)
+            printf("%s, \"misses\": %lld, \"unknown_events\": %lld}\n", buf, (long long)counts[0], (long long)counts[1]);
+        } else {
+            metrics_print(met, 0, label);
+        }
+    }
+    free(to);
+    dataset_free_item_ids(m, ours);
+    id_table_free(theirs, s->n_items);
+}
+
 static const char *const eval_usage =
     "usage: grurec eval --data DIR --model RUN|FILE [--split test|valid] [--cutoffs 1,5,10,20]\n"
     "                   [--ties conservative|standard|median] [--batch N] [--json]\n"
@@ -91,7 +139,11 @@ static const char *const eval_usage =
     "NDCG@K (1/log2(rank + 1) when rank <= K) per cutoff and the number of predictions;\n"
     "--json prints one object with keys \"recall@K\", \"mrr@K\" (pairs by cutoff), then\n"
     "\"ndcg@K\", then \"predictions\".\n"
-    "  --model     a model file, or a run directory (its model.h5)\n"
+    "  --model     a model file, or a run directory (its model.h5). A model of another\n"
+    "              dataset is evaluated by matching items by original id (the model holds\n"
+    "              them): an event whose item the model does not know is skipped as an\n"
+    "              input, and a target it cannot predict counts as a miss (both counted in\n"
+    "              one line, and as \"misses\" and \"unknown_events\" with --json)\n"
     "  --device    auto (default: $GRUREC_DEVICE, else auto = this rank's GPU when usable,\n"
     "              else the CPU) | cpu | cuda\n"
     "  --ties      conservative (default: rank = items scoring >= the target), standard\n"
@@ -130,14 +182,15 @@ int cmd_eval(int argc, char **argv, comm *cm) {
     model_tensors p;
     char *fp;
     model_load(path, &s, &p, &c, &fp);
-    if (s.n_items != m.n_items || strcmp(fp, m.fingerprint) != 0)
-        input_fail(path, 0, "this model was trained on another dataset (fingerprint %s, %lld items; %s has %s, %lld items)", fp,
-                   (long long)s.n_items, data, m.fingerprint, (long long)m.n_items);
     c.eval_batch = batch;
     metrics met;
     metrics_init(&met, eo.cutoffs, eo.n_cutoffs);
-    evaluate(&c, &s, &p, &m, split, eo.ties, &met, cm, NULL);
-    if (comm_rank(cm) == 0) metrics_print(&met, json, split_name);
+    if (s.n_items == m.n_items && strcmp(fp, m.fingerprint) == 0) {
+        evaluate(&c, &s, &p, &m, split, eo.ties, &met, cm, NULL);
+        if (comm_rank(cm) == 0) metrics_print(&met, json, split_name);
+    } else {
+        evaluate_other_dataset(&c, &s, &p, &m, split, eo.ties, &met, cm, path, fp, json, split_name);
+    }
     free(fp);
     tensors_free(&p);
     dataset_close(&m);

@@ -53,3 +53,32 @@ void id_table_free(char **ids, int64_t n) {
     for (int64_t i = 0; i < n; i++) free(ids[i]);
     free(ids);
 }
+
+typedef struct {
+    const char *id;
+    int64_t index;
+} id_ref;
+
+static int by_id(const void *a, const void *b) { return strcmp(((const id_ref *)a)->id, ((const id_ref *)b)->id); }
+
+static id_ref *sorted_refs(char *const *ids, int64_t n) {
+    id_ref *r = xmalloc((size_t)(n ? n : 1) * sizeof *r);
+    for (int64_t i = 0; i < n; i++) r[i] = (id_ref){ids[i] ? ids[i] : "", i};
+    qsort(r, (size_t)n, sizeof *r, by_id);
+    return r;
+}
+
+int64_t id_match(char *const *from, int64_t n_from, char *const *to, int64_t n_to, int64_t *from_of) {
+    id_ref *a = sorted_refs(from, n_from), *b = sorted_refs(to, n_to);
+    for (int64_t j = 0; j < n_to; j++) from_of[j] = -1;
+    int64_t i = 0, j = 0, kept = 0;
+    while (i < n_from && j < n_to) {
+        int c = strcmp(a[i].id, b[j].id);
+        if (c < 0) i++;
+        else if (c > 0) j++;
+        else from_of[b[j++].index] = a[i++].index, kept++;
+    }
+    free(a);
+    free(b);
+    return kept;
+}

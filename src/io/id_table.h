@@ -17,5 +17,8 @@ int id_table_present(hid_t f);
 // length or not well formed is an input error naming the file. Free with id_table_free.
 char **id_table_read(hid_t f, const char *path, int64_t n);
 void id_table_free(char **ids, int64_t n);
+// Items matched by original id: from_of[j] = the index in FROM of TO's item j, or -1.
+// Returns how many of TO's items FROM has. (Sorting, O(n log n); ids are unique.)
+int64_t id_match(char *const *from, int64_t n_from, char *const *to, int64_t n_to, int64_t *from_of);
 
 #endif
