@@ -6,11 +6,33 @@
 
 #include "util/check.h"
 
-uint64_t tensor_checksum(const void *v, size_t n_words) {
+uint64_t tensor_checksum_more(uint64_t h, const void *v, size_t n_words) {
     const uint32_t *w = v;
-    uint64_t h = 0xCBF29CE484222325ull;
     for (size_t i = 0; i < n_words; i++) h = (h ^ w[i]) * 0x100000001B3ull;
     return h;
+}
+
+uint64_t tensor_checksum(const void *v, size_t n_words) {
+    return tensor_checksum_more(TENSOR_CHECKSUM_INIT, v, n_words);
+}
+
+int tensor_set_checksum(hid_t d, uint64_t sum) {
+    int64_t v = (int64_t)sum;
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp >= 0 ? H5Acreate2(d, "checksum", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &v) >= 0;
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    return ok ? 0 : -1;
+}
+
+int tensor_get_checksum(hid_t d, uint64_t *sum) {
+    int64_t v = 0;
+    hid_t a = H5Aexists(d, "checksum") > 0 ? H5Aopen(d, "checksum", H5P_DEFAULT) : -1;
+    int ok = a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &v) >= 0;
+    if (a >= 0) H5Aclose(a);
+    *sum = (uint64_t)v;
+    return ok ? 0 : -1;
 }
 
 static int write_words(hid_t f, const char *name, hid_t file_type, hid_t mem_type, const void *v, size_t n,
@@ -20,14 +42,7 @@ static int write_words(hid_t f, const char *name, hid_t file_type, hid_t mem_typ
     hid_t d = sp >= 0 && pl >= 0 && H5Pset_chunk(pl, 1, &chunk) >= 0
                   ? H5Dcreate2(f, name, file_type, sp, H5P_DEFAULT, pl, H5P_DEFAULT) : -1;
     int ok = d >= 0 && (n == 0 || H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
-    if (ok) {
-        int64_t sum = (int64_t)tensor_checksum(v, n * words_per);
-        hid_t asp = H5Screate(H5S_SCALAR);
-        hid_t a = H5Acreate2(d, "checksum", H5T_STD_I64LE, asp, H5P_DEFAULT, H5P_DEFAULT);
-        ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &sum) >= 0;
-        if (a >= 0) H5Aclose(a);
-        H5Sclose(asp);
-    }
+    if (ok) ok = tensor_set_checksum(d, tensor_checksum(v, n * words_per)) == 0;
     if (d >= 0) H5Dclose(d);
     if (pl >= 0) H5Pclose(pl);
     if (sp >= 0) H5Sclose(sp);
@@ -52,13 +67,11 @@ static const char *read_words(hid_t f, const char *name, hid_t mem_type, void *v
     if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, dims, NULL) != 1 || dims[0] != n)
         why = "has another size than the model's config";
     if (sp >= 0) H5Sclose(sp);
-    int64_t sum = 0;
-    hid_t a = why ? -1 : H5Aopen(d, "checksum", H5P_DEFAULT);
-    if (!why && (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &sum) < 0))
+    uint64_t sum = 0;
+    if (!why && tensor_get_checksum(d, &sum) < 0)
         why = "has no checksum (damaged, or written by a grurec before models had them)";
     if (!why && n > 0 && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) why = "cannot be read";
-    if (!why && (int64_t)tensor_checksum(v, n * words_per) != sum) why = "fails its checksum";
-    if (a >= 0) H5Aclose(a);
+    if (!why && tensor_checksum(v, n * words_per) != sum) why = "fails its checksum";
     H5Dclose(d);
     return why;
 }

@@ -9,6 +9,14 @@
 #include <stdint.h>
 
 uint64_t tensor_checksum(const void *v, size_t n_words);  // N_WORDS 32-bit words
+// The same checksum taken piece by piece: H = TENSOR_CHECKSUM_INIT, then each piece in
+// order (whole 32-bit words) gives what tensor_checksum gives over their concatenation.
+#define TENSOR_CHECKSUM_INIT 0xCBF29CE484222325ull
+uint64_t tensor_checksum_more(uint64_t h, const void *v, size_t n_words);
+// The 'checksum' attribute of dataset D: stores SUM (0, or -1 on failure) / reads it
+// (0, or -1 when it is missing or unreadable).
+int tensor_set_checksum(hid_t d, uint64_t sum);
+int tensor_get_checksum(hid_t d, uint64_t *sum);
 
 // Writes NAME (N elements of 4 bytes (floats) or 8 (int64), chunked, uncompressed) and its
 // checksum. 0 on success, -1 on any failure (nothing printed, errno as HDF5 left it): a
