@@ -1,9 +1,12 @@
 // Test fixture tool: sets an integer attribute of an HDF5 file's root group, e.g. to turn
-// one shard of a 2-shard dataset into the only shard of a 1-shard dataset.
+// one shard of a 2-shard dataset into the only shard of a 1-shard dataset, and seals the
+// file again (io/h5seal.h) when it was sealed: the change is then the writer's own.
 // usage: h5setattr FILE NAME VALUE
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include "io/h5seal.h"
 
 int main(int argc, char **argv) {
     if (argc != 4) {
@@ -11,6 +14,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     long long v = atoll(argv[3]);
+    int sealed;
+    if (h5seal_check(argv[1], &sealed)) return 1;
     hid_t f = H5Fopen(argv[1], H5F_ACC_RDWR, H5P_DEFAULT);
     if (f < 0) return 1;
     if (H5Aexists(f, argv[2]) > 0) H5Adelete(f, argv[2]);
@@ -19,5 +24,6 @@ int main(int argc, char **argv) {
     int rc = a < 0 || H5Awrite(a, H5T_NATIVE_LLONG, &v) < 0;
     H5Aclose(a);
     H5Sclose(sp);
-    return H5Fclose(f) < 0 || rc;
+    if (H5Fclose(f) < 0 || rc) return 1;
+    return sealed && h5seal_write(argv[1]) != 0;
 }
