@@ -103,7 +103,7 @@ const char *h5seal_check(const char *path, int *sealed) {
         ;  // an HDF5 file that starts at byte 0: unsealed
     else if (st.st_size < H5SEAL_BLOCK || read_fully(fd, block, sizeof block, 0) != 0 ||
              memcmp(block, SEAL_MAGIC, sizeof SEAL_MAGIC - 1) != 0)
-        bad = "damaged, or not a file grurec wrote (no grurec header, not HDF5)";
+        bad = "not an HDF5 file, nor one grurec sealed (damaged, or not written by grurec)";
     else {
         const char *p = block + sizeof SEAL_MAGIC - 1;
         uint64_t bytes, want, got;

@@ -16,7 +16,8 @@ hid_t h5seal_fcpl(void);
 // Seals PATH (closed by HDF5, created with h5seal_fcpl). 0, or the errno of what failed.
 int h5seal_write(const char *path);
 // NULL when PATH is whole (*sealed = 1) or an HDF5 file without a seal, as grurec wrote
-// before it sealed its files (*sealed = 0); else what is wrong, one phrase (static storage).
+// before it sealed its files (*sealed = 0); else what is wrong, one phrase for "PATH:
+// PHRASE" ("damaged: ...", "not an HDF5 file ...", "cannot read: ..."; static storage).
 const char *h5seal_check(const char *path, int *sealed);
 
 #endif
