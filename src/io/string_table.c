@@ -58,7 +58,9 @@ char **strtab_read(hid_t f, const char *name, const char *path, int64_t n, int64
     hid_t d = h5_open_1d(f, key, path, &size);
     H5Dclose(d);
     // Each string holds at least its NUL: offsets rise from 0 to the bytes in use.
-    if (off[0] != 0 || off[n] > size || size - off[n] >= 4) input_fail(path, 0, "%s: damaged: offsets 0..%lld for %lld bytes", key, (long long)off[n], (long long)size);
+    if (off[0] != 0 || off[n] > size || size - off[n] >= 4)
+        input_fail(path, 0, "%s_offsets: damaged: offsets %lld..%lld for %lld bytes", name, (long long)off[0],
+                   (long long)off[n], (long long)size);
     for (int64_t i = 0; i < n; i++)
         if (off[i + 1] <= off[i]) input_fail(path, 0, "%s_offsets: damaged: string %lld has no bytes", name, (long long)i);
     // One allocation: the N pointers, then the bytes they point into.
