@@ -144,6 +144,17 @@ void shard_read(const dataset_meta *m, int split, int shard, shard_data *s) {
             input_fail(path, 0, "corrupt: item id %d at event %lld is outside 0..%lld", s->items[e], (long long)e, (long long)m->n_items - 1);
 }
 
+void dataset_check_shards(const dataset_meta *m, int split, int rank, int world) {
+    const split_info *si = &m->split[split];
+    for (int k = rank; si->present && k < si->n_shards; k += world) {
+        char path[4096];
+        dataset_shard_path(path, sizeof path, m->dir, split, k, si->n_shards);
+        hid_t f = h5_open_sealed(path, unsealed);
+        check_shard_identity(f, path, m, split, k);
+        H5Fclose(f);
+    }
+}
+
 void shard_free(shard_data *s) {
     free(s->offsets);
     free(s->items);

@@ -56,5 +56,9 @@ void dataset_free_item_ids(const dataset_meta *m, char **ids);
 // Anything else is an input error naming the shard.
 void shard_read(const dataset_meta *m, int split, int shard, shard_data *s);
 void shard_free(shard_data *s);
+// Checks, without reading their values, the shards of SPLIT that rank RANK of WORLD reads
+// (s mod WORLD == RANK): seal and identity as shard_read does. Training checks its
+// evaluation splits so at its start, not after hours of training.
+void dataset_check_shards(const dataset_meta *m, int split, int rank, int world);
 
 #endif
