@@ -16,8 +16,9 @@ void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
 // "FILE" and "OBJECT" of an HDF5 object, for messages (OBJECT empty for the file itself).
 static void object_names(hid_t obj, char *file, size_t file_n, char *name, size_t name_n) {
-    if (H5Fget_name(obj, file, file_n) < 0) snprintf(file, file_n, "(an HDF5 file)");
-    if (H5Iget_name(obj, name, name_n) < 0 || strcmp(name, "/") == 0) name[0] = '\0';
+    file[0] = name[0] = '\0';
+    if (H5Fget_name(obj, file, file_n) <= 0) snprintf(file, file_n, "(an HDF5 file)");
+    if (H5Iget_name(obj, name, name_n) <= 0 || strcmp(name, "/") == 0) name[0] = '\0';
     if (name[0] == '/') memmove(name, name + 1, strlen(name));
 }
 
@@ -45,7 +46,9 @@ hid_t h5_create_file(const char *path) {
     h5_quiet();
     hid_t pl = h5seal_fcpl();
     hid_t f = pl >= 0 ? H5Fcreate(path, H5F_ACC_TRUNC, pl, H5P_DEFAULT) : -1;
+    const int err = errno;  // (the create's, for the caller's message)
     if (pl >= 0) H5Pclose(pl);
+    errno = err;
     return f;
 }
 
