@@ -11,7 +11,7 @@ shift 2 2>/dev/null || shift $#
 data=$here/../shared/data/diginetica
 [ -f "$data/train.tsv.gz" ] || { echo "accuracy: $data is absent: nothing to measure" >&2; exit 0; }
 mkdir -p "$work"
-if [ ! -f "$work/digi/meta.h5" ]; then
+if ! "$build/grurec" inspect "$work/digi" >/dev/null 2>&1; then  # (absent, or of an older format)
     "$build/data-prep/grurec-prep" --format gru4rec --input "$data/train.tsv.gz" --test-input "$data/test.tsv.gz" \
         --keep-repeats --min-item-support 1 --time-format order --shards 1 --out "$work/digi" --force --quiet
 fi

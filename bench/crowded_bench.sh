@@ -19,7 +19,7 @@ mkdir -p "$work"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 GRUREC_DEVICE=cpu
 source "$here/bench/cores.sh"
 [ "${cores[0]}" != "${cores[1]}" ] || { echo "crowded_bench: needs two CPUs" >&2; exit 1; }
-if [ ! -f "$work/ds/meta.h5" ]; then
+if ! "$after/grurec" inspect "$work/ds" >/dev/null 2>&1; then  # (absent, or of an older format)
     "$after/data-prep/grurec-synth" --events 400000 --items 5000 --days 20 --seed 7 --out "$work/clicks.tsv" 2>/dev/null
     "$after/data-prep/grurec-prep" --input "$work/clicks.tsv" --test-days 1 --shards 4 --out "$work/ds" --force --quiet
 fi

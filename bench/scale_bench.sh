@@ -11,7 +11,7 @@ work=${2:-${TMPDIR:-/tmp}/grurec-scale-bench}
 mkdir -p "$work"
 data=$here/../shared/data/diginetica
 [ -f "$data/train.tsv.gz" ] || { echo "scale_bench: $data is absent" >&2; exit 0; }
-[ -f "$work/digi/meta.h5" ] || "$build/data-prep/grurec-prep" --input "$data/train.tsv.gz" --test-input "$data/test.tsv.gz" \
+"$build/grurec" inspect "$work/digi" >/dev/null 2>&1 || "$build/data-prep/grurec-prep" --input "$data/train.tsv.gz" --test-input "$data/test.tsv.gz" \
     --keep-repeats --min-item-support 1 --time-format order --shards 4 --out "$work/digi" --force --quiet
 mpirun=("$here/launch/grurec-mpirun")
 source "$here/bench/cores.sh"

@@ -13,12 +13,12 @@ mkdir -p "$work"
 data=$here/../shared/data/diginetica
 if [ -f "$data/train.tsv.gz" ]; then
     src="Diginetica (published split)"
-    [ -f "$work/digi/meta.h5" ] || "$build/data-prep/grurec-prep" --input "$data/train.tsv.gz" \
+    "$build/grurec" inspect "$work/digi" >/dev/null 2>&1 || "$build/data-prep/grurec-prep" --input "$data/train.tsv.gz" \
         --test-input "$data/test.tsv.gz" --keep-repeats --min-item-support 1 --time-format order --shards 1 \
         --out "$work/digi" --force --quiet
 else  # same size class: 43k items, 1M events
     src="synthetic (../shared/data absent)"
-    [ -f "$work/digi/meta.h5" ] || { "$build/data-prep/grurec-synth" --events 1000000 --items 43097 --out "$work/synth.tsv";
+    "$build/grurec" inspect "$work/digi" >/dev/null 2>&1 || { "$build/data-prep/grurec-synth" --events 1000000 --items 43097 --out "$work/synth.tsv";
         "$build/data-prep/grurec-prep" --input "$work/synth.tsv" --test-days 2 --min-item-support 1 --shards 1 \
         --out "$work/digi" --force --quiet; }
 fi

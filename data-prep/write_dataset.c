@@ -14,6 +14,7 @@
 
 #include "util/check.h"
 #include "io/h5util.h"
+#include "io/string_table.h"
 
 // ---- files and directories ----
 
@@ -129,33 +130,100 @@ static void fsync_path(const char *path) {
     close(fd);
 }
 
+// ---- each split's sessions dealt to its shards ----
+
+// Shard k of a split holds the sessions order[start[k] .. start[k+1]), in time order.
+typedef struct {
+    int64_t *order, *start;
+} split_deal;
+
+static void deal_split(dataset_out *d, int sp, split_deal *dl) {
+    split_out *so = &d->split[sp];
+    const sessions *s = so->store;
+    int32_t *shard_of = xmalloc((size_t)(so->list.n ? so->list.n : 1) * sizeof *shard_of);
+    so->shard_events = xcalloc((size_t)so->n_shards, sizeof *so->shard_events);
+    deal_shards(s, &so->list, so->n_shards, shard_of, so->shard_events);
+    // Counting sort of the split's sessions by shard (order within a shard kept).
+    dl->start = xcalloc((size_t)so->n_shards + 1, sizeof *dl->start);
+    for (int64_t k = 0; k < so->list.n; k++) dl->start[shard_of[k] + 1]++;
+    for (int k = 0; k < so->n_shards; k++) dl->start[k + 1] += dl->start[k];
+    dl->order = xmalloc((size_t)(so->list.n ? so->list.n : 1) * sizeof *dl->order);
+    int64_t *cursor = xmalloc((size_t)so->n_shards * sizeof *cursor);
+    memcpy(cursor, dl->start, (size_t)so->n_shards * sizeof *cursor);
+    for (int64_t k = 0; k < so->list.n; k++) dl->order[cursor[shard_of[k]]++] = so->list.idx[k];
+    free(cursor);
+    free(shard_of);
+    so->n_sessions = so->list.n;
+    so->n_events = 0;
+    so->t_min = INT64_MAX;
+    so->t_max = INT64_MIN;
+    for (int64_t k = 0; k < so->list.n; k++) {
+        int64_t i = so->list.idx[k];
+        so->n_events += s->len[i];
+        if (s->time[s->start[i]] < so->t_min) so->t_min = s->time[s->start[i]];
+        if (s->time[s->start[i] + s->len[i] - 1] > so->t_max) so->t_max = s->time[s->start[i] + s->len[i] - 1];
+    }
+    if (so->list.n == 0) so->t_min = so->t_max = 0;
+}
+
 // ---- fingerprint: a 64-bit hash of every split's sessions and items ----
 
+// It is taken before any shard is written, since every shard carries it; its value is
+// the one format 1 gave (the same mixing, in the same order), so a model trained on a
+// format-1 dataset matches the same data prepared again.
 static uint64_t mix(uint64_t h, uint64_t v) {
     h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
     return h * 0xFF51AFD7ED558CCDull;
 }
 
+static uint64_t fingerprint(const dataset_out *d, const split_deal *deal) {
+    uint64_t fp = mix(0x6772757265630001ull, (uint64_t)d->n_items);
+    for (int sp = 0; sp < N_SPLITS; sp++) {
+        const split_out *so = &d->split[sp];
+        if (!so->present) continue;
+        const sessions *s = so->store;
+        for (int k = 0; k < so->n_shards; k++) {
+            fp = mix(fp, (uint64_t)(sp * 1000003 + k));
+            for (int64_t q = deal[sp].start[k]; q < deal[sp].start[k + 1]; q++) {
+                const int64_t i = deal[sp].order[q];
+                const int32_t *it = s->item + s->start[i];
+                for (int32_t j = 0; j < s->len[i]; j++) fp = mix(fp, (uint64_t)d->dense[it[j]]);
+                fp = mix(fp, (uint64_t)s->len[i]);
+            }
+        }
+    }
+    return fp;
+}
+
 // ---- one shard file ----
 
-typedef struct {
-    const char *ids[DATASET_CHUNK];  // session ids of one block
-    char *names;                     // formatted "user#k" session ids
-    size_t names_cap;
-} gather_buffers;
-
-static const char *session_name(const sessions *s, int64_t i, gather_buffers *g, size_t *used) {
+// Session I's id: its key, or "key#part" for sessions cut from a user's events (formatted
+// in *BUF). Returns the id, its length in *LEN.
+static const char *session_name(const sessions *s, int64_t i, char **buf, size_t *cap, size_t *len) {
     const char *key = idmap_str(&s->keys, s->key[i]);
+    *len = strlen(key);
     if (!s->part) return key;
-    size_t need = strlen(key) + 16;
-    if (*used + need > g->names_cap) return NULL;  // caller flushes and retries
-    char *p = g->names + *used;
-    *used += (size_t)snprintf(p, need, "%s#%d", key, s->part[i]) + 1;
-    return p;
+    if (*len + 16 > *cap) {
+        *cap = (*len + 16) * 2;
+        *buf = xrealloc(*buf, *cap);
+    }
+    *len = (size_t)snprintf(*buf, *cap, "%s#%d", key, s->part[i]);
+    return *buf;
+}
+
+static size_t decimal_digits(int32_t v) {
+    size_t n = 1;
+    for (; v >= 10; v /= 10) n++;
+    return n;
+}
+
+static size_t session_name_length(const sessions *s, int64_t i) {
+    size_t n = strlen(idmap_str(&s->keys, s->key[i]));
+    return s->part ? n + 1 + decimal_digits(s->part[i]) : n;
 }
 
 static void write_shard(const char *path, const dataset_out *d, int split, int shard, const int64_t *list,
-                        int64_t n_sessions, int64_t n_events, gather_buffers *g, uint64_t *fp) {
+                        int64_t n_sessions, int64_t n_events) {
     const split_out *so = &d->split[split];
     const sessions *s = so->store;
     hid_t f = h5_create(path);
@@ -163,59 +231,53 @@ static void write_shard(const char *path, const dataset_out *d, int split, int s
     hid_t d_off = h5_create_1d(f, "session_offsets", H5T_STD_I64LE, n_sessions + 1, DATASET_CHUNK, lvl);
     hid_t d_items = h5_create_1d(f, "items", H5T_STD_I32LE, n_events, DATASET_CHUNK, lvl);
     hid_t d_times = h5_create_1d(f, "times", H5T_STD_I64LE, n_events, DATASET_CHUNK, lvl);
-    // The strings of a variable-length dataset live in HDF5's global heap, which no
-    // filter compresses: deflating the references would cost time and save little.
-    hid_t str = h5_vlen_string_type();
-    hid_t d_ids = h5_create_1d(f, "session_ids", str, n_sessions, DATASET_CHUNK, 0);
     chunk_writer w_off, w_items, w_times;
     cw_open(&w_off, d_off, sizeof(int64_t), lvl);
     cw_open(&w_items, d_items, sizeof(int32_t), lvl);
     cw_open(&w_times, d_times, sizeof(int64_t), lvl);
-    int64_t t_min = INT64_MAX, t_max = INT64_MIN, events = 0, ids_done = 0, ids_fill = 0;
-    size_t names_used = 0;
+    // The session ids' table is sized first (string_table.h: sizes known before reading).
+    char *name_buf = NULL;
+    size_t name_cap = 0;
+    int64_t chars = 0;
+    for (int64_t k = 0; k < n_sessions; k++) chars += (int64_t)session_name_length(s, list[k]);
+    strtab_writer ids;
+    strtab_begin(&ids, f, "session_ids", n_sessions, chars, DATASET_CHUNK, lvl);
+    int64_t t_min = INT64_MAX, t_max = INT64_MIN, events = 0;
     cw_append(&w_off, &events, 1);
     int32_t dense_items[256];
     for (int64_t k = 0; k < n_sessions; k++) {
         if ((k & 1023) == 0) stop_if_signalled();
         int64_t i = list[k];
         int32_t len = s->len[i];
-        // Write a block of ids when it is full or its names buffer is; names are
-        // formatted only after that, so none is overwritten before it is written.
-        const char *name = ids_fill < DATASET_CHUNK ? session_name(s, i, g, &names_used) : NULL;
-        if (!name) {
-            h5_write_at(d_ids, str, ids_done, ids_fill, g->ids);
-            ids_done += ids_fill;
-            ids_fill = 0;
-            names_used = 0;
-            name = session_name(s, i, g, &names_used);
-        }
-        g->ids[ids_fill++] = name;
+        size_t name_len;
+        const char *name = session_name(s, i, &name_buf, &name_cap, &name_len);
+        strtab_add(&ids, name, name_len);
         const int32_t *it = s->item + s->start[i];
         const int64_t *tm = s->time + s->start[i];
         for (int32_t j = 0; j < len; j += 256) {
             int32_t m = len - j < 256 ? len - j : 256;
-            for (int32_t q = 0; q < m; q++) {
-                dense_items[q] = d->dense[it[j + q]];
-                *fp = mix(*fp, (uint64_t)dense_items[q]);
-            }
+            for (int32_t q = 0; q < m; q++) dense_items[q] = d->dense[it[j + q]];
             cw_append(&w_items, dense_items, m);
         }
         cw_append(&w_times, tm, len);
-        *fp = mix(*fp, (uint64_t)len);
         if (tm[0] < t_min) t_min = tm[0];
         if (tm[len - 1] > t_max) t_max = tm[len - 1];
         events += len;
         cw_append(&w_off, &events, 1);
     }
-    h5_write_at(d_ids, str, ids_done, ids_fill, g->ids);
+    free(name_buf);
+    strtab_end(&ids);
     CHECK(events == n_events, "shard %s: wrote %lld of %lld events", path, (long long)events, (long long)n_events);
     cw_close(&w_off);
     cw_close(&w_items);
     cw_close(&w_times);
     if (n_sessions == 0) t_min = t_max = 0;
+    // What the shard is (dataset_open checks each against meta.h5 and the file's name).
+    h5_attr_str(f, "dataset_fingerprint", d->fingerprint);
     h5_attr_str(f, "split", split_names[split]);
     h5_attr_i64(f, "shard", shard);
     h5_attr_i64(f, "n_shards", so->n_shards);
+    h5_attr_i64(f, "format_version", DATASET_FORMAT_VERSION);
     h5_attr_i64(f, "n_sessions", n_sessions);
     h5_attr_i64(f, "n_events", n_events);
     h5_attr_i64(f, "t_min", t_min);
@@ -224,8 +286,6 @@ static void write_shard(const char *path, const dataset_out *d, int split, int s
     H5Dclose(d_off);
     H5Dclose(d_items);
     H5Dclose(d_times);
-    H5Dclose(d_ids);
-    H5Tclose(str);
     h5_close(f, path);
     fsync_path(path);
 }
@@ -234,18 +294,24 @@ static void write_shard(const char *path, const dataset_out *d, int split, int s
 
 static void write_meta(const char *path, const dataset_out *d) {
     hid_t f = h5_create(path);
-    hid_t str = h5_vlen_string_type();
-    hid_t ids = h5_create_1d(f, "item_ids", str, d->n_items, DATASET_CHUNK, d->compression);
     const char **names = xmalloc((size_t)(d->n_items ? d->n_items : 1) * sizeof *names);
+    int64_t chars = 0;
     for (int32_t raw = 0; raw < d->items->count; raw++)
-        if (d->dense[raw] >= 0) names[d->dense[raw]] = idmap_str(d->items, raw);
-    h5_write_at(ids, str, 0, d->n_items, names);
+        if (d->dense[raw] >= 0) {
+            names[d->dense[raw]] = idmap_str(d->items, raw);
+            chars += (int64_t)strlen(names[d->dense[raw]]);
+        }
+    strtab_writer ids;
+    strtab_begin(&ids, f, "item_ids", d->n_items, chars, DATASET_CHUNK, d->compression);
+    for (int32_t i = 0; i < d->n_items; i++) strtab_add(&ids, names[i], strlen(names[i]));
+    strtab_end(&ids);
     free(names);
-    H5Dclose(ids);
     hid_t sup = h5_create_1d(f, "item_support", H5T_STD_I64LE, d->n_items, DATASET_CHUNK, d->compression);
-    h5_write_at(sup, H5T_NATIVE_INT64, 0, d->n_items, d->support);
+    chunk_writer w;
+    cw_open(&w, sup, sizeof(int64_t), d->compression);
+    cw_append(&w, d->support, d->n_items);
+    cw_close(&w);
     H5Dclose(sup);
-    H5Tclose(str);
     h5_attr_i64(f, "format_version", DATASET_FORMAT_VERSION);
     h5_attr_i64(f, "n_items", d->n_items);
     h5_attr_str(f, "time_unit", d->time_unit);
@@ -273,44 +339,16 @@ static void write_meta(const char *path, const dataset_out *d) {
     fsync_path(path);
 }
 
-static void write_split(const char *dir, dataset_out *d, int sp, gather_buffers *g, uint64_t *fp) {
+static void write_split(const char *dir, dataset_out *d, int sp, const split_deal *dl) {
     split_out *so = &d->split[sp];
-    const sessions *s = so->store;
     char path[4096];
     xsnprintf(path, sizeof path, "%s/%s", dir, split_names[sp]);
     CHECK(mkdir(path, 0777) == 0, "mkdir %s: %s", path, strerror(errno));
-    int32_t *shard_of = xmalloc((size_t)(so->list.n ? so->list.n : 1) * sizeof *shard_of);
-    so->shard_events = xcalloc((size_t)so->n_shards, sizeof *so->shard_events);
-    deal_shards(s, &so->list, so->n_shards, shard_of, so->shard_events);
-    // Counting sort of the split's sessions by shard (order within a shard kept).
-    int64_t *start = xcalloc((size_t)so->n_shards + 1, sizeof *start);
-    for (int64_t k = 0; k < so->list.n; k++) start[shard_of[k] + 1]++;
-    for (int k = 0; k < so->n_shards; k++) start[k + 1] += start[k];
-    int64_t *by_shard = xmalloc((size_t)(so->list.n ? so->list.n : 1) * sizeof *by_shard);
-    int64_t *cursor = xmalloc((size_t)so->n_shards * sizeof *cursor);
-    memcpy(cursor, start, (size_t)so->n_shards * sizeof *cursor);
-    for (int64_t k = 0; k < so->list.n; k++) by_shard[cursor[shard_of[k]]++] = so->list.idx[k];
-    so->n_sessions = so->list.n;
-    so->n_events = 0;
-    so->t_min = INT64_MAX;
-    so->t_max = INT64_MIN;
-    for (int64_t k = 0; k < so->list.n; k++) {
-        int64_t i = so->list.idx[k];
-        so->n_events += s->len[i];
-        if (s->time[s->start[i]] < so->t_min) so->t_min = s->time[s->start[i]];
-        if (s->time[s->start[i] + s->len[i] - 1] > so->t_max) so->t_max = s->time[s->start[i] + s->len[i] - 1];
-    }
-    if (so->list.n == 0) so->t_min = so->t_max = 0;
     for (int k = 0; k < so->n_shards; k++) {
         stop_if_signalled();
         dataset_shard_path(path, sizeof path, dir, sp, k, so->n_shards);
-        *fp = mix(*fp, (uint64_t)(sp * 1000003 + k));
-        write_shard(path, d, sp, k, by_shard + start[k], start[k + 1] - start[k], so->shard_events[k], g, fp);
+        write_shard(path, d, sp, k, dl->order + dl->start[k], dl->start[k + 1] - dl->start[k], so->shard_events[k]);
     }
-    free(cursor);
-    free(by_shard);
-    free(start);
-    free(shard_of);
 }
 
 void write_dataset(const char *out, int force, dataset_out *d) {
@@ -328,15 +366,16 @@ void write_dataset(const char *out, int force, dataset_out *d) {
         input_fail(out, 0, "cannot create the dataset: %s: %s", tmp, strerror(e));
     }
     set_fail_cleanup(remove_tree_hook, tmp);  // any failure from here on removes it
-    gather_buffers *g = xmalloc(sizeof *g);
-    g->names_cap = 16 << 20;
-    g->names = xmalloc(g->names_cap);
-    uint64_t fp = mix(0x6772757265630001ull, (uint64_t)d->n_items);
+    split_deal deal[N_SPLITS];
+    memset(deal, 0, sizeof deal);
     for (int sp = 0; sp < N_SPLITS; sp++)
-        if (d->split[sp].present) write_split(tmp, d, sp, g, &fp);
-    free(g->names);
-    free(g);
-    snprintf(d->fingerprint, sizeof d->fingerprint, "%016llx", (unsigned long long)fp);
+        if (d->split[sp].present) deal_split(d, sp, &deal[sp]);
+    snprintf(d->fingerprint, sizeof d->fingerprint, "%016llx", (unsigned long long)fingerprint(d, deal));
+    for (int sp = 0; sp < N_SPLITS; sp++) {
+        if (d->split[sp].present) write_split(tmp, d, sp, &deal[sp]);
+        free(deal[sp].order);
+        free(deal[sp].start);
+    }
     xsnprintf(path, sizeof path, "%s/meta.h5", tmp);
     write_meta(path, d);
     fsync_path(tmp);

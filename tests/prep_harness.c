@@ -20,6 +20,7 @@
 #include <zlib.h>
 
 #include "io/h5util.h"
+#include "io/string_table.h"
 
 char *th_dir;
 
@@ -404,19 +405,15 @@ int64_t th_chunk_len(const char *file, const char *name) {
 
 char **th_session_ids(const char *file, int64_t *n) {
     hid_t f = h5_open_read(file);
-    hid_t d = h5_open_1d(f, "session_ids", file, n);
-    char **ids = calloc((size_t)(*n ? *n : 1), sizeof *ids);
-    hid_t t = h5_vlen_string_type();
-    h5_read_at(d, t, 0, *n, ids);
-    H5Tclose(t);
-    H5Dclose(d);
+    *n = h5_get_attr_i64(f, "n_sessions", file);
+    char **ids = strtab_read(f, "session_ids", file, *n, DATASET_CHUNK);
     H5Fclose(f);
     return ids;
 }
 
 void th_strings_free(char **v, int64_t n) {
-    for (int64_t i = 0; i < n; i++) H5free_memory(v[i]);
-    free(v);
+    (void)n;
+    free(v);  // (string_table.h: one allocation)
 }
 
 const char *th_shard_path(const char *dir, int split, int shard, int n_shards) {

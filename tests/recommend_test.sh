@@ -13,8 +13,11 @@ source "$(dirname "$0")/lib.sh" "$1" recommend-test
 "$grurec" train --data "$work/ds" --out "$work/run" --layers 16 --batch-size 8 --n-sample 16 --epochs 2 --log-every 0 \
     >/dev/null 2>"$work/train.err" || { echo "train failed: $(tail -3 "$work/train.err")"; exit 1; }
 
-# The dataset's item ids (index = dense id).
-h5dump -d /item_ids "$work/ds/meta.h5" | sed -n '/DATA {/,$p' | grep -o '"[^"]*"' | tr -d '"' >"$work/ids"
+# The dataset's item ids (index = dense id): the string table /item_ids_bytes, each id
+# ended by a NUL, then NULs up to a whole 32-bit word (docs/formats.md).
+h5dump -d /item_ids_bytes -b LE -o "$work/ids.bin" "$work/ds/meta.h5" >/dev/null
+n=$(h5dump -a n_items "$work/ds/meta.h5" | sed -n 's/.*(0): \([0-9]*\).*/\1/p')
+tr '\0' '\n' <"$work/ids.bin" | head -n "$n" >"$work/ids"
 n_items=$(wc -l <"$work/ids")
 check '[ "$n_items" -gt 100 ]' "item ids read from meta.h5 ($n_items)"
 id() { sed -n "$(($1 + 1))p" "$work/ids"; }

@@ -1115,6 +1115,7 @@ Test(output, out_in_a_missing_directory) {
     expect_unwritable_out(out, th_fmt("%s: ", out), th_fmt("%s: No such file or directory", th_path("missing/dir")));
 }
 
+// (the option parser refuses an empty value of any option, naming it)
 Test(output, empty_out) { expect_unwritable_out("", "--out needs a value", "not an empty text"); }
 
 // Starts grurec-prep on a log whose write phase lasts a while (1024 shards per split),
@@ -1232,6 +1233,25 @@ static void expect_deflated_chunks(const char *file, const char *dump, const cha
     free(b);
 }
 
+// Every dataset of the file carries a 'checksum' attribute (tensor_io's).
+static void expect_checksums(const char *file, const char *dump, int n_datasets) {
+    int datasets = 0, sums = 0;
+    for (const char *p = dump; (p = strstr(p, "DATASET \"")); p++) datasets++;
+    for (const char *p = dump; (p = strstr(p, "ATTRIBUTE \"checksum\"")); p++) sums++;
+    cr_assert_eq(datasets, n_datasets, "%s: %d datasets, expected %d", file, datasets, n_datasets);
+    cr_assert_eq(sums, n_datasets, "%s: %d of its %d datasets have a checksum", file, sums, n_datasets);
+}
+
+// The first bytes of a file grurec-prep wrote are its seal (io/h5seal.h).
+static void expect_sealed(const char *file) {
+    char head[32] = "";
+    FILE *f = fopen(file, "rb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fread(head, 1, 22, f), 22u);
+    fclose(f);
+    cr_assert_str_eq(head, "grurec sealed HDF5 v1\n", "%s begins with its seal", file);
+}
+
 Test(layout, h5dump_shows_the_datasets_and_attributes_of_design_2) {
     if (access("/usr/bin/h5dump", X_OK) != 0) TH_SKIP("h5dump is not installed at /usr/bin/h5dump");
     th_write(th_path("in.tsv"), gru4rec_log);
@@ -1239,9 +1259,13 @@ Test(layout, h5dump_shows_the_datasets_and_attributes_of_design_2) {
             th_path("out"));
     const char *meta = th_path("out/meta.h5");
     char *d = h5dump_header(meta);
-    expect_object(meta, d, "DATASET", "item_ids", "H5T_STRING");
+    expect_object(meta, d, "DATASET", "item_ids_bytes", "H5T_STD_U8LE");
+    expect_object(meta, d, "DATASET", "item_ids_offsets", "H5T_STD_I64LE");
     expect_object(meta, d, "DATASET", "item_support", "H5T_STD_I64LE");
     expect_deflated_chunks(meta, d, "item_support");
+    expect_deflated_chunks(meta, d, "item_ids_bytes");
+    expect_deflated_chunks(meta, d, "item_ids_offsets");
+    expect_checksums(meta, d, 3);
     const char *int_attrs[] = {"format_version", "n_items"};
     for (int i = 0; i < 2; i++) expect_object(meta, d, "ATTRIBUTE", int_attrs[i], "H5T_STD_I64LE");
     const char *str_attrs[] = {"source", "filters", "summary", "time_unit", "created_by", "fingerprint"};
@@ -1253,7 +1277,8 @@ Test(layout, h5dump_shows_the_datasets_and_attributes_of_design_2) {
     }
     cr_assert_null(strstr(d, "ATTRIBUTE \"valid_"), "no validation split was asked for");
     free(d);
-    cr_assert_eq(th_attr_i64(meta, "format_version"), 1);
+    cr_assert_eq(th_attr_i64(meta, "format_version"), 2);
+    expect_sealed(meta);
     cr_assert_eq(th_attr_i64(meta, "n_items"), 3);
     char *src = th_attr_str(meta, "source");
     cr_assert_not_null(strstr(src, th_path("in.tsv")), "source '%s' names the input", src);
@@ -1271,19 +1296,28 @@ Test(layout, h5dump_shows_the_datasets_and_attributes_of_design_2) {
         for (int k = 0; k < 2; k++) {
             const char *shard = th_shard_path(th_path("out"), sp, k, 2);
             cr_assert(th_exists(shard), "%s is missing", shard);
+            expect_sealed(shard);
             d = h5dump_header(shard);
             expect_object(shard, d, "DATASET", "session_offsets", "H5T_STD_I64LE");
             expect_object(shard, d, "DATASET", "items", "H5T_STD_I32LE");
             expect_object(shard, d, "DATASET", "times", "H5T_STD_I64LE");
-            expect_object(shard, d, "DATASET", "session_ids", "H5T_STRING");
+            expect_object(shard, d, "DATASET", "session_ids_bytes", "H5T_STD_U8LE");
+            expect_object(shard, d, "DATASET", "session_ids_offsets", "H5T_STD_I64LE");
             expect_deflated_chunks(shard, d, "items");
             expect_deflated_chunks(shard, d, "times");
             expect_deflated_chunks(shard, d, "session_offsets");
+            expect_deflated_chunks(shard, d, "session_ids_bytes");
+            expect_checksums(shard, d, 5);
             expect_object(shard, d, "ATTRIBUTE", "split", "H5T_STRING");
             expect_object(shard, d, "ATTRIBUTE", "time_unit", "H5T_STRING");
-            const char *ints[] = {"shard", "n_shards", "n_sessions", "n_events", "t_min", "t_max"};
-            for (int i = 0; i < 6; i++) expect_object(shard, d, "ATTRIBUTE", ints[i], "H5T_STD_I64LE");
+            expect_object(shard, d, "ATTRIBUTE", "dataset_fingerprint", "H5T_STRING");
+            const char *ints[] = {"shard", "n_shards", "format_version", "n_sessions", "n_events", "t_min", "t_max"};
+            for (int i = 0; i < 7; i++) expect_object(shard, d, "ATTRIBUTE", ints[i], "H5T_STD_I64LE");
             free(d);
+            char *fp = th_attr_str(shard, "dataset_fingerprint"), *mfp = th_attr_str(meta, "fingerprint");
+            cr_assert_str_eq(fp, mfp, "%s names its dataset", shard);
+            free(fp);
+            free(mfp);
             char *split = th_attr_str(shard, "split");
             cr_assert_str_eq(split, split_names[sp]);
             free(split);

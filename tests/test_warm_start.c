@@ -15,6 +15,7 @@
 #include "backend/backend.h"
 #include "cmd/config.h"
 #include "data/dataset.h"
+#include "io/h5seal.h"
 #include "io/tensor_io.h"
 #include "io/warm_start.h"
 #include "model/model.h"
@@ -88,6 +89,7 @@ static void make_from(const char *path, const char *dir, const train_config *c) 
     for (int k = 0; k < 8; k++)
         if (oa[k]) cr_assert_eq(tensor_write_f32(f, names[k], oa[k], on[k]), 0);
     H5Fclose(f);
+    cr_assert_eq(h5seal_write(path), 0);  // the change is the writer's own (io/h5seal.h)
     backend_free(b);
     tensors_free(&t);
     dataset_close(&m);

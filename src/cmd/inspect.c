@@ -20,8 +20,8 @@ static const char *const inspect_usage =
     "PATH is a dataset directory (made by grurec-prep), a model or checkpoint file, or a run\n"
     "directory (its final model.h5, else its newest checkpoint). Prints what it holds: for a\n"
     "dataset the items, splits, shards, fingerprint, prep options and counts; for a model the\n"
-    "configuration, the tensors and, for a checkpoint, the epoch, step and ranks; every tensor's\n"
-    "checksum is verified (damage: exit 2 naming the file and the tensor).\n"
+    "configuration, the tensors and, for a checkpoint, the epoch, step and ranks; the file's\n"
+    "seal and every tensor's checksum are verified (damage: exit 2 naming the file).\n"
     "  --hash   print a checksum of the parameters as the last line (compare runs with it)\n";
 
 static void inspect_dataset(const char *dir) {

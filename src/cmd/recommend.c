@@ -90,12 +90,7 @@ void rec_open(recommender *r, const char *model, const char *data_dir, int max_r
         if (r->s.n_items != m.n_items || strcmp(fp, m.fingerprint) != 0)
             input_fail(path, 0, "this model was trained on another dataset (fingerprint %s, %lld items; %s has %s, %lld items)",
                        fp, (long long)r->s.n_items, data_dir, m.fingerprint, (long long)m.n_items);
-        if (!r->ids) {  // an older model: the dataset has them
-            char **ids = dataset_item_ids(&m);
-            r->ids = xmalloc((size_t)(m.n_items ? m.n_items : 1) * sizeof *r->ids);
-            for (int64_t i = 0; i < m.n_items; i++) r->ids[i] = xstrdup(ids[i] ? ids[i] : "");
-            dataset_free_item_ids(&m, ids);
-        }
+        if (!r->ids) r->ids = dataset_item_ids(&m);  // an older model: the dataset has them (one allocation too)
         dataset_close(&m);
     } else if (!r->ids) {
         input_fail(path, 0, "this model holds no item ids (written by a grurec before models had them): give --data DIR");
@@ -127,7 +122,7 @@ void rec_close(recommender *r) {
     free(r->order);
     free(r->map.slot_id1);
     free(r->map.slot_tag);
-    id_table_free(r->ids, r->s.n_items);
+    free(r->ids);
     tensors_free(&r->p);
 }
 

@@ -249,6 +249,8 @@ int cmd_train(int argc, char **argv, comm *cm) {
                    m.split[SPLIT_TRAIN].n_shards, P, P);
     session_stream st;
     stream_load(&st, &m, SPLIT_TRAIN, rank, P);
+    // (the evaluation shards are read at the end: a damaged or foreign one is refused now)
+    for (int sp = SPLIT_VALID; sp <= SPLIT_TEST; sp++) dataset_check_shards(&m, sp, rank, P);
     // RUN belongs to one dataset and one model configuration: another is refused here,
     // before anything in it is written or deleted.
     char data_dir[4096];

@@ -6,6 +6,7 @@
 
 #include "util/check.h"
 #include "io/h5util.h"
+#include "io/string_table.h"
 
 const char *const split_names[N_SPLITS] = {"train", "valid", "test"};
 
@@ -21,11 +22,16 @@ static char *meta_path(const char *dir) {
     return p;
 }
 
+// A file without a seal: grurec-prep wrote none before format version 2.
+static const char *const unsealed =
+    "written by an earlier grurec-prep (dataset format 1) or not by grurec-prep: re-run grurec-prep to make "
+    "this dataset again";
+
 void dataset_open(const char *dir, dataset_meta *m) {
     memset(m, 0, sizeof *m);
     m->dir = xstrdup(dir);
     char *path = meta_path(dir);
-    hid_t f = h5_open_read(path);
+    hid_t f = h5_open_sealed(path, unsealed);
     m->format_version = h5_get_attr_i64(f, "format_version", path);
     if (m->format_version != DATASET_FORMAT_VERSION)
         input_fail(path, 0, "dataset format version %lld, this grurec reads version %d",
@@ -35,15 +41,13 @@ void dataset_open(const char *dir, dataset_meta *m) {
     m->fingerprint = h5_get_attr_str(f, "fingerprint", path);
     m->filters = h5_get_attr_str(f, "filters", path);
     m->summary = h5_get_attr_str(f, "summary", path);
+    if (m->n_items < 0 || m->n_items > INT32_MAX) input_fail(path, 0, "wrong layout: n_items is %lld", (long long)m->n_items);
+    m->item_support = xmalloc((size_t)(m->n_items ? m->n_items : 1) * sizeof *m->item_support);
+    h5_read_checked(f, "item_support", path, H5T_NATIVE_INT64, sizeof(int64_t), m->n_items, DATASET_CHUNK, m->item_support);
     int64_t n;
-    hid_t d = h5_open_1d(f, "item_support", path, &n);
-    if (n != m->n_items) input_fail(path, 0, "wrong layout: item_support has %lld rows, n_items is %lld", (long long)n, (long long)m->n_items);
-    m->item_support = xmalloc((size_t)(n ? n : 1) * sizeof *m->item_support);
-    h5_read_at(d, H5T_NATIVE_INT64, 0, n, m->item_support);
+    hid_t d = h5_open_1d(f, "item_ids_offsets", path, &n);
     H5Dclose(d);
-    d = h5_open_1d(f, "item_ids", path, &n);
-    H5Dclose(d);
-    if (n != m->n_items) input_fail(path, 0, "wrong layout: item_ids has %lld rows, n_items is %lld", (long long)n, (long long)m->n_items);
+    if (n != m->n_items + 1) input_fail(path, 0, "wrong layout: item_ids_offsets has %lld rows, n_items is %lld", (long long)n, (long long)m->n_items);
     for (int s = 0; s < N_SPLITS; s++) {
         split_info *si = &m->split[s];
         char key[64];
@@ -78,37 +82,33 @@ void dataset_close(dataset_meta *m) {
 
 char **dataset_item_ids(const dataset_meta *m) {
     char *path = meta_path(m->dir);
-    hid_t f = h5_open_read(path);
-    int64_t n;
-    hid_t d = h5_open_1d(f, "item_ids", path, &n);
-    char **ids = xcalloc((size_t)(n ? n : 1), sizeof *ids);
-    hid_t t = h5_vlen_string_type();
-    h5_read_at(d, t, 0, n, ids);
-    H5Tclose(t);
-    H5Dclose(d);
+    hid_t f = h5_open_sealed(path, unsealed);
+    char **ids = strtab_read(f, "item_ids", path, m->n_items, DATASET_CHUNK);
     H5Fclose(f);
     free(path);
     return ids;
 }
 
 void dataset_free_item_ids(const dataset_meta *m, char **ids) {
-    for (int64_t i = 0; i < m->n_items; i++) H5free_memory(ids[i]);
-    free(ids);
+    (void)m;
+    free(ids);  // (one allocation: the pointers and the bytes)
 }
 
-// Reads all of NAME (an integer dataset of N elements) in chunk-sized blocks.
-static void *read_all(hid_t f, const char *name, const char *path, hid_t memtype, size_t elem, int64_t *n) {
-    hid_t d = h5_open_1d(f, name, path, n);
-    hid_t t = H5Dget_type(d);
-    if (H5Tget_class(t) != H5T_INTEGER) input_fail(path, 0, "wrong layout: dataset '%s' is not integer", name);
-    H5Tclose(t);
-    char *buf = xmalloc((size_t)(*n ? *n : 1) * elem);
-    for (int64_t at = 0; at < *n; at += DATASET_CHUNK) {
-        int64_t cnt = *n - at < DATASET_CHUNK ? *n - at : DATASET_CHUNK;
-        h5_read_at(d, memtype, at, cnt, buf + (size_t)at * elem);
-    }
-    H5Dclose(d);
-    return buf;
+// A shard must be this dataset's, of this split, and the shard its file name says.
+static void check_shard_identity(hid_t f, const char *path, const dataset_meta *m, int split, int shard) {
+    char *fp = h5_get_attr_str(f, "dataset_fingerprint", path);
+    if (strcmp(fp, m->fingerprint) != 0)
+        input_fail(path, 0, "a shard of dataset %s, this dataset is %s (%s/meta.h5): a shard of another dataset was "
+                   "copied in; re-run grurec-prep or copy the whole dataset", fp, m->fingerprint, m->dir);
+    free(fp);
+    char *sp = h5_get_attr_str(f, "split", path);
+    if (strcmp(sp, split_names[split]) != 0)
+        input_fail(path, 0, "a shard of the %s split, found among the %s shards", sp, split_names[split]);
+    free(sp);
+    const int64_t k = h5_get_attr_i64(f, "shard", path), n = h5_get_attr_i64(f, "n_shards", path);
+    if (k != shard || n != m->split[split].n_shards)
+        input_fail(path, 0, "shard %lld of %lld, but its name and meta.h5 say shard %d of %d (renamed?)", (long long)k,
+                   (long long)n, shard, m->split[split].n_shards);
 }
 
 void shard_read(const dataset_meta *m, int split, int shard, shard_data *s) {
@@ -117,24 +117,24 @@ void shard_read(const dataset_meta *m, int split, int shard, shard_data *s) {
     if (!si->present) input_fail(m->dir, 0, "the dataset has no %s split", split_names[split]);
     char path[4096];
     dataset_shard_path(path, sizeof path, m->dir, split, shard, si->n_shards);
-    hid_t f = h5_open_read(path);
+    hid_t f = h5_open_sealed(path, unsealed);
+    check_shard_identity(f, path, m, split, shard);
     s->shard = shard;
     s->n_shards = si->n_shards;
     s->n_sessions = h5_get_attr_i64(f, "n_sessions", path);
     s->n_events = h5_get_attr_i64(f, "n_events", path);
     s->t_min = h5_get_attr_i64(f, "t_min", path);
     s->t_max = h5_get_attr_i64(f, "t_max", path);
-    if (h5_get_attr_i64(f, "shard", path) != shard || h5_get_attr_i64(f, "n_shards", path) != si->n_shards)
-        input_fail(path, 0, "wrong layout: shard attributes do not match the file name");
-    int64_t n_off, n_items, n_times;
-    s->offsets = read_all(f, "session_offsets", path, H5T_NATIVE_INT64, sizeof(int64_t), &n_off);
-    s->items = read_all(f, "items", path, H5T_NATIVE_INT32, sizeof(int32_t), &n_items);
-    s->times = read_all(f, "times", path, H5T_NATIVE_INT64, sizeof(int64_t), &n_times);
+    if (s->n_sessions < 0 || s->n_events < s->n_sessions)
+        input_fail(path, 0, "wrong layout: %lld sessions of %lld events", (long long)s->n_sessions, (long long)s->n_events);
+    // (h5_read_checked refuses a dataset of another length before it reads a byte)
+    s->offsets = xmalloc((size_t)(s->n_sessions + 1) * sizeof *s->offsets);
+    s->items = xmalloc((size_t)(s->n_events ? s->n_events : 1) * sizeof *s->items);
+    s->times = xmalloc((size_t)(s->n_events ? s->n_events : 1) * sizeof *s->times);
+    h5_read_checked(f, "session_offsets", path, H5T_NATIVE_INT64, sizeof(int64_t), s->n_sessions + 1, DATASET_CHUNK, s->offsets);
+    h5_read_checked(f, "items", path, H5T_NATIVE_INT32, sizeof(int32_t), s->n_events, DATASET_CHUNK, s->items);
+    h5_read_checked(f, "times", path, H5T_NATIVE_INT64, sizeof(int64_t), s->n_events, DATASET_CHUNK, s->times);
     H5Fclose(f);
-    if (n_off != s->n_sessions + 1 || n_items != s->n_events || n_times != s->n_events)
-        input_fail(path, 0, "wrong layout: %lld offsets, %lld items, %lld times for %lld sessions and %lld events",
-                   (long long)n_off, (long long)n_items, (long long)n_times, (long long)s->n_sessions,
-                   (long long)s->n_events);
     if (s->offsets[0] != 0 || s->offsets[s->n_sessions] != s->n_events)
         input_fail(path, 0, "corrupt: session_offsets must run from 0 to n_events");
     for (int64_t k = 0; k < s->n_sessions; k++)
@@ -142,6 +142,17 @@ void shard_read(const dataset_meta *m, int split, int shard, shard_data *s) {
     for (int64_t e = 0; e < s->n_events; e++)
         if (s->items[e] < 0 || s->items[e] >= m->n_items)
             input_fail(path, 0, "corrupt: item id %d at event %lld is outside 0..%lld", s->items[e], (long long)e, (long long)m->n_items - 1);
+}
+
+void dataset_check_shards(const dataset_meta *m, int split, int rank, int world) {
+    const split_info *si = &m->split[split];
+    for (int k = rank; si->present && k < si->n_shards; k += world) {
+        char path[4096];
+        dataset_shard_path(path, sizeof path, m->dir, split, k, si->n_shards);
+        hid_t f = h5_open_sealed(path, unsealed);
+        check_shard_identity(f, path, m, split, k);
+        H5Fclose(f);
+    }
 }
 
 void shard_free(shard_data *s) {

@@ -1,12 +1,14 @@
 // The dataset format of DESIGN §2 (written by grurec-prep, read by every grurec
-// command): DIR/meta.h5 plus DIR/SPLIT/shard-SSSSS-of-NNNNN.h5 per split.
+// command): DIR/meta.h5 plus DIR/SPLIT/shard-SSSSS-of-NNNNN.h5 per split. Version 2
+// (docs/formats.md): every file sealed (io/h5seal.h), every dataset checksummed, ids in
+// string tables (io/string_table.h), and each shard names its dataset and place.
 #ifndef GRUREC_DATASET_H
 #define GRUREC_DATASET_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define DATASET_FORMAT_VERSION 1
+#define DATASET_FORMAT_VERSION 2
 #define DATASET_CHUNK ((int64_t)1 << 20)  // elements per HDF5 chunk
 
 enum { SPLIT_TRAIN, SPLIT_VALID, SPLIT_TEST, N_SPLITS };
@@ -44,12 +46,19 @@ void dataset_shard_path(char *buf, size_t size, const char *dir, int split, int 
 // names the file.
 void dataset_open(const char *dir, dataset_meta *m);
 void dataset_close(dataset_meta *m);
-// Original item ids (index = dense id), read on demand; free with dataset_free_item_ids.
+// Original item ids (index = dense id), read on demand (verified: damage is an input
+// error naming meta.h5); free with dataset_free_item_ids.
 char **dataset_item_ids(const dataset_meta *m);
 void dataset_free_item_ids(const dataset_meta *m, char **ids);
-// Reads one shard and checks its layout and contents (offsets monotone, items in
-// range, sizes agreeing with the attributes).
+// Reads one shard and checks it: its seal and checksums, that it is this dataset's
+// (fingerprint), of this split and this shard of this many (as its name says), and its
+// contents (offsets monotone, items in range, sizes agreeing with the attributes).
+// Anything else is an input error naming the shard.
 void shard_read(const dataset_meta *m, int split, int shard, shard_data *s);
 void shard_free(shard_data *s);
+// Checks, without reading their values, the shards of SPLIT that rank RANK of WORLD reads
+// (s mod WORLD == RANK): seal and identity as shard_read does. Training checks its
+// evaluation splits so at its start, not after hours of training.
+void dataset_check_shards(const dataset_meta *m, int split, int rank, int world);
 
 #endif

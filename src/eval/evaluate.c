@@ -126,7 +126,7 @@ static void evaluate_other_dataset(const train_config *c, const model_shape *s, 
     }
     free(to);
     dataset_free_item_ids(m, ours);
-    id_table_free(theirs, s->n_items);
+    free(theirs);
 }
 
 static const char *const eval_usage =

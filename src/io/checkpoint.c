@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/check.h"
+#include "io/h5seal.h"
 #include "io/h5util.h"
 #include "io/run_dir.h"
 #include "io/tensor_io.h"
@@ -129,7 +130,7 @@ static int write_checkpoint_file(const char *tmp, comm *cm, const train_config *
                                  const char *fingerprint, const char *data_dir, char *const *item_ids,
                                  const lane_dump *d) {
     errno = 0;
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = h5_create_file(tmp);
     if (f < 0) return last_error();
     int err = 0;
     const char *groups[3] = {"params", "optim", "state"};
@@ -160,6 +161,7 @@ static int write_checkpoint_file(const char *tmp, comm *cm, const train_config *
     // which runs no exit-time close)
     errno = 0;
     if (H5Fclose(f) < 0 && !err) err = last_error();
+    if (!err) err = h5seal_write(tmp);
     if (!err) {
         int fd = open(tmp, O_RDONLY);
         if (fd < 0 || fsync(fd) != 0) err = last_error();
@@ -235,8 +237,11 @@ static int try_load(const char *path, const train_config *c, const model_shape *
                     const char *fingerprint, int reshard, int tables) {
     h5_quiet();
     if (access(path, R_OK) != 0) input_fail(path, 0, "cannot read the checkpoint: %s", strerror(errno));
-    if (H5Fis_hdf5(path) <= 0) {
-        fprintf(stderr, "grurec: warning: checkpoint %s is damaged (not HDF5): skipped\n", path);
+    int sealed;  // (io/h5seal.h: no byte of a damaged file reaches HDF5)
+    const char *damage = h5seal_check(path, &sealed);
+    if (damage) {
+        if (strncmp(damage, "damaged: ", 9) == 0) damage += 9;
+        fprintf(stderr, "grurec: warning: checkpoint %s is damaged (%s): skipped\n", path, damage);
         return 0;
     }
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);

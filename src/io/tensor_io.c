@@ -6,24 +6,36 @@
 
 #include "util/check.h"
 
-uint64_t tensor_checksum(const void *v, size_t n_words) {
+uint64_t tensor_checksum_more(uint64_t h, const void *v, size_t n_words) {
     const uint32_t *w = v;
-    uint64_t h = 0xCBF29CE484222325ull;
     for (size_t i = 0; i < n_words; i++) h = (h ^ w[i]) * 0x100000001B3ull;
     return h;
 }
 
-// The checksum of N elements of ELEM bytes: whole words as they are, bytes zero-padded.
-static uint64_t checksum_of(const void *v, size_t n, size_t elem) {
-    if (elem % 4 == 0) return tensor_checksum(v, n * elem / 4);
-    size_t words = (n * elem + 3) / 4;
-    uint32_t *pad = xcalloc(words ? words : 1, sizeof *pad);
-    memcpy(pad, v, n * elem);
-    uint64_t h = tensor_checksum(pad, words);
-    free(pad);
-    return h;
+uint64_t tensor_checksum(const void *v, size_t n_words) {
+    return tensor_checksum_more(TENSOR_CHECKSUM_INIT, v, n_words);
 }
 
+int tensor_set_checksum(hid_t d, uint64_t sum) {
+    int64_t v = (int64_t)sum;
+    hid_t sp = H5Screate(H5S_SCALAR);
+    hid_t a = sp >= 0 ? H5Acreate2(d, "checksum", H5T_STD_I64LE, sp, H5P_DEFAULT, H5P_DEFAULT) : -1;
+    int ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &v) >= 0;
+    if (a >= 0) H5Aclose(a);
+    if (sp >= 0) H5Sclose(sp);
+    return ok ? 0 : -1;
+}
+
+int tensor_get_checksum(hid_t d, uint64_t *sum) {
+    int64_t v = 0;
+    hid_t a = H5Aexists(d, "checksum") > 0 ? H5Aopen(d, "checksum", H5P_DEFAULT) : -1;
+    int ok = a >= 0 && H5Aread(a, H5T_NATIVE_INT64, &v) >= 0;
+    if (a >= 0) H5Aclose(a);
+    *sum = (uint64_t)v;
+    return ok ? 0 : -1;
+}
+
+// N elements of ELEM bytes, checksummed as N * ELEM / 4 words (bytes come in whole words).
 static int write_words(hid_t f, const char *name, hid_t file_type, hid_t mem_type, const void *v, size_t n,
                        size_t elem) {
     hsize_t dims = n, chunk = n < (1u << 20) ? (n ? n : 1) : (1u << 20);
@@ -31,14 +43,7 @@ static int write_words(hid_t f, const char *name, hid_t file_type, hid_t mem_typ
     hid_t d = sp >= 0 && pl >= 0 && H5Pset_chunk(pl, 1, &chunk) >= 0
                   ? H5Dcreate2(f, name, file_type, sp, H5P_DEFAULT, pl, H5P_DEFAULT) : -1;
     int ok = d >= 0 && (n == 0 || H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
-    if (ok) {
-        int64_t sum = (int64_t)checksum_of(v, n, elem);
-        hid_t asp = H5Screate(H5S_SCALAR);
-        hid_t a = H5Acreate2(d, "checksum", H5T_STD_I64LE, asp, H5P_DEFAULT, H5P_DEFAULT);
-        ok = a >= 0 && H5Awrite(a, H5T_NATIVE_INT64, &sum) >= 0;
-        if (a >= 0) H5Aclose(a);
-        H5Sclose(asp);
-    }
+    if (ok) ok = tensor_set_checksum(d, tensor_checksum(v, n * elem / 4)) == 0;
     if (d >= 0) H5Dclose(d);
     if (pl >= 0) H5Pclose(pl);
     if (sp >= 0) H5Sclose(sp);
@@ -49,24 +54,13 @@ int tensor_write_f32(hid_t f, const char *name, const float *v, size_t n) {
     return write_words(f, name, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, v, n, 4);
 }
 
-int tensor_write_i64(hid_t f, const char *name, const int64_t *v, size_t n) {
-    return write_words(f, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v, n, 8);
-}
-
 int tensor_write_u8(hid_t f, const char *name, const uint8_t *v, size_t n) {
+    if (n % 4) return -1;
     return write_words(f, name, H5T_STD_U8LE, H5T_NATIVE_UINT8, v, n, 1);
 }
 
-int64_t tensor_length(hid_t f, const char *name) {
-    if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return -1;
-    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
-    if (d < 0) return -1;
-    hid_t sp = H5Dget_space(d);
-    hsize_t dims[2] = {0, 0};
-    int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, dims, NULL) == 1;
-    if (sp >= 0) H5Sclose(sp);
-    H5Dclose(d);
-    return ok ? (int64_t)dims[0] : -1;
+int tensor_write_i64(hid_t f, const char *name, const int64_t *v, size_t n) {
+    return write_words(f, name, H5T_STD_I64LE, H5T_NATIVE_INT64, v, n, 8);
 }
 
 static const char *read_words(hid_t f, const char *name, hid_t mem_type, void *v, size_t n, size_t elem) {
@@ -79,13 +73,11 @@ static const char *read_words(hid_t f, const char *name, hid_t mem_type, void *v
     if (sp < 0 || H5Sget_simple_extent_ndims(sp) != 1 || H5Sget_simple_extent_dims(sp, dims, NULL) != 1 || dims[0] != n)
         why = "has another size than the model's config";
     if (sp >= 0) H5Sclose(sp);
-    int64_t sum = 0;
-    hid_t a = why ? -1 : H5Aopen(d, "checksum", H5P_DEFAULT);
-    if (!why && (a < 0 || H5Aread(a, H5T_NATIVE_INT64, &sum) < 0))
+    uint64_t sum = 0;
+    if (!why && tensor_get_checksum(d, &sum) < 0)
         why = "has no checksum (damaged, or written by a grurec before models had them)";
     if (!why && n > 0 && H5Dread(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) < 0) why = "cannot be read";
-    if (!why && (int64_t)checksum_of(v, n, elem) != sum) why = "fails its checksum";
-    if (a >= 0) H5Aclose(a);
+    if (!why && tensor_checksum(v, n * elem / 4) != sum) why = "fails its checksum";
     H5Dclose(d);
     return why;
 }
@@ -96,10 +88,6 @@ const char *tensor_read_f32(hid_t f, const char *name, float *v, size_t n) {
 
 const char *tensor_read_i64(hid_t f, const char *name, int64_t *v, size_t n) {
     return read_words(f, name, H5T_NATIVE_INT64, v, n, 8);
-}
-
-const char *tensor_read_u8(hid_t f, const char *name, uint8_t *v, size_t n) {
-    return read_words(f, name, H5T_NATIVE_UINT8, v, n, 1);
 }
 
 typedef struct {
@@ -128,9 +116,9 @@ static herr_t verify_one(hid_t f, const char *name, const H5O_info_t *info, void
         int64_t *v = xmalloc((size_t)n * sizeof *v);
         why = tensor_read_i64(f, name, v, (size_t)n);
         free(v);
-    } else if (n >= 0 && elem == 1 && !is_float) {
-        uint8_t *v = xmalloc((size_t)n + 1);
-        why = tensor_read_u8(f, name, v, (size_t)n);
+    } else if (n >= 0 && elem == 1 && !is_float) {  // a string table's bytes: whole words
+        uint8_t *v = xmalloc((size_t)n + 4);
+        why = n % 4 ? "is not a whole number of words" : read_words(f, name, H5T_NATIVE_UINT8, v, (size_t)n, 1);
         free(v);
     }
     if (why) {

@@ -9,21 +9,26 @@
 #include <stdint.h>
 
 uint64_t tensor_checksum(const void *v, size_t n_words);  // N_WORDS 32-bit words
+// The same checksum taken piece by piece: H = TENSOR_CHECKSUM_INIT, then each piece in
+// order (whole 32-bit words) gives what tensor_checksum gives over their concatenation.
+#define TENSOR_CHECKSUM_INIT 0xCBF29CE484222325ull
+uint64_t tensor_checksum_more(uint64_t h, const void *v, size_t n_words);
+// The 'checksum' attribute of dataset D: stores SUM (0, or -1 on failure) / reads it
+// (0, or -1 when it is missing or unreadable).
+int tensor_set_checksum(hid_t d, uint64_t sum);
+int tensor_get_checksum(hid_t d, uint64_t *sum);
 
 // Writes NAME (N elements of 4 bytes (floats) or 8 (int64), chunked, uncompressed) and its
 // checksum. 0 on success, -1 on any failure (nothing printed, errno as HDF5 left it): a
 // full disk is the caller's to report, naming its file.
 int tensor_write_f32(hid_t f, const char *name, const float *v, size_t n);
 int tensor_write_i64(hid_t f, const char *name, const int64_t *v, size_t n);
-// Bytes (the item ids' text); the checksum covers them zero-padded to whole words.
+// Bytes in whole 32-bit words (N a multiple of 4: a string table's bytes, io/string_table.h).
 int tensor_write_u8(hid_t f, const char *name, const uint8_t *v, size_t n);
 // Reads NAME (exactly N elements) into V and verifies its checksum. NULL when it is whole,
 // else what is wrong with it ("missing", "fails its checksum", ...).
 const char *tensor_read_f32(hid_t f, const char *name, float *v, size_t n);
 const char *tensor_read_i64(hid_t f, const char *name, int64_t *v, size_t n);
-const char *tensor_read_u8(hid_t f, const char *name, uint8_t *v, size_t n);
-// The length of the 1-D dataset NAME, or -1 when it is missing or not 1-D.
-int64_t tensor_length(hid_t f, const char *name);
 // Verifies every dataset of F (a model or checkpoint) against its checksum: NULL when all
 // do (*count: how many), else the name of the first that does not (static storage).
 const char *tensor_verify_all(hid_t f, int *count);

@@ -45,13 +45,11 @@ static char **from_ids(hid_t f, const char *path, int64_t n) {
     dataset_open(dir, &m);
     if (strcmp(m.fingerprint, fp) != 0 || m.n_items != n)
         input_fail(path, 0, "--warm-start: this model holds no item ids, and its dataset %s has changed since", dir);
-    char **ids = dataset_item_ids(&m), **own = xmalloc((size_t)(n ? n : 1) * sizeof *own);
-    for (int64_t i = 0; i < n; i++) own[i] = xstrdup(ids[i] ? ids[i] : "");
-    dataset_free_item_ids(&m, ids);
+    char **ids = dataset_item_ids(&m);  // (one allocation, as id_table_read's)
     dataset_close(&m);
     free(dir);
     free(fp);
-    return own;
+    return ids;
 }
 
 static void same_setting(int equal, const char *path, const char *setting, const char *theirs, const char *ours) {
@@ -102,7 +100,7 @@ void warm_start_check(const char *from, const train_config *c, const dataset_met
     w->dropped = n_from - w->kept;
     w->optimizer = H5Lexists(f, "optim", H5P_DEFAULT) > 0;
     free(from_of);
-    id_table_free(ids, n_from);
+    free(ids);
     dataset_free_item_ids(m, ours);
     H5Fclose(f);
 }
@@ -153,7 +151,7 @@ void warm_start_load(const warm_start_info *w, const model_shape *s, model_tenso
             for (int k = 0; k < 2; k++) take(f, path, optim[t][k], oa[2 + 2 * t + k], 0, from_of, N, n_from, widths[t]);
         }
         free(from_of);
-        id_table_free(ids, n_from);
+        free(ids);
         dataset_free_item_ids(m, ours);
     }
     H5Fclose(f);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/check.h"
+#include "io/h5seal.h"
 #include "io/h5util.h"
 #include "io/run_dir.h"
 #include "io/tensor_io.h"
@@ -133,7 +134,7 @@ void model_save(const char *path, const model_shape *s, const model_tensors *t, 
     h5_quiet();
     set_fail_cleanup(abandon_model, g_model_path);
     errno = 0;
-    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t f = h5_create_file(tmp);
     if (f < 0) model_write_failed(path, errno);
     hid_t g = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) model_write_failed(path, errno);
@@ -151,6 +152,8 @@ void model_save(const char *path, const model_shape *s, const model_tensors *t, 
     run_dir_stamp(f, c, fingerprint, data_dir, s->n_items);
     errno = 0;
     if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0 || H5Fclose(f) < 0) model_write_failed(path, errno);
+    int err = h5seal_write(tmp);  // (io/h5seal.h: readers verify every byte before HDF5 reads one)
+    if (err) model_write_failed(path, err);
     errno = 0;
     if (rename(tmp, path) != 0) model_write_failed(path, errno);
     set_fail_cleanup(NULL, NULL);
@@ -164,8 +167,8 @@ void model_resolve_path(const char *model, char *path, size_t size) {
     }
     xsnprintf(path, size, "%s/model.h5", model);
     if (access(path, R_OK) == 0) return;
-    // The newest checkpoint that opens (ckpt-%012lld.h5: the newest sorts last); a cut-off
-    // one is skipped with a warning (training verifies every checksum when it resumes).
+    // The newest checkpoint that verifies (ckpt-%012lld.h5: the newest sorts last); a damaged
+    // one is skipped with a warning.
     char best[256] = "", bound[256] = "\x7f";
     for (;;) {
         DIR *d = opendir(model);
@@ -180,12 +183,7 @@ void model_resolve_path(const char *model, char *path, size_t size) {
         if (d) closedir(d);
         if (!best[0]) input_fail(model, 0, "no model.h5 and no readable checkpoint in this run directory");
         xsnprintf(path, size, "%s/%s", model, best);
-        h5_quiet();
-        hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-        if (f >= 0) {
-            H5Fclose(f);
-            return;
-        }
+        if (h5_readable(path)) return;
         fprintf(stderr, "%s: warning: checkpoint %s is damaged: skipped\n", program_name(), path);
         memcpy(bound, best, sizeof bound);
     }
