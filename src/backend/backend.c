@@ -12,6 +12,7 @@
 struct backend {
     const backend_ops *ops;
     backend_impl *impl;
+    table_optim own;  // the tables' Adagrad state of a backend trained alone (backend_create)
 };
 
 static backend_device g_device = BACKEND_CPU;
@@ -58,15 +59,31 @@ backend_device backend_choose_device(const char *want, int local_rank, int verbo
     return g_device = BACKEND_CPU;
 }
 
-backend *backend_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
-                        int for_training, int rank, const int64_t *item_support) {
+static backend *create(const train_config *c, const model_shape *s, model_tensors *params, const table_optim *opt,
+                       int max_rows, int rank, const int64_t *item_support) {
     backend *b = xcalloc(1, sizeof *b);
     b->ops = &cpu_backend_ops;
 #ifdef GRUREC_HAVE_CUDA
     if (g_device == BACKEND_CUDA) b->ops = &cuda_backend_ops;
 #endif
-    b->impl = b->ops->create(c, s, params, max_rows, for_training, rank, item_support);
+    b->impl = b->ops->create(c, s, params, opt, max_rows, rank, item_support);
     return b;
+}
+
+backend *backend_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
+                        int for_training, int rank, const int64_t *item_support) {
+    table_optim own = {0};
+    arena heap = arena_heap();
+    if (for_training) table_optim_alloc(&own, s, c->momentum > 0, &heap);
+    backend *b = create(c, s, params, for_training ? &own : NULL, max_rows, rank, item_support);
+    b->own = own;
+    return b;
+}
+
+backend *backend_create_trainer(const train_config *c, const model_shape *s, model_tensors *params,
+                                const table_optim *opt, int max_rows, int rank, const int64_t *item_support) {
+    CHECK(opt, "a training backend without the tables' optimizer state");
+    return create(c, s, params, opt, max_rows, rank, item_support);
 }
 
 backend *backend_create_scorer(backend *training, int max_rows) {
@@ -79,6 +96,8 @@ backend *backend_create_scorer(backend *training, int max_rows) {
 void backend_free(backend *b) {
     if (!b) return;
     b->ops->free(b->impl);
+    arena heap = arena_heap();
+    table_optim_release(&b->own, &heap);
     free(b);
 }
 

@@ -39,10 +39,16 @@ const char *backend_device_name(backend_device d);
 int backend_built_with_cuda(void);
 
 // PARAMS are borrowed (they outlive the backend). MAX_ROWS bounds M (the lanes).
-// With FOR_TRAINING, optimizer state, gradients and dropout are set up. RANK makes
+// With FOR_TRAINING, optimizer state, gradients and dropout are set up; the item tables'
+// Adagrad state is then the backend's own (a backend trained alone: tests). RANK makes
 // dropout masks differ between ranks.
 backend *backend_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
                         int for_training, int rank, const int64_t *item_support);
+// A training backend whose item tables' Adagrad state is OPT's (borrowed: the table
+// module keeps it beside the tables, src/dist/tables.h). The backend keeps the dense
+// weights' state itself.
+backend *backend_create_trainer(const train_config *c, const model_shape *s, model_tensors *params,
+                                const table_optim *opt, int max_rows, int rank, const int64_t *item_support);
 // A scoring backend (as FOR_TRAINING = 0) over TRAINING's parameters where they live:
 // evaluation during training needs no second copy of the model on a GPU. TRAINING must
 // outlive it and must not step while it scores.

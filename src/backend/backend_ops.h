@@ -14,8 +14,9 @@ typedef struct backend_impl backend_impl;
 
 typedef struct backend_ops {
     const char *name;
-    backend_impl *(*create)(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
-                            int for_training, int rank, const int64_t *item_support);
+    // OPT: the tables' Adagrad state of a training backend (borrowed); NULL: a scoring backend
+    backend_impl *(*create)(const train_config *c, const model_shape *s, model_tensors *params, const table_optim *opt,
+                            int max_rows, int rank, const int64_t *item_support);
     backend_impl *(*create_scorer)(backend_impl *training, int max_rows);
     void (*free)(backend_impl *b);
     float **(*states)(backend_impl *b);

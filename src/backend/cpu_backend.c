@@ -13,7 +13,6 @@
 #include "model/optim.h"
 #include "data/rng.h"
 #include "backend/sgemm.h"
-#include "dist/state_mem.h"
 
 struct backend_impl {
     train_config cfg;
@@ -41,7 +40,7 @@ struct backend_impl {
     const float *const *dense_parts;
     int n_dense_parts;
     size_t dense_lo, dense_hi;  // the dense values the update writes (with dense_parts)
-    float *acc_Wy, *mom_Wy, *acc_by, *mom_by, *acc_E, *mom_E;
+    table_optim tab;  // the item tables' Adagrad state (borrowed: the caller's)
     row_grads g_Wy, g_by, g_E;
     float *log_support;  // [n_items] log of training support (logq)
     double flops;        // in matrix products so far (benchmarks report GFLOP/s)
@@ -58,8 +57,9 @@ static void gemm(backend_impl *b, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE 
     b->flops += 2.0 * m * n * k;
 }
 
-static backend_impl *cpu_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
-                             int for_training, int rank, const int64_t *item_support) {
+static backend_impl *cpu_create(const train_config *c, const model_shape *s, model_tensors *params,
+                                const table_optim *opt, int max_rows, int rank, const int64_t *item_support) {
+    const int for_training = opt != NULL;
     backend_impl *b = xcalloc(1, sizeof *b);
     b->cfg = *c;
     b->s = *s;
@@ -109,19 +109,11 @@ static backend_impl *cpu_create(const train_config *c, const model_shape *s, mod
         b->g_dense = alloc_f(s->n_dense);
         b->acc_dense = alloc_f(s->n_dense);
         b->mom_dense = mom ? alloc_f(s->n_dense) : NULL;
-        // (the tables' optimizer state lives beside them: model_state_bytes sizes both)
-        b->acc_Wy = state_alloc(N * b->H);
-        b->mom_Wy = mom ? state_alloc(N * b->H) : NULL;
-        b->acc_by = state_alloc(N);
-        b->mom_by = mom ? state_alloc(N) : NULL;
+        b->tab = *opt;
         // Touched rows per step: the columns, plus the inputs when Wy is also the input table.
         row_grads_init(&b->g_Wy, s->n_items, b->H, b->max_cols + max_rows);
         row_grads_init(&b->g_by, s->n_items, 1, b->max_cols);
-        if (params->E) {
-            b->acc_E = state_alloc(N * s->emb_width);
-            b->mom_E = mom ? state_alloc(N * s->emb_width) : NULL;
-            row_grads_init(&b->g_E, s->n_items, s->emb_width, max_rows);
-        }
+        if (params->E) row_grads_init(&b->g_E, s->n_items, s->emb_width, max_rows);
         b->log_support = alloc_f(N);
         for (size_t i = 0; i < N; i++) b->log_support[i] = item_support ? logf((float)(item_support[i] > 0 ? item_support[i] : 1)) : 0.0f;
     } else {
@@ -132,7 +124,7 @@ static backend_impl *cpu_create(const train_config *c, const model_shape *s, mod
 
 // The CPU scores the host parameters the training backend updates in place.
 static backend_impl *cpu_create_scorer(backend_impl *training, int max_rows) {
-    return cpu_create(&training->cfg, &training->s, training->p, max_rows, 0, 0, NULL);
+    return cpu_create(&training->cfg, &training->s, training->p, NULL, max_rows, 0, NULL);
 }
 
 static void cpu_free(backend_impl *b) {
@@ -145,9 +137,7 @@ static void cpu_free(backend_impl *b) {
     if (b->n_dense_parts) {  // (the caller's memory)
         b->g_dense = b->g_Wy.grad = b->g_by.grad = b->g_E.grad = NULL;
     }
-    free(b->loss_scratch); free(b->g_dense); free(b->log_support);
-    float *state[8] = {b->acc_dense, b->mom_dense, b->acc_Wy, b->mom_Wy, b->acc_by, b->mom_by, b->acc_E, b->mom_E};
-    for (int k = 0; k < 8; k++) state_release(state[k]);
+    free(b->loss_scratch); free(b->g_dense); free(b->log_support); free(b->acc_dense); free(b->mom_dense);
     if (b->training) {
         row_grads_free(&b->g_Wy);
         row_grads_free(&b->g_by);
@@ -332,7 +322,8 @@ static float *cpu_dense_grads(backend_impl *b) { return b->g_dense; }
 
 static int cpu_optim_arrays(backend_impl *b, float **arrays, size_t *sizes) {
     const size_t N = (size_t)b->s.n_items, D = b->s.n_dense, H = (size_t)b->H, W = (size_t)b->s.emb_width;
-    float *a[8] = {b->acc_dense, b->mom_dense, b->acc_Wy, b->mom_Wy, b->acc_by, b->mom_by, b->acc_E, b->mom_E};
+    float *a[8] = {b->acc_dense, b->mom_dense, b->tab.acc[TABLE_WY], b->tab.mom[TABLE_WY], b->tab.acc[TABLE_BY],
+                   b->tab.mom[TABLE_BY], b->tab.acc[TABLE_E], b->tab.mom[TABLE_E]};
     const size_t n[8] = {D, D, N * H, N * H, N, N, N * W, N * W};
     for (int k = 0; k < 8; k++) {
         arrays[k] = a[k];
@@ -357,12 +348,12 @@ static void cpu_apply_update(backend_impl *b, int M, const row_grads *Wy, const 
         adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
     row_grads part;
     part = row_grads_part(Wy ? Wy : &b->g_Wy, b->part, b->parts);
-    adagrad_rows(b->p->Wy, b->acc_Wy, b->mom_Wy, &part, lr, mu);
+    adagrad_rows(b->p->Wy, b->tab.acc[TABLE_WY], b->tab.mom[TABLE_WY], &part, lr, mu);
     part = row_grads_part(by ? by : &b->g_by, b->part, b->parts);
-    adagrad_rows(b->p->by, b->acc_by, b->mom_by, &part, lr, mu);
+    adagrad_rows(b->p->by, b->tab.acc[TABLE_BY], b->tab.mom[TABLE_BY], &part, lr, mu);
     if (b->p->E) {
         part = row_grads_part(E ? E : &b->g_E, b->part, b->parts);
-        adagrad_rows(b->p->E, b->acc_E, b->mom_E, &part, lr, mu);
+        adagrad_rows(b->p->E, b->tab.acc[TABLE_E], b->tab.mom[TABLE_E], &part, lr, mu);
     }
     cpu_clear_gradients(b);
     carry_state(b, M);

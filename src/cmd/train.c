@@ -25,7 +25,6 @@
 #include "cmd/report.h"
 #include "data/sampler.h"
 #include "backend/sgemm.h"
-#include "dist/state_mem.h"
 #include "data/stream.h"
 #include "util/clock.h"
 #include "util/options.h"
@@ -260,18 +259,20 @@ int cmd_train(int argc, char **argv, comm *cm) {
     const char *sm = getenv("GRUREC_SHARED_MODEL");
     const int want_shared = P > 1 && dev == BACKEND_CPU && comm_shared_memory(cm) && !(sm && strcmp(sm, "0") == 0);
     comm_check_same_u64(cm, (uint64_t)want_shared, "GRUREC_SHARED_MODEL");
-    const size_t shared_bytes = model_state_bytes(&s, c.momentum > 0);
+    const size_t shared_bytes = model_tables_bytes(&s, c.momentum > 0);
     void *shared = want_shared ? comm_node_segment(cm, shared_bytes) : NULL;
-    state_mem_use(shared, shared_bytes);
+    arena tables_arena = shared ? arena_region(shared, shared_bytes) : arena_heap();
     model_tensors p;
-    tensors_alloc(&p, &s);
-    if (!shared || root) model_init(&p, &s, c.seed);
-    else model_init_dense(&p, &s, c.seed);
+    tensors_alloc_dense(&p, &s);
+    model_tables_alloc(&p, &s, &tables_arena);
+    table_optim topt;
+    table_optim_alloc(&topt, &s, c.momentum > 0, &tables_arena);
+    model_init_dense(&p, &s, c.seed);
+    if (!shared || root) model_init_tables(&p, &s, c.seed);
     alias_table sampler = {0};
     if (c.n_sample > 0) alias_build(&sampler, m.item_support, (int32_t)m.n_items, c.sample_alpha);
     const int B = c.batch_size, K = c.n_sample;
-    backend *b = backend_create(&c, &s, &p, B, 1, rank, m.item_support);
-    state_mem_use(NULL, 0);  // (the rest of the process's memory is its own)
+    backend *b = backend_create_trainer(&c, &s, &p, &topt, B, rank, m.item_support);
     exchange ex = {0};
     const int widths[3] = {s.hid[s.n_layers - 1], 1, s.emb_width}, caps[3] = {B + K + B, B + K, B};
     if (P > 1) exchange_init(&ex, cm, a.sparse_exchange, s.n_dense, m.n_items, widths, caps, p.E ? 3 : 2,
@@ -463,7 +464,9 @@ int cmd_train(int argc, char **argv, comm *cm) {
     if (P > 1) exchange_free(&ex);
     backend_free(b);
     if (K) alias_free(&sampler);
-    tensors_free(&p);
+    table_optim_release(&topt, &tables_arena);
+    model_tables_release(&p, &tables_arena);
+    tensors_free_dense(&p);
     stream_free(&st);
     dataset_close(&m);
     return 0;

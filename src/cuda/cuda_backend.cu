@@ -55,7 +55,8 @@ struct backend_impl {
     int *d_nan, *h_nan;
     // backward
     float *dh, *dxw, *drh, *dx, *g_dense;
-    // optimizer: device arrays and their host mirrors (acc, mom of dense, Wy, by, E)
+    // optimizer: device arrays and their host mirrors (acc, mom of dense, Wy, by, E; the
+    // tables' mirrors are the caller's table_optim)
     float *opt[8], *h_opt[8];
     size_t opt_n[8];
     row_grads g_Wy, g_by, g_E;  // ids on the host, gradients on the device
@@ -181,8 +182,9 @@ static void row_grads_free_device(row_grads *g) {
 }
 
 // SHARE: a training backend whose device parameters a scoring backend borrows.
-static backend_impl *create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
-                            int for_training, int rank, const int64_t *item_support, const backend_impl *share) {
+static backend_impl *create(const train_config *c, const model_shape *s, model_tensors *params, const table_optim *topt,
+                            int max_rows, int rank, const int64_t *item_support, const backend_impl *share) {
+    const int for_training = topt != NULL;
     backend_impl *b = (backend_impl *)xcalloc(1, sizeof *b);
     b->cfg = *c;
     b->s = *s;
@@ -251,7 +253,8 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
             if (n[k] == 0 || (k % 2 == 1 && !mom)) continue;
             b->opt_n[k] = n[k];
             b->opt[k] = dalloc(n[k]);
-            b->h_opt[k] = (float *)xcalloc(n[k], sizeof(float));
+            b->h_opt[k] = k < 2 ? (float *)xcalloc(n[k], sizeof(float))
+                                : k % 2 ? topt->mom[k / 2 - 1] : topt->acc[k / 2 - 1];
         }
         row_grads_init_device(&b->g_Wy, s->n_items, b->H, b->max_cols + max_rows);
         row_grads_init_device(&b->g_by, s->n_items, 1, b->max_cols);
@@ -283,13 +286,13 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
     return b;
 }
 
-static backend_impl *cuda_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
-                                 int for_training, int rank, const int64_t *item_support) {
-    return create(c, s, params, max_rows, for_training, rank, item_support, NULL);
+static backend_impl *cuda_create(const train_config *c, const model_shape *s, model_tensors *params,
+                                 const table_optim *opt, int max_rows, int rank, const int64_t *item_support) {
+    return create(c, s, params, opt, max_rows, rank, item_support, NULL);
 }
 
 static backend_impl *cuda_create_scorer(backend_impl *training, int max_rows) {
-    return create(&training->cfg, &training->s, training->p, max_rows, 0, 0, NULL, training);
+    return create(&training->cfg, &training->s, training->p, NULL, max_rows, 0, NULL, training);
 }
 
 static void cuda_free(backend_impl *b) {
@@ -306,7 +309,8 @@ static void cuda_free(backend_impl *b) {
     dfree(b->scores), free(b->h_scores), dfree(b->d_gt), dfree(b->d_eq), dfree(b->d_nan);
     free(b->h_gt), free(b->h_eq), free(b->h_nan);
     dfree(b->dh), dfree(b->dxw), dfree(b->drh), dfree(b->dx), dfree(b->g_dense);
-    for (int k = 0; k < 8; k++) dfree(b->opt[k]), free(b->h_opt[k]);
+    for (int k = 0; k < 8; k++) dfree(b->opt[k]);
+    free(b->h_opt[0]), free(b->h_opt[1]);  // (the tables' are the caller's)
     if (b->training) {
         row_grads_free_device(&b->g_Wy);
         row_grads_free_device(&b->g_by);
