@@ -19,7 +19,6 @@ struct backend_impl {
     model_shape s;
     model_tensors *p;
     int max_rows, max_cols, rank, training;
-    int part, parts;  // the part of each union's rows this backend's updates write (shared tables)
     int L, H;  // layers, last hidden size
     // hidden state (rows follow the lanes) and this step's per-layer buffers
     float *state[MAX_LAYERS];
@@ -35,11 +34,7 @@ struct backend_impl {
     float *dh, *dxw, *drh, *dx, *loss_scratch;
     // optimizer
     float *g_dense, *acc_dense, *mom_dense;
-    // backend_place_grads: g_dense and the rows' grad are the caller's, and the update's
-    // dense gradient from dense_lo on is the sum of the n_dense_parts dense_parts (0: g_dense)
-    const float *const *dense_parts;
-    int n_dense_parts;
-    size_t dense_lo, dense_hi;  // the dense values the update writes (with dense_parts)
+    int borrowed_grads;  // g_dense and the rows' grad are the caller's (backend_grad_buffers)
     table_optim tab;  // the item tables' Adagrad state (borrowed: the caller's)
     row_grads g_Wy, g_by, g_E;
     float *log_support;  // [n_items] log of training support (logq)
@@ -66,7 +61,6 @@ static backend_impl *cpu_create(const train_config *c, const model_shape *s, mod
     b->p = params;
     b->rank = rank;
     b->training = for_training;
-    b->parts = 1;
     b->max_rows = max_rows;
     b->max_cols = max_rows + (for_training ? c->n_sample : 0);
     b->L = s->n_layers;
@@ -134,7 +128,7 @@ static void cpu_free(backend_impl *b) {
     }
     free(b->emb); free(b->emb_mask); free(b->cols); free(b->col_slot); free(b->log_q_col); free(b->Wyu);
     free(b->byu); free(b->Ru); free(b->R); free(b->dR); free(b->dRu); free(b->scores); free(b->dh); free(b->dxw); free(b->drh); free(b->dx);
-    if (b->n_dense_parts) {  // (the caller's memory)
+    if (b->borrowed_grads) {  // (the caller's memory)
         b->g_dense = b->g_Wy.grad = b->g_by.grad = b->g_E.grad = NULL;
     }
     free(b->loss_scratch); free(b->g_dense); free(b->log_support); free(b->acc_dense); free(b->mom_dense);
@@ -332,51 +326,36 @@ static int cpu_optim_arrays(backend_impl *b, float **arrays, size_t *sizes) {
     return 8;
 }
 
-static void cpu_apply_update(backend_impl *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
-    const model_shape *s = &b->s;
-    // Dense Adagrad on the GRU, sparse Adagrad on the touched table rows.
-    // With tables shared by the ranks of a machine, only this rank's part of each union's
-    // rows (the caller's barrier then joins the parts); the dense tensors are its own,
-    // updated whole, or, with gradients placed in the exchange's slots, in its range
-    // (the caller trades the ranges, exchange_fetch_dense).
+// The dense Adagrad, of the values LO to HI − 1: with this backend's gradient, or summed
+// from the ranks' gradients where they lie (adagrad_dense_sum: the bits of an all-reduce).
+static void cpu_update_dense(backend_impl *b, const float *const *parts, int n_parts, size_t lo, size_t hi) {
+    CHECK(lo <= hi && hi <= b->s.n_dense, "dense range %zu-%zu of %zu", lo, hi, b->s.n_dense);
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
-    if (b->n_dense_parts) {
-        const size_t lo = b->dense_lo, hi = b->dense_hi;
-        adagrad_dense_sum(b->p->dense + lo, b->dense_parts, b->n_dense_parts, b->acc_dense + lo,
-                          b->mom_dense ? b->mom_dense + lo : NULL, hi - lo, lr, mu);
-    } else
-        adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
-    row_grads part;
-    part = row_grads_part(Wy ? Wy : &b->g_Wy, b->part, b->parts);
-    adagrad_rows(b->p->Wy, b->tab.acc[TABLE_WY], b->tab.mom[TABLE_WY], &part, lr, mu);
-    part = row_grads_part(by ? by : &b->g_by, b->part, b->parts);
-    adagrad_rows(b->p->by, b->tab.acc[TABLE_BY], b->tab.mom[TABLE_BY], &part, lr, mu);
-    if (b->p->E) {
-        part = row_grads_part(E ? E : &b->g_E, b->part, b->parts);
-        adagrad_rows(b->p->E, b->tab.acc[TABLE_E], b->tab.mom[TABLE_E], &part, lr, mu);
-    }
+    float *mom = b->mom_dense ? b->mom_dense + lo : NULL;
+    if (n_parts) adagrad_dense_sum(b->p->dense + lo, parts, n_parts, b->acc_dense + lo, mom, hi - lo, lr, mu);
+    else adagrad_dense(b->p->dense + lo, b->g_dense + lo, b->acc_dense + lo, mom, hi - lo, lr, mu);
+}
+
+// The sparse Adagrad of the given rows of each table.
+static void cpu_update_rows(backend_impl *b, const row_grads *const *g) {
+    const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
+    float *p[N_TABLES] = {b->p->Wy, b->p->by, b->p->E};
+    for (int t = 0; t < N_TABLES; t++)
+        if (g[t]) adagrad_rows(p[t], b->tab.acc[t], b->tab.mom[t], g[t], lr, mu);
+}
+
+static void cpu_end_step(backend_impl *b, int M) {
     cpu_clear_gradients(b);
     carry_state(b, M);
 }
 
-static void cpu_share_update(backend_impl *b, int part, int parts) {
-    b->part = part;
-    b->parts = parts;
-}
-
-static void cpu_place_grads(backend_impl *b, float *dense, float *const *rows, const float *const *dense_parts,
-                            int n_parts, size_t lo, size_t hi) {
-    CHECK(b->training && !b->n_dense_parts, "gradients placed twice, or on a scoring backend");
-    CHECK(n_parts >= 2 && lo <= hi && hi <= b->s.n_dense,
-          "dense gradients in %d parts, range %zu-%zu of %zu", n_parts, lo, hi, b->s.n_dense);
-    row_grads *g[3] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
+static void cpu_grad_buffers(backend_impl *b, float *dense, float *const *rows) {
+    CHECK(b->training && !b->borrowed_grads, "gradient buffers given twice, or to a scoring backend");
+    row_grads *g[N_TABLES] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
     free(b->g_dense);
     b->g_dense = dense;
-    b->dense_parts = dense_parts;
-    b->n_dense_parts = n_parts;
-    b->dense_lo = lo;
-    b->dense_hi = hi;
-    for (int t = 0; t < 3; t++)
+    b->borrowed_grads = 1;
+    for (int t = 0; t < N_TABLES; t++)
         if (g[t]) {
             free(g[t]->grad);
             g[t]->grad = rows[t];
@@ -430,9 +409,10 @@ const backend_ops cpu_backend_ops = {
     .gradients = cpu_gradients,
     .clear_gradients = cpu_clear_gradients,
     .dense_grads = cpu_dense_grads,
-    .apply_update = cpu_apply_update,
-    .share_update = cpu_share_update,
-    .place_grads = cpu_place_grads,
+    .grad_buffers = cpu_grad_buffers,
+    .update_dense = cpu_update_dense,
+    .update_rows = cpu_update_rows,
+    .end_step = cpu_end_step,
     .optim_arrays = cpu_optim_arrays,
     .eval_step = cpu_eval_step,
     .flops = cpu_flops,

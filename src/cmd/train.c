@@ -280,10 +280,7 @@ int cmd_train(int argc, char **argv, comm *cm) {
     // With shared tables each rank updates its part of every step's rows: summed in place
     // from the other ranks' slots (sparse exchange), else cut from the all-reduced union.
     exchange_places places;
-    if (shared && exchange_read_in_place(&ex, &places))
-        backend_place_grads(b, places.dense, places.rows, places.dense_parts, places.n_parts, places.dense_lo,
-                            places.dense_hi);
-    else if (shared) backend_share_update(b, rank, P);
+    if (shared && exchange_read_in_place(&ex, &places)) backend_grad_buffers(b, places.dense, places.rows);
     lanes ln;
     lanes_init(&ln, st.off, st.items, st.n_sessions, B);
     // A run directory with checkpoints is resumed from the newest valid one.
@@ -349,7 +346,16 @@ int cmd_train(int argc, char **argv, comm *cm) {
                 backend_grads g = backend_gradients(b);
                 const row_grads *mine_rows[3] = {g.Wy, g.by, g.E}, *sums[3] = {NULL, NULL, NULL};
                 exchange_step(&ex, hdr, backend_dense_grads(b), mine_rows, sums);
-                backend_apply_update(b, M, sums[0], sums[1], sums[2]);
+                if (shared) {
+                    row_grads part[3];
+                    const row_grads *parts[3] = {NULL, NULL, NULL};
+                    for (int t = 0; t < (p.E ? 3 : 2); t++)
+                        part[t] = ex.in_place ? *sums[t] : row_grads_part(sums[t], rank, P), parts[t] = &part[t];
+                    if (ex.in_place) backend_update_dense(b, places.dense_parts, places.n_parts, places.dense_lo, places.dense_hi);
+                    else backend_update_dense(b, NULL, 0, 0, s.n_dense);
+                    backend_update_rows(b, parts);
+                    backend_end_step(b, M);
+                } else backend_apply_update(b, M, sums[0], sums[1], sums[2]);
                 if (ex.in_place) exchange_publish_dense(&ex, p.dense);
                 if (shared) comm_node_barrier(cm);  // every part updated before the next step reads them
                 if (ex.in_place) exchange_fetch_dense(&ex, p.dense);

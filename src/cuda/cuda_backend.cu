@@ -535,10 +535,17 @@ static int cuda_optim_arrays(backend_impl *b, float **arrays, size_t *sizes) {
     return 8;
 }
 
-static void cuda_apply_update(backend_impl *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
+static void cuda_update_dense(backend_impl *b, const float *const *parts, int n_parts, size_t lo, size_t hi) {
+    (void)parts;
+    CHECK(n_parts == 0 && lo == 0 && hi == b->s.n_dense, "the CUDA backend updates the whole dense buffer, "
+          "with its own gradient");
+    k_adagrad(b->st, b->d.dense, b->g_dense, b->opt[0], b->opt[1], b->s.n_dense, b->cfg.learning_rate,
+              b->cfg.momentum);
+}
+
+// G[t]: rows of table t (NULL: none), their gradients in device memory.
+static void cuda_update_rows(backend_impl *b, const row_grads *const *g) {
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
-    k_adagrad(b->st, b->d.dense, b->g_dense, b->opt[0], b->opt[1], b->s.n_dense, lr, mu);
-    const row_grads *g[3] = {Wy ? Wy : &b->g_Wy, by ? by : &b->g_by, b->p->E ? (E ? E : &b->g_E) : NULL};
     float *p[3] = {b->d.Wy, b->d.by, b->d.E};
     // The three id lists in one upload.
     size_t n = 0;
@@ -562,6 +569,9 @@ static void cuda_apply_update(backend_impl *b, int M, const row_grads *Wy, const
                        g[t]->width, lr, mu);
         at += (size_t)g[t]->n;
     }
+}
+
+static void cuda_end_step(backend_impl *b, int M) {
     cuda_clear_gradients(b);
     carry_state(b, M);
 }
@@ -673,9 +683,10 @@ extern "C" const backend_ops cuda_backend_ops = {
     cuda_gradients,
     cuda_clear_gradients,
     cuda_dense_grads,
-    cuda_apply_update,
-    NULL,  // share_update: every rank updates its own copy on its GPU
-    NULL,  // place_grads: the gradients stay on the GPU
+    NULL,  // grad_buffers: the gradients stay on the GPU
+    cuda_update_dense,
+    cuda_update_rows,
+    cuda_end_step,
     cuda_optim_arrays,
     cuda_eval_step,
     cuda_flops,
