@@ -141,7 +141,11 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
         else if (opt_is(&op, "--cutoffs")) a->cutoffs = opt_str(&op);
         else if (opt_is(&op, "--ties")) a->ties = opt_str(&op);
         else if (opt_is(&op, "--device")) a->device = opt_str(&op);
-        else if (opt_is(&op, "--item-tables")) a->item_tables = opt_str(&op);
+        else if (opt_is(&op, "--item-tables")) {
+            tables_mode m;
+            a->item_tables = opt_str(&op);
+            if (!tables_mode_parse(a->item_tables, &m)) usage_fail("--item-tables is replicated or node, not '%s'", a->item_tables);
+        }
         else if (opt_is(&op, "--comm-timeout")) a->comm_timeout = opt_num_above(&op, 0, 1e9);
         else if (opt_is(&op, "--sparse-exchange")) {
             const char *v = opt_str(&op);

@@ -17,14 +17,19 @@ const char *tables_transport_name(tables_transport t) {
     return names[t];
 }
 
+int tables_mode_parse(const char *name, tables_mode *m) {
+    if (strcmp(name, "replicated") == 0) *m = TABLES_REPLICATED;
+    else if (strcmp(name, "node") == 0) *m = TABLES_NODE;
+    else return 0;
+    return 1;
+}
+
 // The mode asked for: --item-tables, else GRUREC_SHARED_MODEL=0 (replicated), else the
 // default (-1): node where it can be had.
 static int requested_mode(const char *flag) {
-    if (flag) {
-        if (strcmp(flag, "replicated") == 0) return TABLES_REPLICATED;
-        if (strcmp(flag, "node") == 0) return TABLES_NODE;
-        usage_fail("--item-tables is replicated or node, not '%s'", flag);
-    }
+    tables_mode m;
+    if (flag && !tables_mode_parse(flag, &m)) usage_fail("--item-tables is replicated or node, not '%s'", flag);
+    if (flag) return (int)m;
     const char *env = getenv("GRUREC_SHARED_MODEL");
     return env && strcmp(env, "0") == 0 ? TABLES_REPLICATED : -1;
 }

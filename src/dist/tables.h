@@ -34,6 +34,9 @@ typedef struct {
 
 typedef struct tables tables;
 
+// NAME ("replicated", "node") as a mode: 1, or 0 when it names none.
+int tables_mode_parse(const char *name, tables_mode *m);
+
 // Collective. Resolves the mode (the same on every rank; an impossible --item-tables is a
 // usage error), carves the tables and their Adagrad state from that mode's memory, binds
 // them into P's Wy, by, E, and initialises them from C's seed (model_init_tables) where
