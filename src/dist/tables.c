@@ -59,6 +59,7 @@ tables *tables_create(comm *cm, const train_config *c, const model_shape *s, con
     tb->s = *s;
     tb->p = p;
     tb->sparse = o->sparse;
+    tb->device = o->device;
     tb->max_rows = o->max_rows;
     tb->n_tables = s->emb_width ? 3 : 2;
     tb->ops = resolve_mode(cm, o) == TABLES_NODE ? &tables_node_ops : &tables_replicated_ops;
@@ -80,7 +81,7 @@ void tables_attach(tables *tb, backend *b) {
     // (after the attach, whose exchange settled whether the shared segment serves)
     const int P = comm_size(tb->cm);
     tb->transport = P == 1 ? TRANSPORT_NONE
-                  : backend_current_device() == BACKEND_CUDA ? TRANSPORT_NCCL
+                  : tb->device == BACKEND_CUDA ? TRANSPORT_NCCL
                   : comm_shared_memory(tb->cm) ? TRANSPORT_SHM : TRANSPORT_MPI;
 }
 
@@ -99,11 +100,13 @@ tables_mode tables_mode_of(const tables *tb) { return tb->mode; }
 tables_transport tables_transport_of(const tables *tb) { return tb->transport; }
 const char *tables_summary(const tables *tb) { return tb->ops->summary(tb); }
 
+// The statistics of whichever exchange the mode set up.
 const exchange_stats *tables_stats(const tables *tb) {
     return tb->have_slots ? &tb->sl.st : tb->have_ex ? &tb->ex.st : &tb->none;
 }
-
-void tables_stats_reset(tables *tb) { exchange_stats_reset((exchange_stats *)tables_stats(tb)); }
+void tables_stats_reset(tables *tb) {
+    exchange_stats_reset(tb->have_slots ? &tb->sl.st : tb->have_ex ? &tb->ex.st : &tb->none);
+}
 
 uint64_t tables_params_checksum(const tables *tb) { return params_checksum(&tb->s, tb->p); }
 

@@ -27,6 +27,7 @@ struct tables {
     backend *b;
     arena mem;           // where the tables and their Adagrad state are carved
     table_optim optim;
+    backend_device device;
     int sparse, max_rows, n_tables;
     int one_copy;        // one copy for the machine: rank 0 writes it outside the step
     void (*sync)(tables *tb, float *header, int M);
