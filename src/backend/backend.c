@@ -12,6 +12,8 @@
 struct backend {
     const backend_ops *ops;
     backend_impl *impl;
+    table_optim own;  // the tables' Adagrad state of a backend trained alone (backend_create)
+    size_t n_dense;   // the dense values (a whole update)
 };
 
 static backend_device g_device = BACKEND_CPU;
@@ -58,15 +60,32 @@ backend_device backend_choose_device(const char *want, int local_rank, int verbo
     return g_device = BACKEND_CPU;
 }
 
-backend *backend_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
-                        int for_training, int rank, const int64_t *item_support) {
+static backend *create(const train_config *c, const model_shape *s, model_tensors *params, const table_optim *opt,
+                       int max_rows, int rank, const int64_t *item_support) {
     backend *b = xcalloc(1, sizeof *b);
     b->ops = &cpu_backend_ops;
 #ifdef GRUREC_HAVE_CUDA
     if (g_device == BACKEND_CUDA) b->ops = &cuda_backend_ops;
 #endif
-    b->impl = b->ops->create(c, s, params, max_rows, for_training, rank, item_support);
+    b->impl = b->ops->create(c, s, params, opt, max_rows, rank, item_support);
+    b->n_dense = s->n_dense;
     return b;
+}
+
+backend *backend_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
+                        int for_training, int rank, const int64_t *item_support) {
+    table_optim own = {0};
+    arena heap = arena_heap();
+    if (for_training) table_optim_alloc(&own, s, c->momentum > 0, &heap);
+    backend *b = create(c, s, params, for_training ? &own : NULL, max_rows, rank, item_support);
+    b->own = own;
+    return b;
+}
+
+backend *backend_create_trainer(const train_config *c, const model_shape *s, model_tensors *params,
+                                const table_optim *opt, int max_rows, int rank, const int64_t *item_support) {
+    CHECK(opt, "a training backend without the tables' optimizer state");
+    return create(c, s, params, opt, max_rows, rank, item_support);
 }
 
 backend *backend_create_scorer(backend *training, int max_rows) {
@@ -79,6 +98,8 @@ backend *backend_create_scorer(backend *training, int max_rows) {
 void backend_free(backend *b) {
     if (!b) return;
     b->ops->free(b->impl);
+    arena heap = arena_heap();
+    table_optim_release(&b->own, &heap);
     free(b);
 }
 
@@ -97,20 +118,25 @@ backend_grads backend_gradients(const backend *b) { return b->ops->gradients(b->
 void backend_clear_gradients(backend *b) { b->ops->clear_gradients(b->impl); }
 float *backend_dense_grads(backend *b) { return b->ops->dense_grads(b->impl); }
 
+void backend_grad_buffers(backend *b, float *dense, float *const *rows) {
+    CHECK(b->ops->grad_buffers, "the %s backend keeps its gradients in its own memory", b->ops->name);
+    b->ops->grad_buffers(b->impl, dense, rows);
+}
+
+void backend_update_dense(backend *b, const float *const *parts, int n_parts, size_t lo, size_t hi) {
+    CHECK(n_parts == 0 || n_parts >= 2, "dense gradients in %d parts", n_parts);
+    b->ops->update_dense(b->impl, parts, n_parts, lo, hi);
+}
+
+void backend_update_rows(backend *b, const row_grads *const *g) { b->ops->update_rows(b->impl, g); }
+void backend_end_step(backend *b, int M) { b->ops->end_step(b->impl, M); }
+
 void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
-    b->ops->apply_update(b->impl, M, Wy, by, E);
-}
-
-void backend_place_grads(backend *b, float *dense, float *const *rows, const float *const *dense_parts, int n_parts,
-                         size_t lo, size_t hi) {
-    CHECK(b->ops->place_grads, "the %s backend keeps its gradients in its own memory", b->ops->name);
-    b->ops->place_grads(b->impl, dense, rows, dense_parts, n_parts, lo, hi);
-}
-
-void backend_share_update(backend *b, int part, int parts) {
-    CHECK(parts >= 1 && part >= 0 && part < parts, "update part %d of %d", part, parts);
-    CHECK(parts == 1 || b->ops->share_update, "the %s backend updates whole tensors only", b->ops->name);
-    if (b->ops->share_update) b->ops->share_update(b->impl, part, parts);
+    const backend_grads own = backend_gradients(b);
+    const row_grads *g[N_TABLES] = {Wy ? Wy : own.Wy, by ? by : own.by, own.E ? (E ? E : own.E) : NULL};
+    backend_update_dense(b, NULL, 0, 0, b->n_dense);
+    backend_update_rows(b, g);
+    backend_end_step(b, M);
 }
 
 double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,

@@ -39,10 +39,16 @@ const char *backend_device_name(backend_device d);
 int backend_built_with_cuda(void);
 
 // PARAMS are borrowed (they outlive the backend). MAX_ROWS bounds M (the lanes).
-// With FOR_TRAINING, optimizer state, gradients and dropout are set up. RANK makes
+// With FOR_TRAINING, optimizer state, gradients and dropout are set up; the item tables'
+// Adagrad state is then the backend's own (a backend trained alone: tests). RANK makes
 // dropout masks differ between ranks.
 backend *backend_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
                         int for_training, int rank, const int64_t *item_support);
+// A training backend whose item tables' Adagrad state is OPT's (borrowed: the table
+// module keeps it beside the tables, src/dist/tables.h). The backend keeps the dense
+// weights' state itself.
+backend *backend_create_trainer(const train_config *c, const model_shape *s, model_tensors *params,
+                                const table_optim *opt, int max_rows, int rank, const int64_t *item_support);
 // A scoring backend (as FOR_TRAINING = 0) over TRAINING's parameters where they live:
 // evaluation during training needs no second copy of the model on a GPU. TRAINING must
 // outlive it and must not step while it scores.
@@ -96,29 +102,29 @@ void backend_sync_to_device(backend *b);
 // with the MPI comm layer; the CUDA backend's live on the GPU and are summed by NCCL).
 const exchange_mem *backend_exchange_mem(backend *b, comm *c);
 
-// The update half, for data-parallel training: the dense gradient (summed across
-// ranks in place in backend_dense_grads) and the given row gradients (the union of
-// every rank's rows, summed; NULL = this backend's own) update the parameters; the
-// hidden state of the M rows moves on and the backend's row gradients are cleared.
+// The update half, for data-parallel training (the table module, src/dist/tables.h,
+// calls these in its sync): the dense gradient (summed across ranks in place in
+// backend_dense_grads) and the given row gradients (the union of every rank's rows,
+// summed; NULL = this backend's own) update the parameters, whole; the hidden state of
+// the M rows moves on and the backend's row gradients are cleared.
 float *backend_dense_grads(backend *b);
 void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E);
+// The same in three parts, for an update that a rank does in part:
+// - Adagrad of the dense values LO to HI − 1, with this backend's own dense gradient
+//   (N_PARTS 0) or the sum of the N_PARTS >= 2 arrays PARTS (the ranks' gradients of those
+//   values, from LO on, added in order). (The CUDA backend: the whole, its own.)
+void backend_update_dense(backend *b, const float *const *parts, int n_parts, size_t lo, size_t hi);
+// - Adagrad of the rows G[t] of table t (Wy, by, E: TABLE_WY...; NULL: none) where this
+//   backend keeps the table and its state (the CUDA kernel on the GPU);
+void backend_update_rows(backend *b, const row_grads *const *g);
+// - the step's end: the row gradients cleared, the hidden state of the M rows moved on.
+void backend_end_step(backend *b, int M);
 
-// For ranks that share one copy of the item tables (host memory, one machine): from now
-// on backend_apply_update writes only part PART of PARTS of each union's rows
-// (row_grads_part; the dense tensors, every rank's own, whole); the caller joins the
-// parts with comm_node_barrier. (1 part: the whole, the default; the CPU backend only.)
-void backend_share_update(backend *b, int part, int parts);
-
-// For an exchange that reads the gradients where they are made (exchange_read_in_place):
-// from now on the step writes the dense gradients to DENSE and the rows of table t (Wy,
-// by, E) to ROWS[t] (room for as many rows as the backend's own buffers), and
-// backend_apply_update updates the dense values LO to HI − 1 only, with the sums of the
-// N_PARTS arrays DENSE_PARTS (the ranks' gradients of those values, in rank order). The
-// caller brings in the other values (exchange_fetch_dense); the optimizer state outside
-// the range goes stale until exchange_gather_dense. Host memory, kept by the caller until
+// From now on the step writes the dense gradients to DENSE and the rows of table t to
+// ROWS[t] (room for as many rows as the backend's own buffers): memory the other ranks of
+// a machine read in place (src/dist/slots.h). Host memory, kept by the caller until
 // backend_free. (The CPU backend only.)
-void backend_place_grads(backend *b, float *dense, float *const *rows, const float *const *dense_parts, int n_parts,
-                         size_t lo, size_t hi);
+void backend_grad_buffers(backend *b, float *dense, float *const *rows);
 
 // The optimizer state for checkpoints: Adagrad accumulators and momenta of the dense
 // buffer, Wy, by and E, in that order (acc, mom per tensor; NULL and size 0 where absent).

@@ -14,8 +14,9 @@ typedef struct backend_impl backend_impl;
 
 typedef struct backend_ops {
     const char *name;
-    backend_impl *(*create)(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
-                            int for_training, int rank, const int64_t *item_support);
+    // OPT: the tables' Adagrad state of a training backend (borrowed); NULL: a scoring backend
+    backend_impl *(*create)(const train_config *c, const model_shape *s, model_tensors *params, const table_optim *opt,
+                            int max_rows, int rank, const int64_t *item_support);
     backend_impl *(*create_scorer)(backend_impl *training, int max_rows);
     void (*free)(backend_impl *b);
     float **(*states)(backend_impl *b);
@@ -28,10 +29,10 @@ typedef struct backend_ops {
     backend_grads (*gradients)(const backend_impl *b);
     void (*clear_gradients)(backend_impl *b);
     float *(*dense_grads)(backend_impl *b);
-    void (*apply_update)(backend_impl *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E);
-    void (*share_update)(backend_impl *b, int part, int parts);  // NULL: the backend cannot
-    void (*place_grads)(backend_impl *b, float *dense, float *const *rows, const float *const *dense_parts,
-                        int n_parts, size_t lo, size_t hi);  // NULL: the backend cannot
+    void (*grad_buffers)(backend_impl *b, float *dense, float *const *rows);  // NULL: the backend cannot
+    void (*update_dense)(backend_impl *b, const float *const *parts, int n_parts, size_t lo, size_t hi);
+    void (*update_rows)(backend_impl *b, const row_grads *const *g);
+    void (*end_step)(backend_impl *b, int M);
     int (*optim_arrays)(backend_impl *b, float **arrays, size_t *sizes);
     void (*eval_step)(backend_impl *b, int M, const int32_t *x, const int32_t *y, metrics *met, tie_mode ties);
     double (*flops)(const backend_impl *b);

@@ -13,14 +13,12 @@
 #include "model/optim.h"
 #include "data/rng.h"
 #include "backend/sgemm.h"
-#include "dist/state_mem.h"
 
 struct backend_impl {
     train_config cfg;
     model_shape s;
     model_tensors *p;
     int max_rows, max_cols, rank, training;
-    int part, parts;  // the part of each union's rows this backend's updates write (shared tables)
     int L, H;  // layers, last hidden size
     // hidden state (rows follow the lanes) and this step's per-layer buffers
     float *state[MAX_LAYERS];
@@ -36,12 +34,8 @@ struct backend_impl {
     float *dh, *dxw, *drh, *dx, *loss_scratch;
     // optimizer
     float *g_dense, *acc_dense, *mom_dense;
-    // backend_place_grads: g_dense and the rows' grad are the caller's, and the update's
-    // dense gradient from dense_lo on is the sum of the n_dense_parts dense_parts (0: g_dense)
-    const float *const *dense_parts;
-    int n_dense_parts;
-    size_t dense_lo, dense_hi;  // the dense values the update writes (with dense_parts)
-    float *acc_Wy, *mom_Wy, *acc_by, *mom_by, *acc_E, *mom_E;
+    int borrowed_grads;  // g_dense and the rows' grad are the caller's (backend_grad_buffers)
+    table_optim tab;  // the item tables' Adagrad state (borrowed: the caller's)
     row_grads g_Wy, g_by, g_E;
     float *log_support;  // [n_items] log of training support (logq)
     double flops;        // in matrix products so far (benchmarks report GFLOP/s)
@@ -58,15 +52,15 @@ static void gemm(backend_impl *b, enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE 
     b->flops += 2.0 * m * n * k;
 }
 
-static backend_impl *cpu_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
-                             int for_training, int rank, const int64_t *item_support) {
+static backend_impl *cpu_create(const train_config *c, const model_shape *s, model_tensors *params,
+                                const table_optim *opt, int max_rows, int rank, const int64_t *item_support) {
+    const int for_training = opt != NULL;
     backend_impl *b = xcalloc(1, sizeof *b);
     b->cfg = *c;
     b->s = *s;
     b->p = params;
     b->rank = rank;
     b->training = for_training;
-    b->parts = 1;
     b->max_rows = max_rows;
     b->max_cols = max_rows + (for_training ? c->n_sample : 0);
     b->L = s->n_layers;
@@ -109,19 +103,11 @@ static backend_impl *cpu_create(const train_config *c, const model_shape *s, mod
         b->g_dense = alloc_f(s->n_dense);
         b->acc_dense = alloc_f(s->n_dense);
         b->mom_dense = mom ? alloc_f(s->n_dense) : NULL;
-        // (the tables' optimizer state lives beside them: model_state_bytes sizes both)
-        b->acc_Wy = state_alloc(N * b->H);
-        b->mom_Wy = mom ? state_alloc(N * b->H) : NULL;
-        b->acc_by = state_alloc(N);
-        b->mom_by = mom ? state_alloc(N) : NULL;
+        b->tab = *opt;
         // Touched rows per step: the columns, plus the inputs when Wy is also the input table.
         row_grads_init(&b->g_Wy, s->n_items, b->H, b->max_cols + max_rows);
         row_grads_init(&b->g_by, s->n_items, 1, b->max_cols);
-        if (params->E) {
-            b->acc_E = state_alloc(N * s->emb_width);
-            b->mom_E = mom ? state_alloc(N * s->emb_width) : NULL;
-            row_grads_init(&b->g_E, s->n_items, s->emb_width, max_rows);
-        }
+        if (params->E) row_grads_init(&b->g_E, s->n_items, s->emb_width, max_rows);
         b->log_support = alloc_f(N);
         for (size_t i = 0; i < N; i++) b->log_support[i] = item_support ? logf((float)(item_support[i] > 0 ? item_support[i] : 1)) : 0.0f;
     } else {
@@ -132,7 +118,7 @@ static backend_impl *cpu_create(const train_config *c, const model_shape *s, mod
 
 // The CPU scores the host parameters the training backend updates in place.
 static backend_impl *cpu_create_scorer(backend_impl *training, int max_rows) {
-    return cpu_create(&training->cfg, &training->s, training->p, max_rows, 0, 0, NULL);
+    return cpu_create(&training->cfg, &training->s, training->p, NULL, max_rows, 0, NULL);
 }
 
 static void cpu_free(backend_impl *b) {
@@ -142,12 +128,10 @@ static void cpu_free(backend_impl *b) {
     }
     free(b->emb); free(b->emb_mask); free(b->cols); free(b->col_slot); free(b->log_q_col); free(b->Wyu);
     free(b->byu); free(b->Ru); free(b->R); free(b->dR); free(b->dRu); free(b->scores); free(b->dh); free(b->dxw); free(b->drh); free(b->dx);
-    if (b->n_dense_parts) {  // (the caller's memory)
+    if (b->borrowed_grads) {  // (the caller's memory)
         b->g_dense = b->g_Wy.grad = b->g_by.grad = b->g_E.grad = NULL;
     }
-    free(b->loss_scratch); free(b->g_dense); free(b->log_support);
-    float *state[8] = {b->acc_dense, b->mom_dense, b->acc_Wy, b->mom_Wy, b->acc_by, b->mom_by, b->acc_E, b->mom_E};
-    for (int k = 0; k < 8; k++) state_release(state[k]);
+    free(b->loss_scratch); free(b->g_dense); free(b->log_support); free(b->acc_dense); free(b->mom_dense);
     if (b->training) {
         row_grads_free(&b->g_Wy);
         row_grads_free(&b->g_by);
@@ -332,7 +316,8 @@ static float *cpu_dense_grads(backend_impl *b) { return b->g_dense; }
 
 static int cpu_optim_arrays(backend_impl *b, float **arrays, size_t *sizes) {
     const size_t N = (size_t)b->s.n_items, D = b->s.n_dense, H = (size_t)b->H, W = (size_t)b->s.emb_width;
-    float *a[8] = {b->acc_dense, b->mom_dense, b->acc_Wy, b->mom_Wy, b->acc_by, b->mom_by, b->acc_E, b->mom_E};
+    float *a[8] = {b->acc_dense, b->mom_dense, b->tab.acc[TABLE_WY], b->tab.mom[TABLE_WY], b->tab.acc[TABLE_BY],
+                   b->tab.mom[TABLE_BY], b->tab.acc[TABLE_E], b->tab.mom[TABLE_E]};
     const size_t n[8] = {D, D, N * H, N * H, N, N, N * W, N * W};
     for (int k = 0; k < 8; k++) {
         arrays[k] = a[k];
@@ -341,51 +326,36 @@ static int cpu_optim_arrays(backend_impl *b, float **arrays, size_t *sizes) {
     return 8;
 }
 
-static void cpu_apply_update(backend_impl *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
-    const model_shape *s = &b->s;
-    // Dense Adagrad on the GRU, sparse Adagrad on the touched table rows.
-    // With tables shared by the ranks of a machine, only this rank's part of each union's
-    // rows (the caller's barrier then joins the parts); the dense tensors are its own,
-    // updated whole, or, with gradients placed in the exchange's slots, in its range
-    // (the caller trades the ranges, exchange_fetch_dense).
+// The dense Adagrad, of the values LO to HI − 1: with this backend's gradient, or summed
+// from the ranks' gradients where they lie (adagrad_dense_sum: the bits of an all-reduce).
+static void cpu_update_dense(backend_impl *b, const float *const *parts, int n_parts, size_t lo, size_t hi) {
+    CHECK(lo <= hi && hi <= b->s.n_dense, "dense range %zu-%zu of %zu", lo, hi, b->s.n_dense);
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
-    if (b->n_dense_parts) {
-        const size_t lo = b->dense_lo, hi = b->dense_hi;
-        adagrad_dense_sum(b->p->dense + lo, b->dense_parts, b->n_dense_parts, b->acc_dense + lo,
-                          b->mom_dense ? b->mom_dense + lo : NULL, hi - lo, lr, mu);
-    } else
-        adagrad_dense(b->p->dense, b->g_dense, b->acc_dense, b->mom_dense, s->n_dense, lr, mu);
-    row_grads part;
-    part = row_grads_part(Wy ? Wy : &b->g_Wy, b->part, b->parts);
-    adagrad_rows(b->p->Wy, b->acc_Wy, b->mom_Wy, &part, lr, mu);
-    part = row_grads_part(by ? by : &b->g_by, b->part, b->parts);
-    adagrad_rows(b->p->by, b->acc_by, b->mom_by, &part, lr, mu);
-    if (b->p->E) {
-        part = row_grads_part(E ? E : &b->g_E, b->part, b->parts);
-        adagrad_rows(b->p->E, b->acc_E, b->mom_E, &part, lr, mu);
-    }
+    float *mom = b->mom_dense ? b->mom_dense + lo : NULL;
+    if (n_parts) adagrad_dense_sum(b->p->dense + lo, parts, n_parts, b->acc_dense + lo, mom, hi - lo, lr, mu);
+    else adagrad_dense(b->p->dense + lo, b->g_dense + lo, b->acc_dense + lo, mom, hi - lo, lr, mu);
+}
+
+// The sparse Adagrad of the given rows of each table.
+static void cpu_update_rows(backend_impl *b, const row_grads *const *g) {
+    const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
+    float *p[N_TABLES] = {b->p->Wy, b->p->by, b->p->E};
+    for (int t = 0; t < N_TABLES; t++)
+        if (g[t]) adagrad_rows(p[t], b->tab.acc[t], b->tab.mom[t], g[t], lr, mu);
+}
+
+static void cpu_end_step(backend_impl *b, int M) {
     cpu_clear_gradients(b);
     carry_state(b, M);
 }
 
-static void cpu_share_update(backend_impl *b, int part, int parts) {
-    b->part = part;
-    b->parts = parts;
-}
-
-static void cpu_place_grads(backend_impl *b, float *dense, float *const *rows, const float *const *dense_parts,
-                            int n_parts, size_t lo, size_t hi) {
-    CHECK(b->training && !b->n_dense_parts, "gradients placed twice, or on a scoring backend");
-    CHECK(n_parts >= 2 && lo <= hi && hi <= b->s.n_dense,
-          "dense gradients in %d parts, range %zu-%zu of %zu", n_parts, lo, hi, b->s.n_dense);
-    row_grads *g[3] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
+static void cpu_grad_buffers(backend_impl *b, float *dense, float *const *rows) {
+    CHECK(b->training && !b->borrowed_grads, "gradient buffers given twice, or to a scoring backend");
+    row_grads *g[N_TABLES] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
     free(b->g_dense);
     b->g_dense = dense;
-    b->dense_parts = dense_parts;
-    b->n_dense_parts = n_parts;
-    b->dense_lo = lo;
-    b->dense_hi = hi;
-    for (int t = 0; t < 3; t++)
+    b->borrowed_grads = 1;
+    for (int t = 0; t < N_TABLES; t++)
         if (g[t]) {
             free(g[t]->grad);
             g[t]->grad = rows[t];
@@ -439,9 +409,10 @@ const backend_ops cpu_backend_ops = {
     .gradients = cpu_gradients,
     .clear_gradients = cpu_clear_gradients,
     .dense_grads = cpu_dense_grads,
-    .apply_update = cpu_apply_update,
-    .share_update = cpu_share_update,
-    .place_grads = cpu_place_grads,
+    .grad_buffers = cpu_grad_buffers,
+    .update_dense = cpu_update_dense,
+    .update_rows = cpu_update_rows,
+    .end_step = cpu_end_step,
     .optim_arrays = cpu_optim_arrays,
     .eval_step = cpu_eval_step,
     .flops = cpu_flops,

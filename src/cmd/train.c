@@ -14,20 +14,19 @@
 
 #include "backend/backend.h"
 #include "io/checkpoint.h"
+#include "io/run_dir.h"
 #include "io/warm_start.h"
 #include "util/escape.h"
-#include "io/run_dir.h"
 #include "util/check.h"
 #include "data/dataset.h"
 #include "eval/evaluate.h"
-#include "dist/exchange.h"
+#include "dist/tables.h"
 #include "data/lanes.h"
 #include "model/memory_estimate.h"
 #include "model/model.h"
 #include "cmd/report.h"
 #include "data/sampler.h"
 #include "backend/sgemm.h"
-#include "dist/state_mem.h"
 #include "data/stream.h"
 #include "util/clock.h"
 #include "util/options.h"
@@ -82,10 +81,13 @@ static const char *const train_usage =
     "                       (off: a baseline for benchmarks; same results)\n"
     "  --check-every N      compare a parameter checksum across ranks every N steps (0 = off)\n"
     "  --deterministic      accepted for compatibility: reductions always have a fixed order\n"
-    "  CPU ranks on one machine keep the item tables once in shared memory and read each\n"
-    "  other's gradients there, each updating its part of the rows and of the dense\n"
-    "  weights (same bits as replicas; GRUREC_SHARED_MODEL=0: replicas and a shared-memory\n"
-    "  all-reduce, GRUREC_COMM_SHM=0: replicas and MPI messages)\n"
+    "  --item-tables M      replicated (every rank a copy) | node (CPU ranks on one machine:\n"
+    "                       one copy in shared memory, each rank updating its part of the\n"
+    "                       rows and of the dense weights, reading the others' gradients in\n"
+    "                       place); the same bits. Default: node where the ranks share a\n"
+    "                       machine's memory, else replicated (GRUREC_SHARED_MODEL=0, the old\n"
+    "                       switch: replicated). GRUREC_COMM_SHM=0: MPI messages instead of\n"
+    "                       shared memory on one machine (and so replicated tables)\n"
     "Checkpoints (RUN/ckpt-STEP.h5; a run directory with checkpoints is resumed bit for bit;\n"
     "  it belongs to one dataset and one model configuration: another is refused, exit 2)\n"
     "  --checkpoint-every N also every N steps (default: at the end of every epoch only)\n"
@@ -94,6 +96,8 @@ static const char *const train_usage =
     "  --stop-at-step N     checkpoint and exit 75 after step N, as on a signal\n"
     "  --reshard            resume a checkpoint of another number of ranks (the epoch in\n"
     "                       progress starts over on the new ranks: not bit for bit)\n"
+    "  SIGUSR1, SIGTERM, SIGINT: every rank stops at the next step boundary, a checkpoint is\n"
+    "  written, and the exit status is 75 (checkpointed: run the same command to resume)\n"
     "Daily retraining\n"
     "  --warm-start FROM    start from another run's model (a run directory: its newest\n"
     "                       checkpoint, else model.h5; or a model or checkpoint file) instead\n"
@@ -105,8 +109,6 @@ static const char *const train_usage =
     "                       e.g. grurec-prep --input log.tsv.gz --since 2016-05-02 --until 2016-06-02 \\\n"
     "                              --test-days 1 --out data/jun01\n"
     "                            grurec train --data data/jun01 --out runs/jun01 --warm-start runs/may31 --epochs 2\n"
-    "  SIGUSR1, SIGTERM, SIGINT: every rank stops at the next step boundary, a checkpoint is\n"
-    "  written, and the exit status is 75 (checkpointed: run the same command to resume)\n"
     "\n"
     "Exit status: 0 done, 1 internal error, a non-finite loss or a failed checkpoint write,\n"
     "2 bad input or usage, 75 checkpointed on request (resume with the same command).\n";
@@ -118,7 +120,7 @@ static void on_stop_signal(int sig) { g_stop_signal = sig; }
 enum { EXIT_CHECKPOINTED = 75 };
 
 typedef struct {
-    const char *data, *out, *config_file, *cutoffs, *ties, *device, *warm_start;
+    const char *data, *out, *config_file, *cutoffs, *ties, *device, *item_tables, *warm_start;
     int tf32;
     double comm_timeout;
     int sparse_exchange, check_every;
@@ -135,7 +137,8 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
     a->sparse_exchange = 1;
     a->cutoffs = "1,5,10,20";
     a->ties = "conservative";
-    a->device = NULL;  // --device, else $GRUREC_DEVICE, else auto
+    a->device = NULL;       // --device, else $GRUREC_DEVICE, else auto
+    a->item_tables = NULL;  // --item-tables, else GRUREC_SHARED_MODEL, else the default
     // Model and training settings wait until the config file is read: flags win over it.
     struct { const char *name, *value; } *set = xmalloc((size_t)argc * sizeof *set);
     int n_set = 0;
@@ -152,6 +155,11 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
         else if (opt_is(&op, "--cutoffs")) a->cutoffs = opt_str(&op);
         else if (opt_is(&op, "--ties")) a->ties = opt_str(&op);
         else if (opt_is(&op, "--device")) a->device = opt_str(&op);
+        else if (opt_is(&op, "--item-tables")) {
+            tables_mode m;
+            a->item_tables = opt_str(&op);
+            if (!tables_mode_parse(a->item_tables, &m)) usage_fail("--item-tables is replicated or node, not '%s'", a->item_tables);
+        }
         else if (opt_is(&op, "--comm-timeout")) a->comm_timeout = opt_num_above(&op, 0, 1e9);
         else if (opt_is(&op, "--sparse-exchange")) {
             const char *v = opt_str(&op);
@@ -174,6 +182,43 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
     if (!a->data || !a->out) usage_fail("train needs --data DIR and --out RUN");
 }
 
+// Everything a training run holds, from set-up to the end.
+typedef struct {
+    train_config c;
+    train_args a;
+    eval_options eo;
+    comm *cm;
+    int rank, P, root;
+    dataset_meta m;
+    session_stream st;
+    char data_dir[4096];
+    char **item_ids;     // the dataset's original ids, for every checkpoint and model.h5 (rank 0)
+    warm_start_info warm;  // --warm-start: what will be read, and the counts
+    char *cfg_json;
+    FILE *mf;            // RUN/metrics.jsonl (rank 0)
+    model_shape s;
+    model_tensors p;     // the dense weights, and the tables the table module binds
+    tables *tb;
+    backend *b;
+    alias_table sampler;
+    lanes ln;
+    ckpt_position pos;
+    int resumed;
+    int B, K;
+    int32_t *x, *y, *neg, *row_src;  // the step's inputs, targets, negatives; lanes_step's plan
+    float scale;
+    int eval_split;
+    int64_t total_pairs, step;
+    double t_checkpoint, train_seconds;
+} trainer;
+
+// One epoch's running sums.
+typedef struct {
+    int epoch;
+    double t_epoch, t_log, loss_sum, loss_log, flops0;
+    int64_t pairs, pairs_log, my_pairs;
+} epoch_sums;
+
 static FILE *open_metrics(const char *run, int append) {
     char path[4096];
     xsnprintf(path, sizeof path, "%s/metrics.jsonl", run);
@@ -182,326 +227,341 @@ static FILE *open_metrics(const char *run, int append) {
     return f;
 }
 
-static void run_eval(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
-                     const int *cutoffs, int nc, tie_mode ties, int epoch, FILE *mf, comm *cm, backend *b) {
+static void run_eval(trainer *t, int split, int epoch) {
     metrics met;
-    metrics_init(&met, cutoffs, nc);
+    metrics_init(&met, t->eo.cutoffs, t->eo.n_cutoffs);
     double t0 = now_s();
-    evaluate(c, s, p, m, split, ties, &met, cm, b);  // the training backend's parameters, where they live
+    evaluate(&t->c, &t->s, &t->p, &t->m, split, t->eo.ties, &met, t->cm, t->b);  // the training backend's parameters, where they live
     double secs = now_s() - t0;
-    if (comm_rank(cm) != 0) return;
+    if (!t->root) return;
     char label[64], buf[2048];
     snprintf(label, sizeof label, "epoch %d, %s split (%.1f s)", epoch, split_names[split], secs);
     metrics_print(&met, 0, label);
     metrics_json(&met, buf, sizeof buf);
-    fprintf(mf, "{\"type\": \"eval\", \"epoch\": %d, \"split\": \"%s\", \"seconds\": %.3f, \"metrics\": %s}\n", epoch,
+    fprintf(t->mf, "{\"type\": \"eval\", \"epoch\": %d, \"split\": \"%s\", \"seconds\": %.3f, \"metrics\": %s}\n", epoch,
             split_names[split], secs, buf);
-    fflush(mf);
+    fflush(t->mf);
 }
 
 // Writes a checkpoint, or stops every rank: training without a way back is not worth going on.
-static void save_or_stop(comm *cm, const train_args *a, const train_config *c, const model_shape *s,
-                         const model_tensors *p, backend *b, const lanes *ln, const ckpt_position *pos,
-                         const char *fingerprint, const char *data_dir, char *const *item_ids, exchange *ex) {
-    if (ex && ex->in_place) {  // each rank's optimizer state of the dense values is whole in its range only
-        float *oa[8];
-        size_t on[8];
-        backend_optim_arrays(b, oa, on);
-        for (int k = 0; k < 2; k++)  // acc_dense, mom_dense
-            if (oa[k]) exchange_gather_dense(ex, oa[k]);
-    }
-    if (checkpoint_save(cm, a->out, c, s, p, b, ln, pos, fingerprint, data_dir, item_ids, a->keep) == 0) return;
-    if (comm_rank(cm) == 0) fprintf(stderr, "grurec: stopping: training cannot go on without a way back\n");
-    comm_finalize(cm);
+static void save_or_stop(trainer *t, const ckpt_position *pos) {
+    if (checkpoint_save(t->cm, t->a.out, &t->c, &t->s, &t->p, t->b, t->tb, &t->ln, pos, t->m.fingerprint, t->data_dir,
+                        t->item_ids, t->a.keep) == 0)
+        return;
+    if (t->root) fprintf(stderr, "grurec: stopping: training cannot go on without a way back\n");
+    comm_finalize(t->cm);
     fail_exit(EXIT_INTERNAL);  // (HDF5 may still hold the failed file: no exit-time close)
 }
 
-int cmd_train(int argc, char **argv, comm *cm) {
-    train_config c;
-    config_defaults(&c);
-    train_args a;
-    parse_train_args(argc, argv, &c, &a);
-    config_default_act(&c, c.act_given);
-    if (!c.eval_every_given) c.eval_every = -1;  // default: evaluate at the end only
-    config_validate(&c);
-    eval_options eo;
-    eval_options_parse(&eo, NULL, a.cutoffs, a.ties);
-    const int *cutoffs = eo.cutoffs;
-    const int nc = eo.n_cutoffs;
-    const tie_mode ties = eo.ties;
-    sgemm_set_threads(c.threads);
-    comm_set_timeout(cm, a.comm_timeout);
-    const int rank = comm_rank(cm), P = comm_size(cm), root = rank == 0;
-    const backend_device dev = backend_choose_device(a.device, comm_local_rank(cm), root);
-    backend_set_tf32(a.tf32);
+// ---- set-up ----
+
+// The settings, the checks that every rank runs the same job, the data and the run directory.
+static void setup_run(trainer *t, int argc, char **argv, comm *cm) {
+    memset(t, 0, sizeof *t);
+    train_config *c = &t->c;
+    config_defaults(c);
+    parse_train_args(argc, argv, c, &t->a);
+    config_default_act(c, c->act_given);
+    if (!c->eval_every_given) c->eval_every = -1;  // default: evaluate at the end only
+    config_validate(c);
+    eval_options_parse(&t->eo, NULL, t->a.cutoffs, t->a.ties);
+    sgemm_set_threads(c->threads);
+    comm_set_timeout(cm, t->a.comm_timeout);
+    t->cm = cm;
+    t->rank = comm_rank(cm), t->P = comm_size(cm), t->root = t->rank == 0;
+    const backend_device dev = backend_choose_device(t->a.device, comm_local_rank(cm), t->root);
+    backend_set_tf32(t->a.tf32);
     // The step exchange runs in one kind of memory: every rank on the GPU, or every one on the CPU.
     comm_check_same_u64(cm, (uint64_t)dev, "the device (--device auto chose differently: give --device)");
 
-    dataset_meta m;
-    dataset_open(a.data, &m);
+    dataset_meta *m = &t->m;
+    dataset_open(t->a.data, m);
     // Every rank must run the same model on the same data with the same program.
-    comm_check_same_u64(cm, config_model_hash(&c), "the model settings (config hash)");
-    comm_check_same_u64(cm, (uint64_t)m.n_items, "the number of items");
-    comm_check_same_u64(cm, strtoull(m.fingerprint, NULL, 16), "the dataset fingerprint");
-    comm_check_same_u64(cm, (uint64_t)m.format_version * 1000003u + GRUREC_VERSION_NUMBER, "the format / program version");
-    if (m.split[SPLIT_TRAIN].n_shards < P)
-        input_fail_all(a.data, 0, "%d train shards for %d ranks: prepare the data with grurec-prep --shards %d (or a multiple)",
-                   m.split[SPLIT_TRAIN].n_shards, P, P);
-    session_stream st;
-    stream_load(&st, &m, SPLIT_TRAIN, rank, P);
+    comm_check_same_u64(cm, config_model_hash(c), "the model settings (config hash)");
+    comm_check_same_u64(cm, (uint64_t)m->n_items, "the number of items");
+    comm_check_same_u64(cm, strtoull(m->fingerprint, NULL, 16), "the dataset fingerprint");
+    comm_check_same_u64(cm, (uint64_t)m->format_version * 1000003u + GRUREC_VERSION_NUMBER, "the format / program version");
+    if (m->split[SPLIT_TRAIN].n_shards < t->P)
+        input_fail_all(t->a.data, 0, "%d train shards for %d ranks: prepare the data with grurec-prep --shards %d (or a multiple)",
+                   m->split[SPLIT_TRAIN].n_shards, t->P, t->P);
+    stream_load(&t->st, m, SPLIT_TRAIN, t->rank, t->P);
     // (the evaluation shards are read at the end: a damaged or foreign one is refused now)
-    for (int sp = SPLIT_VALID; sp <= SPLIT_TEST; sp++) dataset_check_shards(&m, sp, rank, P);
+    for (int sp = SPLIT_VALID; sp <= SPLIT_TEST; sp++) dataset_check_shards(m, sp, t->rank, t->P);
+    if (t->a.warm_start) warm_start_check(t->a.warm_start, c, m, &t->warm);  // (every rank: the same verdict)
     // RUN belongs to one dataset and one model configuration: another is refused here,
     // before anything in it is written or deleted.
-    char data_dir[4096];
-    if (!realpath(a.data, data_dir)) xsnprintf(data_dir, sizeof data_dir, "%s", a.data);
-    warm_start_info warm;
-    if (a.warm_start) warm_start_check(a.warm_start, &c, &m, &warm);  // (every rank: the same verdict)
-    run_dir_claim(cm, a.out, data_dir, m.fingerprint, &c);
+    if (!realpath(t->a.data, t->data_dir)) xsnprintf(t->data_dir, sizeof t->data_dir, "%s", t->a.data);
+    run_dir_claim(cm, t->a.out, t->data_dir, m->fingerprint, c);
     // The original item ids go into every checkpoint and model.h5 (models stand on their own).
-    char **item_ids = root ? dataset_item_ids(&m) : NULL;
-    FILE *mf = NULL;
-    char *cfg_json = config_to_json(&c);
-    if (root) {  // an existing plain file or an unwritable directory is the user's to fix (exit 2)
-        if (!*a.out) usage_fail("train: --out is empty: name the run directory");
-        if (mkdir(a.out, 0777) != 0 && errno != EEXIST) input_fail(a.out, 0, "cannot create run directory: %s", strerror(errno));
+    t->item_ids = t->root ? dataset_item_ids(m) : NULL;
+    t->cfg_json = config_to_json(c);
+    if (t->root) {  // an existing plain file or an unwritable directory is the user's to fix (exit 2)
+        const char *out = t->a.out;
+        if (!*out) usage_fail("train: --out is empty: name the run directory");
+        if (mkdir(out, 0777) != 0 && errno != EEXIST) input_fail(out, 0, "cannot create run directory: %s", strerror(errno));
         struct stat rs;
-        int e = stat(a.out, &rs) != 0 ? errno : !S_ISDIR(rs.st_mode) ? ENOTDIR : access(a.out, W_OK | X_OK) != 0 ? errno : 0;
-        if (e) input_fail(a.out, 0, "cannot use as run directory: %s", strerror(e));
+        int e = stat(out, &rs) != 0 ? errno : !S_ISDIR(rs.st_mode) ? ENOTDIR : access(out, W_OK | X_OK) != 0 ? errno : 0;
+        if (e) input_fail(out, 0, "cannot use as run directory: %s", strerror(e));
     }
+}
 
-    model_shape s;
-    model_shape_init(&s, &c, m.n_items);
-    if (dev == BACKEND_CPU) memory_check_fits(&s, &c);  // before anything large is allocated
-    // CPU ranks on one machine keep one copy of the item tables and their optimizer state
-    // in shared memory, each updating its part of the step's rows (docs/distributed.md;
-    // GRUREC_SHARED_MODEL=0: a replica per rank). Rank 0 alone writes them outside the
-    // update; the dense GRU weights stay every rank's own.
-    const char *sm = getenv("GRUREC_SHARED_MODEL");
-    const int want_shared = P > 1 && dev == BACKEND_CPU && comm_shared_memory(cm) && !(sm && strcmp(sm, "0") == 0);
-    comm_check_same_u64(cm, (uint64_t)want_shared, "GRUREC_SHARED_MODEL");
-    const size_t shared_bytes = model_state_bytes(&s, c.momentum > 0);
-    void *shared = want_shared ? comm_node_segment(cm, shared_bytes) : NULL;
-    state_mem_use(shared, shared_bytes);
-    model_tensors p;
-    tensors_alloc(&p, &s);
-    if (!shared || root) model_init(&p, &s, c.seed);
-    else model_init_dense(&p, &s, c.seed);
-    alias_table sampler = {0};
-    if (c.n_sample > 0) alias_build(&sampler, m.item_support, (int32_t)m.n_items, c.sample_alpha);
-    const int B = c.batch_size, K = c.n_sample;
-    backend *b = backend_create(&c, &s, &p, B, 1, rank, m.item_support);
-    state_mem_use(NULL, 0);  // (the rest of the process's memory is its own)
-    exchange ex = {0};
-    const int widths[3] = {s.hid[s.n_layers - 1], 1, s.emb_width}, caps[3] = {B + K + B, B + K, B};
-    if (P > 1) exchange_init(&ex, cm, a.sparse_exchange, s.n_dense, m.n_items, widths, caps, p.E ? 3 : 2,
-                            backend_exchange_mem(b, cm));
-    // With shared tables each rank updates its part of every step's rows: summed in place
-    // from the other ranks' slots (sparse exchange), else cut from the all-reduced union.
-    exchange_places places;
-    if (shared && exchange_read_in_place(&ex, &places))
-        backend_place_grads(b, places.dense, places.rows, places.dense_parts, places.n_parts, places.dense_lo,
-                            places.dense_hi);
-    else if (shared) backend_share_update(b, rank, P);
-    lanes ln;
-    lanes_init(&ln, st.off, st.items, st.n_sessions, B);
+// The model: its dense weights, the item tables (their mode chosen once, here), the
+// backend, the lanes, and a checkpoint to resume from.
+static void setup_model(trainer *t) {
+    const train_config *c = &t->c;
+    model_shape *s = &t->s;
+    model_shape_init(s, c, t->m.n_items);
+    const backend_device dev = backend_current_device();
+    if (dev == BACKEND_CPU) memory_check_fits(s, c);  // before anything large is allocated
+    t->B = c->batch_size, t->K = c->n_sample;
+    tensors_alloc_dense(&t->p, s);
+    model_init_dense(&t->p, s, c->seed);
+    const tables_options to = {t->a.item_tables, t->a.sparse_exchange, dev, t->B};
+    t->tb = tables_create(t->cm, c, s, &to, &t->p);
+    if (t->K > 0) alias_build(&t->sampler, t->m.item_support, (int32_t)t->m.n_items, c->sample_alpha);
+    t->b = backend_create_trainer(c, s, &t->p, tables_optim(t->tb), t->B, t->rank, t->m.item_support);
+    tables_attach(t->tb, t->b);
+    lanes_init(&t->ln, t->st.off, t->st.items, t->st.n_sessions, t->B);
     // A run directory with checkpoints is resumed from the newest valid one.
-    ckpt_position pos = {1, 0, 0};
-    const int resumed = checkpoint_load(cm, a.out, &c, &s, &p, b, &ln, &pos, m.fingerprint, a.reshard, shared != NULL);
-    if (a.warm_start && !resumed) {  // (a rerun of a warm-started run resumes it instead)
-        warm_start_load(&warm, &s, &p, b, &m, !shared || root);
-        if (root)
-            fprintf(stderr, "grurec: warm start from %s: %lld items kept, %lld new, %lld dropped%s\n", warm.path,
-                    (long long)warm.kept, (long long)warm.added, (long long)warm.dropped,
-                    warm.optimizer ? "" : " (a model file: the Adagrad state starts at zero)");
+    t->pos = (ckpt_position){1, 0, 0};
+    t->resumed = checkpoint_load(t->cm, t->a.out, c, s, &t->p, t->b, t->tb, &t->ln, &t->pos, t->m.fingerprint,
+                                 t->a.reshard);
+    if (t->a.warm_start && !t->resumed) {  // (a rerun of a warm-started run resumes it instead)
+        const warm_start_info *w = &t->warm;
+        warm_start_load(w, s, &t->p, t->b, &t->m, !tables_one_copy(t->tb) || t->root);
+        if (t->root)
+            fprintf(stderr, "grurec: warm start from %s: %lld items kept, %lld new, %lld dropped%s\n", w->path,
+                    (long long)w->kept, (long long)w->added, (long long)w->dropped,
+                    w->optimizer ? "" : " (a model file: the Adagrad state starts at zero)");
     }
-    if (shared) comm_node_barrier(cm);  // rank 0's tables, initialised or read, before anyone uses them
+    tables_ready(t->tb);  // the tables, initialised or read, before any rank reads them
+    t->x = xmalloc((size_t)t->B * sizeof *t->x), t->y = xmalloc((size_t)t->B * sizeof *t->y);
+    t->neg = xmalloc((size_t)(t->K ? t->K : 1) * sizeof *t->neg);
+    t->row_src = xmalloc((size_t)t->B * sizeof *t->row_src);
+    // The gradient of the mean over the global nominal batch (B lanes × P ranks), also
+    // when fewer lanes remain.
+    t->scale = 1.0f / ((float)t->B * (float)t->P);
+    t->eval_split = t->m.split[SPLIT_VALID].present ? SPLIT_VALID : SPLIT_TEST;
+    t->total_pairs = t->st.n_pairs;
+    comm_allreduce_sum_i64(t->cm, &t->total_pairs, 1);
+    t->step = t->pos.step;
+    t->t_checkpoint = now_s();
+}
+
+// The run's first lines: metrics.jsonl's config object and the start-up line, both
+// naming the tables' mode and the transport.
+static void announce(trainer *t) {
+    if (!t->root) return;
+    const char *mode = tables_mode_name(tables_mode_of(t->tb));
+    const char *transport = tables_transport_name(tables_transport_of(t->tb));
+    t->mf = open_metrics(t->a.out, t->resumed);
+    fprintf(t->mf, "{\"type\": \"config\", \"config\": %s, \"dataset\": ", t->cfg_json);
+    json_write_str(t->mf, t->a.data);
+    fprintf(t->mf, ", \"fingerprint\": \"%s\", \"ranks\": %d, \"item_tables\": \"%s\", \"transport\": \"%s\", "
+                   "\"resumed_at_step\": %lld", t->m.fingerprint, t->P, mode, transport,
+            (long long)(t->resumed ? t->pos.step : -1));
+    if (t->a.warm_start && !t->resumed) {
+        const warm_start_info *w = &t->warm;
+        fprintf(t->mf, ", \"warm_start\": {\"from\": ");
+        json_write_str(t->mf, w->path);
+        fprintf(t->mf, ", \"kept\": %lld, \"new\": %lld, \"dropped\": %lld, \"optimizer_state\": %s}",
+                (long long)w->kept, (long long)w->added, (long long)w->dropped, w->optimizer ? "true" : "false");
+    }
+    fprintf(t->mf, "}\n");
+    fflush(t->mf);
+    const model_shape *s = &t->s;
+    fprintf(stderr, "grurec: %d rank%s training on %lld pairs, %lld items; %zu dense + %lld table parameters; %s\n",
+            t->P, t->P > 1 ? "s" : "", (long long)t->total_pairs, (long long)t->m.n_items, s->n_dense,
+            (long long)(s->n_items * (s->hid[s->n_layers - 1] + 1) + (t->p.E ? s->n_items * s->emb_width : 0)),
+            tables_summary(t->tb));
+}
+
+// ---- the steps of an epoch ----
+
+// One step: the lanes' batch and the negatives, the gradient, the tables' sync (which
+// sums HDR over the ranks and updates every parameter), the lanes moved on. *MINE: this
+// rank still has pairs; it is updated for the next step.
+static void train_step(trainer *t, epoch_sums *e, int *mine, float *hdr) {
+    const int M = *mine ? t->ln.M : 0, K = t->K;
+    e->my_pairs += M;
+    if (M) lanes_batch(&t->ln, t->x, t->y);
+    if (K) alias_draw_step(&t->sampler, t->c.seed, (uint64_t)t->step, K, t->neg);
+    double loss = backend_gradient_step(t->b, M, t->x, t->y, t->neg, K, t->scale, t->step);
+    const int next = *mine ? lanes_next_active(&t->ln) : 0;
+    const int mine_next = next > 0 && !(K == 0 && next < 2);
+    const int stop_here = g_stop_signal || (t->a.stop_at_step > 0 && t->step + 1 >= t->a.stop_at_step);
+    // Rank 0's clock decides time-based checkpoints; the header tells every rank.
+    const int ckpt_due = t->root && t->a.checkpoint_minutes > 0 && now_s() - t->t_checkpoint >= 60.0 * t->a.checkpoint_minutes;
+    const float h[HDR_N] = {(float)loss, (float)M, (float)mine_next, (float)stop_here, (float)ckpt_due};
+    memcpy(hdr, h, sizeof h);
+    tables_sync(t->tb, hdr, M);
+    if (!isfinite(hdr[HDR_LOSS])) {
+        if (t->root)
+            fprintf(stderr, "grurec: the loss became %s at epoch %d, step %lld: lower --learning-rate or --momentum, "
+                            "check --final-act and --bpreg, or the data (no model was saved)\n",
+                    isnan(hdr[HDR_LOSS]) ? "NaN" : "infinite", e->epoch, (long long)t->step);
+        comm_finalize(t->cm);
+        exit(EXIT_INTERNAL);
+    }
+    if (*mine) backend_move_rows(t->b, t->row_src, lanes_step(&t->ln, t->row_src));
+    *mine = mine_next;
+    const int64_t step_pairs = (int64_t)hdr[HDR_PAIRS];
+    e->loss_sum += hdr[HDR_LOSS];
+    e->loss_log += hdr[HDR_LOSS];
+    e->pairs += step_pairs;
+    e->pairs_log += step_pairs;
+    t->step++;
+    if (t->a.check_every > 0 && t->step % t->a.check_every == 0) {
+        backend_sync_params_to_host(t->b);
+        comm_check_same_u64(t->cm, tables_params_checksum(t->tb), "the parameters (replicas diverged)");
+    }
+}
+
+// A progress line every --log-every seconds (rank 0).
+static void log_progress(trainer *t, epoch_sums *e) {
+    double now = now_s();
+    if (!t->root || t->c.log_every_s <= 0 || now - e->t_log < t->c.log_every_s || e->pairs_log == 0) return;
+    double eps = (double)e->pairs / (now - e->t_epoch), pct = 100.0 * (double)e->pairs / (double)t->total_pairs;
+    double eta = eps > 0 ? (double)(t->total_pairs - e->pairs) / eps : 0;
+    fprintf(stderr, "epoch %d %5.1f%%  loss %.4f  %.0f events/s  ETA %.0f s\n", e->epoch, pct,
+            e->loss_log / (double)e->pairs_log, eps, eta);
+    fprintf(t->mf, "{\"type\": \"progress\", \"epoch\": %d, \"step\": %lld, \"percent\": %.2f, \"loss\": %.6f, "
+                   "\"events_per_s\": %.1f}\n", e->epoch, (long long)t->step, pct, e->loss_log / (double)e->pairs_log, eps);
+    fflush(t->mf);
+    e->t_log = now;
+    e->loss_log = 0;
+    e->pairs_log = 0;
+}
+
+// A checkpoint within the epoch: on request (a signal, --stop-at-step: then exit 75), or
+// scheduled (--checkpoint-every, --checkpoint-minutes). ANY: some rank goes on this epoch;
+// a scheduled checkpoint on an epoch's last step is left to the epoch's end.
+static void checkpoint_if_due(trainer *t, int epoch, const float *hdr, int64_t any) {
+    const int scheduled = hdr[HDR_CHECKPOINT] > 0 || (t->a.checkpoint_every > 0 && t->step % t->a.checkpoint_every == 0);
+    if (!(hdr[HDR_STOP] > 0 || (scheduled && any > 0))) return;
+    t->t_checkpoint = now_s();
+    ckpt_position here = any > 0 ? (ckpt_position){epoch, 1, t->step} : (ckpt_position){epoch + 1, 0, t->step};
+    save_or_stop(t, &here);
+    if (hdr[HDR_STOP] > 0) {
+        if (t->root) fprintf(stderr, "grurec: checkpointed at step %lld on request: run the same command to resume\n", (long long)t->step);
+        if (t->mf) fclose(t->mf);
+        comm_finalize(t->cm);
+        exit(EXIT_CHECKPOINTED);
+    }
+}
+
+// ---- the end of an epoch ----
+
+// The epoch's line and metrics.jsonl objects (the exchange's cost, each rank's speed).
+static void epoch_progress(trainer *t, const epoch_sums *e, double secs) {
+    const int P = t->P, root = t->root;
+    const double mean_loss = e->pairs ? e->loss_sum / (double)e->pairs : 0;
+    const double gflops = (backend_flops(t->b) - e->flops0) / secs / 1e9;
+    const exchange_stats *x = tables_stats(t->tb);
     if (root) {
-        mf = open_metrics(a.out, resumed);
-        fprintf(mf, "{\"type\": \"config\", \"config\": %s, \"dataset\": ", cfg_json);
-        json_write_str(mf, a.data);
-        fprintf(mf, ", \"fingerprint\": \"%s\", \"ranks\": %d, \"resumed_at_step\": %lld", m.fingerprint, P,
-                (long long)(resumed ? pos.step : -1));
-        if (a.warm_start && !resumed) {
-            fprintf(mf, ", \"warm_start\": {\"from\": ");
-            json_write_str(mf, warm.path);
-            fprintf(mf, ", \"kept\": %lld, \"new\": %lld, \"dropped\": %lld, \"optimizer_state\": %s}",
-                    (long long)warm.kept, (long long)warm.added, (long long)warm.dropped, warm.optimizer ? "true" : "false");
-        }
-        fprintf(mf, "}\n");
-        fflush(mf);
+        fprintf(stderr, "epoch %d done: loss %.4f, %lld events in %.1f s (%.0f events/s, %.1f GFLOP/s in products%s)\n",
+                e->epoch, mean_loss, (long long)e->pairs, secs, (double)e->pairs / secs, gflops, P > 1 ? " on rank 0" : "");
+        fprintf(t->mf, "{\"type\": \"epoch\", \"epoch\": %d, \"loss\": %.6f, \"events\": %lld, \"steps\": %lld, "
+                       "\"seconds\": %.3f, \"events_per_s\": %.1f, \"gflops\": %.2f",
+                e->epoch, mean_loss, (long long)e->pairs, (long long)t->step, secs, (double)e->pairs / secs, gflops);
+        if (x->steps > 0)
+            fprintf(t->mf, ", \"ranks\": %d, \"bytes_dense_per_step\": %.0f, \"bytes_sparse_per_step\": %.0f, "
+                           "\"union_rows_per_step\": %.1f, \"comm_seconds\": %.3f, \"comm_wait_seconds\": %.3f, "
+                           "\"comm_sum_seconds\": %.3f, \"compute_seconds\": %.3f",
+                    P, (double)x->bytes_dense / (double)x->steps, (double)x->bytes_sparse / (double)x->steps,
+                    (double)x->union_rows / (double)x->steps, x->seconds, x->wait_seconds, x->sum_seconds,
+                    secs - x->seconds);
+        fprintf(t->mf, "}\n");
+        fflush(t->mf);
     }
+    if (P > 1) {  // each rank's own speed, for the report's per-rank series
+        double *rank_eps = xcalloc((size_t)P, sizeof *rank_eps);
+        rank_eps[t->rank] = (double)e->my_pairs / secs;
+        comm_allreduce_sum_f64(t->cm, rank_eps, (size_t)P);
+        for (int r = 0; root && r < P; r++)
+            fprintf(t->mf, "{\"type\": \"progress\", \"epoch\": %d, \"step\": %lld, \"percent\": 100.00, \"rank\": %d, "
+                           "\"events_per_s\": %.1f}\n", e->epoch, (long long)t->step, r, rank_eps[r]);
+        if (root) fflush(t->mf);
+        free(rank_eps);
+    }
+}
+
+// One epoch: its steps until every rank's stream is done (or --max-steps), then its
+// line, its checkpoint and, when due, an evaluation. Returns 1 when training stops here.
+static int run_epoch(trainer *t, int epoch) {
+    if (!(t->resumed && t->pos.started && epoch == t->pos.epoch)) {  // else the checkpoint's lanes go on
+        lanes_restart(&t->ln);
+        backend_zero_states(t->b);
+    }
+    tables_stats_reset(t->tb);
+    epoch_sums e = {.epoch = epoch, .t_epoch = now_s(), .flops0 = backend_flops(t->b)};
+    e.t_log = e.t_epoch;
+    // A lane alone has no negative without samples: such a rank is done (as the official code).
+    int mine = t->ln.M > 0 && !(t->K == 0 && t->ln.M < 2), stopped = 0;
+    int64_t any = mine;
+    comm_allreduce_sum_i64(t->cm, &any, 1);
+    while (any > 0) {
+        float hdr[HDR_N];
+        train_step(t, &e, &mine, hdr);
+        any = (int64_t)hdr[HDR_ACTIVE_NEXT];
+        if (t->c.max_steps && t->step >= t->c.max_steps) stopped = 1;
+        log_progress(t, &e);
+        checkpoint_if_due(t, epoch, hdr, any);
+        if (stopped) break;
+    }
+    const double secs = now_s() - e.t_epoch;
+    t->train_seconds += secs;
+    epoch_progress(t, &e, secs);
+    if (!stopped) {  // the end of every epoch is a checkpoint
+        ckpt_position next = {epoch + 1, 0, t->step};
+        save_or_stop(t, &next);
+    }
+    if (t->c.eval_every > 0 && epoch % t->c.eval_every == 0 && epoch < t->c.epochs && !stopped) {
+        run_eval(t, t->eval_split, epoch);
+        if (t->root) report_write(t->a.out);  // the report follows every evaluation
+    }
+    return stopped;
+}
+
+// ---- the end ----
+
+// RUN/model.h5, the final evaluation and the report; everything freed.
+static void finish(trainer *t) {
+    backend_sync_to_host(t->b);
+    if (t->root) {
+        char path[4096];
+        xsnprintf(path, sizeof path, "%s/model.h5", t->a.out);
+        model_save(path, &t->s, &t->p, &t->c, t->m.fingerprint, t->data_dir, t->item_ids);
+        fprintf(stderr, "grurec: wrote %s (%.1f s of training)\n", path, t->train_seconds);
+    }
+    if (t->c.eval_every != 0) run_eval(t, SPLIT_TEST, t->c.epochs);
+    if (t->mf) fclose(t->mf);
+    if (t->root) report_write(t->a.out);  // RUN/report.html; a failure is only a warning
+    free(t->cfg_json);
+    free(t->x);
+    free(t->y);
+    free(t->neg);
+    free(t->row_src);
+    lanes_free(&t->ln);
+    backend_free(t->b);
+    tables_free(t->tb);
+    if (t->K) alias_free(&t->sampler);
+    tensors_free_dense(&t->p);
+    stream_free(&t->st);
+    if (t->item_ids) dataset_free_item_ids(&t->m, t->item_ids);
+    dataset_close(&t->m);
+}
+
+int cmd_train(int argc, char **argv, comm *cm) {
+    trainer t;
+    setup_run(&t, argc, argv, cm);
+    setup_model(&t);
+    announce(&t);
     signal(SIGUSR1, on_stop_signal);
     signal(SIGTERM, on_stop_signal);
     signal(SIGINT, on_stop_signal);
-    int32_t *x = xmalloc((size_t)B * sizeof *x), *y = xmalloc((size_t)B * sizeof *y);
-    int32_t *neg = xmalloc((size_t)(K ? K : 1) * sizeof *neg);
-    int32_t *row_src = xmalloc((size_t)B * sizeof *row_src);  // lanes_step's plan for the state rows
-    // The gradient of the mean over the global nominal batch (B lanes × P ranks), also
-    // when fewer lanes remain.
-    const float scale = 1.0f / ((float)B * (float)P);
-    const int eval_split = m.split[SPLIT_VALID].present ? SPLIT_VALID : SPLIT_TEST;
-    int64_t total_pairs = st.n_pairs;
-    comm_allreduce_sum_i64(cm, &total_pairs, 1);
-    if (root)  // (how the step's gradients are summed: after the first all-reduce, which settles it)
-        fprintf(stderr, "grurec: %d rank%s training on %lld pairs, %lld items; %zu dense + %lld table parameters%s\n",
-                P, P > 1 ? "s" : "", (long long)total_pairs, (long long)m.n_items, s.n_dense,
-                (long long)(m.n_items * (s.hid[s.n_layers - 1] + 1) + (p.E ? m.n_items * s.emb_width : 0)),
-                P == 1 ? "" : dev == BACKEND_CUDA ? "; gradients summed by NCCL"
-                            : shared ? "; gradients summed through shared memory, the tables kept there once, each rank updating its part"
-                            : comm_shared_memory(cm) ? "; gradients summed through shared memory"
-                                                     : "; gradients summed by MPI messages");
-
-    int64_t step = pos.step;
-    double t_checkpoint = now_s();
-    double train_seconds = 0;
     int stopped = 0;
-    for (int epoch = (int)pos.epoch; epoch <= c.epochs && !stopped; epoch++) {
-        if (!(resumed && pos.started && epoch == pos.epoch)) {  // else the checkpoint's lanes go on
-            lanes_restart(&ln);
-            backend_zero_states(b);
-        }
-        if (P > 1) exchange_stats_reset(&ex);
-        double t_epoch = now_s(), t_log = t_epoch, loss_sum = 0, loss_log = 0, flops0 = backend_flops(b);
-        int64_t pairs = 0, pairs_log = 0, my_pairs = 0;
-        // A lane alone has no negative without samples: such a rank is done (as the official code).
-        int mine = ln.M > 0 && !(K == 0 && ln.M < 2);
-        int64_t any = mine;
-        comm_allreduce_sum_i64(cm, &any, 1);
-        while (any > 0) {
-            const int M = mine ? ln.M : 0;
-            my_pairs += M;
-            if (M) lanes_batch(&ln, x, y);
-            if (K) alias_draw_step(&sampler, c.seed, (uint64_t)step, K, neg);
-            double loss = backend_gradient_step(b, M, x, y, neg, K, scale, step);
-            const int next = mine ? lanes_next_active(&ln) : 0;
-            const int mine_next = next > 0 && !(K == 0 && next < 2);
-            const int stop_here = g_stop_signal || (a.stop_at_step > 0 && step + 1 >= a.stop_at_step);
-            // Rank 0's clock decides time-based checkpoints; the header tells every rank.
-            const int ckpt_due = root && a.checkpoint_minutes > 0 && now_s() - t_checkpoint >= 60.0 * a.checkpoint_minutes;
-            float hdr[HDR_N] = {(float)loss, (float)M, (float)mine_next, (float)stop_here, (float)ckpt_due};
-            if (P > 1) {
-                backend_grads g = backend_gradients(b);
-                const row_grads *mine_rows[3] = {g.Wy, g.by, g.E}, *sums[3] = {NULL, NULL, NULL};
-                exchange_step(&ex, hdr, backend_dense_grads(b), mine_rows, sums);
-                backend_apply_update(b, M, sums[0], sums[1], sums[2]);
-                if (ex.in_place) exchange_publish_dense(&ex, p.dense);
-                if (shared) comm_node_barrier(cm);  // every part updated before the next step reads them
-                if (ex.in_place) exchange_fetch_dense(&ex, p.dense);
-            } else {
-                backend_apply_update(b, M, NULL, NULL, NULL);
-            }
-            if (!isfinite(hdr[HDR_LOSS])) {
-                if (root)
-                    fprintf(stderr, "grurec: the loss became %s at epoch %d, step %lld: lower --learning-rate or --momentum, "
-                                    "check --final-act and --bpreg, or the data (no model was saved)\n",
-                            isnan(hdr[HDR_LOSS]) ? "NaN" : "infinite", epoch, (long long)step);
-                comm_finalize(cm);
-                exit(EXIT_INTERNAL);
-            }
-            if (mine) backend_move_rows(b, row_src, lanes_step(&ln, row_src));
-            mine = mine_next;
-            any = (int64_t)hdr[HDR_ACTIVE_NEXT];
-            const int64_t step_pairs = (int64_t)hdr[HDR_PAIRS];
-            loss_sum += hdr[HDR_LOSS];
-            loss_log += hdr[HDR_LOSS];
-            pairs += step_pairs;
-            pairs_log += step_pairs;
-            step++;
-            if (a.check_every > 0 && step % a.check_every == 0) {
-                backend_sync_params_to_host(b);
-                comm_check_same_u64(cm, params_checksum(&s, &p), "the parameters (replicas diverged)");
-            }
-            if (c.max_steps && step >= c.max_steps) stopped = 1;
-            double t = now_s();
-            if (root && c.log_every_s > 0 && t - t_log >= c.log_every_s && pairs_log > 0) {
-                double eps = (double)pairs / (t - t_epoch), pct = 100.0 * (double)pairs / (double)total_pairs;
-                double eta = eps > 0 ? (double)(total_pairs - pairs) / eps : 0;
-                fprintf(stderr, "epoch %d %5.1f%%  loss %.4f  %.0f events/s  ETA %.0f s\n", epoch, pct,
-                        loss_log / (double)pairs_log, eps, eta);
-                fprintf(mf, "{\"type\": \"progress\", \"epoch\": %d, \"step\": %lld, \"percent\": %.2f, \"loss\": %.6f, "
-                            "\"events_per_s\": %.1f}\n", epoch, (long long)step, pct, loss_log / (double)pairs_log, eps);
-                fflush(mf);
-                t_log = t;
-                loss_log = 0;
-                pairs_log = 0;
-            }
-            // A scheduled checkpoint on an epoch's last step is left to the epoch's end.
-            const int scheduled = hdr[HDR_CHECKPOINT] > 0 || (a.checkpoint_every > 0 && step % a.checkpoint_every == 0);
-            if (hdr[HDR_STOP] > 0 || (scheduled && any > 0)) {
-                t_checkpoint = now_s();
-                ckpt_position here = any > 0 ? (ckpt_position){epoch, 1, step} : (ckpt_position){epoch + 1, 0, step};
-                save_or_stop(cm, &a, &c, &s, &p, b, &ln, &here, m.fingerprint, data_dir, item_ids, P > 1 ? &ex : NULL);
-                if (hdr[HDR_STOP] > 0) {
-                    if (root) fprintf(stderr, "grurec: checkpointed at step %lld on request: run the same command to resume\n", (long long)step);
-                    if (mf) fclose(mf);
-                    comm_finalize(cm);
-                    exit(EXIT_CHECKPOINTED);
-                }
-            }
-            if (stopped) break;
-        }
-        double secs = now_s() - t_epoch;
-        train_seconds += secs;
-        double mean_loss = pairs ? loss_sum / (double)pairs : 0;
-        double gflops = (backend_flops(b) - flops0) / secs / 1e9;
-        if (root) {
-            fprintf(stderr, "epoch %d done: loss %.4f, %lld events in %.1f s (%.0f events/s, %.1f GFLOP/s in products%s)\n",
-                    epoch, mean_loss, (long long)pairs, secs, (double)pairs / secs, gflops, P > 1 ? " on rank 0" : "");
-            fprintf(mf, "{\"type\": \"epoch\", \"epoch\": %d, \"loss\": %.6f, \"events\": %lld, \"steps\": %lld, "
-                        "\"seconds\": %.3f, \"events_per_s\": %.1f, \"gflops\": %.2f",
-                    epoch, mean_loss, (long long)pairs, (long long)step, secs, (double)pairs / secs, gflops);
-            if (P > 1 && ex.steps > 0)
-                fprintf(mf, ", \"ranks\": %d, \"bytes_dense_per_step\": %.0f, \"bytes_sparse_per_step\": %.0f, "
-                            "\"union_rows_per_step\": %.1f, \"comm_seconds\": %.3f, \"comm_wait_seconds\": %.3f, "
-                            "\"comm_sum_seconds\": %.3f, \"compute_seconds\": %.3f",
-                        P, (double)ex.bytes_dense / (double)ex.steps, (double)ex.bytes_sparse / (double)ex.steps,
-                        (double)ex.union_rows / (double)ex.steps, ex.seconds, ex.wait_seconds, ex.sum_seconds,
-                        secs - ex.seconds);
-            fprintf(mf, "}\n");
-            fflush(mf);
-        }
-        if (P > 1) {  // each rank's own speed, for the report's per-rank series
-            double *rank_eps = xcalloc((size_t)P, sizeof *rank_eps);
-            rank_eps[rank] = (double)my_pairs / secs;
-            comm_allreduce_sum_f64(cm, rank_eps, (size_t)P);
-            for (int r = 0; root && r < P; r++)
-                fprintf(mf, "{\"type\": \"progress\", \"epoch\": %d, \"step\": %lld, \"percent\": 100.00, \"rank\": %d, "
-                            "\"events_per_s\": %.1f}\n", epoch, (long long)step, r, rank_eps[r]);
-            if (root) fflush(mf);
-            free(rank_eps);
-        }
-        if (!stopped) {  // the end of every epoch is a checkpoint
-            ckpt_position next = {epoch + 1, 0, step};
-            save_or_stop(cm, &a, &c, &s, &p, b, &ln, &next, m.fingerprint, data_dir, item_ids, P > 1 ? &ex : NULL);
-        }
-        if (c.eval_every > 0 && epoch % c.eval_every == 0 && epoch < c.epochs && !stopped) {
-            run_eval(&c, &s, &p, &m, eval_split, cutoffs, nc, ties, epoch, mf, cm, b);
-            if (root) report_write(a.out);  // the report follows every evaluation
-        }
-    }
-    backend_sync_to_host(b);
-    if (root) {
-        char path[4096];
-        xsnprintf(path, sizeof path, "%s/model.h5", a.out);
-        model_save(path, &s, &p, &c, m.fingerprint, data_dir, item_ids);
-        fprintf(stderr, "grurec: wrote %s (%.1f s of training)\n", path, train_seconds);
-    }
-    if (c.eval_every != 0) run_eval(&c, &s, &p, &m, SPLIT_TEST, cutoffs, nc, ties, c.epochs, mf, cm, b);
-    if (mf) fclose(mf);
-    if (root) report_write(a.out);  // RUN/report.html; a failure is only a warning
-    free(cfg_json);
-    free(x);
-    free(y);
-    free(neg);
-    free(row_src);
-    lanes_free(&ln);
-    if (P > 1) exchange_free(&ex);
-    backend_free(b);
-    if (K) alias_free(&sampler);
-    tensors_free(&p);
-    stream_free(&st);
-    if (item_ids) dataset_free_item_ids(&m, item_ids);
-    dataset_close(&m);
+    for (int epoch = (int)t.pos.epoch; epoch <= t.c.epochs && !stopped; epoch++) stopped = run_epoch(&t, epoch);
+    finish(&t);
     return 0;
 }

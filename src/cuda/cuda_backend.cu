@@ -55,7 +55,8 @@ struct backend_impl {
     int *d_nan, *h_nan;
     // backward
     float *dh, *dxw, *drh, *dx, *g_dense;
-    // optimizer: device arrays and their host mirrors (acc, mom of dense, Wy, by, E)
+    // optimizer: device arrays and their host mirrors (acc, mom of dense, Wy, by, E; the
+    // tables' mirrors are the caller's table_optim)
     float *opt[8], *h_opt[8];
     size_t opt_n[8];
     row_grads g_Wy, g_by, g_E;  // ids on the host, gradients on the device
@@ -181,8 +182,9 @@ static void row_grads_free_device(row_grads *g) {
 }
 
 // SHARE: a training backend whose device parameters a scoring backend borrows.
-static backend_impl *create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
-                            int for_training, int rank, const int64_t *item_support, const backend_impl *share) {
+static backend_impl *create(const train_config *c, const model_shape *s, model_tensors *params, const table_optim *topt,
+                            int max_rows, int rank, const int64_t *item_support, const backend_impl *share) {
+    const int for_training = topt != NULL;
     backend_impl *b = (backend_impl *)xcalloc(1, sizeof *b);
     b->cfg = *c;
     b->s = *s;
@@ -251,7 +253,8 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
             if (n[k] == 0 || (k % 2 == 1 && !mom)) continue;
             b->opt_n[k] = n[k];
             b->opt[k] = dalloc(n[k]);
-            b->h_opt[k] = (float *)xcalloc(n[k], sizeof(float));
+            b->h_opt[k] = k < 2 ? (float *)xcalloc(n[k], sizeof(float))
+                                : k % 2 ? topt->mom[k / 2 - 1] : topt->acc[k / 2 - 1];
         }
         row_grads_init_device(&b->g_Wy, s->n_items, b->H, b->max_cols + max_rows);
         row_grads_init_device(&b->g_by, s->n_items, 1, b->max_cols);
@@ -283,13 +286,13 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
     return b;
 }
 
-static backend_impl *cuda_create(const train_config *c, const model_shape *s, model_tensors *params, int max_rows,
-                                 int for_training, int rank, const int64_t *item_support) {
-    return create(c, s, params, max_rows, for_training, rank, item_support, NULL);
+static backend_impl *cuda_create(const train_config *c, const model_shape *s, model_tensors *params,
+                                 const table_optim *opt, int max_rows, int rank, const int64_t *item_support) {
+    return create(c, s, params, opt, max_rows, rank, item_support, NULL);
 }
 
 static backend_impl *cuda_create_scorer(backend_impl *training, int max_rows) {
-    return create(&training->cfg, &training->s, training->p, max_rows, 0, 0, NULL, training);
+    return create(&training->cfg, &training->s, training->p, NULL, max_rows, 0, NULL, training);
 }
 
 static void cuda_free(backend_impl *b) {
@@ -306,7 +309,8 @@ static void cuda_free(backend_impl *b) {
     dfree(b->scores), free(b->h_scores), dfree(b->d_gt), dfree(b->d_eq), dfree(b->d_nan);
     free(b->h_gt), free(b->h_eq), free(b->h_nan);
     dfree(b->dh), dfree(b->dxw), dfree(b->drh), dfree(b->dx), dfree(b->g_dense);
-    for (int k = 0; k < 8; k++) dfree(b->opt[k]), free(b->h_opt[k]);
+    for (int k = 0; k < 8; k++) dfree(b->opt[k]);
+    free(b->h_opt[0]), free(b->h_opt[1]);  // (the tables' are the caller's)
     if (b->training) {
         row_grads_free_device(&b->g_Wy);
         row_grads_free_device(&b->g_by);
@@ -531,10 +535,17 @@ static int cuda_optim_arrays(backend_impl *b, float **arrays, size_t *sizes) {
     return 8;
 }
 
-static void cuda_apply_update(backend_impl *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
+static void cuda_update_dense(backend_impl *b, const float *const *parts, int n_parts, size_t lo, size_t hi) {
+    (void)parts;
+    CHECK(n_parts == 0 && lo == 0 && hi == b->s.n_dense, "the CUDA backend updates the whole dense buffer, "
+          "with its own gradient");
+    k_adagrad(b->st, b->d.dense, b->g_dense, b->opt[0], b->opt[1], b->s.n_dense, b->cfg.learning_rate,
+              b->cfg.momentum);
+}
+
+// G[t]: rows of table t (NULL: none), their gradients in device memory.
+static void cuda_update_rows(backend_impl *b, const row_grads *const *g) {
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
-    k_adagrad(b->st, b->d.dense, b->g_dense, b->opt[0], b->opt[1], b->s.n_dense, lr, mu);
-    const row_grads *g[3] = {Wy ? Wy : &b->g_Wy, by ? by : &b->g_by, b->p->E ? (E ? E : &b->g_E) : NULL};
     float *p[3] = {b->d.Wy, b->d.by, b->d.E};
     // The three id lists in one upload.
     size_t n = 0;
@@ -558,6 +569,9 @@ static void cuda_apply_update(backend_impl *b, int M, const row_grads *Wy, const
                        g[t]->width, lr, mu);
         at += (size_t)g[t]->n;
     }
+}
+
+static void cuda_end_step(backend_impl *b, int M) {
     cuda_clear_gradients(b);
     carry_state(b, M);
 }
@@ -669,9 +683,10 @@ extern "C" const backend_ops cuda_backend_ops = {
     cuda_gradients,
     cuda_clear_gradients,
     cuda_dense_grads,
-    cuda_apply_update,
-    NULL,  // share_update: every rank updates its own copy on its GPU
-    NULL,  // place_grads: the gradients stay on the GPU
+    NULL,  // grad_buffers: the gradients stay on the GPU
+    cuda_update_dense,
+    cuda_update_rows,
+    cuda_end_step,
     cuda_optim_arrays,
     cuda_eval_step,
     cuda_flops,

@@ -79,58 +79,15 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
     x->counts = xmalloc((size_t)P * sizeof *x->counts);
     x->pos = xmalloc((size_t)(max_rows > 0 ? max_rows : 1) * sizeof *x->pos);
     x->fused_cap = floats;
-    // Host ranks that share a machine build the buffer in the comm's shared segment: no
-    // buffer of their own unless that segment fails later (exchange_step makes it then).
-    if (x->mem != &host_mem || !comm_shared_memory(c)) x->fused = x->mem->alloc(x->mem->ctx, floats);
-}
-
-// A slot's pieces start on 64-byte lines.
-static size_t line_up(size_t floats) { return (floats + 15) / 16 * 16; }
-
-int exchange_read_in_place(exchange *x, exchange_places *at) {
-    const int P = comm_size(x->c), T = x->n_tables;
-    if (P == 1 || !x->sparse || x->mem != &host_mem || !comm_shared_memory(x->c)) return 0;
-    size_t f = line_up(HDR_N + 3);  // header, then the row counts (int32 in float-sized places)
-    x->off_dense = f;
-    f = line_up(f + x->n_dense);
-    x->off_new = f;  // this rank's range of the updated dense values (exchange_publish_dense)
-    f = line_up(f + x->n_dense);
-    for (int t = 0; t < T; t++) {
-        const int cap = x->u[t].cap / P;  // one rank's rows
-        x->off_ids[t] = f;
-        f = line_up(f + (size_t)cap);
-        x->off_rows[t] = f;
-        f = line_up(f + (size_t)cap * x->width[t]);
-    }
-    float *base = comm_node_segment(x->c, (size_t)P * f * sizeof(float));  // (collective; NULL everywhere if not)
-    if (!base) return 0;
-    x->in_place = 1;
-    x->slots = xmalloc((size_t)P * sizeof *x->slots);
-    for (int q = 0; q < P; q++) x->slots[q] = base + (size_t)q * f;
-    float *mine = base + (size_t)comm_rank(x->c) * f;
-    for (int t = 0; t < T; t++) {
-        x->srcs[t] = xmalloc((size_t)x->u[t].cap * P * sizeof *x->srcs[t]);
-        at->rows[t] = mine + x->off_rows[t];
-    }
-    for (int t = T; t < 3; t++) at->rows[t] = NULL;
-    x->dense_at = xmalloc((size_t)(P + 1) * sizeof *x->dense_at);
-    for (int q = 0; q <= P; q++) x->dense_at[q] = x->n_dense * (size_t)q / (size_t)P;
-    at->dense_lo = x->dense_at[comm_rank(x->c)];
-    at->dense_hi = x->dense_at[comm_rank(x->c) + 1];
-    x->dense_parts = xmalloc((size_t)P * sizeof *x->dense_parts);
-    for (int q = 0; q < P; q++) x->dense_parts[q] = x->slots[q] + x->off_dense + at->dense_lo;
-    at->dense = mine + x->off_dense;
-    at->dense_parts = x->dense_parts;
-    at->n_parts = P;
-    return 1;
+    // Host ranks that share a machine build the buffer in the comm's shared segment, sized
+    // here for the largest step (collective), so that the transport is settled now: no
+    // buffer of their own unless that segment cannot be had.
+    const int shared = x->mem == &host_mem && comm_shared_buffer_f32(c, floats);
+    if (!shared) x->fused = x->mem->alloc(x->mem->ctx, floats);
 }
 
 void exchange_free(exchange *x) {
-    free(x->slots);
-    free(x->dense_parts);
-    free(x->dense_at);
     for (int t = 0; t < x->n_tables; t++) {
-        free(x->srcs[t]);
         if (x->u_grad[t]) x->mem->release(x->mem->ctx, x->u_grad[t]);
         x->u[t].grad = NULL;
         row_grads_free(&x->u[t]);
@@ -142,11 +99,7 @@ void exchange_free(exchange *x) {
     memset(x, 0, sizeof *x);
 }
 
-// Adds to the union U of table T the N ids that it does not hold yet, in order: called for
-// every rank's ids in rank order, it gives the order of first appearance, the same on
-// every rank, in linear time through the accumulator's slot array (no sort; slots are
-// reset in exchange_step).
-static void union_add(row_grads *u, int t, const int32_t *ids, int n) {
+void row_union_add(row_grads *u, int t, const int32_t *ids, int n) {
     for (int k = 0; k < n; k++) {
         int32_t id = ids[k];
         if (u->slot[id] >= 0) continue;
@@ -163,117 +116,12 @@ static void build_union(row_grads *u, int t, int n_tables, const int32_t *all, c
     for (int r = 0; r < P; r++) {
         const int32_t *rows = block + n_tables;
         for (int k = 0; k < t; k++) rows += block[k];
-        union_add(u, t, rows, block[t]);
+        row_union_add(u, t, rows, block[t]);
         block += counts[r];
     }
 }
 
-// Where a slot keeps its per-table row counts: after the header, in its first line.
-static int32_t *slot_counts(const float *slot) { return (int32_t *)(slot + HDR_N); }
-
-// One step in place (exchange_read_in_place): the gradients are in this rank's slot
-// already; add the header and the row ids, pass one barrier, sum this rank's parts.
-static void exchange_step_in_place(exchange *x, float *header, const float *dense, const row_grads *const *g,
-                                   const row_grads **u_out) {
-    const double t0 = now_s();
-    comm *c = x->c;
-    const int P = comm_size(c), me = comm_rank(c), T = x->n_tables;
-    const float **slot = x->slots;
-    float *mine = (float *)slot[me];
-    CHECK(dense == mine + x->off_dense, "the dense gradients are not in the exchange's slot");
-    int64_t n_ids = T;
-    memcpy(mine, header, HDR_N * sizeof *mine);
-    for (int t = 0; t < T; t++) {
-        CHECK(g[t]->grad == mine + x->off_rows[t] && g[t]->n <= x->u[t].cap / P,
-              "table %d's gradients are not in the exchange's slot", t);
-        slot_counts(mine)[t] = g[t]->n;
-        memcpy(mine + x->off_ids[t], g[t]->rows, (size_t)g[t]->n * sizeof *g[t]->rows);
-        n_ids += g[t]->n;
-    }
-    const double tw = now_s();
-    comm_node_barrier(c);
-    x->wait_seconds += now_s() - tw;
-    const double ts = now_s();
-    for (int i = 0; i < HDR_N; i++) {  // (rank order, as the all-reduce)
-        float h = slot[0][i] + slot[1][i];
-        for (int q = 2; q < P; q++) h += slot[q][i];
-        header[i] = h;
-    }
-    size_t union_floats = 0;
-    for (int t = 0; t < T; t++) {
-        row_grads *u = &x->u[t];
-        const int w = x->width[t];
-        // the union in rank order of first appearance, as build_union over an all-gather
-        u->n = 0;
-        for (int q = 0; q < P; q++) {
-            const int cnt = slot_counts(slot[q])[t];
-            CHECK(cnt >= 0 && cnt <= u->cap / P, "rank %d published %d rows of table %d", q, cnt, t);
-            union_add(u, t, (const int32_t *)(slot[q] + x->off_ids[t]), cnt);
-        }
-        const int n = u->n;
-        union_floats += (size_t)n * w;
-        if (t == 0) x->union_rows += n;
-        // this rank's part, with each rank's row of each of its rows (the update sums them)
-        row_grads *part = &x->part[t];
-        *part = row_grads_part(u, me, P);
-        const int k0 = (int)(part->rows - u->rows);
-        const float **from = x->srcs[t];
-        for (size_t k = 0; k < (size_t)part->n * P; k++) from[k] = NULL;
-        for (int q = 0; q < P; q++) {
-            const int32_t *ids = (const int32_t *)(slot[q] + x->off_ids[t]);
-            const int cnt = slot_counts(slot[q])[t];
-            for (int k = 0; k < cnt; k++) {
-                const int r = u->slot[ids[k]] - k0;
-                if (r >= 0 && r < part->n) from[(size_t)r * P + q] = slot[q] + x->off_rows[t] + (size_t)k * w;
-            }
-        }
-        part->grad = NULL;
-        part->srcs = from;
-        part->n_srcs = P;
-        for (int k = 0; k < n; k++) u->slot[u->rows[k]] = -1;  // ready for the next step
-        u_out[t] = part;
-    }
-    x->sum_seconds += now_s() - ts;
-    // (counted as the message exchange sends them: this rank's ids, the unions all-reduced)
-    x->bytes_dense += (HDR_N + x->n_dense) * sizeof(float);
-    x->bytes_sparse += (uint64_t)n_ids * sizeof(int32_t) + union_floats * sizeof(float);
-    x->steps++;
-    x->seconds += now_s() - t0;
-}
-
-void exchange_publish_dense(exchange *x, const float *dense) {
-    const int me = comm_rank(x->c);
-    const size_t lo = x->dense_at[me], hi = x->dense_at[me + 1];
-    memcpy((float *)x->slots[me] + x->off_new + lo, dense + lo, (hi - lo) * sizeof *dense);
-}
-
-void exchange_fetch_dense(exchange *x, float *dense) {
-    const int P = comm_size(x->c), me = comm_rank(x->c);
-    for (int q = 0; q < P; q++)
-        if (q != me) {
-            const size_t lo = x->dense_at[q], hi = x->dense_at[q + 1];
-            memcpy(dense + lo, x->slots[q] + x->off_new + lo, (hi - lo) * sizeof *dense);
-        }
-}
-
-void exchange_gather_dense(exchange *x, float *a) {
-    const int P = comm_size(x->c), me = comm_rank(x->c);
-    const size_t lo = x->dense_at[me], hi = x->dense_at[me + 1];
-    CHECK(hi - lo < ((size_t)1 << 31), "a dense range of %zu values is too long to gather", hi - lo);
-    int32_t *all = NULL;  // (the floats' bits, moved as they are)
-    int64_t *counts = xmalloc((size_t)P * sizeof *counts);
-    const int64_t n = comm_allgatherv_i32(x->c, (const int32_t *)(const void *)(a + lo), (int64_t)(hi - lo), &all, counts);
-    CHECK((size_t)n == x->n_dense, "gathered %lld dense values of %zu", (long long)n, x->n_dense);
-    memcpy(a, all, x->n_dense * sizeof *a);  // (the ranges are in rank order)
-    free(all);
-    free(counts);
-}
-
 void exchange_step(exchange *x, float *header, float *dense, const row_grads *const *g, const row_grads **u_out) {
-    if (x->in_place) {
-        exchange_step_in_place(x, header, dense, g, u_out);
-        return;
-    }
     double t0 = now_s();
     const int P = comm_size(x->c), T = x->n_tables;
     // 1. Every rank's row ids: [count per table | rows of table 0 | rows of table 1 | …].
@@ -287,8 +135,8 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
     int32_t *all = NULL;
     double tw = now_s();
     comm_allgatherv_i32(x->c, x->ids, n_ids, &all, counts);
-    x->wait_seconds += now_s() - tw;
-    x->bytes_sparse += (uint64_t)n_ids * sizeof(int32_t);
+    x->st.wait_seconds += now_s() - tw;
+    x->st.bytes_sparse += (uint64_t)n_ids * sizeof(int32_t);
     // 2. One buffer: header, dense gradients, then each table's union rows (or whole table).
     //    On the host with every rank on one machine, the buffer is the comm's shared
     //    segment itself: built in place, summed there, the sums read there.
@@ -298,7 +146,7 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
         build_union(&x->u[t], t, T, all, counts, P);
         table_at[t] = at;
         at += (size_t)(x->sparse ? x->u[t].n : x->n_items) * x->width[t];
-        if (t == 0) x->union_rows += x->u[t].n;
+        if (t == 0) x->st.union_rows += x->u[t].n;
     }
     CHECK(at <= x->fused_cap, "exchange buffer too small");
     float *shared = mem == &host_mem ? comm_shared_buffer_f32(x->c, at) : NULL;
@@ -323,9 +171,9 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
     const double ts = now_s();
     float *sum = shared ? (float *)comm_allreduce_shared_f32(x->c, at) : f;
     if (!shared) mem->allreduce(mem->ctx, x->c, f, at);
-    x->sum_seconds += now_s() - ts;
-    x->bytes_dense += (HDR_N + x->n_dense) * sizeof(float);
-    x->bytes_sparse += (at - HDR_N - x->n_dense) * sizeof(float);
+    x->st.sum_seconds += now_s() - ts;
+    x->st.bytes_dense += (HDR_N + x->n_dense) * sizeof(float);
+    x->st.bytes_sparse += (at - HDR_N - x->n_dense) * sizeof(float);
     // 3. Sums back: header and dense in place; the unions' gradients stay in the buffer
     //    (sparse) or are gathered from the whole tables.
     mem->get(mem->ctx, header, sum, HDR_N);
@@ -344,12 +192,8 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
         u_out[t] = u;
     }
     free(all);
-    x->steps++;
-    x->seconds += now_s() - t0;
+    x->st.steps++;
+    x->st.seconds += now_s() - t0;
 }
 
-void exchange_stats_reset(exchange *x) {
-    x->bytes_dense = x->bytes_sparse = 0;
-    x->seconds = x->wait_seconds = x->sum_seconds = 0;
-    x->union_rows = x->steps = 0;
-}
+void exchange_stats_reset(exchange_stats *st) { memset(st, 0, sizeof *st); }

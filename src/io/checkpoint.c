@@ -32,29 +32,24 @@ uint64_t params_checksum(const model_shape *s, const model_tensors *p) {
     return h;
 }
 
-// The tensors of a checkpoint, in file order: parameters, then optimizer state.
+// The dense tensors of a checkpoint: the GRU's weights and their optimizer state (the item
+// tables' are the table module's: tables_save, tables_load).
 typedef struct {
-    const char *name[12];
-    float *data[12];
-    size_t n[12];
+    const char *name[3];
+    float *data[3];
+    size_t n[3];
     int count;
 } tensor_list;
 
-static void list_tensors(tensor_list *t, const model_shape *s, const model_tensors *p, backend *b) {
-    static const char *const optim_names[8] = {"optim/acc_dense", "optim/mom_dense", "optim/acc_Wy", "optim/mom_Wy",
-                                               "optim/acc_by",    "optim/mom_by",    "optim/acc_E",  "optim/mom_E"};
-    const size_t N = (size_t)s->n_items;
+static void list_dense(tensor_list *t, const model_shape *s, const model_tensors *p, backend *b) {
     memset(t, 0, sizeof *t);
-    const char *pn[4] = {"params/dense", "params/Wy", "params/by", "params/E"};
-    float *pd[4] = {p->dense, p->Wy, p->by, p->E};
-    size_t ps[4] = {s->n_dense, N * s->hid[s->n_layers - 1], N, p->E ? N * s->emb_width : 0};
-    for (int k = 0; k < 4; k++)
-        if (pd[k]) t->name[t->count] = pn[k], t->data[t->count] = pd[k], t->n[t->count++] = ps[k];
     float *oa[8];
     size_t on[8];
-    backend_optim_arrays(b, oa, on);
-    for (int k = 0; k < 8; k++)
-        if (oa[k]) t->name[t->count] = optim_names[k], t->data[t->count] = oa[k], t->n[t->count++] = on[k];
+    backend_optim_arrays(b, oa, on);  // (acc_dense, mom_dense first)
+    const char *names[3] = {"params/dense", "optim/acc_dense", "optim/mom_dense"};
+    float *data[3] = {p->dense, oa[0], oa[1]};
+    for (int k = 0; k < 3; k++)
+        if (data[k]) t->name[t->count] = names[k], t->data[t->count] = data[k], t->n[t->count++] = s->n_dense;
 }
 
 // This rank's lanes and hidden state, gathered to every rank (slot per rank, summed).
@@ -126,8 +121,9 @@ static int last_error(void) { return errno ? errno : EIO; }
 // Writes the checkpoint file TMP; 0 on success, else the errno of the failed step (a full
 // disk shows in a write, the flush or the close). Nothing is printed.
 static int write_checkpoint_file(const char *tmp, comm *cm, const train_config *c, const model_shape *s,
-                                 const model_tensors *p, backend *b, const lanes *ln, const ckpt_position *pos,
-                                 const char *fingerprint, const char *data_dir, char *const *item_ids,
+                                 const model_tensors *p, backend *b, const tables *tb, const lanes *ln,
+                                 const ckpt_position *pos, const char *fingerprint, const char *data_dir,
+                                 char *const *item_ids,
                                  const lane_dump *d) {
     errno = 0;
     hid_t f = h5_create_file(tmp);
@@ -140,9 +136,10 @@ static int write_checkpoint_file(const char *tmp, comm *cm, const train_config *
         else H5Gclose(g);
     }
     tensor_list t;
-    list_tensors(&t, s, p, b);
+    list_dense(&t, s, p, b);
     for (int k = 0; k < t.count && !err; k++)
         if (tensor_write_f32(f, t.name[k], t.data[k], t.n[k]) < 0) err = last_error();
+    if (!err && tables_save(tb, f) < 0) err = last_error();
     const int P = comm_size(cm);
     if (!err && tensor_write_i64(f, "state/lanes", d->lane, (size_t)P * (2 + 2 * ln->B)) < 0) err = last_error();
     if (!err && tensor_write_f32(f, "state/hidden", d->hidden, (size_t)P * d->per_rank_h) < 0) err = last_error();
@@ -185,10 +182,11 @@ static void rotate_checkpoints(const char *run, int64_t step, int keep) {
 }
 
 int checkpoint_save(comm *cm, const char *run, const train_config *c, const model_shape *s, const model_tensors *p,
-                    backend *b, const lanes *ln, const ckpt_position *pos, const char *fingerprint,
+                    backend *b, tables *tb, const lanes *ln, const ckpt_position *pos, const char *fingerprint,
                     const char *data_dir, char *const *item_ids, int keep) {
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    tables_settle(tb);        // (state a rank keeps current in part only, made whole)
     backend_sync_to_host(b);  // parameters, optimizer state and hidden rows
     lane_dump d;
     gather_lanes(cm, s, b, ln, &d);
@@ -203,7 +201,8 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
         const char *inject = getenv("GRUREC_FAIL_CHECKPOINT_AT");
         set_fail_cleanup(abandon_checkpoint, g_writing);
         int err = inject && atoll(inject) == pos->step
-                      ? EIO : write_checkpoint_file(tmp, cm, c, s, p, b, ln, pos, fingerprint, data_dir, item_ids, &d);
+                      ? EIO : write_checkpoint_file(tmp, cm, c, s, p, b, tb, ln, pos, fingerprint, data_dir, item_ids,
+                                                    &d);
         set_fail_cleanup(NULL, NULL);
         errno = 0;
         if (!err && rename(tmp, path) != 0) err = last_error();
@@ -230,11 +229,11 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
 // Reads and verifies one checkpoint; 0 if damaged (warning printed, naming what is wrong).
 // A checkpoint that is whole but not this run's to resume from (another dataset, other
 // model settings, world size or batch size, or one that cannot be read) is an input error,
-// never "damaged". TABLES 0: the item tables and their optimizer state are left alone (a
-// rank other than 0 of ranks that share them): the dense tensors, lanes and hidden states only.
+// never "damaged". TB NULL: the item tables and their optimizer state are left alone (a
+// rank other than 0 of ranks that share one copy): the dense tensors, lanes and hidden states only.
 static int try_load(const char *path, const train_config *c, const model_shape *s, model_tensors *p, backend *b,
-                    int P, int B, int64_t **lane, float **hidden, size_t per_rank_h, ckpt_position *pos,
-                    const char *fingerprint, int reshard, int tables) {
+                    tables *tb, int P, int B, int64_t **lane, float **hidden, size_t per_rank_h, ckpt_position *pos,
+                    const char *fingerprint, int reshard) {
     h5_quiet();
     if (access(path, R_OK) != 0) input_fail(path, 0, "cannot read the checkpoint: %s", strerror(errno));
     int sealed;  // (io/h5seal.h: no byte of a damaged file reaches HDF5)
@@ -271,13 +270,13 @@ static int try_load(const char *path, const train_config *c, const model_shape *
                    (long long)h5_get_attr_i64(f, "world_size", path), P);
     if (!why && h5_get_attr_i64(f, "batch_size", path) != B) input_fail(path, 0, "another batch size");
     tensor_list t;
-    list_tensors(&t, s, p, b);
+    list_dense(&t, s, p, b);
     static char bad[256];
     for (int k = 0; k < t.count && !why; k++) {
-        if (!tables && !strstr(t.name[k], "dense")) continue;
         const char *w = tensor_read_f32(f, t.name[k], t.data[k], t.n[k]);
         if (w) snprintf(bad, sizeof bad, "%s %s", t.name[k], w), why = bad;
     }
+    if (tb && !why) why = tables_load(tb, f);
     size_t nl = (size_t)P * (2 + 2 * B);
     *lane = xmalloc(nl * sizeof **lane);
     *hidden = xmalloc((size_t)P * per_rank_h * sizeof **hidden);
@@ -325,20 +324,21 @@ static void take_lanes(backend *b, const model_shape *s, lanes *ln, int r, int64
 }
 
 int checkpoint_load(comm *cm, const char *run, const train_config *c, const model_shape *s, model_tensors *p,
-                    backend *b, lanes *ln, ckpt_position *pos, const char *fingerprint, int reshard, int shared) {
+                    backend *b, tables *tb, lanes *ln, ckpt_position *pos, const char *fingerprint, int reshard) {
     int64_t steps[4096];
     int n = list_checkpoints(run, steps, 4096);
     const int P = comm_size(cm), r = comm_rank(cm), B = ln->B;
     size_t per_rank_h = 0;
     for (int l = 0; l < s->n_layers; l++) per_rank_h += (size_t)B * s->hid[l];
-    // With tables shared by the ranks, rank 0 alone reads them and picks the checkpoint;
-    // the others then read their own tensors and lanes from that same file.
+    // With one copy of the tables for every rank, rank 0 alone reads it and picks the
+    // checkpoint; the others then read their own tensors and lanes from that same file.
+    const int shared = tables_one_copy(tb);
     char path[4096];
     int64_t chosen = -1, *lane;
     float *hidden;
     for (int k = 0; k < n && (!shared || r == 0); k++) {
         xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)steps[k]);
-        if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos, fingerprint, reshard, 1)) continue;
+        if (!try_load(path, c, s, p, b, tb, P, B, &lane, &hidden, per_rank_h, pos, fingerprint, reshard)) continue;
         take_lanes(b, s, ln, r, lane, hidden, per_rank_h);
         chosen = k;
         break;
@@ -347,7 +347,7 @@ int checkpoint_load(comm *cm, const char *run, const train_config *c, const mode
         comm_bcast(cm, &chosen, sizeof chosen, 0);
         if (r != 0 && chosen >= 0) {
             xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)steps[chosen]);
-            if (!try_load(path, c, s, p, b, P, B, &lane, &hidden, per_rank_h, pos, fingerprint, reshard, 0))
+            if (!try_load(path, c, s, p, b, NULL, P, B, &lane, &hidden, per_rank_h, pos, fingerprint, reshard))
                 input_fail(path, 0, "rank %d cannot read its part of the checkpoint rank 0 resumed from", r);
             take_lanes(b, s, ln, r, lane, hidden, per_rank_h);
         }
@@ -359,13 +359,12 @@ int checkpoint_load(comm *cm, const char *run, const train_config *c, const mode
     }
     if (n > 0) {  // every checkpoint was damaged: a failed read may have left parts of it behind
         if (r == 0) fprintf(stderr, "grurec: warning: no checkpoint of %s could be read: training starts over\n", run);
-        const int tables = !shared || r == 0;  // (the dense tensors are every rank's own)
-        if (tables) model_init(p, s, c->seed);
-        else model_init_dense(p, s, c->seed);
+        model_init_dense(p, s, c->seed);
+        tables_reset(tb);
         float *oa[8];
         size_t on[8];
         backend_optim_arrays(b, oa, on);
-        for (int k = 0; k < (tables ? 8 : 2); k++)  // (acc_dense and mom_dense come first)
+        for (int k = 0; k < 2; k++)  // acc_dense, mom_dense (the tables' state: tables_reset)
             if (oa[k]) memset(oa[k], 0, on[k] * sizeof(float));
         backend_zero_states(b);
         backend_sync_to_device(b);

@@ -18,7 +18,7 @@ static size_t huge(size_t bytes) {
 
 static size_t f32(size_t n) { return huge((n ? n : 1) * sizeof(float)); }
 
-// state_alloc outside a shared region: 64-byte blocks, then xcalloc_huge.
+// A table on the heap arena (util/arena.h): 64-byte blocks, then xcalloc_huge.
 static size_t state(size_t n) { return huge(((n ? n : 1) * sizeof(float) + 63) / 64 * 64); }
 
 // One backend's per-lane buffers (cpu_create): R rows, training or scoring.

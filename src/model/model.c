@@ -17,7 +17,6 @@
 #include "io/tensor_io.h"
 #include "io/id_table.h"
 #include "data/rng.h"
-#include "dist/state_mem.h"
 
 void model_shape_init(model_shape *s, const train_config *c, int64_t n_items) {
     memset(s, 0, sizeof *s);
@@ -43,36 +42,74 @@ void model_shape_init(model_shape *s, const train_config *c, int64_t n_items) {
     s->emb_width = c->embedding == EMB_ONEHOT ? 3 * c->layers[0] : c->embedding == EMB_SEPARATE ? c->embedding_dim : 0;
 }
 
-void tensors_alloc(model_tensors *t, const model_shape *s) {
-    const int H = s->hid[s->n_layers - 1];
-    // (the GRU's dense weights are every process's own: each rank reads them whole every
-    // step, so a shared copy would bounce between the cores' caches; the tables are shared)
+size_t model_table_size(const model_shape *s, int t) {
+    const size_t N = (size_t)s->n_items;
+    return t == TABLE_WY ? N * (size_t)s->hid[s->n_layers - 1] : t == TABLE_BY ? N : N * (size_t)s->emb_width;
+}
+
+// (the GRU's dense weights are every process's own: each rank reads them whole every
+// step, so a shared copy would bounce between the cores' caches; the tables may be shared)
+void tensors_alloc_dense(model_tensors *t, const model_shape *s) {
+    memset(t, 0, sizeof *t);
     t->dense = xcalloc_huge(s->n_dense * sizeof(float));
-    t->Wy = state_alloc((size_t)s->n_items * H);
-    t->by = state_alloc((size_t)s->n_items);
-    t->E = s->emb_width ? state_alloc((size_t)s->n_items * s->emb_width) : NULL;
+}
+
+void tensors_free_dense(model_tensors *t) {
+    free(t->dense);
+    t->dense = NULL;
+}
+
+void model_tables_alloc(model_tensors *t, const model_shape *s, arena *a) {
+    t->Wy = arena_floats(a, model_table_size(s, TABLE_WY));
+    t->by = arena_floats(a, model_table_size(s, TABLE_BY));
+    t->E = s->emb_width ? arena_floats(a, model_table_size(s, TABLE_E)) : NULL;
+}
+
+void model_tables_release(model_tensors *t, const arena *a) {
+    arena_release(a, t->Wy);
+    arena_release(a, t->by);
+    arena_release(a, t->E);
+    t->Wy = t->by = t->E = NULL;
+}
+
+void table_optim_alloc(table_optim *o, const model_shape *s, int momentum, arena *a) {
+    memset(o, 0, sizeof *o);
+    for (int k = 0; k < N_TABLES; k++) {
+        const size_t n = model_table_size(s, k);
+        if (!n) continue;
+        o->acc[k] = arena_floats(a, n);
+        if (momentum) o->mom[k] = arena_floats(a, n);
+    }
+}
+
+void table_optim_release(table_optim *o, const arena *a) {
+    for (int k = 0; k < N_TABLES; k++) arena_release(a, o->acc[k]), arena_release(a, o->mom[k]);
+    memset(o, 0, sizeof *o);
+}
+
+void tensors_alloc(model_tensors *t, const model_shape *s) {
+    tensors_alloc_dense(t, s);
+    arena heap = arena_heap();
+    model_tables_alloc(t, s, &heap);
 }
 
 void tensors_free(model_tensors *t) {
-    free(t->dense);
-    state_release(t->Wy);
-    state_release(t->by);
-    state_release(t->E);
-    memset(t, 0, sizeof *t);
+    arena heap = arena_heap();
+    model_tables_release(t, &heap);
+    tensors_free_dense(t);
 }
 
-size_t model_state_bytes(const model_shape *s, int momentum) {
-    const size_t N = (size_t)s->n_items, H = (size_t)s->hid[s->n_layers - 1], W = (size_t)s->emb_width;
-    const size_t tensor[3] = {N * H, N, N * W};
-    size_t n[9];
+size_t model_tables_bytes(const model_shape *s, int momentum) {
+    size_t n[3 * N_TABLES];
     int k = 0;
-    for (int t = 0; t < 3; t++) {  // the tables, then each one's accumulator and momentum
-        if (!tensor[t]) continue;
-        n[k++] = tensor[t];
-        n[k++] = tensor[t];
-        if (momentum) n[k++] = tensor[t];
+    for (int t = 0; t < N_TABLES; t++) {  // each table, its accumulator (and momentum)
+        const size_t size = model_table_size(s, t);
+        if (!size) continue;
+        n[k++] = size;
+        n[k++] = size;
+        if (momentum) n[k++] = size;
     }
-    return state_mem_bytes(n, k);
+    return arena_bytes(n, k);
 }
 
 // ROWS × (blocks·COLS) matrix whose every ROWS × COLS block is uniform in ±sqrt(6/(ROWS+COLS)).
@@ -96,8 +133,7 @@ void model_init_dense(model_tensors *t, const model_shape *s, uint64_t seed) {
     }
 }
 
-void model_init(model_tensors *t, const model_shape *s, uint64_t seed) {
-    model_init_dense(t, s, seed);
+void model_init_tables(model_tensors *t, const model_shape *s, uint64_t seed) {
     int H = s->hid[s->n_layers - 1];
     init_blocks(t->Wy, s->n_items, H, 1, seed, 100);
     memset(t->by, 0, (size_t)s->n_items * sizeof(float));
@@ -105,6 +141,11 @@ void model_init(model_tensors *t, const model_shape *s, uint64_t seed) {
         if (s->in_dim[0] == 0) init_blocks(t->E, s->n_items, s->hid[0], 3, seed, 101);  // onehot: N × 3H0
         else init_blocks(t->E, s->n_items, s->emb_width, 1, seed, 101);
     }
+}
+
+void model_init(model_tensors *t, const model_shape *s, uint64_t seed) {
+    model_init_dense(t, s, seed);
+    model_init_tables(t, s, seed);
 }
 
 // The failure hook while the model is written: a CHECK inside still names the model and

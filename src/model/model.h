@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "cmd/config.h"
+#include "util/arena.h"
 
 typedef struct {
     int n_layers;
@@ -29,19 +30,38 @@ typedef struct {
 } model_tensors;
 
 void model_shape_init(model_shape *s, const train_config *c, int64_t n_items);
-// Allocates zeroed tensors of SHAPE (every pointer of T non-NULL where the shape has it):
-// the item tables through state_alloc (the heap, or the region the ranks of a machine
-// share), the dense GRU weights on this process's heap.
+
+// The item tables, in the order every per-table array follows (E absent with the shared embedding).
+enum { TABLE_WY, TABLE_BY, TABLE_E, N_TABLES };
+// The item tables' Adagrad state: accumulator and momentum per table (NULL where the
+// table is absent, or without momentum). Training keeps it beside the tables, in the
+// table module's arena (src/dist/tables.h); a backend trained alone keeps its own.
+typedef struct {
+    float *acc[N_TABLES], *mom[N_TABLES];
+} table_optim;
+
+// Zeroed tensors of SHAPE on this process's heap (every pointer of T non-NULL where the
+// shape has it): for models read from files and for tests.
 void tensors_alloc(model_tensors *t, const model_shape *s);
 void tensors_free(model_tensors *t);
-// The bytes of a region holding the item tables and their optimizer state (Adagrad
-// accumulators, and momenta when MOMENTUM), as tensors_alloc and the CPU backend carve it.
-size_t model_state_bytes(const model_shape *s, int momentum);
+// The dense GRU weights alone (the item tables NULL: training binds the table module's).
+void tensors_alloc_dense(model_tensors *t, const model_shape *s);
+void tensors_free_dense(model_tensors *t);
+// The item tables of T, and their Adagrad state O (momenta when MOMENTUM), carved from A;
+// model_tables_bytes is the region that both need.
+void model_tables_alloc(model_tensors *t, const model_shape *s, arena *a);
+void model_tables_release(model_tensors *t, const arena *a);
+void table_optim_alloc(table_optim *o, const model_shape *s, int momentum, arena *a);
+void table_optim_release(table_optim *o, const arena *a);
+size_t model_tables_bytes(const model_shape *s, int momentum);
+// The floats of table T (0 where the shape has no such table).
+size_t model_table_size(const model_shape *s, int t);
 // Uniform ±sqrt(6/(fan_in+fan_out)) per gate block, biases 0: a function of the seed
 // alone (counter-based random numbers), whatever the machine or the number of ranks.
 void model_init(model_tensors *t, const model_shape *s, uint64_t seed);
-// The dense GRU weights alone, as model_init sets them.
+// The dense GRU weights alone, and the item tables alone, as model_init sets them.
 void model_init_dense(model_tensors *t, const model_shape *s, uint64_t seed);
+void model_init_tables(model_tensors *t, const model_shape *s, uint64_t seed);
 
 static inline float *layer_W(const model_tensors *t, const model_shape *s, int l) { return t->dense + s->off_W[l]; }
 static inline float *layer_U(const model_tensors *t, const model_shape *s, int l) { return t->dense + s->off_U[l]; }
