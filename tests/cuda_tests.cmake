@@ -2,7 +2,7 @@
 # tests/CMakeLists.txt; does nothing unless the CUDA backend is built (GRUREC_CUDA).
 # On machines with fewer usable GPUs than ranks (or no driver) the tests print
 # "SKIP: ..." and ctest reports them as skipped.
-if(GRUREC_CUDA AND GRUREC_MPI)
+if((GRUREC_CUDA OR GRUREC_CUDA_EMU) AND GRUREC_MPI)
   # An MPI program, like test_comm.
   add_executable(test_comm_nccl ${CMAKE_CURRENT_LIST_DIR}/test_comm_nccl.c)
   target_link_libraries(test_comm_nccl PRIVATE grurec_cuda grurec_core MPI::MPI_C)
@@ -33,11 +33,11 @@ if(GRUREC_CUDA AND GRUREC_MPI)
   set_tests_properties(comm_nccl_test comm_nccl_timeout_test PROPERTIES SKIP_REGULAR_EXPRESSION "SKIP: ")
 endif()
 
-if(GRUREC_CUDA)
+if(GRUREC_CUDA OR GRUREC_CUDA_EMU)
   # The CUDA backend against the CPU backend (Criterion): gradients, updates, several
   # steps, evaluation, row moves; GPU runs bitwise repeatable. Built and registered as
   # the CPU backend's test_backend (grurec_core_test: --jobs 1), plus the CUDA libraries
   # (device_info.h, cudaMemcpy of the device gradients).
   grurec_core_test(test_cuda_backend ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.c)
-  target_link_libraries(test_cuda_backend PRIVATE grurec_cuda CUDA::cudart)
+  target_link_libraries(test_cuda_backend PRIVATE grurec_cuda)
 endif()
