@@ -98,7 +98,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
     if (!prop) return emu_set_error(cudaErrorInvalidValue, 0);
     if (device < 0 || device >= device_count()) return emu_set_error(cudaErrorInvalidDevice, 0);
     memset(prop, 0, sizeof *prop);
-    snprintf(prop->name, sizeof prop->name, "grurec CUDA emulation on the host CPU (a test build, not a GPU)");
+    snprintf(prop->name, sizeof prop->name, "EMULATED on the host CPU by grurec's CUDA emulation");
     prop->totalGlobalMem = emu_arena_capacity();
     prop->sharedMemPerBlock = 48 << 10;
     prop->maxThreadsPerBlock = 1024;
