@@ -41,3 +41,13 @@ if(GRUREC_CUDA OR GRUREC_CUDA_EMU)
   grurec_core_test(test_cuda_backend ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.c)
   target_link_libraries(test_cuda_backend PRIVATE grurec_cuda)
 endif()
+
+if(GRUREC_CUDA_EMU)
+  # The emulation itself (CUDA C, compiled as C++ against it): the CUDA semantics it keeps
+  # and what it reports (host access to device memory, overruns, host pointers given to
+  # kernels, divergent barriers, copies, cuBLAS's column-major semantics, devices).
+  set_source_files_properties(${CMAKE_CURRENT_LIST_DIR}/test_cuda_emu.cu PROPERTIES LANGUAGE CXX)
+  grurec_core_test(test_cuda_emu ${CMAKE_CURRENT_LIST_DIR}/test_cuda_emu.cu)
+  target_link_libraries(test_cuda_emu PRIVATE grurec_cuda)
+  set_target_properties(test_cuda_emu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
+endif()

@@ -33,6 +33,9 @@ void *emu_arena_alloc(size_t bytes);
 int emu_arena_free(void *p);
 // Whether P lies in the arena at all (live, freed or guard).
 int emu_in_arena(const void *p);
+// Where P is, in words: "N bytes into a device allocation of M bytes at A", "not device
+// memory (a host pointer?)", ...
+void emu_describe(const void *p, char *why, size_t why_size);
 // 1 when [P, P + BYTES) lies in one live allocation (BYTES 0: P in one or at its end);
 // otherwise 0 with WHY describing where P is.
 int emu_device_range(const void *p, size_t bytes, char *why, size_t why_size);

@@ -187,8 +187,8 @@ int emu_arena_free(void *p) {
     return 1;
 }
 
-// Where P is, in words (for reports).
-static void describe(const char *p, char *why, size_t why_size) {
+void emu_describe(const void *ptr, char *why, size_t why_size) {
+    const char *p = ptr;
     if (!emu_in_arena(p)) {
         snprintf(why, why_size, "not device memory (a host pointer?)");
         return;
@@ -225,7 +225,7 @@ int emu_device_range(const void *p, size_t bytes, char *why, size_t why_size) {
                  bytes, (size_t)(c - A.live[at].start), A.live[at].bytes, (void *)A.live[at].start,
                  bytes - (size_t)(A.live[at].start + A.live[at].bytes - c));
     else
-        describe(c, why, why_size);
+        emu_describe(c, why, why_size);
     return 0;
 }
 
@@ -260,7 +260,7 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
     char where[256], who[256], msg[700];
     int ours = 1;
     if (emu_in_arena(addr)) {
-        describe(addr, where, sizeof where);
+        emu_describe(addr, where, sizeof where);
         if (!A.activity)
             snprintf(who, sizeof who, "host code");
         else if (strncmp(A.activity, "kernel ", 7) == 0)

@@ -132,7 +132,7 @@ cudaError_t cudaFree(void *ptr) {
     emu_device_drain();  // cudaFree waits for the device, as on a GPU
     if (emu_arena_free(ptr)) return cudaSuccess;
     char why[256];
-    emu_device_range(ptr, 0, why, sizeof why);
+    emu_describe(ptr, why, sizeof why);
     emu_report("cudaFree(%p): not the start of a live device allocation (%s)", ptr, why);
     return emu_set_error(cudaErrorInvalidValue, 0);
 }
