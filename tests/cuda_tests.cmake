@@ -1,6 +1,7 @@
 # Tests of the CUDA/NCCL code (src/cuda, src/comm/comm_nccl.c). Included from
-# tests/CMakeLists.txt; does nothing unless the CUDA backend is built (GRUREC_CUDA).
-# On machines with fewer usable GPUs than ranks (or no driver) the tests print
+# tests/CMakeLists.txt; does nothing unless the CUDA backend is built, for a GPU
+# (GRUREC_CUDA) or on grurec's host emulation of CUDA (GRUREC_CUDA_EMU, where every one of
+# them runs). On machines with fewer usable GPUs than ranks (or no driver) the tests print
 # "SKIP: ..." and ctest reports them as skipped.
 if((GRUREC_CUDA OR GRUREC_CUDA_EMU) AND GRUREC_MPI)
   # An MPI program, like test_comm.
@@ -40,6 +41,12 @@ if(GRUREC_CUDA OR GRUREC_CUDA_EMU)
   # (device_info.h, cudaMemcpy of the device gradients).
   grurec_core_test(test_cuda_backend ${CMAKE_CURRENT_LIST_DIR}/test_cuda_backend.c)
   target_link_libraries(test_cuda_backend PRIVATE grurec_cuda)
+  # grurec train --device cuda against --device cpu for every loss and embedding mode, on 1
+  # and 2 ranks (NCCL), and eval / recommend of a GPU-trained model on both devices.
+  grurec_script_test(cuda_train_test_1rank cuda_train_test.sh ${CMAKE_BINARY_DIR} 1)
+  if(GRUREC_MPI)
+    grurec_script_test(cuda_train_test_2ranks cuda_train_test.sh ${CMAKE_BINARY_DIR} 2)
+  endif()
 endif()
 
 if(GRUREC_CUDA_EMU)

@@ -16,8 +16,9 @@
 //    meets a barrier); __syncthreads() is a real barrier, and a block whose threads do not
 //    all reach the same one is reported. __shared__ memory is per block and poisoned (0xff)
 //    when a block starts.
-//  - Environment: GRUREC_EMU_GPUS (device count; default one per local rank),
-//    GRUREC_EMU_GPU_MEMORY (bytes, K/M/G suffixes; default 2G).
+//  - Environment: GRUREC_EMU_GPUS (device count; default one per local rank), of which
+//    CUDA_VISIBLE_DEVICES shows as many as it lists; GRUREC_EMU_GPU_MEMORY (bytes with
+//    K/M/G, the memory of the process's device(s); default 2G).
 #ifndef GRUREC_EMU_CUDA_RUNTIME_H
 #define GRUREC_EMU_CUDA_RUNTIME_H
 

@@ -61,7 +61,8 @@ static int env_int(const char *name, int *v) {
     return 1;
 }
 
-// One emulated GPU per rank of this node unless GRUREC_EMU_GPUS says otherwise.
+// One emulated GPU per rank of this node unless GRUREC_EMU_GPUS says otherwise; of them,
+// CUDA_VISIBLE_DEVICES shows as many as it lists ("": none), as on a GPU machine.
 static int device_count(void) {
     if (g_count >= 0) return g_count;
     const char *s = getenv("GRUREC_EMU_GPUS");
@@ -70,6 +71,12 @@ static int device_count(void) {
     } else if (!env_int("OMPI_COMM_WORLD_LOCAL_SIZE", &g_count) && !env_int("SLURM_NTASKS_PER_NODE", &g_count) &&
                !env_int("MPI_LOCALNRANKS", &g_count)) {
         g_count = 1;
+    }
+    const char *visible = getenv("CUDA_VISIBLE_DEVICES");
+    if (visible) {
+        int listed = *visible ? 1 : 0;
+        for (const char *c = visible; *c; c++) listed += *c == ',';
+        if (listed < g_count) g_count = listed;
     }
     return g_count;
 }

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# grurec train --device cuda against --device cpu on small data, for every loss and every
+# embedding mode, on RANKS ranks (2: the step exchange in GPU memory, summed by NCCL), then
+# eval and recommend of a GPU-trained model on both devices. What must agree is what
+# docs/cuda.md promises:
+#  - on grurec's CUDA emulation (grurec --version says EMULATED; its products are
+#    OpenBLAS's): the same parameters bit for bit (these runs have batch + negatives = 16
+#    columns a loss row), hence the same metrics, evaluations and recommendations;
+#  - on a GPU: Recall@20 and MRR@20 within 0.02 of the CPU's, evaluation within 1e-3.
+# Skips without a usable GPU (real or emulated).
+# usage: cuda_train_test.sh BUILD_DIR RANKS
+source "$(dirname "$0")/lib.sh" "$1" "cuda-train-$2"
+here=$(cd "$(dirname "$0")/.." && pwd)
+P=$2
+export GRUREC_OVERSUBSCRIBE=1
+launch() { if [ "$P" = 1 ]; then "$grurec" "$@"; else "$here/launch/grurec-mpirun" -np "$P" "$grurec" "$@"; fi; }
+params() { "$grurec" inspect "$1" --hash | tail -1; }
+emulated=0
+"$grurec" --version | grep -q EMULATED && emulated=1
+[ "$P" = 1 ] || with_mpi || skip_all "$P ranks: this grurec was built without MPI"
+
+"$synth" --events 3000 --items 100 --days 10 --seed 11 --out "$work/c.tsv" 2>/dev/null
+"$prep" --input "$work/c.tsv" --test-days 1 --shards 2 --out "$work/ds" --quiet || { echo "prep failed"; exit 1; }
+F=(--batch-size 8 --n-sample 8 --epochs 1 --log-every 0 --comm-timeout 120)
+
+# The first run says whether there is a GPU at all.
+launch train --data "$work/ds" --out "$work/probe" --device cuda --layers 8 "${F[@]}" --max-steps 2 >/dev/null 2>"$work/probe.err"
+if grep -q "no usable GPU" "$work/probe.err"; then
+    skip_all "training on the GPU: $(grep -o 'no usable GPU.*' "$work/probe.err" | head -1)"
+fi
+
+# Recall@20 and MRR@20 of the last evaluation in RUN/metrics.jsonl.
+metrics() {
+    python3 - "$1/metrics.jsonl" <<'PY'
+import json, sys
+ev = [json.loads(l) for l in open(sys.argv[1]) if '"type": "eval"' in l]
+m = ev[-1]
+m = m.get("metrics", m)
+print(m["recall@20"], m["mrr@20"])
+PY
+}
+close() {  # A B TOL: each pair of numbers within TOL
+    python3 -c 'import sys; a, b = sys.argv[1].split(), sys.argv[2].split(); sys.exit(any(abs(float(x) - float(y)) > float(sys.argv[3]) for x, y in zip(a, b)))' "$1" "$2" "$3"
+}
+
+losses=("cross-entropy --logq 1 --dropout-hidden 0.2 --momentum 0.3" "bpr-max --bpreg 0.5 --dropout-hidden 0.1"
+        "top1-max" "bpr --momentum 0.2" "top1")
+embeddings=(onehot shared 6)
+for loss in "${losses[@]}"; do
+    for emb in "${embeddings[@]}"; do
+        name="${loss%% *} / embedding $emb"
+        layers=10
+        [ "$emb" = 6 ] && layers=10,8  # two layers too
+        run=$work/$(echo "${loss%% *}-$emb" | tr -c 'a-z0-9-\n' _)
+        # shellcheck disable=SC2086
+        args=(--loss $loss --embedding "$emb" --layers "$layers" "${F[@]}")
+        launch train --data "$work/ds" --out "$run-cpu" --device cpu "${args[@]}" >/dev/null 2>"$run-cpu.err" ||
+            { bad "$name: the CPU run failed: $(tail -1 "$run-cpu.err")"; continue; }
+        launch train --data "$work/ds" --out "$run-cuda" --device cuda "${args[@]}" >/dev/null 2>"$run-cuda.err" ||
+            { bad "$name: the GPU run failed: $(tail -1 "$run-cuda.err")"; continue; }
+        mc=$(metrics "$run-cpu") mg=$(metrics "$run-cuda")
+        if [ $emulated = 1 ]; then
+            check '[ "$(params "$run-cpu/model.h5")" = "$(params "$run-cuda/model.h5")" ]' \
+                "$name, $P rank(s): the emulated GPU's parameters are the CPU's bit for bit"
+            check '[ "$mc" = "$mg" ]' "$name, $P rank(s): Recall@20 / MRR@20 $mg on the GPU, $mc on the CPU"
+        else
+            check 'close "$mc" "$mg" 0.02' "$name, $P rank(s): Recall@20 / MRR@20 $mg on the GPU, $mc on the CPU (0.02)"
+        fi
+    done
+done
+
+# A GPU-trained model evaluated and serving on both devices.
+model=$work/cross-entropy-shared-cuda
+launch eval --data "$work/ds" --model "$model" --device cuda --json >"$work/e_gpu" 2>"$work/e_gpu.err"
+rc=$?
+msg=$(tail -1 "$work/e_gpu.err")
+check '[ $rc -eq 0 ] && grep -q "recall@20" "$work/e_gpu"' "eval --device cuda, $P rank(s): $msg"
+launch eval --data "$work/ds" --model "$model" --device cpu --json >"$work/e_cpu" 2>/dev/null
+if [ $emulated = 1 ]; then
+    check 'cmp -s "$work/e_gpu" "$work/e_cpu"' "eval, $P rank(s): the same metrics on both devices"
+else
+    check 'python3 - "$work/e_cpu" "$work/e_gpu" <<"PY"
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["predictions"] == b["predictions"]
+assert all(abs(a[k] - b[k]) <= 1e-3 for k in a), (a, b)
+PY' "eval, $P rank(s): CPU and GPU within 1e-3"
+fi
+if [ "$P" = 1 ]; then  # recommend is one process
+    items=$(cut -f2 "$work/c.tsv" | sed -n '2p;3p;4p' | paste -sd,)
+    "$grurec" recommend --model "$model" --data "$work/ds" --session "$items" -k 10 --device cuda >"$work/r_gpu" 2>"$work/r_gpu.err"
+    rc=$?
+    msg=$(tail -1 "$work/r_gpu.err")
+    check '[ $rc -eq 0 ] && [ "$(wc -l <"$work/r_gpu")" -eq 10 ]' "recommend --device cuda: $msg"
+    "$grurec" recommend --model "$model" --data "$work/ds" --session "$items" -k 10 --device cpu >"$work/r_cpu" 2>/dev/null
+    if [ $emulated = 1 ]; then
+        check 'cmp -s "$work/r_gpu" "$work/r_cpu"' "recommend: the same items and scores on both devices"
+    else
+        check '[ "$(cut -f2 "$work/r_gpu" | head -3)" = "$(cut -f2 "$work/r_cpu" | head -3)" ]' "recommend: the same top 3 on both devices"
+    fi
+fi
+finish
