@@ -58,3 +58,13 @@ if(GRUREC_CUDA_EMU)
   target_link_libraries(test_cuda_emu PRIVATE grurec_cuda)
   set_target_properties(test_cuda_emu PROPERTIES CXX_STANDARD 17 CXX_STANDARD_REQUIRED ON CXX_EXTENSIONS OFF)
 endif()
+
+if(GRUREC_CUDA_EMU)
+  # bench/gpu_check.sh --dry-run, the GPU machine's check, runs its whole flow on this
+  # build's emulated GPU (its device_test is the one above). The script exits 0 whatever
+  # its checks say: its failed checks and runs fail the test.
+  add_test(NAME gpu_check_dry_run COMMAND bash ${PROJECT_SOURCE_DIR}/bench/gpu_check.sh --dry-run --build ${CMAKE_BINARY_DIR})
+  set_tests_properties(gpu_check_dry_run PROPERTIES
+    ENVIRONMENT "OUT=${CMAKE_BINARY_DIR}/gpu-check-results;GPU_CHECK_TESTS=test_cuda_backend"
+    FAIL_REGULAR_EXPRESSION "check\\(s\\) FAILED|gpu_check: FAILED| FAILED: exit status|status: stopped")
+endif()
