@@ -68,3 +68,11 @@ if(GRUREC_CUDA_EMU)
     ENVIRONMENT "OUT=${CMAKE_BINARY_DIR}/gpu-check-results;GPU_CHECK_TESTS=test_cuda_backend"
     FAIL_REGULAR_EXPRESSION "check\\(s\\) FAILED|gpu_check: FAILED| FAILED: exit status|status: stopped")
 endif()
+
+# Under ASan the Criterion binaries that start no MPI check leaks too (as tests/CMakeLists.txt).
+if(GRUREC_SANITIZE AND (GRUREC_CUDA OR GRUREC_CUDA_EMU))
+  set_tests_properties(test_cuda_backend PROPERTIES ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1")
+  if(GRUREC_CUDA_EMU)
+    set_tests_properties(test_cuda_emu PROPERTIES ENVIRONMENT "ASAN_OPTIONS=detect_leaks=1")
+  endif()
+endif()

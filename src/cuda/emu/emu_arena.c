@@ -267,9 +267,9 @@ static void on_fault(int sig, siginfo_t *si, void *uc) {
             snprintf(who, sizeof who, "%s (block %u, thread %u)", A.activity, emu_block_idx.x, emu_thread_idx.x);
         else
             snprintf(who, sizeof who, "%s", A.activity);
-        snprintf(msg, sizeof msg,
-                 "grurec CUDA emulation: %s touched device memory at %p, %s%s\n", who, (const void *)addr, where,
-                 A.activity ? " (outside the allocations it was given)"
+        snprintf(msg, sizeof msg, "grurec CUDA emulation: %s touched device memory at %p, %s%s\n", who,
+                 (const void *)addr, where,
+                 A.activity ? ": outside the memory it was given (on a GPU: another buffer, or an illegal address)"
                             : ": host code cannot dereference device memory (a GPU faults too; copy it first)");
     } else if (emu_fiber_guard(addr)) {
         snprintf(msg, sizeof msg, "grurec CUDA emulation: %s (block %u, thread %u) overflowed its emulated stack\n",
