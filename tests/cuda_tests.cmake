@@ -29,6 +29,8 @@ if((GRUREC_CUDA OR GRUREC_CUDA_EMU) AND GRUREC_MPI)
   set_tests_properties(comm_nccl_timeout_test PROPERTIES
     PASS_REGULAR_EXPRESSION "SKIP: |rank 0: NCCL all-reduce of 1 floats did not complete within 2 s \\(hang test\\)"
     FAIL_REGULAR_EXPRESSION "UNEXPECTED")
+  # comm_nccl_init's refusals: no GPU, (emulation) an older NCCL, ranks with other versions.
+  grurec_script_test(comm_nccl_setup_test comm_nccl_setup_test.sh)
   # test_comm_nccl's "SKIP: ..." (rank 0, fewer GPUs than ranks) ends it before any check:
   # ctest shows the test as skipped (the run ends with exit 0).
   set_tests_properties(comm_nccl_test comm_nccl_timeout_test PROPERTIES SKIP_REGULAR_EXPRESSION "SKIP: ")

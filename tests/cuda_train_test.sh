@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # grurec train --device cuda against --device cpu on small data, for every loss and every
-# embedding mode, on RANKS ranks (2: the step exchange in GPU memory, summed by NCCL), then
+# embedding mode, on RANKS ranks (2: the step exchange in GPU memory, summed by NCCL; also
+# with --sparse-exchange off), then
 # eval and recommend of a GPU-trained model on both devices. What must agree is what
 # docs/cuda.md promises:
 #  - on grurec's CUDA emulation (grurec --version says EMULATED; its products are
@@ -68,6 +69,20 @@ for loss in "${losses[@]}"; do
         fi
     done
 done
+
+# 2 ranks: the whole-table exchange too (--sparse-exchange off: zeroed tables, rows scattered).
+if [ "$P" -gt 1 ]; then
+    args=(--loss cross-entropy --embedding 6 --layers 10 --sparse-exchange off "${F[@]}")
+    launch train --data "$work/ds" --out "$work/dense-cpu" --device cpu "${args[@]}" >/dev/null 2>&1 || bad "dense exchange: CPU run"
+    launch train --data "$work/ds" --out "$work/dense-cuda" --device cuda "${args[@]}" >/dev/null 2>"$work/dense.err" ||
+        bad "dense exchange: GPU run: $(tail -1 "$work/dense.err")"
+    if [ $emulated = 1 ]; then
+        check '[ "$(params "$work/dense-cpu/model.h5")" = "$(params "$work/dense-cuda/model.h5")" ]' \
+            "--sparse-exchange off, $P ranks: the emulated GPU's parameters are the CPU's bit for bit"
+    else
+        check 'close "$(metrics "$work/dense-cpu")" "$(metrics "$work/dense-cuda")" 0.02' "--sparse-exchange off, $P ranks: metrics (0.02)"
+    fi
+fi
 
 # A GPU-trained model evaluated and serving on both devices.
 model=$work/cross-entropy-shared-cuda

@@ -54,9 +54,11 @@ static ncclResult_t fail(ncclResult_t r, const char *fmt, ...) {
     return r;
 }
 
+// GRUREC_EMU_NCCL_VERSION stands for another library at run time (comm_nccl.c's checks).
 ncclResult_t ncclGetVersion(int *version) {
     if (!version) return fail(ncclInvalidArgument, "ncclGetVersion: version is NULL");
-    *version = NCCL_VERSION_CODE;
+    const char *v = getenv("GRUREC_EMU_NCCL_VERSION");
+    *version = v && *v ? atoi(v) : NCCL_VERSION_CODE;
     return ncclSuccess;
 }
 
