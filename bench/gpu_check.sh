@@ -6,16 +6,22 @@
 # items, 187k sessions). Results: ${OUT:-bench/results}/gpu_check.txt (a table) and
 # gpu_check.json (the same), each run's log in $OUT/logs/.
 #
-# usage: bash bench/gpu_check.sh [--dry-run] [--bundle DIR]
-#   --dry-run  no GPU needed: every phase runs, with --device cpu and tiny step counts,
-#              to test the flow on a CPU-only machine (a CPU-only build if nvcc is absent)
+# usage: bash bench/gpu_check.sh [--dry-run] [--bundle DIR | --build DIR]
+#   --dry-run  no GPU needed: every phase runs on grurec's CUDA emulation (a build with
+#              -DGRUREC_CUDA_EMU=ON into build-gpu-emu/, no nvcc needed; docs/cuda.md) with
+#              small synthetic data and tiny step counts: the flow, the GPU tests and the
+#              CPU/GPU parity checks run for real, the speed figures mean nothing
 #   --bundle DIR  use the prebuilt programs of bench/gpu_bundle.sh (unpacked into DIR)
 #              instead of building: for GPU machines without HDF5, Open MPI, OpenBLAS or
 #              Criterion (the lent ones); the tests are then test_cuda_backend and
-#              device_test.sh, run directly (the bundle is built without MPI)
+#              device_test.sh, run directly (the bundle is built without MPI; with
+#              --dry-run it runs on the CPU: the bundle has no emulation)
+#   --build DIR  use this already built tree instead of building (e.g. tests/run_all.sh's,
+#              emulated where there is no GPU); the tests are run directly, as with --bundle
 # Environment: OUT (results folder), GPU_CHECK_BUDGET_S (no phase starts after it; 420),
 #   GPU_CHECK_LIMIT_S (every run ends by then; 455), GPU_CHECK_TESTS (ctest -R regex;
-#   'cuda|nccl|device'), GPU_CHECK_CUDA_ARCH (default: the card's compute capability).
+#   'cuda|nccl|device'; with --bundle or --build it picks among test_cuda_backend and
+#   device_test), GPU_CHECK_CUDA_ARCH (default: the card's compute capability).
 # Exit status: 0 when everything ran (a missed target is a line in the results, not an
 # error), 1 when the build, a build dependency or the GPU is missing, 2 on a bad argument.
 # It installs nothing (the GPU machines have no network): a missing dependency is named.
@@ -24,20 +30,26 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 dry=0
 bundle=
+prebuilt=
 while [ $# -gt 0 ]; do
     arg=$1; shift
     case $arg in
         --dry-run) dry=1 ;;
         --bundle) [ $# -gt 0 ] || { echo "gpu_check: --bundle needs a folder" >&2; exit 2; }
                   bundle=$(cd "$1" 2>/dev/null && pwd) || { echo "gpu_check: no folder $1" >&2; exit 2; }; shift ;;
+        --build) [ $# -gt 0 ] || { echo "gpu_check: --build needs a folder" >&2; exit 2; }
+                 prebuilt=$(cd "$1" 2>/dev/null && pwd) || { echo "gpu_check: no folder $1" >&2; exit 2; }; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-        *) echo "gpu_check: unknown argument '$arg' (--dry-run, --help)" >&2; exit 2 ;;
+        *) echo "gpu_check: unknown argument '$arg' (--dry-run, --bundle, --build, --help)" >&2; exit 2 ;;
     esac
 done
 out=${OUT:-bench/results}
 mkdir -p "$out/logs"
 out=$(cd "$out" && pwd)
-build=${bundle:-$here/build-gpu}
+# The dry run builds the emulated GPU (build-gpu-emu/), never over a real GPU build.
+build=${bundle:-${prebuilt:-$here/build-gpu$([ $dry = 1 ] && echo -emu)}}
+emu=0  # the dry run on the emulation (not from a bundle, which has none)
+[ $dry = 1 ] && [ -z "$bundle" ] && emu=1
 work=$build/gpu-check        # this call's runs (replaced every call)
 datadir=$build/gpu-check-data  # the synthetic dataset (made once, kept)
 budget=${GPU_CHECK_BUDGET_S:-420}
@@ -93,7 +105,7 @@ tsv_json() {  # KEY... < TSV: a JSON array of objects (numbers stay numbers, emp
 write_results() {
     local txt=$out/gpu_check.txt json=$out/gpu_check.json
     {
-        echo "grurec GPU check ($(date -u '+%Y-%m-%d %H:%M UTC'), $([ $dry = 1 ] && echo 'DRY RUN: --device cpu, tiny step counts; no speed figure means anything' || echo 'GPU run'))"
+        echo "grurec GPU check ($(date -u '+%Y-%m-%d %H:%M UTC'), $([ $dry = 1 ] && echo "DRY RUN: $([ $emu = 1 ] && echo "grurec's CUDA emulation, small data" || echo '--device cpu'), tiny step counts; no speed figure means anything" || echo 'GPU run'))"
         echo "status: $status"
         awk -F'\t' '{printf "%-12s %s\n", $1 ":", $2}' "$work/info.tsv"
         echo
@@ -148,7 +160,7 @@ on_exit() {
 }
 trap on_exit EXIT
 
-info mode "$([ $dry = 1 ] && echo 'dry run (--device cpu)' || echo 'gpu')"
+info mode "$([ $dry = 1 ] && echo "dry run ($([ $emu = 1 ] && echo "--device cuda on grurec's CUDA emulation" || echo '--device cpu'))" || echo 'gpu')"
 info commit "$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)$(n=$(git -C "$here" status --porcelain 2>/dev/null | wc -l); [ "$n" -gt 0 ] && echo " + $n uncommitted changes")"
 info host "$(nproc) cores, $(uname -sr)"
 
@@ -175,7 +187,7 @@ nvcc=$(command -v nvcc || true)
 cuda=ON
 if [ -z "$nvcc" ]; then
     [ $dry = 1 ] || fail "nvcc not found (not on PATH nor in /usr/local/cuda/bin): the CUDA toolkit is missing"
-    cuda=OFF; echo "dry run: nvcc not found: a CPU-only build"
+    cuda=OFF; echo "dry run: nvcc not found: no GPU probe (the emulation needs no nvcc)"
 fi
 # A probe of the CUDA runtime and the card's measured peak: cuBLAS SGEMM 8192^3 in FP32 and
 # in TF32 (best of 5 after a warm-up), the reference for the runs' GFLOP/s.
@@ -257,7 +269,12 @@ fi
 
 # --- 2. build -------------------------------------------------------------------------
 begin build must
-if [ -n "$bundle" ]; then
+if [ -n "$prebuilt" ]; then
+    for b in grurec data-prep/grurec-prep data-prep/grurec-synth tests/test_cuda_backend bench/grurec-sgemm-peak; do
+        [ -x "$build/$b" ] || fail "the build $build has no $b"
+    done
+    check build pass "prebuilt: $("$build/grurec" --version)"
+elif [ -n "$bundle" ]; then
     # Prebuilt: the bundle's libraries first, then CUDA's; NCCL from the toolkit or, failing
     # that, from the Python environment's nvidia-nccl wheel.
     libs=$bundle/lib
@@ -286,7 +303,7 @@ if command -v pkg-config >/dev/null; then
         pkg-config --exists "${m%%:*}" || missing+=("${m%%:*} (pkg-config module; Debian: ${m#*:})")
     done
 fi
-if [ $cuda = ON ]; then
+if [ $cuda = ON ] && [ $emu = 0 ]; then
     cudadir=$(cd "$(dirname "$nvcc")/.." && pwd)
     nccl_h=$(ls "$cudadir"/include/nccl.h "$cudadir"/targets/*/include/nccl.h /usr/include/nccl.h \
                 /usr/local/include/nccl.h /usr/include/*-linux-gnu/nccl.h 2>/dev/null | head -1 || true)
@@ -303,15 +320,16 @@ fi
 cfg=(-DCMAKE_BUILD_TYPE=Release "-DGRUREC_CUDA=$cuda")
 arch=${GPU_CHECK_CUDA_ARCH:-$cc}
 [ $cuda = ON ] && [ -n "$arch" ] && cfg+=(-DCMAKE_CUDA_ARCHITECTURES="$arch")
+[ $emu = 1 ] && cfg=(-DCMAKE_BUILD_TYPE=Release -DGRUREC_CUDA_EMU=ON) && arch=""
 blog=$out/logs/build.log
-echo "cmake -S . -B build-gpu ${cfg[*]}"
+echo "cmake -S . -B $(basename "$build") ${cfg[*]}"
 cmake -S "$here" -B "$build" "${cfg[@]}" >"$blog" 2>&1 || {
     grep -E "Could NOT find|not found|No package|FATAL_ERROR|CMake Error|required" "$blog" | head -20 >&2 || true
     check build FAIL "cmake configure failed: logs/build.log"
     fail "cmake configure failed (a build dependency? see logs/build.log)"; }
 cudaline=$(grep -m1 "grurec: CUDA backend" "$blog" || true)
 echo "$cudaline"
-if [ $cuda = ON ] && ! grep -q "CUDA backend ON" <<<"$cudaline"; then
+if { [ $cuda = ON ] || [ $emu = 1 ]; } && ! grep -q "CUDA backend ON" <<<"$cudaline"; then
     check build FAIL "configured without CUDA: $cudaline"; fail "configured without CUDA: $cudaline"
 fi
 t_build=$SECONDS
@@ -322,7 +340,7 @@ if [ $rc != 0 ]; then
     [ $rc = 124 ] && { check build FAIL "not built within the ${limit} s limit"; fail "the build did not finish within ${limit} s"; }
     check build FAIL "cmake --build failed: logs/build.log"; fail "the build failed (logs/build.log)"
 fi
-check build pass "build-gpu, GRUREC_CUDA=$cuda${arch:+, CMAKE_CUDA_ARCHITECTURES=$arch}, $((SECONDS - t_build)) s to compile$([ -n "$nvcc" ] && echo ", $("$nvcc" --version | grep -o 'release [0-9.]*')")"
+check build pass "$(basename "$build"), $([ $emu = 1 ] && echo "GRUREC_CUDA_EMU=ON" || echo "GRUREC_CUDA=$cuda")${arch:+, CMAKE_CUDA_ARCHITECTURES=$arch}, $((SECONDS - t_build)) s to compile$([ -n "$nvcc" ] && [ $emu = 0 ] && echo ", $("$nvcc" --version | grep -o 'release [0-9.]*')")"
 fi
 grurec=$build/grurec
 [ -x "$grurec" ] || fail "the build made no $grurec"
@@ -331,25 +349,32 @@ cpu_peak_line=$("$build/bench/grurec-sgemm-peak" 2048 2>&1 || true)
 peak_cpu=$(awk '/GFLOP/ {print $(NF-1)}' <<<"$cpu_peak_line")
 info cpu_peak "$cpu_peak_line"
 
-# --- 3. data: synthetic, Diginetica's size (made once, kept in build-gpu/) -----------------
+# The emulated GPU: the dry run's device (a build without it runs the dry run on the CPU).
+gdev=cuda
+[ $dry = 1 ] && ! "$grurec" --version | grep -q EMULATED && gdev=cpu
+info device_used "$gdev$([ $dry = 1 ] && [ $gdev = cuda ] && echo " (grurec's CUDA emulation on the host CPU)")"
+
+# --- 3. data: synthetic, Diginetica's size (made once, kept in the build folder); on the
+# emulation (a CPU running every GPU thread) a small one ----------------------------------
 begin data must
-ds=$datadir/digi
+size=(--events 1040000 --items 44000) ds=$datadir/digi
+[ $dry = 1 ] && [ $gdev = cuda ] && size=(--events 60000 --items 3000) ds=$datadir/small
 if [ ! -f "$ds/meta.h5" ]; then
-    "$build/data-prep/grurec-synth" --events 1040000 --items 44000 --zipf 0.8 --mean-length 3.85 --days 32 --seed 7 \
+    "$build/data-prep/grurec-synth" "${size[@]}" --zipf 0.8 --mean-length 3.85 --days 32 --seed 7 \
         --out "$datadir/synth.tsv" 2>"$out/logs/data.log"
     "$build/data-prep/grurec-prep" --input "$datadir/synth.tsv" --test-days 2 --min-item-support 1 --shards 1 \
         --out "$ds" --force --quiet 2>>"$out/logs/data.log"
     rm -f "$datadir/synth.tsv"
 fi
 insp=$("$grurec" inspect "$ds")
-dsum=$(awk '/items, time unit/ {for (i = 1; i < NF; i++) if ($(i+1) ~ /^items/) it = $i}
+dsize=$([ "${size[1]}" = 1040000 ] && echo "Diginetica size" || echo "small, for the emulation")
+dsum=$(awk -v size="$dsize" '/items, time unit/ {for (i = 1; i < NF; i++) if ($(i+1) ~ /^items/) it = $i}
             $1 == "train" || $1 == "test" {s = s sprintf("%s %s events in %s sessions, ", $1, $4, $2)}
-            END {printf "synthetic (grurec-synth, Diginetica size): %s%s items", s, it}' <<<"$insp")
+            END {printf "synthetic (grurec-synth, %s): %s%s items", size, s, it}' <<<"$insp")
 echo "$dsum"
 info data "$dsum"
 
 # --- helpers for the runs ------------------------------------------------------------------------
-gdev=cuda; [ $dry = 1 ] && gdev=cpu
 epoch_stats() {  # METRICS.JSONL -> n events seconds e/s e/s_incl_first minibatches/s gflops loss
     awk 'function num(k) { return match($0, "\"" k "\": -?[0-9.e+-]+") ? substr($0, RSTART + length(k) + 4, RLENGTH - length(k) - 4) + 0 : 0 }
          /"type": "epoch"/ { n++; e = num("events"); s = num("seconds"); g = num("gflops"); st = num("steps")
@@ -471,15 +496,20 @@ else
 fi
 
 # --- 4. tests -----------------------------------------------------------------------------
-if [ -n "$bundle" ] && begin tests; then  # no ctest in a bundle: the GPU tests directly
-    rc=0
-    timeout -k 10 150 "$build/tests/test_cuda_backend" --jobs 1 --verbose >"$out/logs/test_cuda_backend.log" 2>&1 || rc=$?
-    skips=$(grep -c '^SKIP: ' "$out/logs/test_cuda_backend.log" || true)
-    check "test test_cuda_backend" "$([ $rc = 0 ] && { [ "$skips" -gt 0 ] && echo skip || echo pass; } || echo FAIL)" \
-        "$(grep -E 'Synthesis' "$out/logs/test_cuda_backend.log" | tail -1 | tr -s ' ')${skips:+, $skips skipped}"
-    rc=0
-    timeout -k 10 120 bash tests/device_test.sh "$build" >"$out/logs/device_test.log" 2>&1 || rc=$?
-    check "test device_test" "$([ $rc = 0 ] && echo pass || echo FAIL)" "$(tail -1 "$out/logs/device_test.log")"
+if [ -n "$bundle$prebuilt" ] && begin tests; then  # no ctest in a bundle: the GPU tests directly
+    if [[ test_cuda_backend =~ $test_regex ]]; then
+        rc=0
+        timeout -k 10 150 "$build/tests/test_cuda_backend" --jobs 1 --verbose >"$out/logs/test_cuda_backend.log" 2>&1 || rc=$?
+        skips=$(grep -c '^SKIP: ' "$out/logs/test_cuda_backend.log" || true)
+        check "test test_cuda_backend" "$([ $rc = 0 ] && { [ "$skips" -gt 0 ] && echo skip || echo pass; } || echo FAIL)" \
+            "$(grep -E 'Synthesis' "$out/logs/test_cuda_backend.log" | tail -1 | tr -s ' ')${skips:+, $skips skipped}"
+    fi
+    if [[ device_test =~ $test_regex ]]; then
+        rc=0
+        timeout -k 10 150 bash tests/device_test.sh "$build" >"$out/logs/device_test.log" 2>&1 || rc=$?
+        check "test device_test" "$(case $rc in 0) echo pass ;; 77) echo skip ;; *) echo FAIL ;; esac)" \
+            "$(grep '^SKIP: ' "$out/logs/device_test.log" | paste -sd';')$(tail -1 "$out/logs/device_test.log")"
+    fi
 elif begin tests; then
     listed=$(cd "$build" && ctest -N -R "$test_regex" 2>/dev/null | sed -nE 's/^ *Test +#[0-9]+: (.*)$/\1/p' | tr '\n' ' ' || true)
     echo "ctest -R '$test_regex': ${listed:-no tests match}"

@@ -16,6 +16,7 @@
 //  - evaluation: backend_eval_step metrics (hits exact, MRR/NDCG sums within 1e-6 relative),
 //    backend_feed and backend_score_all scores, on 200 items;
 //  - backend_move_rows and backend_zero_states on the device;
+//  - backend_free gives back every byte of device memory (training and scoring backends);
 //  - backend_choose_device("auto") picks CUDA exactly when a usable GPU exists (runs
 //    everywhere, never skips).
 //
@@ -653,6 +654,45 @@ Test(cuda_backend, move_rows_and_zero_states) {
     for (int k = 0; k < MAXROWS; k++) expect_row(&u, g.b, k, -1, "zero_states");
     side_free(&c);
     side_free(&g);
+    setup_free(&u);
+}
+
+// ---------------------------------------------------------------------------------------
+// backend_free gives back every byte of device memory the backend took: training, a
+// scorer made from it (evaluation during training makes one each time), and the step
+// exchange's buffers. Exact on the emulation; within 2 MiB (allocation granularity) on
+// a GPU, where the driver may keep pools.
+
+static size_t device_free_bytes(void) {
+    size_t free_b = 0, total = 0;
+    expect_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+    expect_cuda(cudaMemGetInfo(&free_b, &total), "cudaMemGetInfo");
+    return free_b;
+}
+
+Test(cuda_backend, free_gives_back_all_device_memory) {
+    need_gpu("cuda_backend::free_gives_back_all_device_memory");
+    spec sp = make_spec("5", "6,5", &LOSSES[4]);
+    setup u;
+    setup_make(&u, &sp, N_ITEMS, MAXROWS, 42);
+    side g;
+    side_make(&g, &u, BACKEND_CUDA, 1, 0);  // (the first backend also sets up the context)
+    side_free(&g);
+    const size_t before = device_free_bytes();
+    for (int round = 0; round < 3; round++) {
+        side_make(&g, &u, BACKEND_CUDA, 1, 0);
+        double losses[N_STEPS];
+        run_steps(&u, &g, losses);
+        backend *scorer = backend_create_scorer(g.b, EVAL_ROWS);
+        int32_t x[EVAL_ROWS] = {0};
+        backend_feed(scorer, EVAL_ROWS, x);
+        backend_free(scorer);
+        side_free(&g);
+    }
+    const size_t after = device_free_bytes();
+    const double lost = (double)before - (double)after, allowed = cuda_emulated() ? 0.0 : 2.0 * (1 << 20);
+    cr_expect(lost <= allowed, "3 rounds of create, train, score, free lost %.0f bytes of device memory (%zu free before, "
+              "%zu after)", lost, before, after);
     setup_free(&u);
 }
 

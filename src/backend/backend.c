@@ -25,11 +25,12 @@ int backend_tf32(void) { return g_tf32; }
 const char *backend_device_name(backend_device d) { return d == BACKEND_CUDA ? "cuda" : "cpu"; }
 backend_device backend_current_device(void) { return g_device; }
 
-int backend_built_with_cuda(void) {
+const char *backend_devices_built(void) {
 #ifdef GRUREC_HAVE_CUDA
-    return 1;
+    if (cuda_emulated()) return "cpu, cuda (EMULATED on the host CPU: a test build, no GPU)";
+    return "cpu, cuda";
 #else
-    return 0;
+    return "cpu";
 #endif
 }
 
@@ -44,6 +45,13 @@ backend_device backend_choose_device(const char *want, int local_rank, int verbo
     int n = cuda_usable_devices(why, (int)sizeof why);
     if (n > local_rank) {  // one GPU per rank of a node, by local rank
         cuda_select_device(local_rank);
+        if (verbose) {
+            char gpu[400];
+            cuda_describe_device(gpu, (int)sizeof gpu);
+            fprintf(stderr, "%s: device: %s%s\n", program_name(), gpu,
+                    cuda_emulated() ? ": a test build, no GPU runs and no speed figure means anything (docs/cuda.md)"
+                                    : "");
+        }
         return g_device = BACKEND_CUDA;
     }
     if (n > 0)

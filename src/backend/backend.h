@@ -27,7 +27,8 @@ typedef enum { BACKEND_CPU, BACKEND_CUDA } backend_device;
 // device of every backend this process creates from now on. A rank uses the GPU of its
 // local rank (one GPU per rank of a node). auto = that GPU when it exists and is usable,
 // else the CPU with one line on stderr (printed when VERBOSE) saying why; cuda without it
-// (or in a build without CUDA) fails with that line.
+// (or in a build without CUDA) fails with that line. On a GPU, VERBOSE prints the device
+// line ("grurec: device: GPU 0 (NAME, MEMORY)"; on the emulation it says so).
 backend_device backend_choose_device(const char *want, int local_rank, int verbose);
 backend_device backend_current_device(void);
 // --tf32: cuBLAS may use TF32 tensor cores in the products of CUDA backends created
@@ -35,8 +36,9 @@ backend_device backend_current_device(void);
 void backend_set_tf32(int on);
 int backend_tf32(void);
 const char *backend_device_name(backend_device d);
-// Whether this build has the CUDA backend (not whether a GPU is usable).
-int backend_built_with_cuda(void);
+// The devices of this build in words, for --version: "cpu", "cpu, cuda", or the CUDA
+// backend on grurec's host emulation of CUDA (-DGRUREC_CUDA_EMU=ON, a test build).
+const char *backend_devices_built(void);
 
 // PARAMS are borrowed (they outlive the backend). MAX_ROWS bounds M (the lanes).
 // With FOR_TRAINING, optimizer state, gradients and dropout are set up; the item tables'

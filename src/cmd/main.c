@@ -36,8 +36,8 @@ int main(int argc, char **argv) {
         return argc < 2 ? EXIT_INPUT : 0;
     }
     if (strcmp(argv[1], "--version") == 0) {  // and what this build can run on (scripts read it)
-        printf("grurec %s (ranks: %s; devices: cpu%s)\n", GRUREC_VERSION,
-               strcmp(comm_kind(), "mpi") == 0 ? "mpi" : "single process", backend_built_with_cuda() ? ", cuda" : "");
+        printf("grurec %s (ranks: %s; devices: %s)\n", GRUREC_VERSION,
+               strcmp(comm_kind(), "mpi") == 0 ? "mpi" : "single process", backend_devices_built());
         return 0;
     }
     int (*cmd)(int, char **, comm *) = strcmp(argv[1], "train") == 0 ? cmd_train

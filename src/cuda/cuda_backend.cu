@@ -26,6 +26,7 @@ extern "C" {
 #include "dist/exchange.h"
 }
 #include "cuda_check.h"
+#include "device_info.h"
 #include "kernels.h"
 
 // Index lists uploaded once per step (int32, fixed offsets; see upload_step_ids).
@@ -74,25 +75,35 @@ struct backend_impl {
     exchange_mem xmem;
 };
 
+// Device memory (not initialised), the one place the backend allocates it: an
+// out-of-memory names the GPU and the bytes wanted (the likely cause is the model's size).
+static void *dalloc_bytes(size_t bytes) {
+    void *ptr = NULL;
+    if (bytes == 0) bytes = 1;
+    cudaError_t e = cudaMalloc(&ptr, bytes);
+    if (e == cudaErrorMemoryAllocation) {
+        size_t free_b = 0, total_b = 0;
+        char gpu[400];
+        (void)cudaGetLastError();
+        (void)cudaMemGetInfo(&free_b, &total_b);
+        cuda_describe_device(gpu, (int)sizeof gpu);
+        fail_at(__FILE__, __LINE__,
+                "%s is out of memory: %zu more bytes wanted, %zu bytes free of %zu (the item tables, their Adagrad "
+                "state and the evaluation scores grow with items x hidden units: use --device cpu, a smaller "
+                "--eval-batch, or a GPU with more memory)",
+                gpu, bytes, free_b, total_b);
+    }
+    CUDA_CHECK(e);
+    return ptr;
+}
+
 // Zeroed device memory. cudaMemset runs on the legacy default stream, which does not
 // order itself with the backend's non-blocking stream: wait for it here (set-up and
 // buffer growth only).
 static float *dalloc(size_t n) {
-    void *ptr = NULL;
     const size_t bytes = (n ? n : 1) * sizeof(float);
-    cudaError_t e = cudaMalloc(&ptr, bytes);
-    if (e == cudaErrorMemoryAllocation) {  // the likely cause is the model's size: say so
-        size_t free_b = 0, total_b = 0;
-        (void)cudaGetLastError();
-        (void)cudaMemGetInfo(&free_b, &total_b);
-        fail_at(__FILE__, __LINE__,
-                "the GPU is out of memory: %.1f MB more wanted, %.1f MB free of %.1f MB (the item tables, their "
-                "Adagrad state and the evaluation scores grow with items x hidden units: use --device cpu, a smaller "
-                "--eval-batch, or a GPU with more memory)",
-                bytes / 1e6, free_b / 1e6, total_b / 1e6);
-    }
-    CUDA_CHECK(e);
-    CUDA_CHECK(cudaMemset(ptr, 0, (n ? n : 1) * sizeof(float)));
+    void *ptr = dalloc_bytes(bytes);
+    CUDA_CHECK(cudaMemset(ptr, 0, bytes));
     CUDA_CHECK(cudaStreamSynchronize(0));
     return (float *)ptr;
 }
@@ -239,7 +250,7 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
         b->dRu = dalloc(R * C);
         b->loss_scratch = dalloc(R * 4 * C);
         b->log_q = dalloc(C);
-        CUDA_CHECK(cudaMalloc(&b->row_loss, R * sizeof(double)));
+        b->row_loss = (double *)dalloc_bytes(R * sizeof(double));
         b->h_row_loss = (double *)xcalloc(R, sizeof(double));
         b->dh = dalloc(R * max_h);
         b->dxw = dalloc(R * 3 * max_h);
@@ -269,9 +280,9 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
         b->seg_count = (int32_t *)xcalloc((size_t)max_rows + 1, sizeof(int32_t));
     } else {
         b->scores = dalloc(R * N);  // h_scores: on the first cuda_score_all
-        CUDA_CHECK(cudaMalloc(&b->d_gt, R * sizeof(unsigned long long)));
-        CUDA_CHECK(cudaMalloc(&b->d_eq, R * sizeof(unsigned long long)));
-        CUDA_CHECK(cudaMalloc(&b->d_nan, R * sizeof(int)));
+        b->d_gt = (unsigned long long *)dalloc_bytes(R * sizeof(unsigned long long));
+        b->d_eq = (unsigned long long *)dalloc_bytes(R * sizeof(unsigned long long));
+        b->d_nan = (int *)dalloc_bytes(R * sizeof(int));
         b->h_gt = (unsigned long long *)xcalloc(R, sizeof(unsigned long long));
         b->h_eq = (unsigned long long *)xcalloc(R, sizeof(unsigned long long));
         b->h_nan = (int *)xcalloc(R, sizeof(int));
@@ -281,7 +292,7 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
     b->ix_at[0] = 0;
     for (int k = 0; k < IX_N; k++) b->ix_at[k + 1] = b->ix_at[k] + sizes[k];
     b->h_ix = (int32_t *)xcalloc(b->ix_at[IX_N], sizeof(int32_t));
-    CUDA_CHECK(cudaMalloc(&b->d_ix, b->ix_at[IX_N] * sizeof(int32_t)));
+    b->d_ix = (int32_t *)dalloc_bytes(b->ix_at[IX_N] * sizeof(int32_t));
     params_transfer(b, 1, XFER_PARAMS);  // optimizer state and hidden states start at zero on both sides
     return b;
 }
@@ -556,7 +567,7 @@ static void cuda_update_rows(backend_impl *b, const row_grads *const *g) {
         dfree(b->d_rows);
         b->rows_cap = 2 * n;
         b->h_rows = (int32_t *)xmalloc(b->rows_cap * sizeof(int32_t));
-        CUDA_CHECK(cudaMalloc(&b->d_rows, b->rows_cap * sizeof(int32_t)));
+        b->d_rows = (int32_t *)dalloc_bytes(b->rows_cap * sizeof(int32_t));
     }
     size_t at = 0;
     for (int t = 0; t < 3; t++)
@@ -644,7 +655,7 @@ static int64_t *positions(backend_impl *b, const int64_t *pos, int n) {
         CUDA_CHECK(cudaStreamSynchronize(b->st));
         dfree(b->d_pos);
         b->d_pos_cap = (size_t)n * 2;
-        CUDA_CHECK(cudaMalloc(&b->d_pos, b->d_pos_cap * sizeof(int64_t)));
+        b->d_pos = (int64_t *)dalloc_bytes(b->d_pos_cap * sizeof(int64_t));
     }
     upload(b, b->d_pos, pos, (size_t)n * sizeof(int64_t));
     return b->d_pos;

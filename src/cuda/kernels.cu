@@ -15,6 +15,7 @@ extern "C" {
 #include "data/rng.h"
 }
 #include "cuda_check.h"
+#include "launch.h"
 
 namespace {
 
@@ -132,7 +133,7 @@ const int LOSS_BLOCK_THREADS = 256;
 // part: the lanes' partials, LB_NP x blockDim.x doubles (dynamic shared memory).
 __global__ void loss_rows_block(loss_config cfg, const float *R, int C, const float *log_q, float scale, float *dR,
                                 float *scratch, double *row_loss) {
-    extern __shared__ double part[];
+    CUDA_DYNAMIC_SHARED(double, part);
     const int i = blockIdx.x, t = threadIdx.x, T = blockDim.x;
     const size_t n = (size_t)C, at = (size_t)i * n;
     const lb_row row = lb_setup(&cfg, R + at, log_q, C, i, scale, dR + at, scratch + 4 * at);
@@ -232,7 +233,7 @@ __global__ void rank_counts(const float *scores, int64_t N, const int32_t *targe
 #define LAUNCH(kernel, n, st, ...)                                   \
     do {                                                             \
         if ((n) == 0) return;                                        \
-        kernel<<<blocks_for(n), THREADS, 0, st>>>(__VA_ARGS__);      \
+        CUDA_LAUNCH(kernel, blocks_for(n), THREADS, 0, st, __VA_ARGS__); \
         KERNEL_CHECK();                                              \
     } while (0)
 
@@ -276,7 +277,7 @@ void k_loss_rows(cudaStream_t st, loss_config cfg, const float *R, int M, int C,
                  float *dR, float *scratch, double *row_loss) {
     if (M == 0) return;
     const size_t shared = LB_NP * LOSS_BLOCK_THREADS * sizeof(double);
-    loss_rows_block<<<M, LOSS_BLOCK_THREADS, shared, st>>>(cfg, R, C, log_q, scale, dR, scratch, row_loss);
+    CUDA_LAUNCH(loss_rows_block, M, LOSS_BLOCK_THREADS, shared, st, cfg, R, C, log_q, scale, dR, scratch, row_loss);
     KERNEL_CHECK();
 }
 void k_segment_sum_cols(cudaStream_t st, float *dRu, const float *dR, const int32_t *off, const int32_t *list,
@@ -300,6 +301,6 @@ void k_move_rows(cudaStream_t st, float *dst, const float *src_rows, const int32
 void k_rank_counts(cudaStream_t st, const float *scores, int M, int64_t N, const int32_t *targets,
                    unsigned long long *gt, unsigned long long *eq, int *nan) {
     if (M == 0) return;
-    rank_counts<<<M, THREADS, 0, st>>>(scores, N, targets, gt, eq, nan);
+    CUDA_LAUNCH(rank_counts, M, THREADS, 0, st, scores, N, targets, gt, eq, nan);
     KERNEL_CHECK();
 }
