@@ -335,6 +335,8 @@ static void setup_model(trainer *t) {
     t->pos = (ckpt_position){1, 0, 0};
     t->resumed = checkpoint_load(t->cm, t->a.out, c, s, &t->p, t->b, t->tb, &t->ln, &t->pos, t->m.fingerprint,
                                  t->a.reshard);
+    if (t->a.warm_start && !t->resumed && tables_mode_of(t->tb) == TABLES_SHARDED)  // (it reads whole tables)
+        input_fail_all("--warm-start", 0, "not yet with --item-tables sharded: use replicated or node");
     if (t->a.warm_start && !t->resumed) {  // (a rerun of a warm-started run resumes it instead)
         const warm_start_info *w = &t->warm;
         warm_start_load(w, s, &t->p, t->b, &t->m, !tables_one_copy(t->tb) || t->root);
