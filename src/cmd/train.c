@@ -320,7 +320,10 @@ static void setup_model(trainer *t) {
     model_shape *s = &t->s;
     model_shape_init(s, c, t->m.n_items);
     const backend_device dev = backend_current_device();
-    if (dev == BACKEND_CPU) memory_check_fits(s, c);  // before anything large is allocated
+    // before anything large is allocated (its estimate is of whole tables on every rank: not
+    // the sharded mode's, whose start-up line gives the state per rank)
+    const int sharded = t->a.item_tables && strcmp(t->a.item_tables, "sharded") == 0;
+    if (dev == BACKEND_CPU && !sharded) memory_check_fits(s, c);
     t->B = c->batch_size, t->K = c->n_sample;
     tensors_alloc_dense(&t->p, s);
     model_init_dense(&t->p, s, c->seed);
