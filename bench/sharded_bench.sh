@@ -80,7 +80,7 @@ big)
     s=${STEPS_BIG:-500}
     echo "2 ranks, sharded, $BIG, 100 units, momentum, $s steps, checkpointed at the end"
     /usr/bin/time -f "wall %e s" "${mpirun[@]}" -np 2 /usr/bin/time -f "rss_kb %M" "$build/grurec" train --data "$BIG" \
-        --out "$out" --threads 1 --epochs 1 --max-steps "$s" --eval-every 0 --log-every 0 --item-tables sharded \
+        --out "$out" --threads 1 --epochs 1 --max-steps "$s" --eval-every 0 --log-every 0 --item-tables sharded --device cpu \
         "${xe[@]}" 2>"$out.err" >/dev/null
     grep -E "state per rank|checkpoint|wrote|rss_kb|wall" "$out.err"
     grep -m1 '"type": "epoch"' "$out/metrics.jsonl"
