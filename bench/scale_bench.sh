@@ -85,16 +85,23 @@ echo
 echo "Projection (ring all-reduce: t_comm = 2(P-1)/P * bytes / bandwidth; step = compute + t_comm;"
 echo "the sparse bytes grow with the union of touched rows; each rank beyond 2 is taken to add as many"
 echo "new rows as the second did, an upper bound since ranks share the sampled negatives):"
-printf '%-6s %6s %16s %16s %16s %16s\n' config P "eff 400GB/s sp" "eff 400GB/s dn" "eff 25GB/s sp" "eff 25GB/s dn"
+echo "sh: --item-tables sharded, whose rows travel by all-to-all: each rank fetches its step's rows"
+echo "(2B + K at most: targets and negatives with Wy and by, inputs with their input row) and returns"
+echo "their gradients, (P-1)/P of them off-rank, bytes that do not grow with P; the dense all-reduce as ever."
+printf '%-6s %6s %16s %16s %16s %16s %16s %16s\n' config P "eff 400GB/s sp" "eff 400GB/s dn" "eff 25GB/s sp" "eff 25GB/s dn" \
+    "eff 400GB/s sh" "eff 25GB/s sh"
 while read -r cfg e1 sb db ob comp nsteps u; do
+    # the sharded step's rows: B targets and K negatives (Wy row and by), B inputs (E row, or Wy's)
+    if [ "$cfg" = top1 ]; then shb=$(( 2 * 4 * (50 * 101 + 50 * 300) + 8 * 100 )); else shb=$(( 2 * 4 * ((32 + 2048) * 101 + 32 * 100) + 8 * 2112 )); fi
     for P in 8 64 512; do
-        awk -v c=$cfg -v P=$P -v sb="$sb" -v db="$db" -v ob="$ob" -v comp="$comp" -v n="$nsteps" 'BEGIN {
+        awk -v c=$cfg -v P=$P -v sb="$sb" -v db="$db" -v ob="$ob" -v comp="$comp" -v n="$nsteps" -v shb="$shb" 'BEGIN {
             tc = comp / n                     # compute seconds per step on one rank
             s = sb * (1 + (P - 2) / 2) + db   # sparse: rows per rank beyond the shared ones ~ half of the 2-rank union
             d = ob + db                       # whole tables
             for (i = 0; i < 2; i++) { bw = i ? 25e9 : 400e9
-                es[i] = tc / (tc + 2 * (P - 1) / P * s / bw); ed[i] = tc / (tc + 2 * (P - 1) / P * d / bw) }
-            printf "%-6s %6d %16.3f %16.3f %16.3f %16.3f\n", c, P, es[0], ed[0], es[1], ed[1] }'
+                es[i] = tc / (tc + 2 * (P - 1) / P * s / bw); ed[i] = tc / (tc + 2 * (P - 1) / P * d / bw)
+                eh[i] = tc / (tc + (P - 1) / P * shb / bw + 2 * (P - 1) / P * db / bw) }
+            printf "%-6s %6d %16.3f %16.3f %16.3f %16.3f %16.3f %16.3f\n", c, P, es[0], ed[0], es[1], ed[1], eh[0], eh[1] }'
     done
 done <"$work/projection.in"
 rm -f "$work/projection.in"

@@ -102,10 +102,10 @@ says alias-flag node shared-memory
 run refused 2 GRUREC_COMM_SHM=0 -- ${cfg[xe]} --item-tables node
 [ $rc -eq 2 ] && grep -q "item-tables.*node needs CPU ranks that share" "$work/refused.err" && ok \
     || bad "--item-tables node without shared memory: exit $rc: $(head -2 "$work/refused.err")"
-"$grurec" train --data "$work/ds" --out "$work/unknown" --item-tables sharded >/dev/null 2>"$work/unknown.err"
+"$grurec" train --data "$work/ds" --out "$work/unknown" --item-tables striped >/dev/null 2>"$work/unknown.err"
 rc=$?
-[ $rc -eq 2 ] && grep -q "item-tables is replicated or node" "$work/unknown.err" && ok \
-    || bad "--item-tables sharded: exit $rc: $(head -2 "$work/unknown.err")"
+[ $rc -eq 2 ] && grep -q "item-tables is replicated, node or sharded" "$work/unknown.err" && ok \
+    || bad "--item-tables striped: exit $rc: $(head -2 "$work/unknown.err")"
 
 # A run stopped mid-epoch and resumed ends at the uninterrupted bits, in either mode (the
 # tables and their state go through the module's checkpoint tensors; node mode also

@@ -167,3 +167,8 @@ void backend_sync_to_host(backend *b) { b->ops->sync_to_host(b->impl); }
 void backend_sync_params_to_host(backend *b) { b->ops->sync_params_to_host(b->impl); }
 void backend_sync_to_device(backend *b) { b->ops->sync_to_device(b->impl); }
 const exchange_mem *backend_exchange_mem(backend *b, comm *c) { return b->ops->exchange_mem(b->impl, c); }
+
+void backend_step_items(backend *b, const int32_t *items) {
+    CHECK(b->ops->step_items, "the %s backend cannot train sharded item tables yet", b->ops->name);
+    b->ops->step_items(b->impl, items);
+}

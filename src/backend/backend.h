@@ -132,6 +132,12 @@ void backend_grad_buffers(backend *b, float *dense, float *const *rows);
 // buffer, Wy, by and E, in that order (acc, mom per tensor; NULL and size 0 where absent).
 int backend_optim_arrays(backend *b, float **arrays, size_t *sizes);
 
+// Sharded item tables (src/dist/tables_sharded.c): from now on the ids a training step is
+// given are rows of a step table (the parameters' Wy, by, E hold the rows fetched for the
+// step), row k being item ITEMS[k] (kept by the caller): the logq correction reads each
+// item's support through it. NULL: ids are items.
+void backend_step_items(backend *b, const int32_t *items);
+
 // Forward only (no dropout): scores all items for each row and adds the rank of Y
 // to MET.
 void backend_eval_step(backend *b, int M, const int32_t *x, const int32_t *y, metrics *met, tie_mode ties);

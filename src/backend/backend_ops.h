@@ -42,6 +42,7 @@ typedef struct backend_ops {
     void (*sync_params_to_host)(backend_impl *b);
     void (*sync_to_device)(backend_impl *b);
     const exchange_mem *(*exchange_mem)(backend_impl *b, comm *c);
+    void (*step_items)(backend_impl *b, const int32_t *items);  // NULL: not supported (sharded tables)
 } backend_ops;
 
 extern const backend_ops cpu_backend_ops;

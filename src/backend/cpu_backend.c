@@ -38,6 +38,7 @@ struct backend_impl {
     table_optim tab;  // the item tables' Adagrad state (borrowed: the caller's)
     row_grads g_Wy, g_by, g_E;
     float *log_support;  // [n_items] log of training support (logq)
+    const int32_t *step_items;  // sharded tables: the item of each step-table row (NULL: ids are items)
     double flops;        // in matrix products so far (benchmarks report GFLOP/s)
 };
 
@@ -253,7 +254,8 @@ static double cpu_gradient_step(backend_impl *b, int M, const int32_t *x, const 
     const float *log_q = NULL;
     if (b->cfg.loss.logq > 0) {  // q ∝ support for in-batch targets, support^α for samples
         for (int j = 0; j < C; j++)
-            b->log_q_col[j] = b->log_support[b->cols[j]] * (j < M ? 1.0f : b->cfg.sample_alpha);
+            b->log_q_col[j] = b->log_support[b->step_items ? b->step_items[b->cols[j]] : b->cols[j]] *
+                              (j < M ? 1.0f : b->cfg.sample_alpha);
         log_q = b->log_q_col;
     }
     double loss = loss_forward_backward(&b->cfg.loss, b->R, M, C, log_q, scale, b->dR, b->loss_scratch);
@@ -390,6 +392,8 @@ static void cpu_move_rows(backend_impl *b, const int32_t *src, int M) {
 // Everything already lives in the host buffers.
 static void cpu_sync(backend_impl *b) { (void)b; }
 
+static void cpu_step_items(backend_impl *b, const int32_t *items) { b->step_items = items; }
+
 static const exchange_mem *cpu_exchange_mem(backend_impl *b, comm *c) {
     (void)b, (void)c;
     return NULL;
@@ -422,4 +426,5 @@ const backend_ops cpu_backend_ops = {
     .sync_params_to_host = cpu_sync,
     .sync_to_device = cpu_sync,
     .exchange_mem = cpu_exchange_mem,
+    .step_items = cpu_step_items,
 };

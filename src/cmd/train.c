@@ -84,7 +84,9 @@ static const char *const train_usage =
     "  --item-tables M      replicated (every rank a copy) | node (CPU ranks on one machine:\n"
     "                       one copy in shared memory, each rank updating its part of the\n"
     "                       rows and of the dense weights, reading the others' gradients in\n"
-    "                       place); the same bits. Default: node where the ranks share a\n"
+    "                       place) | sharded (item i's rows on rank i mod P alone: a step\n"
+    "                       fetches the rows it needs and returns their gradients; a rank\n"
+    "                       holds 1/P of the tables; CPU ranks); the same bits. Default: node where the ranks share a\n"
     "                       machine's memory, else replicated (GRUREC_SHARED_MODEL=0, the old\n"
     "                       switch: replicated). GRUREC_COMM_SHM=0: MPI messages instead of\n"
     "                       shared memory on one machine (and so replicated tables)\n"
@@ -158,7 +160,7 @@ static void parse_train_args(int argc, char **argv, train_config *c, train_args 
         else if (opt_is(&op, "--item-tables")) {
             tables_mode m;
             a->item_tables = opt_str(&op);
-            if (!tables_mode_parse(a->item_tables, &m)) usage_fail("--item-tables is replicated or node, not '%s'", a->item_tables);
+            if (!tables_mode_parse(a->item_tables, &m)) usage_fail("--item-tables is replicated, node or sharded, not '%s'", a->item_tables);
         }
         else if (opt_is(&op, "--comm-timeout")) a->comm_timeout = opt_num_above(&op, 0, 1e9);
         else if (opt_is(&op, "--sparse-exchange")) {
@@ -210,6 +212,7 @@ typedef struct {
     int eval_split;
     int64_t total_pairs, step;
     double t_checkpoint, train_seconds;
+    size_t state_bytes;  // model state on this rank: parameters and optimizer state
 } trainer;
 
 // One epoch's running sums.
@@ -228,6 +231,11 @@ static FILE *open_metrics(const char *run, int append) {
 }
 
 static void run_eval(trainer *t, int split, int epoch) {
+    if (tables_mode_of(t->tb) == TABLES_SHARDED) {  // (not yet: the scorer reads whole tables)
+        if (t->root) fprintf(stderr, "grurec: evaluation over sharded item tables is not done during training yet: "
+                                     "grurec eval --model %s\n", t->a.out);
+        return;
+    }
     metrics met;
     metrics_init(&met, t->eo.cutoffs, t->eo.n_cutoffs);
     double t0 = now_s();
@@ -312,7 +320,10 @@ static void setup_model(trainer *t) {
     model_shape *s = &t->s;
     model_shape_init(s, c, t->m.n_items);
     const backend_device dev = backend_current_device();
-    if (dev == BACKEND_CPU) memory_check_fits(s, c);  // before anything large is allocated
+    // before anything large is allocated (its estimate is of whole tables on every rank: not
+    // the sharded mode's, whose start-up line gives the state per rank)
+    const int sharded = t->a.item_tables && strcmp(t->a.item_tables, "sharded") == 0;
+    if (dev == BACKEND_CPU && !sharded) memory_check_fits(s, c);
     t->B = c->batch_size, t->K = c->n_sample;
     tensors_alloc_dense(&t->p, s);
     model_init_dense(&t->p, s, c->seed);
@@ -321,11 +332,14 @@ static void setup_model(trainer *t) {
     if (t->K > 0) alias_build(&t->sampler, t->m.item_support, (int32_t)t->m.n_items, c->sample_alpha);
     t->b = backend_create_trainer(c, s, &t->p, tables_optim(t->tb), t->B, t->rank, t->m.item_support);
     tables_attach(t->tb, t->b);
+    t->state_bytes = tables_bytes_here(t->tb) + s->n_dense * sizeof(float) * (2 + (c->momentum > 0));
     lanes_init(&t->ln, t->st.off, t->st.items, t->st.n_sessions, t->B);
     // A run directory with checkpoints is resumed from the newest valid one.
     t->pos = (ckpt_position){1, 0, 0};
     t->resumed = checkpoint_load(t->cm, t->a.out, c, s, &t->p, t->b, t->tb, &t->ln, &t->pos, t->m.fingerprint,
                                  t->a.reshard);
+    if (t->a.warm_start && !t->resumed && tables_mode_of(t->tb) == TABLES_SHARDED)  // (it reads whole tables)
+        input_fail_all("--warm-start", 0, "not yet with --item-tables sharded: use replicated or node");
     if (t->a.warm_start && !t->resumed) {  // (a rerun of a warm-started run resumes it instead)
         const warm_start_info *w = &t->warm;
         warm_start_load(w, s, &t->p, t->b, &t->m, !tables_one_copy(t->tb) || t->root);
@@ -374,6 +388,9 @@ static void announce(trainer *t) {
             t->P, t->P > 1 ? "s" : "", (long long)t->total_pairs, (long long)t->m.n_items, s->n_dense,
             (long long)(s->n_items * (s->hid[s->n_layers - 1] + 1) + (t->p.E ? s->n_items * s->emb_width : 0)),
             tables_summary(t->tb));
+    fprintf(stderr, "grurec: model state per rank: %.1f MB (tables and their Adagrad state %.1f MB, dense weights "
+                    "and their state %.1f MB)\n", (double)t->state_bytes / 1e6, (double)tables_bytes_here(t->tb) / 1e6,
+            (double)(t->state_bytes - tables_bytes_here(t->tb)) / 1e6);
 }
 
 // ---- the steps of an epoch ----
@@ -386,7 +403,9 @@ static void train_step(trainer *t, epoch_sums *e, int *mine, float *hdr) {
     e->my_pairs += M;
     if (M) lanes_batch(&t->ln, t->x, t->y);
     if (K) alias_draw_step(&t->sampler, t->c.seed, (uint64_t)t->step, K, t->neg);
-    double loss = backend_gradient_step(t->b, M, t->x, t->y, t->neg, K, t->scale, t->step);
+    const int32_t *x, *y, *neg;  // (sharded tables: rows of the step's fetched table)
+    tables_fetch(t->tb, M, t->x, t->y, t->neg, K, &x, &y, &neg);
+    double loss = backend_gradient_step(t->b, M, x, y, neg, K, t->scale, t->step);
     const int next = *mine ? lanes_next_active(&t->ln) : 0;
     const int mine_next = next > 0 && !(K == 0 && next < 2);
     const int stop_here = g_stop_signal || (t->a.stop_at_step > 0 && t->step + 1 >= t->a.stop_at_step);
@@ -528,10 +547,11 @@ static int run_epoch(trainer *t, int epoch) {
 // RUN/model.h5, the final evaluation and the report; everything freed.
 static void finish(trainer *t) {
     backend_sync_to_host(t->b);
+    const model_tensors *whole = tables_whole(t->tb);  // (sharded: gathered on rank 0)
     if (t->root) {
         char path[4096];
         xsnprintf(path, sizeof path, "%s/model.h5", t->a.out);
-        model_save(path, &t->s, &t->p, &t->c, t->m.fingerprint, t->data_dir, t->item_ids);
+        model_save(path, &t->s, whole, &t->c, t->m.fingerprint, t->data_dir, t->item_ids);
         fprintf(stderr, "grurec: wrote %s (%.1f s of training)\n", path, t->train_seconds);
     }
     if (t->c.eval_every != 0) run_eval(t, SPLIT_TEST, t->c.epochs);

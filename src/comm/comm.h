@@ -55,6 +55,11 @@ void comm_allreduce_min_i64(comm *c, int64_t *buf, size_t n);
 // never NULL) holds every rank's values concatenated in rank order, counts[r] (caller
 // provides P) the number from rank r; returns the total. n >= 0; MINE may be NULL if n == 0.
 int64_t comm_allgatherv_i32(comm *c, const int32_t *mine, int64_t n, int32_t **out, int64_t *counts);
+// Personalised all-to-all (sharded item tables: rows fetched from their owners, gradients
+// sent back): SEND holds, in rank order, SEND_BYTES[q] bytes for each rank q; RECV gets, in
+// rank order, RECV_BYTES[q] bytes from each rank q, which the caller knows (a first call
+// with one count per rank tells them). Point-to-point messages under the same deadline.
+void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, const size_t *recv_bytes);
 // Every rank passes the same BYTES and ROOT (0 <= root < P); BUF is overwritten with root's.
 void comm_bcast(comm *c, void *buf, size_t bytes, int root);
 void comm_barrier(comm *c);

@@ -32,6 +32,7 @@ enum {
     TAG_GV_DATA = 301,      // all-gather of values
     TAG_SAME = 302,         // comm_check_same_u64
     TAG_MACHINE = 303,      // start-up: which machine each rank runs on
+    TAG_A2A = 304,          // comm_alltoallv
     TAG_BLAME = 1           // on c->blame
 };
 #define MAX_MSG ((size_t)1 << 30)        // bytes per MPI message (counts are int)
@@ -686,6 +687,26 @@ int64_t comm_allgatherv_i32(comm *c, const int32_t *mine, int64_t n, int32_t **o
     wait_all(c, deadline, what);
     *out = o;
     return total;
+}
+
+void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, const size_t *recv_bytes) {
+    static const char what[] = "comm_alltoallv";
+    const char *s = send;
+    char *r = recv;
+    const double deadline = deadline_of(c);
+    for (int q = 0; q < c->size; q++) {
+        if (q == c->rank) {
+            CHECK(send_bytes[q] == recv_bytes[q], "%s: %zu bytes to itself, %zu expected", what, send_bytes[q],
+                  recv_bytes[q]);
+            if (send_bytes[q]) memcpy(r, s, send_bytes[q]);
+        } else {
+            if (recv_bytes[q]) post(c, 0, r, recv_bytes[q], q, TAG_A2A, what);
+            if (send_bytes[q]) post(c, 1, (void *)s, send_bytes[q], q, TAG_A2A, what);
+        }
+        s += send_bytes[q];
+        r += recv_bytes[q];
+    }
+    wait_all(c, deadline, what);
 }
 
 static void bcast(comm *c, void *buf, size_t bytes, int root, const char *what) {

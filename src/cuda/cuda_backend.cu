@@ -707,4 +707,5 @@ extern "C" const backend_ops cuda_backend_ops = {
     cuda_sync_params_to_host,
     cuda_sync_to_device,
     cuda_exchange_mem,
+    NULL,  // step_items: sharded item tables train on CPU ranks only so far
 };

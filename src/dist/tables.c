@@ -1,6 +1,7 @@
 // The table module's mode-free part: choosing the mode and the transport once, the
 // tables' memory and initial values, checkpoints and checksums. Each mode's step is in
-// tables_replicated.c or tables_node.c.
+// tables_replicated.c, tables_node.c or tables_sharded.c (whose checkpoint parts are
+// tables_parts.c's).
 #include "dist/tables_impl.h"
 
 #include <stdlib.h>
@@ -10,7 +11,10 @@
 #include "io/tensor_io.h"
 #include "util/check.h"
 
-const char *tables_mode_name(tables_mode m) { return m == TABLES_NODE ? "node" : "replicated"; }
+const char *tables_mode_name(tables_mode m) {
+    static const char *const names[] = {"replicated", "node", "sharded"};
+    return names[m];
+}
 
 const char *tables_transport_name(tables_transport t) {
     static const char *const names[] = {"none", "shared-memory", "mpi", "nccl"};
@@ -20,6 +24,7 @@ const char *tables_transport_name(tables_transport t) {
 int tables_mode_parse(const char *name, tables_mode *m) {
     if (strcmp(name, "replicated") == 0) *m = TABLES_REPLICATED;
     else if (strcmp(name, "node") == 0) *m = TABLES_NODE;
+    else if (strcmp(name, "sharded") == 0) *m = TABLES_SHARDED;
     else return 0;
     return 1;
 }
@@ -28,7 +33,7 @@ int tables_mode_parse(const char *name, tables_mode *m) {
 // default (-1): node where it can be had.
 static int requested_mode(const char *flag) {
     tables_mode m;
-    if (flag && !tables_mode_parse(flag, &m)) usage_fail("--item-tables is replicated or node, not '%s'", flag);
+    if (flag && !tables_mode_parse(flag, &m)) usage_fail("--item-tables is replicated, node or sharded, not '%s'", flag);
     if (flag) return (int)m;
     const char *env = getenv("GRUREC_SHARED_MODEL");
     return env && strcmp(env, "0") == 0 ? TABLES_REPLICATED : -1;
@@ -44,12 +49,22 @@ static tables_mode resolve_mode(comm *cm, const tables_options *o) {
         input_fail_all("--item-tables", 0, "node needs CPU ranks that share one machine's memory (these run %s; "
                        "GRUREC_COMM_SHM=0 turns the sharing off): use --item-tables replicated",
                        o->device == BACKEND_CPU ? "on several machines, or without shared memory" : "on GPUs");
+    if (want == TABLES_SHARDED && o->device != BACKEND_CPU)
+        input_fail_all("--item-tables", 0, "sharded runs on CPU ranks only so far (the CUDA backend does not "
+                       "yet train from fetched rows): use --device cpu, or --item-tables replicated");
+    if (want == TABLES_SHARDED) return TABLES_SHARDED;
     return want == TABLES_REPLICATED || !node_ok ? TABLES_REPLICATED : TABLES_NODE;
 }
 
 // Whether this rank writes the tables outside the step (initial values, checkpoints read):
 // every rank its copy, or rank 0 the one copy.
 static int writes_tables(const tables *tb) { return !tb->one_copy || comm_rank(tb->cm) == 0; }
+
+// The tables as created (from the seed), where this rank writes them.
+static void init_tables(tables *tb) {
+    if (tb->ops->init) tb->ops->init(tb);
+    else if (writes_tables(tb)) model_init_tables(tb->p, &tb->s, tb->c.seed);
+}
 
 tables *tables_create(comm *cm, const train_config *c, const model_shape *s, const tables_options *o,
                       model_tensors *p) {
@@ -62,14 +77,22 @@ tables *tables_create(comm *cm, const train_config *c, const model_shape *s, con
     tb->device = o->device;
     tb->max_rows = o->max_rows;
     tb->n_tables = s->emb_width ? 3 : 2;
-    tb->ops = resolve_mode(cm, o) == TABLES_NODE ? &tables_node_ops : &tables_replicated_ops;
+    const tables_mode m = resolve_mode(cm, o);
+    tb->ops = m == TABLES_NODE ? &tables_node_ops : m == TABLES_SHARDED ? &tables_sharded_ops : &tables_replicated_ops;
     if (!tb->ops->open(tb)) {  // (the same on every rank; the comm said why)
         tb->ops = &tables_replicated_ops;
         CHECK(tb->ops->open(tb), "replicated tables cannot be opened");
     }
-    model_tables_alloc(p, s, &tb->mem);
-    table_optim_alloc(&tb->optim, s, c->momentum > 0, &tb->mem);
-    if (writes_tables(tb)) model_init_tables(p, s, c->seed);
+    if (tb->ops->carve) {
+        tb->ops->carve(tb);
+    } else {  // one whole copy, bound into the model
+        model_tables_alloc(p, s, &tb->mem);
+        table_optim_alloc(&tb->optim, s, c->momentum > 0, &tb->mem);
+        tb->store = p;
+        tb->own = *s;
+        tb->first = 0, tb->stride = 1;
+    }
+    init_tables(tb);
     return tb;
 }
 
@@ -86,6 +109,15 @@ void tables_attach(tables *tb, backend *b) {
 }
 
 void tables_ready(tables *tb) { tb->ops->ready(tb); }
+
+void tables_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                  const int32_t **bx, const int32_t **by, const int32_t **bneg) {
+    if (tb->ops->fetch) {
+        tb->ops->fetch(tb, M, x, y, neg, K, bx, by, bneg);
+        return;
+    }
+    *bx = x, *by = y, *bneg = neg;  // (whole tables: the items are their rows)
+}
 void tables_sync(tables *tb, float *header, int M) { tb->sync(tb, header, M); }
 
 void tables_free(tables *tb) {
@@ -108,7 +140,33 @@ void tables_stats_reset(tables *tb) {
     exchange_stats_reset(tb->have_slots ? &tb->sl.st : tb->have_ex ? &tb->ex.st : &tb->none);
 }
 
-uint64_t tables_params_checksum(const tables *tb) { return params_checksum(&tb->s, tb->p); }
+uint64_t tables_params_checksum(const tables *tb) {
+    if (!tb->ops->whole) return params_checksum(&tb->s, tb->p);
+    model_shape dense_only = tb->s;  // (sharded: the dense weights are what the ranks share)
+    dense_only.n_items = 0;
+    const model_tensors d = {tb->p->dense, NULL, NULL, NULL};
+    return params_checksum(&dense_only, &d);
+}
+
+size_t tables_bytes_here(const tables *tb) {
+    size_t n = 0;
+    for (int t = 0; t < N_TABLES; t++)
+        n += model_table_size(&tb->own, t) * (1 + (tb->optim.acc[t] != NULL) + (tb->optim.mom[t] != NULL));
+    return n * sizeof(float);
+}
+
+const model_tensors *tables_whole(tables *tb) {
+    if (tb->ops->whole) return tb->ops->whole(tb);
+    return comm_rank(tb->cm) == 0 ? tb->p : NULL;
+}
+
+void tables_rows_here(const tables *tb, const model_tensors **t, int64_t *first, int64_t *stride, int64_t *n) {
+    *t = tb->store;
+    *first = tb->first, *stride = tb->stride, *n = tb->own.n_items;
+}
+
+int tables_save_parts(tables *tb, const char *path) { return tb->ops->save_parts ? tb->ops->save_parts(tb, path) : 0; }
+int tables_in_parts(const tables *tb) { return tb->ops->save_parts != NULL; }
 
 void tables_settle(tables *tb) { tb->ops->settle(tb); }
 int tables_one_copy(const tables *tb) { return tb->one_copy; }
@@ -125,7 +183,7 @@ static void list_tensors(const tables *tb, tensor_list *l) {
     static const char *const names[3][N_TABLES] = {{"params/Wy", "params/by", "params/E"},
                                                    {"optim/acc_Wy", "optim/acc_by", "optim/acc_E"},
                                                    {"optim/mom_Wy", "optim/mom_by", "optim/mom_E"}};
-    float *const params[N_TABLES] = {tb->p->Wy, tb->p->by, tb->p->E};
+    float *const params[N_TABLES] = {tb->store->Wy, tb->store->by, tb->store->E};
     memset(l, 0, sizeof *l);
     for (int k = 0; k < 3; k++)
         for (int t = 0; t < N_TABLES; t++) {
@@ -133,19 +191,17 @@ static void list_tensors(const tables *tb, tensor_list *l) {
             if (!d) continue;
             l->name[l->count] = names[k][t];
             l->data[l->count] = d;
-            l->n[l->count++] = model_table_size(&tb->s, t);
+            l->n[l->count++] = model_table_size(&tb->own, t);
         }
 }
 
 int tables_save(const tables *tb, hid_t f) {
-    tensor_list l;
-    list_tensors(tb, &l);
-    for (int k = 0; k < l.count; k++)
-        if (tensor_write_f32(f, l.name[k], l.data[k], l.n[k]) < 0) return -1;
-    return 0;
+    if (tb->ops->save_parts) return 0;  // (in the parts, tables_save_parts)
+    return tables_write_tensors(tb, f);
 }
 
-const char *tables_load(tables *tb, hid_t f) {
+// Reads the module's tensors from F: NULL, or what is wrong.
+const char *tables_read_tensors(tables *tb, hid_t f) {
     static char bad[256];
     tensor_list l;
     list_tensors(tb, &l);
@@ -159,11 +215,23 @@ const char *tables_load(tables *tb, hid_t f) {
     return NULL;
 }
 
+const char *tables_load(tables *tb, hid_t f) {
+    return tb->ops->save_parts ? tables_read_part(tb, f) : tables_read_tensors(tb, f);
+}
+
+int tables_write_tensors(const tables *tb, hid_t f) {
+    tensor_list l;
+    list_tensors(tb, &l);
+    for (int k = 0; k < l.count; k++)
+        if (tensor_write_f32(f, l.name[k], l.data[k], l.n[k]) < 0) return -1;
+    return 0;
+}
+
 void tables_reset(tables *tb) {
     if (!writes_tables(tb)) return;
-    model_init_tables(tb->p, &tb->s, tb->c.seed);
+    init_tables(tb);
     for (int t = 0; t < N_TABLES; t++) {
-        const size_t n = model_table_size(&tb->s, t) * sizeof(float);
+        const size_t n = model_table_size(&tb->own, t) * sizeof(float);
         if (tb->optim.acc[t]) memset(tb->optim.acc[t], 0, n);
         if (tb->optim.mom[t]) memset(tb->optim.mom[t], 0, n);
     }

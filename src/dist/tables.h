@@ -4,8 +4,11 @@
 //   replicated  every rank a copy; a step all-reduces the rows it touched (or the whole
 //               tables) and every rank applies the same update (tables_replicated.c);
 //   node        CPU ranks on one machine keep one copy in shared memory, and each rank
-//               updates its part of a step's rows (tables_node.c).
-// Both give the same bits. The training loop calls tables_sync once a step and knows
+//               updates its part of a step's rows (tables_node.c);
+//   sharded     item i's rows and their state live on rank i mod P alone: a step fetches
+//               the rows it needs from their owners and sends their gradients back
+//               (tables_sharded.c), so a rank holds 1/P of the tables.
+// All three give the same bits. The training loop calls tables_sync once a step and knows
 // nothing of the mode (docs/distributed.md).
 #ifndef GRUREC_TABLES_H
 #define GRUREC_TABLES_H
@@ -18,13 +21,13 @@
 #include "dist/exchange.h"
 #include "model/model.h"
 
-typedef enum { TABLES_REPLICATED, TABLES_NODE } tables_mode;
+typedef enum { TABLES_REPLICATED, TABLES_NODE, TABLES_SHARDED } tables_mode;
 // How a step's gradients travel between ranks: not at all (one rank), through the
 // machine's shared memory, by MPI messages, or by NCCL (GPUs).
 typedef enum { TRANSPORT_NONE, TRANSPORT_SHM, TRANSPORT_MPI, TRANSPORT_NCCL } tables_transport;
 
 typedef struct {
-    // --item-tables replicated|node; NULL: GRUREC_SHARED_MODEL=0 (its old switch) means
+    // --item-tables replicated|node|sharded; NULL: GRUREC_SHARED_MODEL=0 (its old switch) means
     // replicated, else the default: node for CPU ranks on one machine, else replicated
     const char *mode;
     int sparse;            // --sparse-exchange: the touched rows (1) or whole tables (0)
@@ -52,6 +55,12 @@ void tables_attach(tables *tb, backend *b);
 // Collective: after the tables were initialised or read from a checkpoint, before any
 // rank reads them (one copy: every rank sees rank 0's writes).
 void tables_ready(tables *tb);
+// Before the step's backend_gradient_step (collective with sharded tables): the ids to
+// give it for the inputs X and targets Y (M each) and the negatives NEG (K). Where the
+// tables are whole, X, Y and NEG themselves; sharded, the rows the step needs are fetched
+// from their owners into a step table bound into the model, and the ids are its rows.
+void tables_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                  const int32_t **bx, const int32_t **by, const int32_t **bneg);
 // One step's update, collective, after backend_gradient_step: HEADER (HDR_N floats) is
 // summed over the ranks in place; the dense gradients and every table's row gradients
 // are summed in rank order and applied where the parameters live; the hidden state of
@@ -62,16 +71,26 @@ void tables_free(tables *tb);
 
 tables_mode tables_mode_of(const tables *tb);
 tables_transport tables_transport_of(const tables *tb);  // (after tables_attach)
-const char *tables_mode_name(tables_mode m);             // "replicated", "node"
+const char *tables_mode_name(tables_mode m);             // "replicated", "node", "sharded"
 const char *tables_transport_name(tables_transport t);   // "none", "shared-memory", "mpi", "nccl"
 // For the start-up line: how the step's gradients are summed and where the tables live.
 const char *tables_summary(const tables *tb);
 // The exchange's cost since the last reset (zeros on one rank).
 const exchange_stats *tables_stats(const tables *tb);
 void tables_stats_reset(tables *tb);
-// A checksum of every parameter as this rank sees it (the dense weights and the tables,
-// params_checksum): --check-every compares it across ranks.
+// A checksum of every parameter this rank keeps a copy of (the dense weights and the
+// tables, params_checksum; sharded: the dense weights): --check-every compares it across ranks.
 uint64_t tables_params_checksum(const tables *tb);
+// Bytes of model state on this rank: the tables and their Adagrad state where this rank
+// keeps them (the start-up line; the dense weights' are the caller's).
+size_t tables_bytes_here(const tables *tb);
+// Collective: the whole model (dense weights and whole tables) on rank 0, for RUN/model.h5
+// and scoring; the model itself where the tables are whole, else gathered from the owners
+// into rank 0's memory (valid until the next call or tables_free). NULL on other ranks.
+const model_tensors *tables_whole(tables *tb);
+// The item rows this rank keeps: items FIRST, FIRST + STRIDE, ... (N of them) at rows
+// 0, 1, ... of T (every item, stride 1, where the tables are whole on every rank).
+void tables_rows_here(const tables *tb, const model_tensors **t, int64_t *first, int64_t *stride, int64_t *n);
 
 // Checkpoints (io/checkpoint.c writes the file, the module its own tensors):
 // - collective, before a checkpoint: whatever a rank keeps current in part only is made
@@ -82,6 +101,12 @@ void tables_settle(tables *tb);
 int tables_save(const tables *tb, hid_t f);
 // - from F: NULL when whole, else what is wrong ("optim/acc_Wy fails its checksum");
 const char *tables_load(tables *tb, hid_t f);
+// - collective, before rank 0 writes checkpoint PATH: a rank's part of sharded tables into
+//   PATH.part-R-of-P (written, sealed, synced and renamed; PATH, the manifest, comes last):
+//   0, else the errno of the failed write on some rank (on every rank); 0 where whole;
+int tables_save_parts(tables *tb, const char *path);
+// - 1 where the ranks read their own parts of a checkpoint and must agree on which one;
+int tables_in_parts(const tables *tb);
 // - 1 where one copy serves every rank: rank 0 alone reads it from a checkpoint (and
 //   picks the checkpoint), the others read their own tensors from rank 0's choice;
 int tables_one_copy(const tables *tb);

@@ -14,6 +14,13 @@ typedef struct {
     void (*settle)(tables *tb);
     void (*release)(tables *tb);
     const char *(*summary)(const tables *tb);
+    // (optional, sharded) where the tables differ from one whole copy per rank or machine:
+    void (*carve)(tables *tb);  // the tables, their state and the step table allocated
+    void (*init)(tables *tb);   // the tables as created, where this rank writes them
+    void (*fetch)(tables *tb, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                  const int32_t **bx, const int32_t **by, const int32_t **bneg);
+    const model_tensors *(*whole)(tables *tb);
+    int (*save_parts)(tables *tb, const char *path);
 } tables_ops;
 
 struct tables {
@@ -24,6 +31,9 @@ struct tables {
     train_config c;
     model_shape s;
     model_tensors *p;    // the model the tables are bound into
+    model_tensors *store;// where this rank's rows live: P, or (sharded) its rows alone
+    model_shape own;     // the shape of STORE's tables: S, or (sharded) n_items = its rows
+    int64_t first, stride;  // STORE's row k is item first + k·stride
     backend *b;
     arena mem;           // where the tables and their Adagrad state are carved
     table_optim optim;
@@ -36,14 +46,21 @@ struct tables {
     slots sl;            // node: the gradients read in place
     int have_slots;
     exchange_stats none; // (one rank: nothing exchanged)
+    void *mode_state;    // the mode's own (sharded: tables_sharded.c)
 };
 
-extern const tables_ops tables_replicated_ops, tables_node_ops;
+extern const tables_ops tables_replicated_ops, tables_node_ops, tables_sharded_ops;
 
 // The row gradients of this rank's step, per table.
 void tables_own_rows(const tables *tb, const row_grads **g);
 // A step's rows per rank and their widths, per table (exchange_init's and slots_init's).
 void tables_step_rows(const tables *tb, int *widths, int *caps);
+// The module's tensors (this rank's rows, tables_rows_here) into F or from F (NULL, or
+// what is wrong); a part file of a checkpoint, read by this rank (tables_parts.c).
+int tables_write_tensors(const tables *tb, hid_t f);
+const char *tables_read_tensors(tables *tb, hid_t f);
+const char *tables_read_part(tables *tb, hid_t f);
+int tables_parts_save(tables *tb, const char *path);
 // The step exchange over the transport, for this model's rows (MEM: exchange_init's).
 void tables_exchange_init(tables *tb, const exchange_mem *mem);
 

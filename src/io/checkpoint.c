@@ -167,6 +167,21 @@ static int write_checkpoint_file(const char *tmp, comm *cm, const train_config *
     return err;
 }
 
+// Deletes the part files of checkpoint NAME in RUN (sharded item tables: NAME.part-R-of-P).
+static void remove_parts(const char *run, const char *name) {
+    DIR *d = opendir(run);
+    if (!d) return;
+    char prefix[4200], path[8400];
+    xsnprintf(prefix, sizeof prefix, "%s.part-", name);
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+            xsnprintf(path, sizeof path, "%s/%s", run, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+}
+
 // Deletes the checkpoints this run has gone past: of those before STEP, all but the newest
 // KEEP-1. A later one (read as damaged and skipped, or of a cadence given up) is left
 // alone until the run passes it: the rotation never deletes what the run did not supersede.
@@ -178,6 +193,7 @@ static void rotate_checkpoints(const char *run, int64_t step, int keep) {
         char old[4096];
         xsnprintf(old, sizeof old, "%s/ckpt-%012lld.h5", run, (long long)steps[k]);
         unlink(old);
+        remove_parts(run, old + strlen(run) + 1);
     }
 }
 
@@ -191,9 +207,17 @@ int checkpoint_save(comm *cm, const char *run, const train_config *c, const mode
     lane_dump d;
     gather_lanes(cm, s, b, ln, &d);
     int64_t ok = 1;
-    if (comm_rank(cm) == 0) {
+    // Sharded tables: every rank's part first; the checkpoint's own file, the manifest, last.
+    xsnprintf(g_writing, sizeof g_writing, "%s/ckpt-%012lld.h5", run, (long long)pos->step);
+    const int parts_err = tables_save_parts(tb, g_writing);
+    if (parts_err) {
+        if (comm_rank(cm) == 0)
+            fprintf(stderr, "grurec: writing checkpoint %s failed (%s in a rank's part); the previous checkpoint "
+                            "is kept\n", g_writing, strerror(parts_err));
+        ok = 0;
+    }
+    if (comm_rank(cm) == 0 && ok) {
         char tmp[4200];
-        xsnprintf(g_writing, sizeof g_writing, "%s/ckpt-%012lld.h5", run, (long long)pos->step);
         const char *path = g_writing;
         xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
         h5_quiet();
@@ -338,7 +362,14 @@ int checkpoint_load(comm *cm, const char *run, const train_config *c, const mode
     float *hidden;
     for (int k = 0; k < n && (!shared || r == 0); k++) {
         xsnprintf(path, sizeof path, "%s/ckpt-%012lld.h5", run, (long long)steps[k]);
-        if (!try_load(path, c, s, p, b, tb, P, B, &lane, &hidden, per_rank_h, pos, fingerprint, reshard)) continue;
+        int loaded = try_load(path, c, s, p, b, tb, P, B, &lane, &hidden, per_rank_h, pos, fingerprint, reshard);
+        if (tables_in_parts(tb)) {  // every rank reads its own part: all take this one, or none
+            int64_t all = loaded;
+            comm_allreduce_min_i64(cm, &all, 1);
+            if (loaded && !all) free(lane), free(hidden);
+            loaded = (int)all;
+        }
+        if (!loaded) continue;
         take_lanes(b, s, ln, r, lane, hidden, per_rank_h);
         chosen = k;
         break;

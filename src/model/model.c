@@ -123,6 +123,32 @@ static void init_blocks(float *m, int64_t rows, int cols, int blocks, uint64_t s
         }
 }
 
+// The same values for the N rows FIRST, FIRST + STRIDE, ... of a ROWS-row matrix only (each
+// element's counter is its place in the whole matrix): a rank's share of a sharded table.
+static void init_block_rows(float *m, int64_t rows, int cols, int blocks, uint64_t seed, uint64_t tensor,
+                            int64_t first, int64_t stride, int64_t n) {
+    float sigma = sqrtf(6.0f / (float)(rows + cols));
+    int64_t width = (int64_t)cols * blocks;
+    for (int64_t k = 0; k < n; k++) {
+        const int64_t i = first + k * stride;
+        for (int64_t j = 0; j < width; j++) {
+            uint64_t counter = (tensor << 48) + (uint64_t)(i * width + j);
+            m[k * width + j] = sigma * (2.0f * rng_uniform(seed, RNG_STREAM_INIT, counter) - 1.0f);
+        }
+    }
+}
+
+void model_init_table_rows(model_tensors *t, const model_shape *s, uint64_t seed, int64_t first, int64_t stride,
+                           int64_t n) {
+    int H = s->hid[s->n_layers - 1];
+    init_block_rows(t->Wy, s->n_items, H, 1, seed, 100, first, stride, n);
+    memset(t->by, 0, (size_t)n * sizeof(float));
+    if (t->E) {
+        if (s->in_dim[0] == 0) init_block_rows(t->E, s->n_items, s->hid[0], 3, seed, 101, first, stride, n);
+        else init_block_rows(t->E, s->n_items, s->emb_width, 1, seed, 101, first, stride, n);
+    }
+}
+
 void model_init_dense(model_tensors *t, const model_shape *s, uint64_t seed) {
     memset(t->dense, 0, s->n_dense * sizeof(float));
     uint64_t id = 1;

@@ -62,6 +62,10 @@ void model_init(model_tensors *t, const model_shape *s, uint64_t seed);
 // The dense GRU weights alone, and the item tables alone, as model_init sets them.
 void model_init_dense(model_tensors *t, const model_shape *s, uint64_t seed);
 void model_init_tables(model_tensors *t, const model_shape *s, uint64_t seed);
+// Rows FIRST, FIRST + STRIDE, ... (N of them, T's tables holding just these) of the item
+// tables of S, with the values model_init_tables gives them: a rank's rows of sharded tables.
+void model_init_table_rows(model_tensors *t, const model_shape *s, uint64_t seed, int64_t first, int64_t stride,
+                           int64_t n);
 
 static inline float *layer_W(const model_tensors *t, const model_shape *s, int l) { return t->dense + s->off_W[l]; }
 static inline float *layer_U(const model_tensors *t, const model_shape *s, int l) { return t->dense + s->off_U[l]; }

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Sharded item tables against replicated ones (issue 22; figures in docs/results.md):
+#  speed   events/s and bytes moved per step at P = 2 on Diginetica, the xe100_rsc15best
+#          flags (bench/train_bench.sh), STEPS steps, best of 3 interleaved rounds;
+#  memory  peak RSS per rank at P = 1, 2, 4 on a synthetic catalogue (BIG: a prepared
+#          dataset of >= 5 M items), a few steps, replicated against sharded;
+#  big     2 ranks, sharded, 100 units, momentum, STEPS_BIG steps, checkpointed; then
+#          grurec eval of its model.h5 (evaluation throughput over the catalogue).
+# usage: bench/sharded_bench.sh [BUILD_DIR] [WORK_DIR] [speed|memory|big]...
+#   BIG=DATASET (memory, big): e.g. grurec-synth --items 11000000 --events 33000000 --zipf 0
+#   --successors 1 --p-follow 0 --days 10 --seed 3, then grurec-prep --test-days 1
+#   --min-item-support 1 --shards 4 (10.4 M items)
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${1:-$here/build}" && pwd)
+work=${2:-${TMPDIR:-/tmp}/grurec-sharded-bench}
+shift $(($# < 2 ? $# : 2))
+parts=("${@:-speed}")
+mkdir -p "$work"
+export GRUREC_OVERSUBSCRIBE=1
+mpirun=("$here/launch/grurec-mpirun")
+field() { sed -E "s/.*\"$1\": ([0-9.e+-]+).*/\\1/" <<<"$2"; }
+xe=(--loss cross-entropy --embedding shared --layers 100 --batch-size 32 --dropout-hidden 0.4 --learning-rate 0.2
+    --momentum 0.2 --n-sample 2048 --sample-alpha 0.5 --logq 1)
+
+for part in "${parts[@]}"; do case $part in
+speed)
+    data=$here/../shared/data/diginetica
+    "$build/grurec" inspect "$work/digi" >/dev/null 2>&1 || "$build/data-prep/grurec-prep" --input "$data/train.tsv.gz" \
+        --test-input "$data/test.tsv.gz" --keep-repeats --min-item-support 1 --time-format order --shards 4 \
+        --out "$work/digi" --force --quiet
+    steps=${STEPS:-1500}
+    echo "P = 2, Diginetica, xe100_rsc15best flags, $steps steps; best of 3 interleaved rounds"
+    printf '%-11s %10s %16s %16s %10s\n' mode "events/s" "sparse B/step" "dense B/step" "U/step"
+    declare -A best=() keep=()
+    for round in 1 2 3; do for mode in replicated sharded; do
+        out=$work/speed-$mode
+        rm -rf "$out"
+        "${mpirun[@]}" -np 2 "$build/grurec" train --data "$work/digi" --out "$out" --threads 1 --epochs 1 \
+            --max-steps "$steps" --eval-every 0 --log-every 0 --item-tables $mode "${xe[@]}" >/dev/null 2>"$out.err"
+        line=$(grep -m1 '"type": "epoch"' "$out/metrics.jsonl")
+        e=$(field events_per_s "$line")
+        if awk -v a="$e" -v b="${best[$mode]:-0}" 'BEGIN {exit !(a > b)}'; then best[$mode]=$e; keep[$mode]=$line; fi
+    done; done
+    for mode in replicated sharded; do
+        l=${keep[$mode]}
+        printf '%-11s %10.0f %16.0f %16.0f %10.1f\n' $mode "$(field events_per_s "$l")" "$(field bytes_sparse_per_step "$l")" \
+            "$(field bytes_dense_per_step "$l")" "$(field union_rows_per_step "$l")"
+    done
+    awk -v a="${best[sharded]}" -v b="${best[replicated]}" 'BEGIN {printf "sharded / replicated: %.3f\n", a / b}'
+    ;;
+memory)
+    : "${BIG:?memory needs BIG=DATASET}"
+    echo "peak RSS per rank (MB), $BIG, ${xe[*]}, 20 steps"
+    printf '%-11s %3s %s\n' mode P "peak RSS per rank (MB)"
+    # (replicated on 4 ranks would need 4 copies: skipped where they exceed this machine's memory)
+    avail_kb=$(awk '/MemAvailable/ {print $2}' /proc/meminfo)
+    for P in 1 2 4; do for mode in replicated sharded; do
+        out=$work/mem-$mode-$P
+        if [ $mode = replicated ] && [ -f "$work/mem-replicated-1.err" ]; then
+            one=$(awk '/^rss_kb/ {print $2}' "$work/mem-replicated-1.err")
+            if [ $((P * one)) -gt $((avail_kb * 8 / 10)) ]; then
+                printf '%-11s %3d skipped: %d x %.0f MB exceeds 80%% of the %.0f MB available\n' $mode $P $P \
+                    "$(awk -v k="$one" 'BEGIN {print k / 1024}')" "$(awk -v k="$avail_kb" 'BEGIN {print k / 1024}')"
+                continue
+            fi
+        fi
+        rm -rf "$out"
+        "${mpirun[@]}" -np $P /usr/bin/time -f "rss_kb %M" "$build/grurec" train --data "$BIG" --out "$out" --threads 1 \
+            --epochs 1 --max-steps 20 --eval-every 0 --log-every 0 --item-tables $mode "${xe[@]}" --n-sample 256 \
+            >/dev/null 2>"$out.err" || { tail -3 "$out.err"; continue; }
+        printf '%-11s %3d %s   (%s)\n' $mode $P "$(awk '/^rss_kb/ {printf "%.0f ", $2 / 1024}' "$out.err")" \
+            "$(grep -o 'model state per rank: [0-9.]* MB' "$out.err")"
+    done; done
+    ;;
+big)
+    : "${BIG:?big needs BIG=DATASET}"
+    out=$work/big
+    rm -rf "$out"
+    s=${STEPS_BIG:-500}
+    echo "2 ranks, sharded, $BIG, 100 units, momentum, $s steps, checkpointed at the end"
+    /usr/bin/time -f "wall %e s" "${mpirun[@]}" -np 2 /usr/bin/time -f "rss_kb %M" "$build/grurec" train --data "$BIG" \
+        --out "$out" --threads 1 --epochs 1 --max-steps "$s" --eval-every 0 --log-every 0 --item-tables sharded --device cpu \
+        "${xe[@]}" 2>"$out.err" >/dev/null
+    grep -E "state per rank|checkpoint|wrote|rss_kb|wall" "$out.err"
+    grep -m1 '"type": "epoch"' "$out/metrics.jsonl"
+    ;;
+*) echo "sharded_bench: unknown part $part" >&2; exit 2 ;;
+esac; done
