@@ -42,6 +42,9 @@ typedef struct backend_ops {
     void (*sync_params_to_host)(backend_impl *b);
     void (*sync_to_device)(backend_impl *b);
     const exchange_mem *(*exchange_mem)(backend_impl *b, comm *c);
+    void (*counters)(const backend_impl *b, backend_counters *out);  // NULL: none kept
+    int (*set_loss_late)(backend_impl *b);  // NULL: losses at once
+    double (*take_loss)(backend_impl *b);
 } backend_ops;
 
 extern const backend_ops cpu_backend_ops;
