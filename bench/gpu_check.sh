@@ -59,7 +59,7 @@ SECONDS=0
 mkdir -p "$build"
 rm -rf "$work"
 mkdir -p "$work" "$datadir"
-: >"$work/info.tsv"; : >"$work/checks.tsv"; : >"$work/train.tsv"; : >"$work/eval.tsv"; : >"$work/phases.tsv"
+: >"$work/info.tsv"; : >"$work/checks.tsv"; : >"$work/train.tsv"; : >"$work/eval.tsv"; : >"$work/phases.tsv"; : >"$work/counters.tsv"
 
 info() { printf '%s\t%s\n' "$1" "$2" >>"$work/info.tsv"; }
 check() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$work/checks.tsv"; echo "  check $1: $2${3:+ ($3)}"; }
@@ -119,6 +119,13 @@ write_results() {
         printf '  %-22s %-6s %7s %6s %10s %10s %11s %9s %7s %9s %-4s %s\n' setup device steps epochs "events/s" "incl. 1st" "minibatch/s" "GFLOP/s" "% peak" target met status
         awk -F'\t' '{printf "  %-22s %-6s %7s %6s %10s %10s %11s %9s %7s %9s %-4s %s\n", $1, $2, $3, $4, $7, $8, $9, $10, $11, $12, $13, $14 ($15 != "" ? ": " $15 : "")}' "$work/train.tsv"
         fi
+        if [ -s "$work/counters.tsv" ]; then
+        echo
+        echo "the CUDA backend's work per training step (grurec's counters; host us = the host's own time in the"
+        echo "step's calls, waits excluded), beside the run's events/s"
+        printf '  %-22s %10s %6s %6s %8s %6s %9s %10s %9s %10s %6s %8s\n' setup "events/s" steps graphs kernels cublas "copies>d" "bytes>d" "copies>h" "bytes>h" waits "host us"
+        awk -F'\t' '{printf "  %-22s %10s %6s %6s %8s %6s %9s %10s %9s %10s %6s %8s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12}' "$work/counters.tsv"
+        fi
         if [ -s "$work/eval.tsv" ]; then
         echo
         echo "evaluation speed: predictions (events ranked among all items) per second; 'in-process' is the"
@@ -141,6 +148,8 @@ write_results() {
         tsv_json check result detail <"$work/checks.tsv"
         printf ',\n  "train": '
         tsv_json setup device steps epochs events seconds events_per_s events_per_s_incl_first minibatches_per_s gflops pct_of_peak target_events_per_s target_met status note <"$work/train.tsv"
+        printf ',\n  "device_counters_per_step": '
+        tsv_json setup events_per_s steps graph_launches kernels blas_calls copies_h2d bytes_h2d copies_d2h bytes_d2h host_waits host_us <"$work/counters.tsv"
         printf ',\n  "eval": '
         tsv_json what device predictions seconds predictions_per_s recall_at_20 mrr_at_20 note <"$work/eval.tsv"
         printf ',\n  "phases": '
@@ -443,6 +452,12 @@ train_run() {
     local last_steps
     last_steps=$(grep '"type": "epoch"' "$run/metrics.jsonl" 2>/dev/null | tail -1 | sed -E 's/.*"steps": ([0-9]+).*/\1/' || true)
     row "$work/train.tsv" "$name" "$dev" "$last_steps" "$n" "$E" "$S" "$es" "$eall" "$mb" "$gf" "$pct" "$target" "$met" "$st" "$note"
+    # The CUDA backend's work per step (metrics.jsonl's device_counters, written at the run's end).
+    grep '"type": "device_counters"' "$run/metrics.jsonl" 2>/dev/null | tail -1 | awk -v n="$name" -v e="${es:-}" '
+        function f(k) { return match($0, "\"" k "\": [0-9.e+-]+") ? substr($0, RSTART + length(k) + 4, RLENGTH - length(k) - 4) : "" }
+        { s = f("steps"); if (s > 0) printf "%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.1f\t%.0f\t%.1f\t%.0f\t%.2f\t%.1f\n", n, e, s,
+              f("graph_launches") / s, f("kernels") / s, f("blas_calls") / s, f("copies_h2d") / s, f("bytes_h2d") / s,
+              f("copies_d2h") / s, f("bytes_d2h") / s, f("host_waits") / s, f("host_us") / s }' >>"$work/counters.tsv" || true
     printf '  %s: %s, %s events/s (incl. 1st epoch %s), %s minibatch/s, %s GFLOP/s, loss %s\n' "$name" "$st" "${es:-?}" "${eall:-?}" "${mb:-?}" "${gf:-?}" "${loss:-?}"
     [ -f "$run/model.h5" ] && rm -f "$run"/ckpt-*.h5  # disk: the model is what eval needs
     [ "$st" != FAILED ]

@@ -48,6 +48,7 @@
 #include "backend/backend.h"
 #include "cmd/config.h"
 #include "device_info.h"
+#include "device_sampler.h"
 #include "eval/metrics.h"
 #include "model/model.h"
 #include "model/optim.h"
@@ -712,4 +713,107 @@ Test(backend_device, auto_is_cuda_iff_a_gpu_is_usable) {
     cr_expect_eq(backend_current_device(), BACKEND_CPU);
     cr_expect_str_eq(backend_device_name(BACKEND_CUDA), "cuda");
     cr_expect_str_eq(backend_device_name(BACKEND_CPU), "cpu");
+}
+
+// ---------------------------------------------------------------------------------------
+// The step's counters (backend_counters): what a step issues, counted exactly (no timing).
+
+Test(cuda_backend, counters_count_the_step) {
+    need_gpu("cuda_backend counters");
+    const loss_spec ls = {"cross-entropy", "linear", "0", NULL};
+    spec sp = make_spec("shared", "6", &ls);
+    setup u;
+    setup_make(&u, &sp, N_ITEMS, MAXROWS, 42);
+    side c, g;
+    side_make(&c, &u, BACKEND_CPU, 1, 0);
+    side_make(&g, &u, BACKEND_CUDA, 1, 0);
+    backend_counters k;
+    cr_expect_eq(backend_counters_get(c.b, &k), 0, "the CPU backend keeps no counters");
+    cr_assert_eq(backend_counters_get(g.b, &k), 1);
+    cr_expect_eq(k.steps, 0);
+    cr_expect_eq(k.kernels, 0, "set-up is not a step");
+    for (int t = 0; t < 3; t++) backend_train_step(g.b, MAXROWS, X, Y, NEG, K, SCALE, STEP + t);
+    cr_assert_eq(backend_counters_get(g.b, &k), 1);
+    cr_expect_eq(k.steps, 3);
+    cr_expect(k.kernels > 0 && k.kernels % 3 == 0, "%lld kernels in 3 equal steps", (long long)k.kernels);
+    cr_expect(k.blas_calls > 0 && k.blas_calls % 3 == 0, "%lld cuBLAS calls in 3 equal steps", (long long)k.blas_calls);
+    cr_expect(k.copies_h2d >= 3 && k.bytes_h2d > 0, "%lld uploads", (long long)k.copies_h2d);
+    cr_expect(k.host_us >= 0.0);
+    cr_log_info("per step: %lld kernels, %lld cuBLAS calls, %lld uploads (%lld bytes), %lld downloads, %lld waits",
+                (long long)k.kernels / 3, (long long)k.blas_calls / 3, (long long)k.copies_h2d / 3,
+                (long long)k.bytes_h2d / 3, (long long)k.copies_d2h / 3, (long long)k.host_waits / 3);
+    side_free(&c);
+    side_free(&g);
+    setup_free(&u);
+}
+
+// The loss a step late: the same bits as at once, one step later, and no host wait in a
+// step once the buffers have their sizes (the step's only wait was the loss's download).
+Test(cuda_backend, late_loss_is_the_same_one_step_later) {
+    need_gpu("cuda_backend late loss");
+    const loss_spec ls = {"cross-entropy", "linear", "1", NULL};
+    spec sp = make_spec("shared", "6", &ls);
+    setup u;
+    setup_make(&u, &sp, N_ITEMS, MAXROWS, 42);
+    side now, late;
+    side_make(&now, &u, BACKEND_CUDA, 1, 0);
+    side_make(&late, &u, BACKEND_CUDA, 1, 0);
+    cr_assert_eq(backend_set_loss_late(late.b), 1);
+    enum { STEPS = 4 };
+    double at_once[STEPS], later[STEPS];
+    backend_counters k1, k2;
+    for (int t = 0; t < STEPS; t++) {
+        at_once[t] = backend_train_step(now.b, MAXROWS, X, Y, NEG, K, SCALE, STEP + t);
+        later[t] = backend_train_step(late.b, MAXROWS, X, Y, NEG, K, SCALE, STEP + t);
+        if (t == 0) backend_counters_get(late.b, &k1);
+    }
+    backend_counters_get(late.b, &k2);
+    cr_expect_eq(later[0], 0.0, "no step before the first");
+    for (int t = 1; t < STEPS; t++)
+        cr_expect_eq(memcmp(&later[t], &at_once[t - 1], sizeof(double)), 0, "step %d: %.17g late, %.17g at once", t - 1,
+                     later[t], at_once[t - 1]);
+    const double last = backend_take_loss(late.b);
+    cr_expect_eq(memcmp(&last, &at_once[STEPS - 1], sizeof(double)), 0, "the last step: %.17g late, %.17g at once",
+                 last, at_once[STEPS - 1]);
+    cr_expect_eq(backend_take_loss(late.b), 0.0, "nothing pending after the take");
+    cr_expect_eq(k2.host_waits - k1.host_waits, 0, "%lld host waits in steps 2-%d", (long long)(k2.host_waits - k1.host_waits),
+                 STEPS);
+    backend_sync_to_host(now.b);
+    backend_sync_to_host(late.b);
+    expect_same_bits(&u, "late loss", &now, &late);
+    side_free(&now);
+    side_free(&late);
+    setup_free(&u);
+}
+
+// ---------------------------------------------------------------------------------------
+// The GPU's negatives: exactly the host sampler's, draw for draw.
+
+Test(cuda_sampler, device_draws_equal_the_cpu_sampler) {
+    need_gpu("cuda_sampler");
+    enum { N = 1009, KMAX = 5000 };
+    int64_t support[N];
+    for (int i = 0; i < N; i++) support[i] = i % 17 == 0 ? 0 : 1 + (i * 7919) % 503;  // some never drawn
+    alias_table t;
+    alias_build(&t, support, N, 0.75);
+    cr_assert_eq(backend_choose_device("cuda", 0, 0), BACKEND_CUDA);
+    device_sampler *ds = device_sampler_create(&t, KMAX);
+    const uint64_t steps[] = {0, 1, 17, 123456, (1ull << 40) + 3};
+    const int32_t ks[] = {KMAX, 1, 2048, 0, 777};
+    int32_t *cpu = malloc(KMAX * sizeof *cpu), *gpu = malloc(KMAX * sizeof *gpu);
+    cr_assert(cpu && gpu);
+    for (int c = 0; c < 5; c++) {
+        alias_draw_step(&t, 42, steps[c], ks[c], cpu);
+        const int32_t *d = device_sampler_draw(ds, 0, 42, steps[c], ks[c]);
+        if (ks[c]) expect_cuda(cudaMemcpy(gpu, d, (size_t)ks[c] * sizeof *gpu, cudaMemcpyDeviceToHost), "download");
+        int first = -1;
+        for (int k = 0; k < ks[c] && first < 0; k++)
+            if (cpu[k] != gpu[k]) first = k;
+        cr_expect_eq(first, -1, "step %llu: draw %d is %d on the GPU, %d on the CPU", (unsigned long long)steps[c],
+                     first, first >= 0 ? gpu[first] : 0, first >= 0 ? cpu[first] : 0);
+    }
+    free(cpu);
+    free(gpu);
+    device_sampler_free(ds);
+    alias_free(&t);
 }

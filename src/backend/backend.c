@@ -147,6 +147,16 @@ void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grad
     backend_end_step(b, M);
 }
 
+int backend_counters_get(const backend *b, backend_counters *out) {
+    memset(out, 0, sizeof *out);
+    if (!b->ops->counters) return 0;
+    b->ops->counters(b->impl, out);
+    return 1;
+}
+
+int backend_set_loss_late(backend *b) { return b->ops->set_loss_late ? b->ops->set_loss_late(b->impl) : 0; }
+double backend_take_loss(backend *b) { return b->ops->take_loss ? b->ops->take_loss(b->impl) : 0.0; }
+
 double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                           float scale, int64_t step) {
     double loss = backend_gradient_step(b, M, x, y, neg, K, scale, step);

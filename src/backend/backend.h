@@ -145,6 +145,31 @@ void backend_eval_step(backend *b, int M, const int32_t *x, const int32_t *y, me
 // Floating-point operations in matrix products so far (2·m·n·k each).
 double backend_flops(const backend *b);
 
+// What a training backend's steps cost the host and the device link, summed over the
+// steps since it was created (the CUDA backend; the CPU backend keeps none). A step is
+// everything from backend_gradient_step to backend_end_step and the lanes' row moves.
+typedef struct {
+    int64_t steps;           // gradient steps counted
+    int64_t graph_launches;  // CUDA graphs launched
+    int64_t kernels;         // kernel launches (outside graphs)
+    int64_t blas_calls;      // cuBLAS calls
+    int64_t copies_h2d, copies_d2h, bytes_h2d, bytes_d2h;
+    int64_t host_waits;      // the host drained the stream (the device idles until it issues more);
+                             // waiting for an earlier step's event, this one queued, is not one
+    double host_us;          // host time in the step's calls, not counting the waits
+} backend_counters;
+// 1 and *OUT filled when B keeps counters, else 0.
+int backend_counters_get(const backend *b, backend_counters *out);
+
+// The loss a step late, so that the host never waits for a step (the CUDA backend: the
+// loss sum stays on the device and is read while the next step runs). After
+// backend_set_loss_late(B), backend_gradient_step returns the PREVIOUS step's loss sum
+// (0 when none is pending), and backend_take_loss waits for the newest step's and
+// returns it (0 when none is pending). Returns 0 where the backend gives its losses at
+// once (the CPU backend), and nothing changes.
+int backend_set_loss_late(backend *b);
+double backend_take_loss(backend *b);
+
 // Feeds X to the M rows (no dropout) and moves their hidden state on, scoring nothing:
 // the steps of a session before the one whose scores are wanted.
 void backend_feed(backend *b, int M, const int32_t *x);

@@ -43,6 +43,9 @@ typedef struct backend_ops {
     void (*sync_to_device)(backend_impl *b);
     const exchange_mem *(*exchange_mem)(backend_impl *b, comm *c);
     void (*step_items)(backend_impl *b, const int32_t *items);  // NULL: not supported (sharded tables)
+    void (*counters)(const backend_impl *b, backend_counters *out);  // NULL: none kept
+    int (*set_loss_late)(backend_impl *b);  // NULL: losses at once
+    double (*take_loss)(backend_impl *b);
 } backend_ops;
 
 extern const backend_ops cpu_backend_ops;

@@ -213,6 +213,10 @@ typedef struct {
     int64_t total_pairs, step;
     double t_checkpoint, train_seconds;
     size_t state_bytes;  // model state on this rank: parameters and optimizer state
+    // The backend gives each step's loss a step late (backend_set_loss_late): the pairs
+    // of the step whose loss is still to come (-1: none).
+    int loss_late;
+    int64_t late_pairs;
 } trainer;
 
 // One epoch's running sums.
@@ -220,6 +224,7 @@ typedef struct {
     int epoch;
     double t_epoch, t_log, loss_sum, loss_log, flops0;
     int64_t pairs, pairs_log, my_pairs;
+    int64_t loss_pairs_log;  // the pairs whose losses loss_log holds
 } epoch_sums;
 
 static FILE *open_metrics(const char *run, int append) {
@@ -333,6 +338,8 @@ static void setup_model(trainer *t) {
     t->b = backend_create_trainer(c, s, &t->p, tables_optim(t->tb), t->B, t->rank, t->m.item_support);
     tables_attach(t->tb, t->b);
     t->state_bytes = tables_bytes_here(t->tb) + s->n_dense * sizeof(float) * (2 + (c->momentum > 0));
+    t->loss_late = backend_set_loss_late(t->b);
+    t->late_pairs = -1;
     lanes_init(&t->ln, t->st.off, t->st.items, t->st.n_sessions, t->B);
     // A run directory with checkpoints is resumed from the newest valid one.
     t->pos = (ckpt_position){1, 0, 0};
@@ -395,6 +402,31 @@ static void announce(trainer *t) {
 
 // ---- the steps of an epoch ----
 
+// The summed loss of step STEP, over PAIRS pairs: stops the run if it is not finite.
+static void add_loss(trainer *t, epoch_sums *e, float loss, int64_t pairs, int64_t step) {
+    if (!isfinite(loss)) {
+        if (t->root)
+            fprintf(stderr, "grurec: the loss became %s at epoch %d, step %lld: lower --learning-rate or --momentum, "
+                            "check --final-act and --bpreg, or the data (no model was saved)\n",
+                    isnan(loss) ? "NaN" : "infinite", e->epoch, (long long)step);
+        comm_finalize(t->cm);
+        exit(EXIT_INTERNAL);
+    }
+    e->loss_sum += loss;
+    e->loss_log += loss;
+    e->loss_pairs_log += pairs;
+}
+
+// A late loss still to come (the last step's) is read and added: collective, before
+// anything is saved and at an epoch's end.
+static void settle_loss(trainer *t, epoch_sums *e) {
+    if (!t->loss_late || t->late_pairs < 0) return;
+    float loss = (float)backend_take_loss(t->b);
+    if (t->P > 1) comm_allreduce_sum_f32(t->cm, &loss, 1);
+    add_loss(t, e, loss, t->late_pairs, t->step - 1);
+    t->late_pairs = -1;
+}
+
 // One step: the lanes' batch and the negatives, the gradient, the tables' sync (which
 // sums HDR over the ranks and updates every parameter), the lanes moved on. *MINE: this
 // rank still has pairs; it is updated for the next step.
@@ -414,19 +446,15 @@ static void train_step(trainer *t, epoch_sums *e, int *mine, float *hdr) {
     const float h[HDR_N] = {(float)loss, (float)M, (float)mine_next, (float)stop_here, (float)ckpt_due};
     memcpy(hdr, h, sizeof h);
     tables_sync(t->tb, hdr, M);
-    if (!isfinite(hdr[HDR_LOSS])) {
-        if (t->root)
-            fprintf(stderr, "grurec: the loss became %s at epoch %d, step %lld: lower --learning-rate or --momentum, "
-                            "check --final-act and --bpreg, or the data (no model was saved)\n",
-                    isnan(hdr[HDR_LOSS]) ? "NaN" : "infinite", e->epoch, (long long)t->step);
-        comm_finalize(t->cm);
-        exit(EXIT_INTERNAL);
+    const int64_t step_pairs = (int64_t)hdr[HDR_PAIRS];
+    if (!t->loss_late) {
+        add_loss(t, e, hdr[HDR_LOSS], step_pairs, t->step);
+    } else {  // the loss is the step before's
+        if (t->late_pairs >= 0) add_loss(t, e, hdr[HDR_LOSS], t->late_pairs, t->step - 1);
+        t->late_pairs = step_pairs;
     }
     if (*mine) backend_move_rows(t->b, t->row_src, lanes_step(&t->ln, t->row_src));
     *mine = mine_next;
-    const int64_t step_pairs = (int64_t)hdr[HDR_PAIRS];
-    e->loss_sum += hdr[HDR_LOSS];
-    e->loss_log += hdr[HDR_LOSS];
     e->pairs += step_pairs;
     e->pairs_log += step_pairs;
     t->step++;
@@ -443,21 +471,25 @@ static void log_progress(trainer *t, epoch_sums *e) {
     double eps = (double)e->pairs / (now - e->t_epoch), pct = 100.0 * (double)e->pairs / (double)t->total_pairs;
     double eta = eps > 0 ? (double)(t->total_pairs - e->pairs) / eps : 0;
     fprintf(stderr, "epoch %d %5.1f%%  loss %.4f  %.0f events/s  ETA %.0f s\n", e->epoch, pct,
-            e->loss_log / (double)e->pairs_log, eps, eta);
+            e->loss_pairs_log ? e->loss_log / (double)e->loss_pairs_log : 0.0, eps, eta);
     fprintf(t->mf, "{\"type\": \"progress\", \"epoch\": %d, \"step\": %lld, \"percent\": %.2f, \"loss\": %.6f, "
-                   "\"events_per_s\": %.1f}\n", e->epoch, (long long)t->step, pct, e->loss_log / (double)e->pairs_log, eps);
+                   "\"events_per_s\": %.1f}\n", e->epoch, (long long)t->step, pct,
+            e->loss_pairs_log ? e->loss_log / (double)e->loss_pairs_log : 0.0, eps);
     fflush(t->mf);
     e->t_log = now;
     e->loss_log = 0;
     e->pairs_log = 0;
+    e->loss_pairs_log = 0;
 }
 
 // A checkpoint within the epoch: on request (a signal, --stop-at-step: then exit 75), or
 // scheduled (--checkpoint-every, --checkpoint-minutes). ANY: some rank goes on this epoch;
 // a scheduled checkpoint on an epoch's last step is left to the epoch's end.
-static void checkpoint_if_due(trainer *t, int epoch, const float *hdr, int64_t any) {
+static void checkpoint_if_due(trainer *t, epoch_sums *e, const float *hdr, int64_t any) {
+    const int epoch = e->epoch;
     const int scheduled = hdr[HDR_CHECKPOINT] > 0 || (t->a.checkpoint_every > 0 && t->step % t->a.checkpoint_every == 0);
     if (!(hdr[HDR_STOP] > 0 || (scheduled && any > 0))) return;
+    settle_loss(t, e);  // a non-finite loss stops before the save
     t->t_checkpoint = now_s();
     ckpt_position here = any > 0 ? (ckpt_position){epoch, 1, t->step} : (ckpt_position){epoch + 1, 0, t->step};
     save_or_stop(t, &here);
@@ -525,9 +557,10 @@ static int run_epoch(trainer *t, int epoch) {
         any = (int64_t)hdr[HDR_ACTIVE_NEXT];
         if (t->c.max_steps && t->step >= t->c.max_steps) stopped = 1;
         log_progress(t, &e);
-        checkpoint_if_due(t, epoch, hdr, any);
+        checkpoint_if_due(t, &e, hdr, any);
         if (stopped) break;
     }
+    settle_loss(t, &e);
     const double secs = now_s() - e.t_epoch;
     t->train_seconds += secs;
     epoch_progress(t, &e, secs);
@@ -544,8 +577,29 @@ static int run_epoch(trainer *t, int epoch) {
 
 // ---- the end ----
 
+// The device's cost per step (CUDA backend: kernels, copies, waits; docs/cuda.md), once
+// at the end (rank 0's own): a line and a metrics.jsonl object.
+static void report_device_counters(trainer *t) {
+    backend_counters k;
+    if (!t->root || !backend_counters_get(t->b, &k) || k.steps == 0) return;
+    const double n = (double)k.steps;
+    fprintf(stderr, "grurec: device work per step (mean of %lld steps): %.2f graph launches, %.1f kernels, %.1f cuBLAS "
+                    "calls, %.1f copies host->device (%.0f bytes), %.1f device->host (%.0f bytes), %.2f host waits, "
+                    "%.1f us of host time\n", (long long)k.steps, (double)k.graph_launches / n, (double)k.kernels / n,
+            (double)k.blas_calls / n, (double)k.copies_h2d / n, (double)k.bytes_h2d / n, (double)k.copies_d2h / n,
+            (double)k.bytes_d2h / n, (double)k.host_waits / n, k.host_us / n);
+    fprintf(t->mf, "{\"type\": \"device_counters\", \"steps\": %lld, \"graph_launches\": %lld, \"kernels\": %lld, "
+                   "\"blas_calls\": %lld, \"copies_h2d\": %lld, \"bytes_h2d\": %lld, \"copies_d2h\": %lld, "
+                   "\"bytes_d2h\": %lld, \"host_waits\": %lld, \"host_us\": %.1f}\n",
+            (long long)k.steps, (long long)k.graph_launches, (long long)k.kernels, (long long)k.blas_calls,
+            (long long)k.copies_h2d, (long long)k.bytes_h2d, (long long)k.copies_d2h, (long long)k.bytes_d2h,
+            (long long)k.host_waits, k.host_us);
+    fflush(t->mf);
+}
+
 // RUN/model.h5, the final evaluation and the report; everything freed.
 static void finish(trainer *t) {
+    report_device_counters(t);
     backend_sync_to_host(t->b);
     const model_tensors *whole = tables_whole(t->tb);  // (sharded: gathered on rank 0)
     if (t->root) {

@@ -15,6 +15,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -73,7 +74,46 @@ struct backend_impl {
     double flops;
     comm_nccl *nccl;
     exchange_mem xmem;
+    // the loss a step late (backend_set_loss_late): sums on the device, read through
+    // pinned memory after the event of its copy; slot = steps % 2, PENDING: slot or -1
+    int late, pending;
+    double *d_loss, *h_loss;
+    cudaEvent_t loss_ev[2];
+    backend_counters cnt;  // the training step's cost (span_begin .. span_end)
+    double wait_s;         // seconds the host has waited for the device, in all
 };
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+// One of the training step's calls, for the counters: its host time (less its waits)
+// and the kernels it launched.
+typedef struct {
+    double t0, wait0;
+    long long k0;
+} span;
+
+static span span_begin(const backend_impl *b) { return span{now_s(), b->wait_s, k_launch_count()}; }
+
+static void span_end(backend_impl *b, span s) {
+    b->cnt.host_us += 1e6 * ((now_s() - s.t0) - (b->wait_s - s.wait0));
+    b->cnt.kernels += k_launch_count() - s.k0;
+}
+
+// The host blocks until the device catches up (from T0 on): counted and timed.
+static void waited(backend_impl *b, double t0) {
+    b->wait_s += now_s() - t0;
+    b->cnt.host_waits++;
+}
+
+static void host_wait(backend_impl *b) {
+    const double t0 = now_s();
+    CUDA_CHECK(cudaStreamSynchronize(b->st));
+    waited(b, t0);
+}
 
 // Device memory (not initialised), the one place the backend allocates it: an
 // out-of-memory names the GPU and the bytes wanted (the likely cause is the model's size).
@@ -116,12 +156,22 @@ static void dfree(void *ptr) {
 // returns: the caller may reuse the buffer at once. (Pinned buffers would make every
 // such reuse a race: they would need an event per buffer first.)
 static void upload(backend_impl *b, void *dst, const void *src, size_t bytes) {
-    if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, b->st));
+    if (!bytes) return;
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, b->st));
+    b->cnt.copies_h2d++;
+    b->cnt.bytes_h2d += (int64_t)bytes;
 }
 
+// (A copy into pageable memory returns when it is done: the whole call is a wait.)
 static void download(backend_impl *b, void *dst, const void *src, size_t bytes) {
-    if (bytes) CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, b->st));
+    const double t0 = now_s();
+    if (bytes) {
+        CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, b->st));
+        b->cnt.copies_d2h++;
+        b->cnt.bytes_d2h += (int64_t)bytes;
+    }
     CUDA_CHECK(cudaStreamSynchronize(b->st));
+    waited(b, t0);
 }
 
 static int32_t *ix(backend_impl *b, int which) { return b->d_ix + b->ix_at[which]; }
@@ -140,6 +190,7 @@ static void gemm(backend_impl *b, int ta, int tb, int m, int n, int k, const flo
     const float one = 1.0f;
     CUBLAS_CHECK(cublasSgemm(b->blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, B,
                              ldb, A, lda, &beta, C, ldc));
+    b->cnt.blas_calls++;
     b->flops += 2.0 * m * n * k;
 }
 
@@ -203,6 +254,7 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
     b->rank = rank;
     b->training = for_training;
     b->max_rows = max_rows;
+    b->pending = -1;
     b->max_cols = max_rows + (for_training ? c->n_sample : 0);
     b->L = s->n_layers;
     b->H = s->hid[b->L - 1];
@@ -329,6 +381,11 @@ static void cuda_free(backend_impl *b) {
     }
     free(b->h_log_support), free(b->h_log_q), free(b->seg_of_slot), free(b->seg_count);
     free(b->h_ix), dfree(b->d_ix), dfree(b->d_pos), free(b->h_rows), dfree(b->d_rows);
+    if (b->late) {
+        dfree(b->d_loss);
+        CUDA_CHECK(cudaFreeHost(b->h_loss));
+        for (int k = 0; k < 2; k++) CUDA_CHECK(cudaEventDestroy(b->loss_ev[k]));
+    }
     CUBLAS_CHECK(cublasDestroy(b->blas));
     CUDA_CHECK(cudaStreamDestroy(b->st));
     free(b);
@@ -350,6 +407,7 @@ static void cuda_zero_states(backend_impl *b) {
 // lanes_step's plan: row k ← old row src[k] (or zeros), into the spare buffer, then swap.
 static void cuda_move_rows(backend_impl *b, const int32_t *src, int M) {
     if (M == 0) return;
+    const span sp = span_begin(b);
     memcpy(hix(b, IX_MOVE), src, (size_t)M * sizeof(int32_t));
     upload(b, ix(b, IX_MOVE), hix(b, IX_MOVE), (size_t)M * sizeof(int32_t));
     for (int l = 0; l < b->L; l++) {
@@ -361,6 +419,7 @@ static void cuda_move_rows(backend_impl *b, const int32_t *src, int M) {
         b->state[l] = b->state_alt[l];
         b->state_alt[l] = t;
     }
+    span_end(b, sp);
 }
 
 // ---- forward (CPU: forward in cpu_backend.c) ----
@@ -469,6 +528,32 @@ static void gru_backward(backend_impl *b, int l, int M) {
     k_col_sums(b->st, b->dxw, M, 3 * H, 3 * H, db);
 }
 
+// The pending step's loss (0 if none), waiting for its event. DRAINS: nothing is queued
+// behind it (counted as a host wait).
+static double read_loss(backend_impl *b, int drains) {
+    if (b->pending < 0) return 0.0;
+    const double t0 = now_s();
+    CUDA_CHECK(cudaEventSynchronize(b->loss_ev[b->pending]));
+    if (drains) waited(b, t0);
+    else b->wait_s += now_s() - t0;
+    const double loss = b->h_loss[b->pending];
+    b->pending = -1;
+    return loss;
+}
+
+static int cuda_set_loss_late(backend_impl *b) {
+    CHECK(b->training, "this backend was made for scoring, not training");
+    if (!b->late) {
+        b->d_loss = (double *)dalloc_bytes(2 * sizeof(double));
+        CUDA_CHECK(cudaMallocHost((void **)&b->h_loss, 2 * sizeof(double)));
+        for (int k = 0; k < 2; k++) CUDA_CHECK(cudaEventCreateWithFlags(&b->loss_ev[k], cudaEventDisableTiming));
+        b->late = 1;
+    }
+    return 1;
+}
+
+static double cuda_take_loss(backend_impl *b) { return read_loss(b, 1); }
+
 static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                                  float scale, int64_t step) {
     const model_shape *s = &b->s;
@@ -476,6 +561,8 @@ static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const
     CHECK(b->training, "this backend was made for scoring, not training");
     CHECK(M <= b->max_rows && C <= b->max_cols, "step of %d rows and %d columns exceeds the buffers", M, C);
     CHECK(b->g_Wy.n == 0 && b->g_by.n == 0, "gradient step on uncleared gradients (call backend_clear_gradients)");
+    const span sp = span_begin(b);
+    b->cnt.steps++;
     int base, nseg;
     const int U = prepare_step_ids(b, M, x, y, neg, K, &base, &nseg);
     forward(b, M, step, 1);
@@ -518,10 +605,23 @@ static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const
                                ix(b, IX_SEGROWS), nseg, b->dx, in);
         }
     }
-    // The loss: each row's in double, summed on the host in row order (as the CPU).
-    download(b, b->h_row_loss, b->row_loss, (size_t)M * sizeof(double));
+    // The loss: each row's in double, summed in row order (as the CPU): on the host, or
+    // late on the device.
     double loss = 0.0;
-    for (int i = 0; i < M; i++) loss += b->h_row_loss[i];
+    if (b->late) {
+        const int slot = (int)(b->cnt.steps % 2);
+        k_sum_doubles(b->st, b->row_loss, M, b->d_loss + slot);
+        CUDA_CHECK(cudaMemcpyAsync(b->h_loss + slot, b->d_loss + slot, sizeof(double), cudaMemcpyDeviceToHost, b->st));
+        CUDA_CHECK(cudaEventRecord(b->loss_ev[slot], b->st));
+        b->cnt.copies_d2h++;
+        b->cnt.bytes_d2h += (int64_t)sizeof(double);
+        loss = read_loss(b, 0);  // the previous step's, while this one runs
+        b->pending = slot;
+    } else {
+        download(b, b->h_row_loss, b->row_loss, (size_t)M * sizeof(double));
+        for (int i = 0; i < M; i++) loss += b->h_row_loss[i];
+    }
+    span_end(b, sp);
     return loss;
 }
 
@@ -550,19 +650,22 @@ static void cuda_update_dense(backend_impl *b, const float *const *parts, int n_
     (void)parts;
     CHECK(n_parts == 0 && lo == 0 && hi == b->s.n_dense, "the CUDA backend updates the whole dense buffer, "
           "with its own gradient");
+    const span sp = span_begin(b);
     k_adagrad(b->st, b->d.dense, b->g_dense, b->opt[0], b->opt[1], b->s.n_dense, b->cfg.learning_rate,
               b->cfg.momentum);
+    span_end(b, sp);
 }
 
 // G[t]: rows of table t (NULL: none), their gradients in device memory.
 static void cuda_update_rows(backend_impl *b, const row_grads *const *g) {
+    const span sp = span_begin(b);
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
     float *p[3] = {b->d.Wy, b->d.by, b->d.E};
     // The three id lists in one upload.
     size_t n = 0;
     for (int t = 0; t < 3; t++) n += g[t] ? (size_t)g[t]->n : 0;
     if (n > b->rows_cap) {  // grows a few times early on (the unions of several ranks), then never
-        CUDA_CHECK(cudaStreamSynchronize(b->st));
+        host_wait(b);
         free(b->h_rows);
         dfree(b->d_rows);
         b->rows_cap = 2 * n;
@@ -580,12 +683,17 @@ static void cuda_update_rows(backend_impl *b, const row_grads *const *g) {
                        g[t]->width, lr, mu);
         at += (size_t)g[t]->n;
     }
+    span_end(b, sp);
 }
 
 static void cuda_end_step(backend_impl *b, int M) {
+    const span sp = span_begin(b);
     cuda_clear_gradients(b);
     carry_state(b, M);
+    span_end(b, sp);
 }
+
+static void cuda_counters(const backend_impl *b, backend_counters *out) { *out = b->cnt; }
 
 // ---- scoring (evaluation, recommendations) ----
 
@@ -639,20 +747,34 @@ static void xm_release(void *ctx, float *p) {
     (void)ctx;
     dfree(p);
 }
+// (The exchange's operations are part of the step: each is a span of the counters.)
 static void xm_zero(void *ctx, float *p, size_t n) {
     backend_impl *b = (backend_impl *)ctx;
+    const span sp = span_begin(b);
     if (n) CUDA_CHECK(cudaMemsetAsync(p, 0, n * sizeof(float), b->st));
+    span_end(b, sp);
 }
-static void xm_copy(void *ctx, float *dst, const float *src, size_t n) { copy_d2d((backend_impl *)ctx, dst, src, n); }
+static void xm_copy(void *ctx, float *dst, const float *src, size_t n) {
+    backend_impl *b = (backend_impl *)ctx;
+    const span sp = span_begin(b);
+    copy_d2d(b, dst, src, n);
+    span_end(b, sp);
+}
 static void xm_put(void *ctx, float *dst, const float *host, size_t n) {
-    upload((backend_impl *)ctx, dst, host, n * sizeof(float));
+    backend_impl *b = (backend_impl *)ctx;
+    const span sp = span_begin(b);
+    upload(b, dst, host, n * sizeof(float));
+    span_end(b, sp);
 }
 static void xm_get(void *ctx, float *host, const float *src, size_t n) {
-    download((backend_impl *)ctx, host, src, n * sizeof(float));
+    backend_impl *b = (backend_impl *)ctx;
+    const span sp = span_begin(b);
+    download(b, host, src, n * sizeof(float));
+    span_end(b, sp);
 }
 static int64_t *positions(backend_impl *b, const int64_t *pos, int n) {
     if ((size_t)n > b->d_pos_cap) {  // grows a few times early on, then never
-        CUDA_CHECK(cudaStreamSynchronize(b->st));
+        host_wait(b);
         dfree(b->d_pos);
         b->d_pos_cap = (size_t)n * 2;
         b->d_pos = (int64_t *)dalloc_bytes(b->d_pos_cap * sizeof(int64_t));
@@ -662,15 +784,25 @@ static int64_t *positions(backend_impl *b, const int64_t *pos, int n) {
 }
 static void xm_scatter(void *ctx, float *dst, const int64_t *pos, const float *src, int n, int w) {
     backend_impl *b = (backend_impl *)ctx;
+    const span sp = span_begin(b);
     if (n) k_scatter_rows64(b->st, dst, positions(b, pos, n), src, n, w);
+    span_end(b, sp);
 }
 static void xm_gather(void *ctx, float *dst, const float *src, const int64_t *pos, int n, int w) {
     backend_impl *b = (backend_impl *)ctx;
+    const span sp = span_begin(b);
     if (n) k_gather_rows64(b->st, dst, src, positions(b, pos, n), n, w);
+    span_end(b, sp);
 }
+// comm_nccl drains the stream against its deadline: a host wait (timed as one).
 static void xm_allreduce(void *ctx, comm *c, float *buf, size_t n) {
     (void)c;
-    comm_nccl_allreduce_sum_f32(((backend_impl *)ctx)->nccl, buf, n, "the step exchange");
+    backend_impl *b = (backend_impl *)ctx;
+    const span sp = span_begin(b);
+    const double t0 = now_s();
+    comm_nccl_allreduce_sum_f32(b->nccl, buf, n, "the step exchange");
+    waited(b, t0);
+    span_end(b, sp);
 }
 
 static const exchange_mem *cuda_exchange_mem(backend_impl *b, comm *c) {
@@ -708,4 +840,7 @@ extern "C" const backend_ops cuda_backend_ops = {
     cuda_sync_to_device,
     cuda_exchange_mem,
     NULL,  // step_items: sharded item tables train on CPU ranks only so far
+    cuda_counters,
+    cuda_set_loss_late,
+    cuda_take_loss,
 };

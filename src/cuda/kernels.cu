@@ -13,6 +13,7 @@ extern "C" {
 #include "model/loss_block.h"
 #include "model/loss_rows.h"
 #include "data/rng.h"
+#include "data/sampler.h"
 }
 #include "cuda_check.h"
 #include "launch.h"
@@ -228,13 +229,34 @@ __global__ void rank_counts(const float *scores, int64_t N, const int32_t *targe
     }
 }
 
+__global__ void alias_draws(const float *prob, const int32_t *alias, int32_t n, uint64_t seed, uint64_t step,
+                            int32_t K, int32_t *out) {
+    GRID_STRIDE(k, (size_t)K) out[k] = alias_draw(prob, alias, n, seed, step, (int32_t)k);
+}
+
+__global__ void sum_doubles(const double *v, int n, double *out) {
+    double s = 0.0;
+    for (int i = 0; i < n; i++) s += v[i];
+    *out = s;
+}
+
+long long g_launches;  // k_launch_count
+
 }  // namespace
 
-#define LAUNCH(kernel, n, st, ...)                                   \
-    do {                                                             \
-        if ((n) == 0) return;                                        \
-        CUDA_LAUNCH(kernel, blocks_for(n), THREADS, 0, st, __VA_ARGS__); \
-        KERNEL_CHECK();                                              \
+long long k_launch_count(void) { return g_launches; }
+
+// Every launch goes through here or LAUNCH: checked and counted.
+#define LAUNCH_CFG(kernel, grid, threads, shared, st, ...)               \
+    do {                                                                \
+        CUDA_LAUNCH(kernel, grid, threads, shared, st, __VA_ARGS__);     \
+        KERNEL_CHECK();                                                 \
+        g_launches++;                                                   \
+    } while (0)
+#define LAUNCH(kernel, n, st, ...)                                          \
+    do {                                                                    \
+        if ((n) == 0) return;                                               \
+        LAUNCH_CFG(kernel, blocks_for(n), THREADS, 0, st, __VA_ARGS__);     \
     } while (0)
 
 void k_gather_rows(cudaStream_t st, float *dst, const float *table, const int32_t *ids, int n, int w) {
@@ -277,8 +299,7 @@ void k_loss_rows(cudaStream_t st, loss_config cfg, const float *R, int M, int C,
                  float *dR, float *scratch, double *row_loss) {
     if (M == 0) return;
     const size_t shared = LB_NP * LOSS_BLOCK_THREADS * sizeof(double);
-    CUDA_LAUNCH(loss_rows_block, M, LOSS_BLOCK_THREADS, shared, st, cfg, R, C, log_q, scale, dR, scratch, row_loss);
-    KERNEL_CHECK();
+    LAUNCH_CFG(loss_rows_block, M, LOSS_BLOCK_THREADS, shared, st, cfg, R, C, log_q, scale, dR, scratch, row_loss);
 }
 void k_segment_sum_cols(cudaStream_t st, float *dRu, const float *dR, const int32_t *off, const int32_t *list,
                         int M, int C, int U) {
@@ -287,6 +308,13 @@ void k_segment_sum_cols(cudaStream_t st, float *dRu, const float *dR, const int3
 void k_segment_add_rows(cudaStream_t st, float *grad, int base, const int32_t *seg_slot, const int32_t *seg_off,
                         const int32_t *seg_rows, int nseg, const float *src, int w) {
     LAUNCH(segment_add_rows, (size_t)nseg * w, st, grad, base, seg_slot, seg_off, seg_rows, nseg, src, w);
+}
+void k_alias_draws(cudaStream_t st, const float *prob, const int32_t *alias, int32_t n, uint64_t seed, uint64_t step,
+                   int32_t K, int32_t *out) {
+    LAUNCH(alias_draws, (size_t)K, st, prob, alias, n, seed, step, K, out);
+}
+void k_sum_doubles(cudaStream_t st, const double *v, int n, double *out) {
+    LAUNCH_CFG(sum_doubles, 1, 1, 0, st, v, n, out);
 }
 void k_adagrad(cudaStream_t st, float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu) {
     LAUNCH(adagrad, n, st, p, g, acc, v, n, lr, mu);
@@ -301,6 +329,5 @@ void k_move_rows(cudaStream_t st, float *dst, const float *src_rows, const int32
 void k_rank_counts(cudaStream_t st, const float *scores, int M, int64_t N, const int32_t *targets,
                    unsigned long long *gt, unsigned long long *eq, int *nan) {
     if (M == 0) return;
-    CUDA_LAUNCH(rank_counts, M, THREADS, 0, st, scores, N, targets, gt, eq, nan);
-    KERNEL_CHECK();
+    LAUNCH_CFG(rank_counts, M, THREADS, 0, st, scores, N, targets, gt, eq, nan);
 }

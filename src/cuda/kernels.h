@@ -16,6 +16,9 @@ extern "C" {
 #include "model/loss.h"
 }
 
+// Kernels launched so far by this process (a backend counts its own by difference).
+long long k_launch_count(void);
+
 // dst[i] = table[ids[i]] (rows of W floats), i < n.
 void k_gather_rows(cudaStream_t st, float *dst, const float *table, const int32_t *ids, int n, int w);
 // dst[i] = src[pos[i]] / dst[pos[i]] = src[i] (rows of W floats; 64-bit positions), i < n.
@@ -56,6 +59,11 @@ void k_segment_sum_cols(cudaStream_t st, float *dRu, const float *dR, const int3
 // seg_off[s+1]) ascending (rows of W floats).
 void k_segment_add_rows(cudaStream_t st, float *grad, int base, const int32_t *seg_slot, const int32_t *seg_off,
                         const int32_t *seg_rows, int nseg, const float *src, int w);
+// out[k] = alias_draw(prob, alias, n, seed, step, k), k < K (sampler.h).
+void k_alias_draws(cudaStream_t st, const float *prob, const int32_t *alias, int32_t n, uint64_t seed, uint64_t step,
+                   int32_t K, int32_t *out);
+// *out = Σ v[i], i ascending from 0 (0 for n = 0): one thread, the CPU loop's order.
+void k_sum_doubles(cudaStream_t st, const double *v, int n, double *out);
 // Adagrad (+ momentum when v != NULL and mu > 0) on N values / on the rows ROWS of a table.
 void k_adagrad(cudaStream_t st, float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu);
 void k_adagrad_rows(cudaStream_t st, float *p, float *acc, float *v, const int32_t *rows, const float *g, int n,

@@ -86,8 +86,5 @@ void alias_draw_step(const alias_table *t, uint64_t seed, uint64_t step, int32_t
     CHECK(t->n > 0 && t->prob && t->alias, "alias_draw_step: table not built");
     CHECK(K >= 0 && K <= SAMPLER_MAX_K, "alias_draw_step: K = %d negatives (must be 0..%d)",
           (int)K, (int)SAMPLER_MAX_K);
-    uint64_t base = step << 20;  // step * 2^20
-    for (int32_t k = 0; k < K; k++)
-        out[k] = alias_pick(t->prob, t->alias, t->n,
-                            rng_bits(seed, RNG_STREAM_NEGATIVES, base + (uint64_t)k));
+    for (int32_t k = 0; k < K; k++) out[k] = alias_draw(t->prob, t->alias, t->n, seed, step, k);
 }

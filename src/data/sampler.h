@@ -34,11 +34,18 @@ typedef struct {
 void alias_build(alias_table *t, const int64_t *support, int32_t n, double alpha);
 void alias_free(alias_table *t);
 
-// One draw from 64 random bits (the formula above).
-static inline int32_t alias_pick(const float *prob, const int32_t *alias, int32_t n, uint64_t bits) {
+// One draw from 64 random bits (the formula above). Host and device code (the CUDA
+// backend's draws, src/cuda/device_sampler.cu, call these two).
+static inline GRUREC_HD int32_t alias_pick(const float *prob, const int32_t *alias, int32_t n, uint64_t bits) {
     int32_t col = (int32_t)(((bits >> 32) * (uint64_t)(uint32_t)n) >> 32);
     float coin = (float)((uint32_t)bits >> 8) * 0x1.0p-24f;
     return coin < prob[col] ? col : alias[col];
+}
+
+// Negative K of STEP.
+static inline GRUREC_HD int32_t alias_draw(const float *prob, const int32_t *alias, int32_t n, uint64_t seed,
+                                           uint64_t step, int32_t k) {
+    return alias_pick(prob, alias, n, rng_bits(seed, RNG_STREAM_NEGATIVES, (step << 20) + (uint64_t)k));
 }
 
 // The K negatives of one training step into out[0..K-1]; 0 <= K <= SAMPLER_MAX_K.

@@ -56,6 +56,9 @@ typedef enum cudaMemcpyKind {
 } cudaMemcpyKind;
 
 typedef struct CUstream_st *cudaStream_t;
+typedef struct CUevent_st *cudaEvent_t;
+#define cudaEventDefault 0x00u
+#define cudaEventDisableTiming 0x02u
 #define cudaStreamDefault 0x00u
 #define cudaStreamNonBlocking 0x01u
 
@@ -94,6 +97,15 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *st, unsigned flags);
 cudaError_t cudaStreamDestroy(cudaStream_t st);
 cudaError_t cudaStreamSynchronize(cudaStream_t st);
 cudaError_t cudaStreamQuery(cudaStream_t st);
+
+// Events and pinned host memory (emu_event.c).
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *ev, unsigned flags);
+cudaError_t cudaEventDestroy(cudaEvent_t ev);
+cudaError_t cudaEventRecord(cudaEvent_t ev, cudaStream_t st);
+cudaError_t cudaEventQuery(cudaEvent_t ev);
+cudaError_t cudaEventSynchronize(cudaEvent_t ev);
+cudaError_t cudaMallocHost(void **ptr, size_t bytes);
+cudaError_t cudaFreeHost(void *ptr);
 
 cudaError_t cudaGetLastError(void);
 cudaError_t cudaPeekAtLastError(void);

@@ -61,6 +61,10 @@ int emu_stream_valid(cudaStream_t st);
 cudaError_t emu_stream_create(cudaStream_t *st, unsigned flags);
 cudaError_t emu_stream_destroy(cudaStream_t st);
 
+// ---- pinned host memory (emu_event.c) ----
+// Whether [P, P + BYTES) lies in one cudaMallocHost allocation.
+int emu_pinned(const void *p, size_t bytes);
+
 // ---- errors (emu_runtime.c) ----
 // Records E for cudaGetLastError; STICKY errors stay (as an illegal address on a GPU,
 // after which every call fails).

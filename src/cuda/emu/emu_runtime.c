@@ -225,7 +225,8 @@ static cudaError_t copy(const char *call, void *dst, const void *src, size_t byt
     copy_op *c = calloc(1, sizeof *c);
     if (!c) emu_fatal("out of host memory");
     *c = (copy_op){dst, src, NULL, bytes, kind};
-    if (kind == cudaMemcpyHostToDevice) {  // pageable host memory is staged before the call returns
+    const int pinned = emu_pinned(kind == cudaMemcpyHostToDevice ? src : dst, bytes);
+    if (kind == cudaMemcpyHostToDevice && !pinned) {  // pageable host memory is staged before the call returns
         c->staged = malloc(bytes);
         if (!c->staged) emu_fatal("out of host memory");
         memcpy(c->staged, src, bytes);
@@ -233,7 +234,9 @@ static cudaError_t copy(const char *call, void *dst, const void *src, size_t byt
     }
     emu_enqueue(st, run_copy, c, destroy_copy);
     // A copy into pageable host memory returns when it is done; cudaMemcpy from host memory too.
-    if (kind == cudaMemcpyDeviceToHost || (sync && kind == cudaMemcpyHostToDevice)) emu_stream_drain(st, 1);
+    // (Pinned memory: an asynchronous copy returns at once.)
+    if ((kind == cudaMemcpyDeviceToHost && (sync || !pinned)) || (sync && kind == cudaMemcpyHostToDevice))
+        emu_stream_drain(st, 1);
     return cudaSuccess;
 }
 

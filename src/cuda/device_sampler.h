@@ -1,0 +1,30 @@
+// The step's negatives drawn on the GPU: the CPU's counter-based alias sampler
+// (src/data/sampler.h, alias_draw: shared source), so the GPU draws exactly the host's
+// negatives (tests/test_cuda_backend.c checks it) without the host drawing or uploading
+// them.
+#ifndef GRUREC_DEVICE_SAMPLER_H
+#define GRUREC_DEVICE_SAMPLER_H
+
+#include <cuda_runtime.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#include "data/sampler.h"
+
+typedef struct device_sampler device_sampler;
+
+// T's table copied to the device (T may be freed after), with room for MAX_K draws.
+device_sampler *device_sampler_create(const alias_table *t, int32_t max_k);
+void device_sampler_free(device_sampler *ds);
+// Queues the K negatives of STEP on ST; returns the device array that will hold them
+// (overwritten by the next draw). As alias_draw_step(T, SEED, STEP, K, out).
+const int32_t *device_sampler_draw(device_sampler *ds, cudaStream_t st, uint64_t seed, uint64_t step, int32_t K);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
