@@ -617,8 +617,8 @@ static void finish(trainer *t) {
     free(t->neg);
     free(t->row_src);
     lanes_free(&t->ln);
+    tables_free(t->tb);  // (first: its exchange gives its buffers back through the backend's memory)
     backend_free(t->b);
-    tables_free(t->tb);
     if (t->K) alias_free(&t->sampler);
     tensors_free_dense(&t->p);
     stream_free(&t->st);
