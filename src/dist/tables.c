@@ -118,6 +118,12 @@ void tables_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, const i
     }
     *bx = x, *by = y, *bneg = neg;  // (whole tables: the items are their rows)
 }
+void tables_fetch_inputs(tables *tb, int M, const int32_t *x, const int32_t **bx) {
+    const int32_t *none_y, *none_neg;
+    if (tb->ops->fetch) tb->ops->fetch(tb, M, x, NULL, NULL, 0, bx, &none_y, &none_neg);
+    else *bx = x;
+}
+
 void tables_sync(tables *tb, float *header, int M) { tb->sync(tb, header, M); }
 
 void tables_free(tables *tb) {
