@@ -4,8 +4,9 @@
 #          flags (bench/train_bench.sh), STEPS steps, best of 3 interleaved rounds;
 #  memory  peak RSS per rank at P = 1, 2, 4 on a synthetic catalogue (BIG: a prepared
 #          dataset of >= 5 M items), a few steps, replicated against sharded;
-#  big     2 ranks, sharded, 100 units, momentum, STEPS_BIG steps, checkpointed; then
-#          grurec eval of its model.h5 (evaluation throughput over the catalogue).
+#  big     2 ranks, sharded, 100 units, momentum, STEPS_BIG steps, then the final test
+#          evaluation over the sharded tables (predictions/s over the whole catalogue: give
+#          BIG a test split of a few thousand sessions, e.g. --test-input of a small synth).
 # usage: bench/sharded_bench.sh [BUILD_DIR] [WORK_DIR] [speed|memory|big]...
 #   BIG=DATASET (memory, big): e.g. grurec-synth --items 11000000 --events 33000000 --zipf 0
 #   --successors 1 --p-follow 0 --days 10 --seed 3, then grurec-prep --test-days 1
@@ -80,10 +81,14 @@ big)
     s=${STEPS_BIG:-500}
     echo "2 ranks, sharded, $BIG, 100 units, momentum, $s steps, checkpointed at the end"
     /usr/bin/time -f "wall %e s" "${mpirun[@]}" -np 2 /usr/bin/time -f "rss_kb %M" "$build/grurec" train --data "$BIG" \
-        --out "$out" --threads 1 --epochs 1 --max-steps "$s" --eval-every 0 --log-every 0 --item-tables sharded --device cpu \
+        --out "$out" --threads 1 --epochs 1 --max-steps "$s" --log-every 0 --item-tables sharded --device cpu \
         "${xe[@]}" 2>"$out.err" >/dev/null
     grep -E "state per rank|checkpoint|wrote|rss_kb|wall" "$out.err"
     grep -m1 '"type": "epoch"' "$out/metrics.jsonl"
+    ev=$(grep -m1 '"type": "eval"' "$out/metrics.jsonl")
+    echo "$ev"
+    awk -v n="$(field predictions "$ev")" -v t="$(field seconds "$ev")" \
+        'BEGIN {printf "evaluation: %d predictions in %.1f s: %.1f predictions/s\n", n, t, n / t}'
     ;;
 *) echo "sharded_bench: unknown part $part" >&2; exit 2 ;;
 esac; done

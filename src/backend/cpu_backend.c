@@ -111,9 +111,7 @@ static backend_impl *cpu_create(const train_config *c, const model_shape *s, mod
         if (params->E) row_grads_init(&b->g_E, s->n_items, s->emb_width, max_rows);
         b->log_support = alloc_f(N);
         for (size_t i = 0; i < N; i++) b->log_support[i] = item_support ? logf((float)(item_support[i] > 0 ? item_support[i] : 1)) : 0.0f;
-    } else {
-        b->scores = alloc_f(R * (size_t)s->n_items);
-    }
+    }  // (a scorer's scores: at its first score_all; one that only feeds needs none)
     return b;
 }
 
@@ -370,7 +368,8 @@ static void cpu_feed(backend_impl *b, int M, const int32_t *x) {
 }
 
 static const float *cpu_score_all(backend_impl *b, int M, const int32_t *x) {
-    CHECK(b->scores, "this backend was made for training, not scoring");
+    CHECK(!b->training, "this backend was made for training, not scoring");
+    if (!b->scores) b->scores = alloc_f((size_t)b->max_rows * (size_t)b->s.n_items);
     forward(b, M, x, 0, 0);
     carry_state(b, M);
     const int64_t N = b->s.n_items;

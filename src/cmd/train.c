@@ -236,15 +236,13 @@ static FILE *open_metrics(const char *run, int append) {
 }
 
 static void run_eval(trainer *t, int split, int epoch) {
-    if (tables_mode_of(t->tb) == TABLES_SHARDED) {  // (not yet: the scorer reads whole tables)
-        if (t->root) fprintf(stderr, "grurec: evaluation over sharded item tables is not done during training yet: "
-                                     "grurec eval --model %s\n", t->a.out);
-        return;
-    }
     metrics met;
     metrics_init(&met, t->eo.cutoffs, t->eo.n_cutoffs);
     double t0 = now_s();
-    evaluate(&t->c, &t->s, &t->p, &t->m, split, t->eo.ties, &met, t->cm, t->b);  // the training backend's parameters, where they live
+    if (tables_mode_of(t->tb) == TABLES_SHARDED)  // (every rank scores its own rows)
+        evaluate_sharded(&t->c, &t->s, &t->m, split, t->eo.ties, &met, t->cm, t->b, t->tb);
+    else  // the training backend's parameters, where they live
+        evaluate(&t->c, &t->s, &t->p, &t->m, split, t->eo.ties, &met, t->cm, t->b);
     double secs = now_s() - t0;
     if (!t->root) return;
     char label[64], buf[2048];

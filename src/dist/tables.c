@@ -118,6 +118,12 @@ void tables_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, const i
     }
     *bx = x, *by = y, *bneg = neg;  // (whole tables: the items are their rows)
 }
+void tables_fetch_inputs(tables *tb, int M, const int32_t *x, const int32_t **bx) {
+    const int32_t *none_y, *none_neg;
+    if (tb->ops->fetch) tb->ops->fetch(tb, M, x, NULL, NULL, 0, bx, &none_y, &none_neg);
+    else *bx = x;
+}
+
 void tables_sync(tables *tb, float *header, int M) { tb->sync(tb, header, M); }
 
 void tables_free(tables *tb) {
@@ -171,15 +177,7 @@ int tables_in_parts(const tables *tb) { return tb->ops->save_parts != NULL; }
 void tables_settle(tables *tb) { tb->ops->settle(tb); }
 int tables_one_copy(const tables *tb) { return tb->one_copy; }
 
-// The module's tensors in checkpoints, as every checkpoint so far names them.
-typedef struct {
-    const char *name[3 * N_TABLES];
-    float *data[3 * N_TABLES];
-    size_t n[3 * N_TABLES];
-    int count;
-} tensor_list;
-
-static void list_tensors(const tables *tb, tensor_list *l) {
+void tables_list_tensors(const tables *tb, tensor_list *l) {
     static const char *const names[3][N_TABLES] = {{"params/Wy", "params/by", "params/E"},
                                                    {"optim/acc_Wy", "optim/acc_by", "optim/acc_E"},
                                                    {"optim/mom_Wy", "optim/mom_by", "optim/mom_E"}};
@@ -204,7 +202,7 @@ int tables_save(const tables *tb, hid_t f) {
 const char *tables_read_tensors(tables *tb, hid_t f) {
     static char bad[256];
     tensor_list l;
-    list_tensors(tb, &l);
+    tables_list_tensors(tb, &l);
     for (int k = 0; k < l.count; k++) {
         const char *why = tensor_read_f32(f, l.name[k], l.data[k], l.n[k]);
         if (why) {
@@ -221,7 +219,7 @@ const char *tables_load(tables *tb, hid_t f) {
 
 int tables_write_tensors(const tables *tb, hid_t f) {
     tensor_list l;
-    list_tensors(tb, &l);
+    tables_list_tensors(tb, &l);
     for (int k = 0; k < l.count; k++)
         if (tensor_write_f32(f, l.name[k], l.data[k], l.n[k]) < 0) return -1;
     return 0;

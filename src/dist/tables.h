@@ -61,6 +61,16 @@ void tables_ready(tables *tb);
 // from their owners into a step table bound into the model, and the ids are its rows.
 void tables_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                   const int32_t **bx, const int32_t **by, const int32_t **bneg);
+// Evaluation over sharded tables (src/eval/evaluate_sharded.c), collective, every rank
+// with its M lanes (0 too):
+// - the inputs X's rows fetched into the model's tables as tables_fetch does (at most
+//   the config's eval_batch), *BX their rows;
+void tables_fetch_inputs(tables *tb, int M, const int32_t *x, const int32_t **bx);
+// - the rank of each of this rank's M targets Y among all items, scored from the top
+//   layer's outputs H (M × H): every rank scores its own rows for every rank's lanes (the
+//   outputs all-gathered), and the counts above and equal to each target's score are
+//   summed over the ranks; RANK[i] is what metrics' rank_of gives for whole tables.
+void tables_rank_targets(tables *tb, int M, const float *h, const int32_t *y, tie_mode ties, double *rank);
 // One step's update, collective, after backend_gradient_step: HEADER (HDR_N floats) is
 // summed over the ranks in place; the dense gradients and every table's row gradients
 // are summed in rank order and applied where the parameters live; the hidden state of

@@ -55,6 +55,15 @@ extern const tables_ops tables_replicated_ops, tables_node_ops, tables_sharded_o
 void tables_own_rows(const tables *tb, const row_grads **g);
 // A step's rows per rank and their widths, per table (exchange_init's and slots_init's).
 void tables_step_rows(const tables *tb, int *widths, int *caps);
+// The module's tensors in checkpoints, as every checkpoint so far names them (params/Wy,
+// ..., optim/acc_Wy, ..., optim/mom_Wy, ...), with this rank's rows of each.
+typedef struct {
+    const char *name[3 * N_TABLES];
+    float *data[3 * N_TABLES];
+    size_t n[3 * N_TABLES];
+    int count;
+} tensor_list;
+void tables_list_tensors(const tables *tb, tensor_list *l);
 // The module's tensors (this rank's rows, tables_rows_here) into F or from F (NULL, or
 // what is wrong); a part file of a checkpoint, read by this rank (tables_parts.c).
 int tables_write_tensors(const tables *tb, hid_t f);

@@ -85,8 +85,10 @@ static void sh_carve(tables *tb) {
     model_tables_alloc(&z->shard, &tb->own, &tb->mem);
     table_optim_alloc(&tb->optim, &tb->own, tb->c.momentum > 0, &tb->mem);
     tb->store = &z->shard;
-    // the step table: targets, negatives and inputs, each at most once
+    // the step table: targets, negatives and inputs, each at most once; or an evaluation
+    // step's inputs (tables_fetch_inputs)
     z->cap = 2 * tb->max_rows + tb->c.n_sample;
+    if (z->cap < tb->c.eval_batch) z->cap = tb->c.eval_batch;
     model_shape step = *s;
     step.n_items = z->cap;
     model_tables_alloc(tb->p, &step, &tb->mem);
@@ -94,7 +96,7 @@ static void sh_carve(tables *tb) {
     memset(z->slot_of, 0xff, (size_t)s->n_items * sizeof *z->slot_of);
     z->items = xcalloc((size_t)z->cap, sizeof *z->items);
     z->need = xcalloc((size_t)z->cap, 1);
-    z->bx = xmalloc((size_t)(tb->max_rows + 1) * sizeof *z->bx);
+    z->bx = xmalloc((size_t)(z->cap + 1) * sizeof *z->bx);
     z->by = xmalloc((size_t)(tb->max_rows + 1) * sizeof *z->by);
     z->bneg = xmalloc((size_t)(tb->c.n_sample + 1) * sizeof *z->bneg);
     const size_t P = (size_t)z->P;
@@ -145,7 +147,7 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
     const double t0 = now_s();
     for (int k = 0; k < z->n_rows; k++) z->slot_of[z->items[k]] = -1;  // (last step's rows)
     z->n_rows = 0;
-    for (int i = 0; i < M; i++) z->by[i] = step_row(z, y[i], NEED_COLS);
+    for (int i = 0; y && i < M; i++) z->by[i] = step_row(z, y[i], NEED_COLS);  // (none: evaluation)
     for (int j = 0; j < K; j++) z->bneg[j] = step_row(z, neg[j], NEED_COLS);
     for (int i = 0; i < M; i++) z->bx[i] = step_row(z, x[i], NEED_INPUT);
     *bx = z->bx, *by = z->by, *bneg = z->bneg;

@@ -17,6 +17,11 @@ typedef struct backend backend;
 // to score P.
 void evaluate(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m, int split,
               tie_mode ties, metrics *met, comm *cm, backend *training);
+// The same over sharded item tables TB (src/eval/evaluate_sharded.c), from TRAINING's
+// dense weights: the same figures as evaluate over whole tables, exactly.
+typedef struct tables tables;
+void evaluate_sharded(const train_config *c, const model_shape *s, const dataset_meta *m, int split, tie_mode ties,
+                      metrics *met, comm *cm, backend *training, tables *tb);
 // Adds the sums (hits, rr, dcg, n) of every rank: each rank then holds the whole split's.
 void metrics_allreduce(metrics *met, comm *cm);
 // One line per cutoff for people (cutoff, Recall, MRR, NDCG), or one JSON object:

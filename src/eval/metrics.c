@@ -90,7 +90,7 @@ enum { RANK_BIG = 1024, RANK_SMALL = 32 };
         e += be;                                             \
     }
 
-static void count_gt_eq(const float *restrict s, int64_t N, float t, int64_t *gt, int64_t *eq) {
+void metrics_count_gt_eq(const float *restrict s, int64_t N, float t, int64_t *gt, int64_t *eq) {
     int64_t g = 0, e = 0, i = 0;
     COUNT_BLOCK(RANK_BIG)
     COUNT_BLOCK(RANK_SMALL)
@@ -119,7 +119,7 @@ double rank_of(const float *scores, int64_t N, int32_t target, tie_mode ties) {
     float t = scores[target];
     if (isnan(t)) return (double)N;
     int64_t gt, eq;
-    count_gt_eq(scores, N, t, &gt, &eq);  // eq >= 1: the target itself
+    metrics_count_gt_eq(scores, N, t, &gt, &eq);  // eq >= 1: the target itself
     return rank_from_counts(gt, eq, N, 0, ties);
 }
 

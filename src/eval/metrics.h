@@ -48,6 +48,9 @@ double rank_of(const float *scores, int64_t N, int32_t target, tie_mode ties);
 // The rank from #(s > t) and #(s == t) (the target included) over N scores; N when the
 // target's score is NaN. (The GPU evaluator counts on the device and ranks here.)
 double rank_from_counts(int64_t gt, int64_t eq, int64_t N, int target_nan, tie_mode ties);
+// #(s > t) and #(s == t) over S[0..N-1] (NaNs count nowhere): rank_of's counts, for
+// scores held in parts (sharded item tables add the parts' counts).
+void metrics_count_gt_eq(const float *s, int64_t N, float t, int64_t *gt, int64_t *eq);
 // Adds one prediction of rank RANK to the sums.
 void metrics_add_rank(metrics *m, double rank);
 

@@ -293,6 +293,14 @@ static int try_load(const char *path, const train_config *c, const model_shape *
                             "--reshard (not bit for bit: the epoch in progress starts over on the new ranks)",
                    (long long)h5_get_attr_i64(f, "world_size", path), P);
     if (!why && h5_get_attr_i64(f, "batch_size", path) != B) input_fail(path, 0, "another batch size");
+    // Whole tables in the file, or a manifest of parts: resumed only in a mode of that
+    // layout (starting over instead would silently lose the run).
+    const int whole = !why && H5Lexists(f, "params/Wy", H5P_DEFAULT) > 0;
+    if (!why && tb && whole == tables_in_parts(tb))
+        input_fail(path, 0, whole ? "written with whole item tables (--item-tables replicated or node), not sharded: "
+                                    "resume with --item-tables replicated or node"
+                                  : "a manifest of sharded item tables (one part per rank): resume with --item-tables "
+                                    "sharded");
     tensor_list t;
     list_dense(&t, s, p, b);
     static char bad[256];

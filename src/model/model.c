@@ -13,6 +13,7 @@
 #include "util/check.h"
 #include "io/h5seal.h"
 #include "io/h5util.h"
+#include "io/model_parts.h"
 #include "io/run_dir.h"
 #include "io/tensor_io.h"
 #include "io/id_table.h"
@@ -273,6 +274,12 @@ void model_load(const char *path, model_shape *s, model_tensors *t, train_config
     tensors_alloc(t, s);
     const size_t N = (size_t)n_items, H = (size_t)s->hid[s->n_layers - 1];
     read_f32(f, "params/dense", t->dense, s->n_dense, path);
+    if (H5Lexists(f, "params/Wy", H5P_DEFAULT) <= 0 && h5_has_attr(f, "world_size")) {
+        // a manifest of sharded item tables: the tables are in its parts
+        model_read_table_parts(path, h5_get_attr_i64(f, "world_size", path), s, t);
+        H5Fclose(f);
+        return;
+    }
     read_f32(f, "params/Wy", t->Wy, N * H, path);
     read_f32(f, "params/by", t->by, N, path);
     if (t->E) read_f32(f, "params/E", t->E, N * (size_t)s->emb_width, path);
