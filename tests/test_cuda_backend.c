@@ -804,7 +804,7 @@ Test(cuda_sampler, device_draws_equal_the_cpu_sampler) {
     cr_assert(cpu && gpu);
     for (int c = 0; c < 5; c++) {
         alias_draw_step(&t, 42, steps[c], ks[c], cpu);
-        const int32_t *d = device_sampler_draw(ds, 0, 42, steps[c], ks[c]);
+        const int32_t *d = device_sampler_draw(ds, 0, 42, steps[c], ks[c], NULL);
         if (ks[c]) expect_cuda(cudaMemcpy(gpu, d, (size_t)ks[c] * sizeof *gpu, cudaMemcpyDeviceToHost), "download");
         int first = -1;
         for (int k = 0; k < ks[c] && first < 0; k++)
@@ -816,4 +816,81 @@ Test(cuda_sampler, device_draws_equal_the_cpu_sampler) {
     free(gpu);
     device_sampler_free(ds);
     alias_free(&t);
+}
+
+// ---------------------------------------------------------------------------------------
+// The step's negatives and index lists built on the GPU (backend_draw_negatives): the
+// same negatives, the same distinct rows in the same order, and bitwise the same loss,
+// gradients and updated state as the host's lists (which the parity tests above check
+// against the CPU). The row ids prove the distinct-item list; by's gradient (column sums
+// of each item's columns, no product) the columns of each item; E's or the shared Wy's
+// input rows the input segments; the loss each column's slot and log q.
+
+static void expect_same_grads(const char *ctx, const row_grads *h, const row_grads *d) {
+    cr_assert(h && d);
+    cr_assert_eq(d->n, h->n, "%s: %d rows from the device's lists, %d from the host's", ctx, d->n, h->n);
+    for (int k = 0; k < h->n; k++)
+        cr_expect_eq(d->rows[k], h->rows[k], "%s: row %d is item %d (device lists), %d (host)", ctx, k, d->rows[k],
+                     h->rows[k]);
+    const size_t n = (size_t)h->n * h->width;
+    float *gh = device_to_host(h->grad, n), *gd = device_to_host(d->grad, n);
+    cr_expect(memcmp(gh, gd, n * sizeof(float)) == 0, "%s: the gradients differ", ctx);
+    free(gh);
+    free(gd);
+}
+
+static void device_lists_case(const char *emb, const loss_spec *ls) {
+    spec sp = make_spec(emb, "6", ls);
+    setup u;
+    setup_make(&u, &sp, N_ITEMS, MAXROWS, 42);
+    side h, d;
+    side_make(&h, &u, BACKEND_CUDA, 1, 0);
+    side_make(&d, &u, BACKEND_CUDA, 1, 0);
+    alias_table t;
+    alias_build(&t, u.support, N_ITEMS, u.c.sample_alpha);
+    cr_assert_eq(backend_draw_negatives(d.b, &t), 1, "one rank: the CUDA backend draws the negatives");
+    rng_state r;
+    rng_state_seed(&r, 7);
+    for (int step = 0; step < 6; step++) {
+        const int M = step == 5 ? MAXROWS - 1 : MAXROWS;
+        int32_t x[MAXROWS], y[MAXROWS], neg[K];
+        for (int i = 0; i < M; i++) {  // few items: repeats among inputs, targets and negatives
+            x[i] = (int32_t)(rng_next_u64(&r) % 6);
+            y[i] = (int32_t)(rng_next_u64(&r) % 6);
+        }
+        alias_draw_step(&t, u.c.seed, (uint64_t)step, K, neg);
+        const double lh = backend_gradient_step(h.b, M, x, y, neg, K, SCALE, step);
+        const double ld = backend_gradient_step(d.b, M, x, y, NULL, K, SCALE, step);
+        char ctx[300];
+        snprintf(ctx, sizeof ctx, "%s, %s logq %s, step %d", emb, ls->loss, ls->logq, step);
+        cr_expect(memcmp(&lh, &ld, sizeof lh) == 0, "%s: loss %.17g (device lists), %.17g (host)", ctx, ld, lh);
+        const backend_grads gh = backend_gradients(h.b), gd = backend_gradients(d.b);
+        expect_same_grads(ctx, gh.Wy, gd.Wy);
+        expect_same_grads(ctx, gh.by, gd.by);
+        if (gh.E) expect_same_grads(ctx, gh.E, gd.E);
+        float *dh = device_to_host(gh.dense, u.s.n_dense), *dd = device_to_host(gd.dense, u.s.n_dense);
+        cr_expect(memcmp(dh, dd, u.s.n_dense * sizeof(float)) == 0, "%s: dense gradients differ", ctx);
+        free(dh);
+        free(dd);
+        backend_apply_update(h.b, M, NULL, NULL, NULL);
+        backend_apply_update(d.b, M, NULL, NULL, NULL);
+        if (step == 1) {
+            backend_move_rows(h.b, LANES_PLAN, MAXROWS);
+            backend_move_rows(d.b, LANES_PLAN, MAXROWS);
+        }
+    }
+    backend_sync_to_host(h.b);
+    backend_sync_to_host(d.b);
+    expect_same_bits(&u, "device lists", &h, &d);
+    alias_free(&t);
+    side_free(&h);
+    side_free(&d);
+    setup_free(&u);
+}
+
+Test(cuda_backend, device_index_lists_equal_the_hosts) {
+    need_gpu("cuda_backend device index lists");
+    const char *embs[] = {"onehot", "shared", "5"};
+    for (int e = 0; e < 3; e++)
+        for (int l = 0; l < 2; l++) device_lists_case(embs[e], &LOSSES[l]);  // cross-entropy, logq 0 and 1
 }

@@ -140,10 +140,14 @@ void backend_update_rows(backend *b, const row_grads *const *g) { b->ops->update
 void backend_end_step(backend *b, int M) { b->ops->end_step(b->impl, M); }
 
 void backend_apply_update(backend *b, int M, const row_grads *Wy, const row_grads *by, const row_grads *E) {
-    const backend_grads own = backend_gradients(b);
-    const row_grads *g[N_TABLES] = {Wy ? Wy : own.Wy, by ? by : own.by, own.E ? (E ? E : own.E) : NULL};
     backend_update_dense(b, NULL, 0, 0, b->n_dense);
-    backend_update_rows(b, g);
+    if (!Wy && !by && !E && b->ops->update_own_rows) {  // (rows the host may not know: the CUDA backend's own)
+        b->ops->update_own_rows(b->impl);
+    } else {
+        const backend_grads own = backend_gradients(b);
+        const row_grads *g[N_TABLES] = {Wy ? Wy : own.Wy, by ? by : own.by, own.E ? (E ? E : own.E) : NULL};
+        backend_update_rows(b, g);
+    }
     backend_end_step(b, M);
 }
 
@@ -155,6 +159,9 @@ int backend_counters_get(const backend *b, backend_counters *out) {
 }
 
 int backend_set_loss_late(backend *b) { return b->ops->set_loss_late ? b->ops->set_loss_late(b->impl) : 0; }
+int backend_draw_negatives(backend *b, const alias_table *t) {
+    return b->ops->draw_negatives ? b->ops->draw_negatives(b->impl, t) : 0;
+}
 double backend_take_loss(backend *b) { return b->ops->take_loss ? b->ops->take_loss(b->impl) : 0.0; }
 
 double backend_train_step(backend *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,

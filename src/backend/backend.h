@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "cmd/config.h"
+#include "data/sampler.h"
 #include "eval/metrics.h"
 #include "model/model.h"
 #include "model/optim.h"
@@ -169,6 +170,14 @@ int backend_counters_get(const backend *b, backend_counters *out);
 // once (the CPU backend), and nothing changes.
 int backend_set_loss_late(backend *b);
 double backend_take_loss(backend *b);
+
+// The step's negatives drawn by the backend itself from T (the same draws as
+// alias_draw_step with the step's seed and number): from now on a step given NEG = NULL
+// draws its K negatives, and builds its index lists, on the device (the CUDA backend on
+// one rank: the upload per step shrinks to the inputs and targets). Returns 0 where the
+// caller must keep drawing them (the CPU backend; CUDA with ranks, whose exchange needs
+// every id on the host), and nothing changes.
+int backend_draw_negatives(backend *b, const alias_table *t);
 
 // Feeds X to the M rows (no dropout) and moves their hidden state on, scoring nothing:
 // the steps of a session before the one whose scores are wanted.

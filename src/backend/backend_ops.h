@@ -46,6 +46,8 @@ typedef struct backend_ops {
     void (*counters)(const backend_impl *b, backend_counters *out);  // NULL: none kept
     int (*set_loss_late)(backend_impl *b);  // NULL: losses at once
     double (*take_loss)(backend_impl *b);
+    int (*draw_negatives)(backend_impl *b, const alias_table *t);  // NULL: the caller draws them
+    void (*update_own_rows)(backend_impl *b);  // update_rows of its own gradients (NULL: through gradients)
 } backend_ops;
 
 extern const backend_ops cpu_backend_ops;

@@ -217,6 +217,7 @@ typedef struct {
     // of the step whose loss is still to come (-1: none).
     int loss_late;
     int64_t late_pairs;
+    int dev_neg;  // the backend draws the negatives (backend_draw_negatives): none drawn here
 } trainer;
 
 // One epoch's running sums.
@@ -337,6 +338,7 @@ static void setup_model(trainer *t) {
     tables_attach(t->tb, t->b);
     t->state_bytes = tables_bytes_here(t->tb) + s->n_dense * sizeof(float) * (2 + (c->momentum > 0));
     t->loss_late = backend_set_loss_late(t->b);
+    t->dev_neg = t->K > 0 && backend_draw_negatives(t->b, &t->sampler);
     t->late_pairs = -1;
     lanes_init(&t->ln, t->st.off, t->st.items, t->st.n_sessions, t->B);
     // A run directory with checkpoints is resumed from the newest valid one.
@@ -432,9 +434,9 @@ static void train_step(trainer *t, epoch_sums *e, int *mine, float *hdr) {
     const int M = *mine ? t->ln.M : 0, K = t->K;
     e->my_pairs += M;
     if (M) lanes_batch(&t->ln, t->x, t->y);
-    if (K) alias_draw_step(&t->sampler, t->c.seed, (uint64_t)t->step, K, t->neg);
+    if (K && !t->dev_neg) alias_draw_step(&t->sampler, t->c.seed, (uint64_t)t->step, K, t->neg);
     const int32_t *x, *y, *neg;  // (sharded tables: rows of the step's fetched table)
-    tables_fetch(t->tb, M, t->x, t->y, t->neg, K, &x, &y, &neg);
+    tables_fetch(t->tb, M, t->x, t->y, t->dev_neg ? NULL : t->neg, K, &x, &y, &neg);
     double loss = backend_gradient_step(t->b, M, x, y, neg, K, t->scale, t->step);
     const int next = *mine ? lanes_next_active(&t->ln) : 0;
     const int mine_next = next > 0 && !(K == 0 && next < 2);

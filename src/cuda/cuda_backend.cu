@@ -28,10 +28,13 @@ extern "C" {
 }
 #include "cuda_check.h"
 #include "device_info.h"
+#include "device_sampler.h"
 #include "kernels.h"
 
 // Index lists uploaded once per step (int32, fixed offsets; see upload_step_ids).
-enum { IX_X, IX_COLS, IX_CSLOT, IX_UNIQ, IX_COFF, IX_CLIST, IX_SEGSLOT, IX_SEGOFF, IX_SEGROWS, IX_MOVE, IX_N };
+// (IX_EROWS and IX_CNT: the device-built lists only, k_step_lists.)
+enum { IX_X, IX_COLS, IX_CSLOT, IX_UNIQ, IX_COFF, IX_CLIST, IX_SEGSLOT, IX_SEGOFF, IX_SEGROWS, IX_MOVE, IX_EROWS, IX_CNT,
+       IX_N };
 
 struct backend_impl {
     train_config cfg;
@@ -79,6 +82,15 @@ struct backend_impl {
     int late, pending;
     double *d_loss, *h_loss;
     cudaEvent_t loss_ev[2];
+    // Device-built index lists (backend_draw_negatives, one rank): the sampler, an item →
+    // position map (all -1 between steps), the sort's keys and scratch. DEV_STEP: this
+    // step's lists are the device's (the host's row_grads stay empty until asked for:
+    // HOST_ROWS); DEV_C: its column count (the lists' padded length).
+    device_sampler *ds;
+    int32_t *d_map, *d_tmp;
+    unsigned long long *d_keys;
+    float *d_log_support;
+    int dev_step, dev_C, dev_M, host_rows;
     backend_counters cnt;  // the training step's cost (span_begin .. span_end)
     double wait_s;         // seconds the host has waited for the device, in all
 };
@@ -340,7 +352,7 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
         b->h_nan = (int *)xcalloc(R, sizeof(int));
     }
     // Index lists: sizes by the step's largest possible lists.
-    const size_t sizes[IX_N] = {R, C, C, C, C + 1, C, R + C, R + 1, R, R};
+    const size_t sizes[IX_N] = {R, C, C, C + R, C + 1, C, R + C, R + 1, R, R, R, SL_N};
     b->ix_at[0] = 0;
     for (int k = 0; k < IX_N; k++) b->ix_at[k + 1] = b->ix_at[k] + sizes[k];
     b->h_ix = (int32_t *)xcalloc(b->ix_at[IX_N], sizeof(int32_t));
@@ -381,6 +393,7 @@ static void cuda_free(backend_impl *b) {
     }
     free(b->h_log_support), free(b->h_log_q), free(b->seg_of_slot), free(b->seg_count);
     free(b->h_ix), dfree(b->d_ix), dfree(b->d_pos), free(b->h_rows), dfree(b->d_rows);
+    if (b->ds) device_sampler_free(b->ds), dfree(b->d_map), dfree(b->d_tmp), dfree(b->d_keys), dfree(b->d_log_support);
     if (b->late) {
         dfree(b->d_loss);
         CUDA_CHECK(cudaFreeHost(b->h_loss));
@@ -513,6 +526,41 @@ static int prepare_step_ids(backend_impl *b, int M, const int32_t *x, const int3
     return U;
 }
 
+// The same lists built on the GPU (k_step_lists) from the step's negatives drawn there:
+// the host uploads the inputs and targets only. The lists are padded to the C columns
+// (the host does not learn U): padded slots gather zero rows, so the products over them
+// add exact zeros, and the counts on the device bound the segment sums and the update.
+// Returns C; *nseg bounds the segments.
+static int device_step_ids(backend_impl *b, int M, const int32_t *x, const int32_t *y, int K, int64_t step,
+                           int *nseg) {
+    const int C = M + K;
+    memcpy(hix(b, IX_X), x, (size_t)M * sizeof(int32_t));
+    memcpy(hix(b, IX_COLS), y, (size_t)M * sizeof(int32_t));
+    upload(b, b->d_ix, b->h_ix, (b->ix_at[IX_COLS] + (size_t)M) * sizeof(int32_t));  // X, then the targets
+    device_sampler_draw(b->ds, b->st, b->cfg.seed, (uint64_t)step, K, ix(b, IX_COLS) + M);
+    const step_lists_out o = {ix(b, IX_CSLOT), ix(b, IX_UNIQ), ix(b, IX_COFF), ix(b, IX_CLIST), ix(b, IX_EROWS),
+                              ix(b, IX_SEGSLOT), ix(b, IX_SEGOFF), ix(b, IX_SEGROWS), ix(b, IX_CNT)};
+    k_step_lists(b->st, ix(b, IX_COLS), C, M, ix(b, IX_X), b->p->E == NULL, b->d_log_support, b->cfg.sample_alpha,
+                 b->cfg.loss.logq > 0 ? b->log_q : NULL, b->d_map, b->d_keys, b->d_tmp, &o);
+    b->dev_step = 1, b->dev_C = C, b->dev_M = M, b->host_rows = 0;
+    *nseg = M;
+    return C;
+}
+
+// The host's row ids of a device-built step, on request (tests; a download, a wait): the
+// slots in the device's order, as row_grads_slot would have given them.
+static void device_rows_to_host(backend_impl *b) {
+    if (!b->dev_step || b->host_rows) return;
+    int32_t cnt[SL_N];
+    download(b, cnt, ix(b, IX_CNT), sizeof cnt);
+    download(b, hix(b, IX_UNIQ), ix(b, IX_UNIQ), (size_t)cnt[SL_NWY] * sizeof(int32_t));
+    download(b, hix(b, IX_EROWS), ix(b, IX_EROWS), (size_t)cnt[SL_NE] * sizeof(int32_t));
+    for (int u = 0; u < cnt[SL_NWY]; u++) row_grads_slot(&b->g_Wy, hix(b, IX_UNIQ)[u]);
+    for (int u = 0; u < cnt[SL_U]; u++) row_grads_slot(&b->g_by, hix(b, IX_UNIQ)[u]);
+    for (int u = 0; u < cnt[SL_NE]; u++) row_grads_slot(&b->g_E, hix(b, IX_EROWS)[u]);
+    b->host_rows = 1;
+}
+
 // ---- one training step (CPU: backend_gradient_step) ----
 
 static void gru_backward(backend_impl *b, int l, int M) {
@@ -554,6 +602,28 @@ static int cuda_set_loss_late(backend_impl *b) {
 
 static double cuda_take_loss(backend_impl *b) { return read_loss(b, 1); }
 
+// One rank: the sampler's table to the device, and the buffers of the device's lists.
+// With ranks the host keeps drawing: the exchange builds its unions from the host's ids.
+static int cuda_draw_negatives(backend_impl *b, const alias_table *t) {
+    CHECK(b->training, "this backend was made for scoring, not training");
+    if (b->nccl) return 0;
+    if (b->ds) return 1;
+    const int C = b->max_cols, R = b->max_rows;
+    size_t P2 = 1;
+    while (P2 < (size_t)C) P2 *= 2;
+    b->ds = device_sampler_create(t, C - R);
+    b->d_map = (int32_t *)dalloc_bytes((size_t)b->s.n_items * sizeof(int32_t));
+    CUDA_CHECK(cudaMemset(b->d_map, 0xff, (size_t)b->s.n_items * sizeof(int32_t)));  // all -1
+    CUDA_CHECK(cudaStreamSynchronize(0));
+    b->d_keys = (unsigned long long *)dalloc_bytes(P2 * sizeof(unsigned long long));
+    b->d_tmp = (int32_t *)dalloc_bytes(((size_t)C + 4 * (size_t)R) * sizeof(int32_t));
+    b->d_log_support = dalloc((size_t)b->s.n_items);
+    upload(b, b->d_log_support, b->h_log_support, (size_t)b->s.n_items * sizeof(float));
+    host_wait(b);
+    b->cnt.copies_h2d--, b->cnt.bytes_h2d -= (int64_t)b->s.n_items * (int64_t)sizeof(float), b->cnt.host_waits--;
+    return 1;
+}
+
 static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                                  float scale, int64_t step) {
     const model_shape *s = &b->s;
@@ -563,8 +633,10 @@ static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const
     CHECK(b->g_Wy.n == 0 && b->g_by.n == 0, "gradient step on uncleared gradients (call backend_clear_gradients)");
     const span sp = span_begin(b);
     b->cnt.steps++;
-    int base, nseg;
-    const int U = prepare_step_ids(b, M, x, y, neg, K, &base, &nseg);
+    CHECK(neg || b->ds, "no negatives given, and the backend draws none (backend_draw_negatives)");
+    int base = 0, nseg;
+    const int U = neg ? prepare_step_ids(b, M, x, y, neg, K, &base, &nseg) : device_step_ids(b, M, x, y, K, step, &nseg);
+    const int32_t *counts = b->dev_step ? ix(b, IX_CNT) : NULL;
     forward(b, M, step, 1);
 
     // Scores of the M targets and K negatives over the U distinct items.
@@ -591,7 +663,7 @@ static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const
         gru_backward(b, l, M);
         if (in == 0) {  // one-hot: the pre-activation gradient is the input-table row's gradient
             k_segment_add_rows(b->st, b->g_E.grad, base, ix(b, IX_SEGSLOT), ix(b, IX_SEGOFF), ix(b, IX_SEGROWS), nseg,
-                               b->dxw, 3 * Hl);
+                               counts, b->dxw, 3 * Hl);
             continue;
         }
         const float *input = l == 0 ? b->emb : b->out[l - 1];
@@ -602,7 +674,7 @@ static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const
         } else {  // into the embedding rows (shared: Wy itself; separate: E)
             if (b->cfg.dropout_embed > 0) k_mul(b->st, b->dx, b->emb_mask, (size_t)M * in);
             k_segment_add_rows(b->st, b->p->E ? b->g_E.grad : b->g_Wy.grad, base, ix(b, IX_SEGSLOT), ix(b, IX_SEGOFF),
-                               ix(b, IX_SEGROWS), nseg, b->dx, in);
+                               ix(b, IX_SEGROWS), nseg, counts, b->dx, in);
         }
     }
     // The loss: each row's in double, summed in row order (as the CPU): on the host, or
@@ -626,6 +698,7 @@ static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const
 }
 
 static backend_grads cuda_gradients(const backend_impl *b) {
+    device_rows_to_host(const_cast<backend_impl *>(b));
     backend_grads g = {b->g_dense, &b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
     return g;
 }
@@ -634,6 +707,7 @@ static void cuda_clear_gradients(backend_impl *b) {
     row_grads_clear(&b->g_Wy);
     row_grads_clear(&b->g_by);
     if (b->p->E) row_grads_clear(&b->g_E);
+    b->dev_step = 0, b->host_rows = 0;
 }
 
 static float *cuda_dense_grads(backend_impl *b) { return b->g_dense; }
@@ -661,9 +735,21 @@ static void cuda_update_rows(backend_impl *b, const row_grads *const *g) {
     const span sp = span_begin(b);
     const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
     float *p[3] = {b->d.Wy, b->d.by, b->d.E};
-    // The three id lists in one upload.
+    // A device-built step's own rows are on the device already, counted there.
+    const row_grads *own[3] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
+    int on_dev[3] = {0, 0, 0};
+    for (int t = 0; t < 3; t++) on_dev[t] = b->dev_step && g[t] && g[t] == own[t];
+    if (b->dev_step) {
+        const int bound[3] = {b->dev_C + b->dev_M, b->dev_C, b->dev_M}, live[3] = {SL_NWY, SL_U, SL_NE};
+        const int32_t *rows[3] = {ix(b, IX_UNIQ), ix(b, IX_UNIQ), ix(b, IX_EROWS)};
+        for (int t = 0; t < 3; t++)
+            if (on_dev[t])
+                k_adagrad_rows(b->st, p[t], b->opt[2 + 2 * t], b->opt[3 + 2 * t], rows[t], g[t]->grad, bound[t],
+                               ix(b, IX_CNT) + live[t], g[t]->width, lr, mu);
+    }
+    // The other id lists in one upload.
     size_t n = 0;
-    for (int t = 0; t < 3; t++) n += g[t] ? (size_t)g[t]->n : 0;
+    for (int t = 0; t < 3; t++) n += g[t] && !on_dev[t] ? (size_t)g[t]->n : 0;
     if (n > b->rows_cap) {  // grows a few times early on (the unions of several ranks), then never
         host_wait(b);
         free(b->h_rows);
@@ -674,16 +760,23 @@ static void cuda_update_rows(backend_impl *b, const row_grads *const *g) {
     }
     size_t at = 0;
     for (int t = 0; t < 3; t++)
-        if (g[t] && g[t]->n) memcpy(b->h_rows + at, g[t]->rows, (size_t)g[t]->n * sizeof(int32_t)), at += (size_t)g[t]->n;
+        if (g[t] && g[t]->n && !on_dev[t])
+            memcpy(b->h_rows + at, g[t]->rows, (size_t)g[t]->n * sizeof(int32_t)), at += (size_t)g[t]->n;
     upload(b, b->d_rows, b->h_rows, n * sizeof(int32_t));
     at = 0;
     for (int t = 0; t < 3; t++) {
-        if (!g[t] || g[t]->n == 0) continue;
-        k_adagrad_rows(b->st, p[t], b->opt[2 + 2 * t], b->opt[3 + 2 * t], b->d_rows + at, g[t]->grad, g[t]->n,
+        if (!g[t] || g[t]->n == 0 || on_dev[t]) continue;
+        k_adagrad_rows(b->st, p[t], b->opt[2 + 2 * t], b->opt[3 + 2 * t], b->d_rows + at, g[t]->grad, g[t]->n, NULL,
                        g[t]->width, lr, mu);
         at += (size_t)g[t]->n;
     }
     span_end(b, sp);
+}
+
+// Its own gradients' rows, without bringing device-built lists to the host.
+static void cuda_update_own_rows(backend_impl *b) {
+    const row_grads *g[3] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
+    cuda_update_rows(b, g);
 }
 
 static void cuda_end_step(backend_impl *b, int M) {
@@ -843,4 +936,6 @@ extern "C" const backend_ops cuda_backend_ops = {
     cuda_counters,
     cuda_set_loss_late,
     cuda_take_loss,
+    cuda_draw_negatives,
+    cuda_update_own_rows,
 };

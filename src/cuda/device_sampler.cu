@@ -37,9 +37,10 @@ extern "C" void device_sampler_free(device_sampler *ds) {
     free(ds);
 }
 
-extern "C" const int32_t *device_sampler_draw(device_sampler *ds, cudaStream_t st, uint64_t seed, uint64_t step,
-                                              int32_t K) {
+extern "C" int32_t *device_sampler_draw(device_sampler *ds, cudaStream_t st, uint64_t seed, uint64_t step, int32_t K,
+                                        int32_t *out) {
     CHECK(K >= 0 && K <= ds->max_k, "device_sampler_draw: %d negatives, room for %d", (int)K, (int)ds->max_k);
-    k_alias_draws(st, ds->prob, ds->alias, ds->n, seed, step, K, ds->out);
-    return ds->out;
+    if (!out) out = ds->out;
+    k_alias_draws(st, ds->prob, ds->alias, ds->n, seed, step, K, out);
+    return out;
 }

@@ -19,9 +19,11 @@ typedef struct device_sampler device_sampler;
 // T's table copied to the device (T may be freed after), with room for MAX_K draws.
 device_sampler *device_sampler_create(const alias_table *t, int32_t max_k);
 void device_sampler_free(device_sampler *ds);
-// Queues the K negatives of STEP on ST; returns the device array that will hold them
-// (overwritten by the next draw). As alias_draw_step(T, SEED, STEP, K, out).
-const int32_t *device_sampler_draw(device_sampler *ds, cudaStream_t st, uint64_t seed, uint64_t step, int32_t K);
+// Queues the K negatives of STEP on ST into OUT (device memory), or NULL: its own array
+// (overwritten by the next draw); returns where they will be. As alias_draw_step(T,
+// SEED, STEP, K, out).
+int32_t *device_sampler_draw(device_sampler *ds, cudaStream_t st, uint64_t seed, uint64_t step, int32_t K,
+                             int32_t *out);
 
 #ifdef __cplusplus
 }

@@ -34,7 +34,7 @@ unsigned blocks_for(size_t n) {
 __global__ void gather_rows(float *dst, const float *table, const int32_t *ids, int n, int w) {
     GRID_STRIDE(e, (size_t)n * w) {
         size_t i = e / w, k = e % w;
-        dst[e] = table[(size_t)ids[i] * w + k];
+        dst[e] = ids[i] < 0 ? 0.0f : table[(size_t)ids[i] * w + k];  // (-1: a padding row)
     }
 }
 
@@ -167,9 +167,12 @@ __global__ void segment_sum_cols(float *dRu, const float *dR, const int32_t *off
 }
 
 __global__ void segment_add_rows(float *grad, int base, const int32_t *seg_slot, const int32_t *seg_off,
-                                 const int32_t *seg_rows, int nseg, const float *src, int w) {
+                                 const int32_t *seg_rows, int nseg, const int32_t *counts, const float *src, int w) {
+    const int live = counts ? counts[SL_NSEG] : nseg;
+    if (counts) base = counts[SL_BASE];
     GRID_STRIDE(e, (size_t)nseg * w) {
         size_t s = e / w, k = e % w;
+        if ((int)s >= live) continue;
         size_t at = (size_t)seg_slot[s] * w + k;
         float acc = seg_slot[s] < base ? grad[at] : 0.0f;
         for (int q = seg_off[s]; q < seg_off[s + 1]; q++) acc += src[(size_t)seg_rows[q] * w + k];
@@ -185,10 +188,13 @@ __global__ void adagrad(float *p, const float *g, float *acc, float *v, size_t n
     }
 }
 
-__global__ void adagrad_rows(float *p, float *acc, float *v, const int32_t *rows, const float *g, int n, int w, float lr,
-                             float mu) {
+__global__ void adagrad_rows(float *p, float *acc, float *v, const int32_t *rows, const float *g, int n,
+                             const int32_t *live_n, int w, float lr, float mu) {
+    const int live = live_n ? *live_n : n;
     GRID_STRIDE(e, (size_t)n * w) {
-        size_t k = e / w, c = e % w, at = (size_t)rows[k] * w + c;
+        size_t k = e / w, c = e % w;
+        if ((int)k >= live) continue;
+        size_t at = (size_t)rows[k] * w + c;
         if (v && mu > 0) adagrad_elem(p + at, g[e], acc + at, v + at, lr, mu);
         else adagrad_elem_nomom(p + at, g[e], acc + at, lr);
     }
@@ -238,6 +244,139 @@ __global__ void sum_doubles(const double *v, int n, double *out) {
     double s = 0.0;
     for (int i = 0; i < n; i++) s += v[i];
     *out = s;
+}
+
+// ---- the step's index lists (k_step_lists): one block ----
+
+// Exclusive prefix sums of v[0..n) in place; returns the total. Every thread of the block
+// calls it (it has barriers); each sums a contiguous chunk, the chunks' sums are scanned
+// in shared memory. Integers: exact, whatever the order.
+__device__ int32_t block_scan(int32_t *v, int n, int32_t *part) {
+    const int t = threadIdx.x, T = blockDim.x, ch = (n + T - 1) / T;
+    const int lo = t * ch < n ? t * ch : n, hi = lo + ch < n ? lo + ch : n;
+    __syncthreads();  // v is written by other threads before the call
+    int32_t sum = 0;
+    for (int i = lo; i < hi; i++) sum += v[i];
+    part[t] = sum;
+    __syncthreads();
+    for (int d = 1; d < T; d <<= 1) {
+        const int32_t add = t >= d ? part[t - d] : 0;
+        __syncthreads();
+        part[t] += add;
+        __syncthreads();
+    }
+    int32_t run = part[t] - sum;
+    const int32_t total = part[T - 1];
+    for (int i = lo; i < hi; i++) {
+        const int32_t x = v[i];
+        v[i] = run;
+        run += x;
+    }
+    __syncthreads();
+    return total;
+}
+
+// Bitonic sort of k[0..n), n a power of two, ascending (one block).
+__device__ void block_sort(unsigned long long *k, int n) {
+    for (int size = 2; size <= n; size <<= 1)
+        for (int half = size >> 1; half > 0; half >>= 1) {
+            for (int i = threadIdx.x; i < n; i += blockDim.x) {
+                const int j = i ^ half;
+                if (j <= i) continue;
+                const unsigned long long a = k[i], b = k[j];
+                if ((a > b) == ((i & size) == 0)) k[i] = b, k[j] = a;
+            }
+            __syncthreads();
+        }
+}
+
+__device__ int32_t low_of(unsigned long long key) { return (int32_t)(key & 0xffffffffu); }
+__device__ int32_t item_of(unsigned long long key) { return (int32_t)(key >> 32); }
+
+// The CPU's prepare_step_ids on the GPU (kernels.h). Columns sorted by (item, column): a
+// group per item, its columns ascending (stable by construction); MAP[item] = the group's
+// first sorted position, so every column finds its group's first column, whose order
+// among the first columns is the item's slot (first appearance, as row_grads_slot).
+__global__ void step_lists(const int32_t *cols, int C, int M, const int32_t *x, int shared_in,
+                           const float *log_support, float alpha, float *log_q, int32_t *map,
+                           unsigned long long *keys, int P2, int32_t *tmp, int32_t *cslot, int32_t *rows,
+                           int32_t *coff, int32_t *clist, int32_t *erows, int32_t *sslot, int32_t *soff,
+                           int32_t *srows, int32_t *counts) {
+    __shared__ int32_t part[THREADS];
+    const int t = threadIdx.x, T = blockDim.x;
+    int32_t *A = tmp, *F = tmp + C, *S = F + M, *N = S + M, *CS = N + M;
+    for (int j = t; j < P2; j += T)
+        keys[j] = j < C ? ((unsigned long long)(uint32_t)cols[j] << 32) | (uint32_t)j : ~0ull;
+    __syncthreads();
+    block_sort(keys, P2);
+    for (int p = t; p < C; p += T)
+        if (p == 0 || item_of(keys[p - 1]) != item_of(keys[p])) map[item_of(keys[p])] = p;
+    __syncthreads();
+    for (int j = t; j < C; j += T) A[j] = low_of(keys[map[cols[j]]]) == j;
+    const int32_t U = block_scan(A, C, part);  // A[first column] = its item's slot
+    for (int j = t; j < C; j += T) {
+        const int32_t first = low_of(keys[map[cols[j]]]), slot = A[first];
+        cslot[j] = slot;
+        if (first == j) rows[slot] = cols[j];
+        if (log_q) log_q[j] = log_support[cols[j]] * (j < M ? 1.0f : alpha);
+    }
+    for (int u = U + t; u < C; u += T) rows[u] = -1;  // padding: gathers zeros
+    for (int u = t; u < C; u += T) coff[u] = 0;
+    __syncthreads();
+    for (int p = t; p < C; p += T)  // a group's last column writes its size
+        if (p == C - 1 || item_of(keys[p + 1]) != item_of(keys[p])) {
+            const int32_t p0 = map[item_of(keys[p])];
+            coff[A[low_of(keys[p0])]] = p - p0 + 1;
+        }
+    block_scan(coff, C, part);
+    if (t == 0) coff[C] = C;
+    for (int p = t; p < C; p += T) {
+        const int32_t p0 = map[item_of(keys[p])];
+        clist[coff[A[low_of(keys[p0])]] + (p - p0)] = low_of(keys[p]);
+    }
+    // The inputs: F[i] = the first row with row i's item; its slot is a column's (shared
+    // table, an item among the columns) or a new one after them (shared) or its segment's.
+    for (int i = t; i < M; i += T) {
+        int32_t f = i;
+        for (int k = 0; k < i; k++)
+            if (x[k] == x[i]) {
+                f = k;
+                break;
+            }
+        F[i] = f;
+        S[i] = f == i;
+        CS[i] = shared_in && map[x[i]] >= 0 ? A[low_of(keys[map[x[i]]])] : -1;
+        N[i] = f == i && CS[i] < 0;
+    }
+    const int32_t nseg = block_scan(S, M, part);
+    const int32_t fresh = block_scan(N, M, part);
+    for (int i = t; i < M; i += T) {
+        if (F[i] != i) continue;
+        const int32_t seg = S[i];
+        sslot[seg] = !shared_in ? seg : CS[i] >= 0 ? CS[i] : U + N[i];
+        if (shared_in && CS[i] < 0) rows[U + N[i]] = x[i];
+        if (!shared_in) erows[seg] = x[i];
+        int32_t n = 0;
+        for (int k = i; k < M; k++) n += F[k] == i;
+        soff[seg] = n;
+    }
+    block_scan(soff, nseg, part);
+    if (t == 0) {
+        soff[nseg] = M;
+        counts[SL_U] = U;
+        counts[SL_NWY] = U + (shared_in ? fresh : 0);
+        counts[SL_NSEG] = nseg;
+        counts[SL_BASE] = shared_in ? U : 0;
+        counts[SL_NE] = shared_in ? 0 : nseg;
+    }
+    for (int i = t; i < M; i += T) {
+        int32_t r = 0;
+        for (int k = F[i]; k < i; k++) r += F[k] == F[i];
+        srows[soff[S[F[i]]] + r] = i;
+    }
+    __syncthreads();  // every read of MAP done: clear it for the next step
+    for (int p = t; p < C; p += T)
+        if (p == 0 || item_of(keys[p - 1]) != item_of(keys[p])) map[item_of(keys[p])] = -1;
 }
 
 long long g_launches;  // k_launch_count
@@ -306,12 +445,20 @@ void k_segment_sum_cols(cudaStream_t st, float *dRu, const float *dR, const int3
     LAUNCH(segment_sum_cols, (size_t)M * U, st, dRu, dR, off, list, M, C, U);
 }
 void k_segment_add_rows(cudaStream_t st, float *grad, int base, const int32_t *seg_slot, const int32_t *seg_off,
-                        const int32_t *seg_rows, int nseg, const float *src, int w) {
-    LAUNCH(segment_add_rows, (size_t)nseg * w, st, grad, base, seg_slot, seg_off, seg_rows, nseg, src, w);
+                        const int32_t *seg_rows, int nseg, const int32_t *counts, const float *src, int w) {
+    LAUNCH(segment_add_rows, (size_t)nseg * w, st, grad, base, seg_slot, seg_off, seg_rows, nseg, counts, src, w);
 }
 void k_alias_draws(cudaStream_t st, const float *prob, const int32_t *alias, int32_t n, uint64_t seed, uint64_t step,
                    int32_t K, int32_t *out) {
     LAUNCH(alias_draws, (size_t)K, st, prob, alias, n, seed, step, K, out);
+}
+void k_step_lists(cudaStream_t st, const int32_t *cols, int C, int M, const int32_t *x, int shared_in,
+                  const float *log_support, float alpha, float *log_q, int32_t *map, unsigned long long *keys,
+                  int32_t *tmp, const step_lists_out *o) {
+    int P2 = 1;
+    while (P2 < C) P2 *= 2;
+    LAUNCH_CFG(step_lists, 1, THREADS, 0, st, cols, C, M, x, shared_in, log_support, alpha, log_q, map, keys, P2, tmp,
+               o->cslot, o->rows, o->coff, o->clist, o->erows, o->sslot, o->soff, o->srows, o->counts);
 }
 void k_sum_doubles(cudaStream_t st, const double *v, int n, double *out) {
     LAUNCH_CFG(sum_doubles, 1, 1, 0, st, v, n, out);
@@ -320,8 +467,8 @@ void k_adagrad(cudaStream_t st, float *p, const float *g, float *acc, float *v, 
     LAUNCH(adagrad, n, st, p, g, acc, v, n, lr, mu);
 }
 void k_adagrad_rows(cudaStream_t st, float *p, float *acc, float *v, const int32_t *rows, const float *g, int n,
-                    int w, float lr, float mu) {
-    LAUNCH(adagrad_rows, (size_t)n * w, st, p, acc, v, rows, g, n, w, lr, mu);
+                    const int32_t *live_n, int w, float lr, float mu) {
+    LAUNCH(adagrad_rows, (size_t)n * w, st, p, acc, v, rows, g, n, live_n, w, lr, mu);
 }
 void k_move_rows(cudaStream_t st, float *dst, const float *src_rows, const int32_t *src, int M, int w) {
     LAUNCH(move_rows, (size_t)M * w, st, dst, src_rows, src, M, w);

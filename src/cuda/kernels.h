@@ -19,7 +19,7 @@ extern "C" {
 // Kernels launched so far by this process (a backend counts its own by difference).
 long long k_launch_count(void);
 
-// dst[i] = table[ids[i]] (rows of W floats), i < n.
+// dst[i] = table[ids[i]] (rows of W floats; zeros where ids[i] < 0), i < n.
 void k_gather_rows(cudaStream_t st, float *dst, const float *table, const int32_t *ids, int n, int w);
 // dst[i] = src[pos[i]] / dst[pos[i]] = src[i] (rows of W floats; 64-bit positions), i < n.
 void k_gather_rows64(cudaStream_t st, float *dst, const float *src, const int64_t *pos, int n, int w);
@@ -57,17 +57,36 @@ void k_segment_sum_cols(cudaStream_t st, float *dRu, const float *dR, const int3
 // Row gradients of the inputs: for segment s, slot = seg_slot[s]:
 // grad[slot] = (slot < base ? grad[slot] : 0) + Σ src[i] over i in seg_rows[seg_off[s] ..
 // seg_off[s+1]) ascending (rows of W floats).
+// COUNTS (k_step_lists', or NULL): base and the live segments read on the device (NSEG
+// then bounds them).
 void k_segment_add_rows(cudaStream_t st, float *grad, int base, const int32_t *seg_slot, const int32_t *seg_off,
-                        const int32_t *seg_rows, int nseg, const float *src, int w);
+                        const int32_t *seg_rows, int nseg, const int32_t *counts, const float *src, int w);
 // out[k] = alias_draw(prob, alias, n, seed, step, k), k < K (sampler.h).
 void k_alias_draws(cudaStream_t st, const float *prob, const int32_t *alias, int32_t n, uint64_t seed, uint64_t step,
                    int32_t K, int32_t *out);
 // *out = Σ v[i], i ascending from 0 (0 for n = 0): one thread, the CPU loop's order.
 void k_sum_doubles(cudaStream_t st, const double *v, int n, double *out);
-// Adagrad (+ momentum when v != NULL and mu > 0) on N values / on the rows ROWS of a table.
+// Adagrad (+ momentum when v != NULL and mu > 0) on N values / on the rows ROWS of a table
+// (the first *LIVE_N of N when LIVE_N is not NULL: a count on the device).
 void k_adagrad(cudaStream_t st, float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu);
 void k_adagrad_rows(cudaStream_t st, float *p, float *acc, float *v, const int32_t *rows, const float *g, int n,
-                    int w, float lr, float mu);
+                    const int32_t *live_n, int w, float lr, float mu);
+// The step's index lists built on the GPU, as the CPU backend builds them on the host
+// (cuda_backend.cu, prepare_step_ids; the same slots, orders and CSR lists):
+// COLS[0..C) (targets, then negatives) → the distinct items in order of first appearance
+// (ROWS[0..U), padded with -1 up to C), each column's slot CSLOT, each slot's columns
+// ascending (COFF[0..C], padded slots empty, CLIST); the inputs X[0..M) → segments in
+// order of first appearance (SSLOT, SOFF, SROWS ascending), their slots among the
+// columns' or after them (SHARED_IN: ROWS[U..]) or their own (EROWS). COUNTS[SL_*] holds
+// the sizes. LOG_Q (may be NULL): log q of each column. MAP: one int per item, all -1
+// (left so); KEYS: the next power of two >= C; TMP: C + 4M ints.
+enum { SL_U, SL_NWY, SL_NSEG, SL_BASE, SL_NE, SL_N };
+typedef struct {
+    int32_t *cslot, *rows, *coff, *clist, *erows, *sslot, *soff, *srows, *counts;
+} step_lists_out;
+void k_step_lists(cudaStream_t st, const int32_t *cols, int C, int M, const int32_t *x, int shared_in,
+                  const float *log_support, float alpha, float *log_q, int32_t *map, unsigned long long *keys,
+                  int32_t *tmp, const step_lists_out *o);
 // dst row k = src row SRC[k], or zeros where SRC[k] < 0 (lanes_step's plan), k < M.
 void k_move_rows(cudaStream_t st, float *dst, const float *src_rows, const int32_t *src, int M, int w);
 // For row i of the [M × N] scores: gt[i] = #(s > t), eq[i] = #(s == t), nan[i] = isnan(t),
