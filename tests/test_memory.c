@@ -41,7 +41,7 @@ int __wrap_posix_memalign(void **p, size_t align, size_t n) {
 }
 
 // Allocates what a training run allocates before its first step, and its evaluation
-// scorer; returns the bytes requested.
+// scorer once it has scored; returns the bytes requested.
 static size_t allocated_for(const train_config *c, const model_shape *s) {
     int64_t *support = malloc((size_t)s->n_items * sizeof *support);
     for (int64_t i = 0; i < s->n_items; i++) support[i] = 1 + i % 7;
@@ -62,6 +62,8 @@ static size_t allocated_for(const train_config *c, const model_shape *s) {
     backend *scorer = backend_create_scorer(b, EB);
     lanes_init(&eln, off, items, 0, EB);
     int32_t *ex = malloc((size_t)EB * 4), *ey = malloc((size_t)EB * 4), *esrc = malloc((size_t)EB * 4);
+    const int32_t first[1] = {0};
+    backend_score_all(scorer, 1, first);  // (a scorer takes its score buffer at its first scoring)
     g_counting = 0;
     size_t n = g_counted;
     free(ex); free(ey); free(esrc);
