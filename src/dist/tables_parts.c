@@ -42,15 +42,7 @@ static int write_part(const tables *tb, const char *tmp, int r, int P) {
         h5_attr_i64(f, "first_item", tb->first);
         h5_attr_i64(f, "item_stride", tb->stride);
     }
-    errno = 0;
-    if (H5Fclose(f) < 0 && !err) err = last_error();
-    if (!err) err = h5seal_write(tmp);
-    if (!err) {
-        int fd = open(tmp, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0) err = last_error();
-        if (fd >= 0) close(fd);
-    }
-    return err;
+    return h5seal_close_sync(f, tmp, err);
 }
 
 int tables_parts_save(tables *tb, const char *path) {

@@ -154,17 +154,7 @@ static int write_checkpoint_file(const char *tmp, comm *cm, const train_config *
         errno = 0;
         if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0) err = last_error();
     }
-    // (a close that fails leaves the file with HDF5: the process then ends through fail_exit,
-    // which runs no exit-time close)
-    errno = 0;
-    if (H5Fclose(f) < 0 && !err) err = last_error();
-    if (!err) err = h5seal_write(tmp);
-    if (!err) {
-        int fd = open(tmp, O_RDONLY);
-        if (fd < 0 || fsync(fd) != 0) err = last_error();
-        if (fd >= 0) close(fd);
-    }
-    return err;
+    return h5seal_close_sync(f, tmp, err);
 }
 
 // Deletes the part files of checkpoint NAME in RUN (sharded item tables: NAME.part-R-of-P).

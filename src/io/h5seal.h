@@ -15,6 +15,10 @@
 hid_t h5seal_fcpl(void);
 // Seals PATH (closed by HDF5, created with h5seal_fcpl). 0, or the errno of what failed.
 int h5seal_write(const char *path);
+// Ends a file written for a rename (a checkpoint or its part): closes F, seals PATH and
+// syncs it to the disk. ERR: the writer's failure so far (0: none), kept if it is one;
+// returns the first errno of what failed, 0 when PATH is whole on the disk.
+int h5seal_close_sync(hid_t f, const char *path, int err);
 // NULL when PATH is whole (*sealed = 1) or an HDF5 file without a seal, as grurec wrote
 // before it sealed its files (*sealed = 0); else what is wrong, one phrase for "PATH:
 // PHRASE" ("damaged: ...", "not an HDF5 file ...", "cannot read: ..."; static storage).
