@@ -77,6 +77,13 @@ struct backend_impl {
     double flops;
     comm_nccl *nccl;
     exchange_mem xmem;
+    // An all-reduce started and not yet waited for: the host's next wait watches NCCL_EV,
+    // recorded behind it, against its deadline (comm_nccl_wait_event) instead of draining
+    // the stream. H_STAGE: pinned memory the exchange's reads land in before that wait.
+    int nccl_pending;
+    cudaEvent_t nccl_ev;
+    float *h_stage;
+    size_t stage_cap;
     // the loss a step late (backend_set_loss_late): sums on the device, read through
     // pinned memory after the event of its copy; slot = steps % 2, PENDING: slot or -1
     int late, pending;
@@ -121,9 +128,21 @@ static void waited(backend_impl *b, double t0) {
     b->cnt.host_waits++;
 }
 
+// Until the stream has done everything queued so far. Behind a started all-reduce the
+// wait watches an event against NCCL's deadline: a peer that never comes must not hang us.
+static void drain(backend_impl *b) {
+    if (b->nccl_pending) {
+        CUDA_CHECK(cudaEventRecord(b->nccl_ev, b->st));
+        comm_nccl_wait_event(b->nccl, b->nccl_ev);
+        b->nccl_pending = 0;
+    } else {
+        CUDA_CHECK(cudaStreamSynchronize(b->st));
+    }
+}
+
 static void host_wait(backend_impl *b) {
     const double t0 = now_s();
-    CUDA_CHECK(cudaStreamSynchronize(b->st));
+    drain(b);
     waited(b, t0);
 }
 
@@ -182,7 +201,7 @@ static void download(backend_impl *b, void *dst, const void *src, size_t bytes) 
         b->cnt.copies_d2h++;
         b->cnt.bytes_d2h += (int64_t)bytes;
     }
-    CUDA_CHECK(cudaStreamSynchronize(b->st));
+    drain(b);
     waited(b, t0);
 }
 
@@ -234,7 +253,7 @@ static void params_transfer(backend_impl *b, int to_device, int parts) {
         if (to_device) upload(b, b->state[l], b->h_state[l], bytes);
         else download(b, b->h_state[l], b->state[l], bytes);
     }
-    CUDA_CHECK(cudaStreamSynchronize(b->st));
+    drain(b);
 }
 
 static void cuda_sync_to_host(backend_impl *b) { params_transfer(b, 0, XFER_ALL); }
@@ -371,7 +390,12 @@ static backend_impl *cuda_create_scorer(backend_impl *training, int max_rows) {
 }
 
 static void cuda_free(backend_impl *b) {
-    if (b->nccl) comm_nccl_free(b->nccl);
+    if (b->nccl) {
+        drain(b);
+        comm_nccl_free(b->nccl);
+        CUDA_CHECK(cudaEventDestroy(b->nccl_ev));
+        if (b->h_stage) CUDA_CHECK(cudaFreeHost(b->h_stage));
+    }
     CUDA_CHECK(cudaStreamSynchronize(b->st));
     for (int l = 0; l < b->L; l++) {
         dfree(b->state[l]), dfree(b->state_alt[l]), free(b->h_state[l]);
@@ -859,10 +883,27 @@ static void xm_put(void *ctx, float *dst, const float *host, size_t n) {
     upload(b, dst, host, n * sizeof(float));
     span_end(b, sp);
 }
+// Behind the all-reduce (the sums' header, every step) the copy lands in pinned memory
+// and the one wait watches the event after it: no stream drain, no second wait.
 static void xm_get(void *ctx, float *host, const float *src, size_t n) {
     backend_impl *b = (backend_impl *)ctx;
     const span sp = span_begin(b);
-    download(b, host, src, n * sizeof(float));
+    if (!b->nccl_pending || n == 0) {
+        download(b, host, src, n * sizeof(float));
+    } else {
+        const double t0 = now_s();
+        if (n > b->stage_cap) {  // once (the header's few floats): nothing is in flight into it
+            if (b->h_stage) CUDA_CHECK(cudaFreeHost(b->h_stage));
+            CUDA_CHECK(cudaMallocHost((void **)&b->h_stage, n * sizeof(float)));
+            b->stage_cap = n;
+        }
+        CUDA_CHECK(cudaMemcpyAsync(b->h_stage, src, n * sizeof(float), cudaMemcpyDeviceToHost, b->st));
+        b->cnt.copies_d2h++;
+        b->cnt.bytes_d2h += (int64_t)(n * sizeof(float));
+        drain(b);
+        waited(b, t0);
+        memcpy(host, b->h_stage, n * sizeof(float));
+    }
     span_end(b, sp);
 }
 static int64_t *positions(backend_impl *b, const int64_t *pos, int n) {
@@ -887,19 +928,23 @@ static void xm_gather(void *ctx, float *dst, const float *src, const int64_t *po
     if (n) k_gather_rows64(b->st, dst, src, positions(b, pos, n), n, w);
     span_end(b, sp);
 }
-// comm_nccl drains the stream against its deadline: a host wait (timed as one).
+// Only started: the stream orders the sums' readers on the device, and the host's next
+// wait (the header's xm_get) watches the deadline.
 static void xm_allreduce(void *ctx, comm *c, float *buf, size_t n) {
     (void)c;
     backend_impl *b = (backend_impl *)ctx;
     const span sp = span_begin(b);
-    const double t0 = now_s();
-    comm_nccl_allreduce_sum_f32(b->nccl, buf, n, "the step exchange");
-    waited(b, t0);
+    comm_nccl_allreduce_sum_f32_start(b->nccl, buf, n, "the step exchange");
+    b->nccl_pending = n > 0;
+    b->cnt.nccl_calls += n > 0;
     span_end(b, sp);
 }
 
 static const exchange_mem *cuda_exchange_mem(backend_impl *b, comm *c) {
-    if (!b->nccl) b->nccl = comm_nccl_init(c, b->st);  // collective: every rank is here
+    if (!b->nccl) {
+        b->nccl = comm_nccl_init(c, b->st);  // collective: every rank is here
+        CUDA_CHECK(cudaEventCreateWithFlags(&b->nccl_ev, cudaEventDisableTiming));
+    }
     exchange_mem m = {b, xm_alloc, xm_release, xm_zero, xm_copy, xm_put, xm_get, xm_scatter, xm_gather, xm_allreduce};
     b->xmem = m;
     return &b->xmem;
