@@ -616,10 +616,10 @@ static int device_step_ids(backend_impl *b, int M, const int32_t *x, const int32
     memcpy(hix(b, IX_X), x, (size_t)M * sizeof(int32_t));
     memcpy(hix(b, IX_COLS), y, (size_t)M * sizeof(int32_t));
     step_upload(b, b->d_ix, b->h_ix, (b->ix_at[IX_COLS] + (size_t)M) * sizeof(int32_t));  // X, then the targets
-    device_sampler_draw(b->ds, b->st, b->cfg.seed, (uint64_t)step, K, ix(b, IX_COLS) + M);
+    const step_draws draws = device_sampler_step(b->ds, b->cfg.seed, (uint64_t)step);
     const step_lists_out o = {ix(b, IX_CSLOT), ix(b, IX_UNIQ), ix(b, IX_COFF), ix(b, IX_CLIST), ix(b, IX_EROWS),
                               ix(b, IX_SEGSLOT), ix(b, IX_SEGOFF), ix(b, IX_SEGROWS), ix(b, IX_CNT)};
-    k_step_lists(b->st, ix(b, IX_COLS), C, M, ix(b, IX_X), b->p->E == NULL, b->d_log_support, b->cfg.sample_alpha,
+    k_step_lists(b->st, ix(b, IX_COLS), &draws, C, M, ix(b, IX_X), b->p->E == NULL, b->d_log_support, b->cfg.sample_alpha,
                  b->cfg.loss.logq > 0 ? b->log_q : NULL, b->d_map, b->d_keys, b->d_tmp, &o);
     b->dev_step = 1, b->dev_C = C, b->dev_M = M, b->host_rows = 0;
     *nseg = M;
