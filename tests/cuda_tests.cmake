@@ -22,18 +22,20 @@ if((GRUREC_CUDA OR GRUREC_CUDA_EMU) AND GRUREC_MPI)
   add_test(NAME comm_nccl_test COMMAND ${_grurec_nccl_mpirun} $<TARGET_FILE:test_comm_nccl> basic)
   # The deadline: rank 1 sleeps 30 s, rank 0 must end the job after 2 s naming the all-reduce.
   add_test(NAME comm_nccl_timeout_test COMMAND ${_grurec_nccl_mpirun} $<TARGET_FILE:test_comm_nccl> hang 2)
-  set_tests_properties(comm_nccl_test comm_nccl_timeout_test PROPERTIES
+  # The same deadline when the wait watches an event behind a started all-reduce (the step's way).
+  add_test(NAME comm_nccl_event_timeout_test COMMAND ${_grurec_nccl_mpirun} $<TARGET_FILE:test_comm_nccl> hang-event 2)
+  set_tests_properties(comm_nccl_test comm_nccl_timeout_test comm_nccl_event_timeout_test PROPERTIES
     RUN_SERIAL TRUE TIMEOUT 120
     ENVIRONMENT "OMPI_ALLOW_RUN_AS_ROOT=1;OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1")
   # It fails on purpose (MPI_Abort): pass on its message (or a skip), never on "UNEXPECTED".
-  set_tests_properties(comm_nccl_timeout_test PROPERTIES
+  set_tests_properties(comm_nccl_timeout_test comm_nccl_event_timeout_test PROPERTIES
     PASS_REGULAR_EXPRESSION "SKIP: |rank 0: NCCL all-reduce of 1 floats did not complete within 2 s \\(hang test\\)"
     FAIL_REGULAR_EXPRESSION "UNEXPECTED")
   # comm_nccl_init's refusals: no GPU, (emulation) an older NCCL, ranks with other versions.
   grurec_script_test(comm_nccl_setup_test comm_nccl_setup_test.sh)
   # test_comm_nccl's "SKIP: ..." (rank 0, fewer GPUs than ranks) ends it before any check:
   # ctest shows the test as skipped (the run ends with exit 0).
-  set_tests_properties(comm_nccl_test comm_nccl_timeout_test PROPERTIES SKIP_REGULAR_EXPRESSION "SKIP: ")
+  set_tests_properties(comm_nccl_test comm_nccl_timeout_test comm_nccl_event_timeout_test PROPERTIES SKIP_REGULAR_EXPRESSION "SKIP: ")
 endif()
 
 if(GRUREC_CUDA OR GRUREC_CUDA_EMU)

@@ -6,6 +6,9 @@
 //   test_comm_nccl hang [T]  rank 1 sleeps 30 s before an all-reduce, the others wait with
 //                            timeout T (2 s): they must end the job with "NCCL all-reduce of
 //                            1 floats did not complete within T s (hang test)"
+//   test_comm_nccl hang-event [T]  the same through comm_nccl_allreduce_sum_f32_start and
+//                            comm_nccl_wait_event (the training step's way): the deadline
+//                            holds without a stream drain
 //   test_comm_nccl init [T]  comm_nccl_init (timeout T, default 300 s) on the current device
 //                            and the default stream, one all-reduce, comm_nccl_free, without
 //                            looking at the GPUs first: where there is none it must stop with
@@ -225,8 +228,8 @@ int main(int argc, char **argv) {
         comm_finalize(c);
         return 0;
     }
-    if (strcmp(mode, "basic") != 0 && strcmp(mode, "hang") != 0) {
-        fprintf(stderr, "usage: test_comm_nccl basic | hang [T] | init [T]\n");
+    if (strcmp(mode, "basic") != 0 && strcmp(mode, "hang") != 0 && strcmp(mode, "hang-event") != 0) {
+        fprintf(stderr, "usage: test_comm_nccl basic | hang [T] | hang-event [T] | init [T]\n");
         return 2;
     }
     if (!enough_gpus(c, why, sizeof why) || (mode[0] == 'h' && P < 2)) {
@@ -250,7 +253,15 @@ int main(int argc, char **argv) {
         comm_barrier(c);
         comm_set_timeout(c, T);
         if (me == 1) sleep(30);
-        comm_nccl_allreduce_sum_f32(n, d, 1, "hang test");
+        if (strcmp(mode, "hang-event") == 0) {
+            cudaEvent_t ev;
+            CUDA_OK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+            comm_nccl_allreduce_sum_f32_start(n, d, 1, "hang test");
+            CUDA_OK(cudaEventRecord(ev, stream));
+            comm_nccl_wait_event(n, ev);
+        } else {
+            comm_nccl_allreduce_sum_f32(n, d, 1, "hang test");
+        }
         fprintf(stderr, "UNEXPECTED: rank %d: the all-reduce returned\n", me);
         return 3;
     }

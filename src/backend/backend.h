@@ -154,7 +154,9 @@ typedef struct {
     int64_t graph_launches;  // CUDA graphs launched
     int64_t kernels;         // kernel launches (outside graphs)
     int64_t blas_calls;      // cuBLAS calls
+    int64_t nccl_calls;      // NCCL collectives started (the step exchange's all-reduce)
     int64_t copies_h2d, copies_d2h, bytes_h2d, bytes_d2h;
+    int64_t pageable_h2d;    // of copies_h2d, those from pageable memory (the driver stages them)
     int64_t host_waits;      // the host drained the stream (the device idles until it issues more);
                              // waiting for an earlier step's event, this one queued, is not one
     double host_us;          // host time in the step's calls, not counting the waits

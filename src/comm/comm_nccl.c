@@ -27,6 +27,11 @@ struct comm_nccl {
     cudaStream_t stream;
     int device;
     uint64_t bytes_sent;
+    // The oldest started all-reduce not yet waited for (comm_nccl_allreduce_sum_f32_start):
+    // its deadline (0: none), size and label, for comm_nccl_wait_event.
+    double pending_deadline;
+    size_t pending_count;
+    char pending_what[96];
 };
 
 static const char *base_name(const char *file) {
@@ -67,10 +72,11 @@ static void cuda_check(comm *c, cudaError_t e, const char *call, const char *ctx
 // ---- waiting with a deadline --------------------------------------------------------
 
 // Polls until the communicator has left ncclInProgress and, if STREAM_TOO, the stream is idle
-// (cudaStreamQuery; NCCL's asynchronous errors are looked at on every poll meanwhile). Past
+// (cudaStreamQuery), or EV has completed where EV is given (cudaEventQuery: the work after it
+// may go on); NCCL's asynchronous errors are looked at on every poll meanwhile. Past
 // DEADLINE: ncclCommAbort, then comm_abort with "SUBJECT did not complete within T s (CTX)".
 // Yields the core for SPIN_S, then sleeps 10 us, 20 us, ... up to 200 us between polls.
-static void wait_idle(comm_nccl *n, int stream_too, double deadline, const char *subject, const char *ctx) {
+static void wait_idle(comm_nccl *n, int stream_too, cudaEvent_t ev, double deadline, const char *subject, const char *ctx) {
     comm *c = n->c;
     const double spin_until = now_s() + SPIN_S;
     long nap = 0;
@@ -80,9 +86,9 @@ static void wait_idle(comm_nccl *n, int stream_too, double deadline, const char 
         if (state != ncclInProgress) {
             nccl_check(c, n->nc, state, 0, "NCCL communicator (asynchronous error)", ctx, __FILE__, __LINE__);
             if (!stream_too) return;
-            cudaError_t e = cudaStreamQuery(n->stream);
+            cudaError_t e = ev ? cudaEventQuery(ev) : cudaStreamQuery(n->stream);
             if (e == cudaSuccess) return;
-            if (e != cudaErrorNotReady) cuda_check(c, e, "cudaStreamQuery", ctx, __FILE__, __LINE__);
+            if (e != cudaErrorNotReady) cuda_check(c, e, ev ? "cudaEventQuery" : "cudaStreamQuery", ctx, __FILE__, __LINE__);
         }
         const double t = now_s();
         if (t > deadline) {
@@ -148,7 +154,7 @@ comm_nccl *comm_nccl_init(comm *c, struct CUstream_st *stream) {
     const double deadline = now_s() + comm_timeout(c);
     NCCL_START(c, n->nc, ctx, ncclCommInitRankConfig, &n->nc, P, id, me, &config);
     CHECK(n->nc, "ncclCommInitRankConfig returned no communicator");
-    wait_idle(n, 0, deadline, subject, ctx);
+    wait_idle(n, 0, NULL, deadline, subject, ctx);
     return n;
 }
 
@@ -161,7 +167,7 @@ void comm_nccl_free(comm_nccl *n) {
         // Destroy then only frees local resources.
         const double deadline = now_s() + comm_timeout(c);
         NCCL_START(c, n->nc, ctx, ncclCommFinalize, n->nc);
-        wait_idle(n, 0, deadline, "NCCL communicator finalize", ctx);
+        wait_idle(n, 0, NULL, deadline, "NCCL communicator finalize", ctx);
         NCCL_CALL(c, n->nc, ctx, ncclCommDestroy, n->nc);
     }
     free(n);
@@ -192,7 +198,7 @@ void comm_nccl_allreduce_sum_f32(comm_nccl *n, float *dev_buf, size_t count, con
     }
     char subject[96];
     snprintf(subject, sizeof subject, "NCCL all-reduce of %zu floats", count);
-    wait_idle(n, 1, deadline, subject, ctx);
+    wait_idle(n, 1, NULL, deadline, subject, ctx);
 }
 
 void comm_nccl_allreduce_sum_f32_group(comm_nccl *n, float *const *dev_bufs, const size_t *counts, int k,
@@ -220,5 +226,35 @@ void comm_nccl_allreduce_sum_f32_group(comm_nccl *n, float *const *dev_bufs, con
     }
     char subject[96];
     snprintf(subject, sizeof subject, "NCCL all-reduce of %zu floats", total);
-    wait_idle(n, 1, deadline, subject, ctx);
+    wait_idle(n, 1, NULL, deadline, subject, ctx);
+}
+
+void comm_nccl_allreduce_sum_f32_start(comm_nccl *n, float *dev_buf, size_t count, const char *what) {
+    const char *ctx = what ? what : "comm_nccl_allreduce_sum_f32_start";
+    CHECK(n && (dev_buf || count == 0), "%s: NCCL all-reduce of %zu floats from %p", ctx, count, (void *)dev_buf);
+    comm *c = n->c;
+    const double deadline = now_s() + comm_timeout(c);
+    if (count == 0) return;
+    NCCL_START(c, n->nc, ctx, ncclAllReduce, dev_buf, dev_buf, count, ncclFloat32, ncclSum, n->nc, n->stream);
+    n->bytes_sent += allreduce_bytes(n, count);
+    char subject[96];
+    snprintf(subject, sizeof subject, "NCCL all-reduce of %zu floats", count);
+    wait_idle(n, 0, NULL, deadline, subject, ctx);  // NCCL has taken it: the stream is not waited for
+    if (n->pending_deadline == 0) {  // the oldest start's deadline is the one that can pass first
+        n->pending_deadline = deadline;
+        n->pending_count = count;
+        snprintf(n->pending_what, sizeof n->pending_what, "%s", ctx);
+    }
+}
+
+void comm_nccl_wait_event(comm_nccl *n, struct CUevent_st *ev) {
+    CHECK(n && ev, "comm_nccl_wait_event without a communicator or an event");
+    const int started = n->pending_deadline != 0;
+    const double deadline = started ? n->pending_deadline : now_s() + comm_timeout(n->c);
+    char subject[96];
+    snprintf(subject, sizeof subject, "NCCL all-reduce of %zu floats", n->pending_count);
+    wait_idle(n, 1, (cudaEvent_t)ev, deadline, started ? subject : "the CUDA stream",
+              started ? n->pending_what : "comm_nccl_wait_event");
+    n->pending_deadline = 0;
+    n->pending_count = 0;
 }

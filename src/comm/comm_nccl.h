@@ -52,6 +52,16 @@ void comm_nccl_allreduce_sum_f32(comm_nccl *n, float *dev_buf, size_t count, con
 // counts may be 0 (that buffer may then be NULL).
 void comm_nccl_allreduce_sum_f32_group(comm_nccl *n, float *const *dev_bufs, const size_t *counts, int k,
                                        const char *what);
+// The all-reduce of comm_nccl_allreduce_sum_f32 without its wait: returns once NCCL has
+// taken it, leaving the stream running, so that the caller can queue more work behind it
+// (e.g. the copy of what the host must read) before it waits once, with comm_nccl_wait_event.
+// The deadline still runs from this call.
+void comm_nccl_allreduce_sum_f32_start(comm_nccl *n, float *dev_buf, size_t count, const char *what);
+// Polls until EV (a CUDA event recorded on the stream after the started all-reduces) has
+// completed, within the deadline of the oldest start not yet waited for (none: comm_timeout
+// from now), aborting as above if it passes. Work queued after EV may still run on return.
+struct CUevent_st;
+void comm_nccl_wait_event(comm_nccl *n, struct CUevent_st *ev);
 // Payload bytes this rank has sent through NCCL, counted like comm_bytes_sent: an all-reduce
 // of n floats counts 4 (n - m) + 4 (P - 1) m, m = this rank's share of a balanced split of n
 // (about 2 (P-1)/P 4n); whatever NCCL really moves (rings, trees, NVLS) is not visible here.

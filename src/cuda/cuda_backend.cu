@@ -77,6 +77,13 @@ struct backend_impl {
     double flops;
     comm_nccl *nccl;
     exchange_mem xmem;
+    // An all-reduce started and not yet waited for: the host's next wait watches NCCL_EV,
+    // recorded behind it, against its deadline (comm_nccl_wait_event) instead of draining
+    // the stream. H_STAGE: pinned memory the exchange's reads land in before that wait.
+    int nccl_pending;
+    cudaEvent_t nccl_ev;
+    float *h_stage;
+    size_t stage_cap;
     // the loss a step late (backend_set_loss_late): sums on the device, read through
     // pinned memory after the event of its copy; slot = steps % 2, PENDING: slot or -1
     int late, pending;
@@ -91,6 +98,14 @@ struct backend_impl {
     unsigned long long *d_keys;
     float *d_log_support;
     int dev_step, dev_C, dev_M, host_rows;
+    // The step's uploads go through pinned memory (step_upload): two slots, a step each
+    // (gradient step to gradient step), refilled only once the event recorded when the
+    // step after it began has completed. UP_NEED: this step's bytes; UP_WANT: the most a
+    // step has needed (a slot grows to it when next refilled).
+    unsigned char *up_buf[2];
+    size_t up_cap[2], up_used, up_need, up_want;
+    int up_slot, up_on;
+    cudaEvent_t up_ev[2];
     backend_counters cnt;  // the training step's cost (span_begin .. span_end)
     double wait_s;         // seconds the host has waited for the device, in all
 };
@@ -121,9 +136,21 @@ static void waited(backend_impl *b, double t0) {
     b->cnt.host_waits++;
 }
 
+// Until the stream has done everything queued so far. Behind a started all-reduce the
+// wait watches an event against NCCL's deadline: a peer that never comes must not hang us.
+static void drain(backend_impl *b) {
+    if (b->nccl_pending) {
+        CUDA_CHECK(cudaEventRecord(b->nccl_ev, b->st));
+        comm_nccl_wait_event(b->nccl, b->nccl_ev);
+        b->nccl_pending = 0;
+    } else {
+        CUDA_CHECK(cudaStreamSynchronize(b->st));
+    }
+}
+
 static void host_wait(backend_impl *b) {
     const double t0 = now_s();
-    CUDA_CHECK(cudaStreamSynchronize(b->st));
+    drain(b);
     waited(b, t0);
 }
 
@@ -164,13 +191,14 @@ static void dfree(void *ptr) {
     if (ptr) CUDA_CHECK(cudaFree(ptr));
 }
 
-// Every host source here is pageable memory, which cudaMemcpyAsync stages before it
-// returns: the caller may reuse the buffer at once. (Pinned buffers would make every
-// such reuse a race: they would need an event per buffer first.)
+// From pageable memory, which cudaMemcpyAsync stages before it returns: the caller may
+// reuse the buffer at once. Set-up, synchronisation and scoring; the training step's
+// uploads go through step_upload's pinned slots, each reused only after its event.
 static void upload(backend_impl *b, void *dst, const void *src, size_t bytes) {
     if (!bytes) return;
     CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, b->st));
     b->cnt.copies_h2d++;
+    b->cnt.pageable_h2d++;
     b->cnt.bytes_h2d += (int64_t)bytes;
 }
 
@@ -182,8 +210,49 @@ static void download(backend_impl *b, void *dst, const void *src, size_t bytes) 
         b->cnt.copies_d2h++;
         b->cnt.bytes_d2h += (int64_t)bytes;
     }
-    CUDA_CHECK(cudaStreamSynchronize(b->st));
+    drain(b);
     waited(b, t0);
+}
+
+// Aligned: the slots hold int32, int64 and float lists.
+static size_t up_align(size_t n) { return (n + 15) & ~(size_t)15; }
+
+// A step begins: the slot used two steps ago is refilled once its copies are done (the
+// step before last: done long ago as a rule, so this is no drain; its time is not host time).
+static void next_upload_slot(backend_impl *b) {
+    if (!b->up_on) return;
+    CUDA_CHECK(cudaEventRecord(b->up_ev[b->up_slot], b->st));  // behind every copy from the slot left
+    if (b->up_need > b->up_want) b->up_want = b->up_need;
+    b->up_slot ^= 1;
+    const int k = b->up_slot;
+    const double t0 = now_s();
+    CUDA_CHECK(cudaEventSynchronize(b->up_ev[k]));
+    b->wait_s += now_s() - t0;
+    if (b->up_cap[k] < b->up_want) {  // the first steps, and a step longer than any before
+        if (b->up_buf[k]) CUDA_CHECK(cudaFreeHost(b->up_buf[k]));
+        b->up_cap[k] = 2 * b->up_want;
+        CUDA_CHECK(cudaMallocHost((void **)&b->up_buf[k], b->up_cap[k]));
+    }
+    b->up_used = 0, b->up_need = 0;
+}
+
+// One of the step's uploads: the host's bytes into the step's pinned slot (SRC may be
+// reused at once), copied from there. Where the slot is too small (or there is none: a
+// scoring backend) the pageable path instead, this once.
+static void step_upload(backend_impl *b, void *dst, const void *src, size_t bytes) {
+    if (!bytes) return;
+    const int k = b->up_slot;
+    const size_t at = b->up_used;
+    b->up_need += up_align(bytes);
+    if (!b->up_buf[k] || at + bytes > b->up_cap[k]) {
+        upload(b, dst, src, bytes);
+        return;
+    }
+    memcpy(b->up_buf[k] + at, src, bytes);
+    CUDA_CHECK(cudaMemcpyAsync(dst, b->up_buf[k] + at, bytes, cudaMemcpyHostToDevice, b->st));
+    b->cnt.copies_h2d++;
+    b->cnt.bytes_h2d += (int64_t)bytes;
+    b->up_used = at + up_align(bytes);
 }
 
 static int32_t *ix(backend_impl *b, int which) { return b->d_ix + b->ix_at[which]; }
@@ -234,7 +303,7 @@ static void params_transfer(backend_impl *b, int to_device, int parts) {
         if (to_device) upload(b, b->state[l], b->h_state[l], bytes);
         else download(b, b->h_state[l], b->state[l], bytes);
     }
-    CUDA_CHECK(cudaStreamSynchronize(b->st));
+    drain(b);
 }
 
 static void cuda_sync_to_host(backend_impl *b) { params_transfer(b, 0, XFER_ALL); }
@@ -342,6 +411,8 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
         b->seg_of_slot = (int32_t *)xmalloc((size_t)cap * sizeof(int32_t));
         for (int k = 0; k < cap; k++) b->seg_of_slot[k] = -1;
         b->seg_count = (int32_t *)xcalloc((size_t)max_rows + 1, sizeof(int32_t));
+        for (int k = 0; k < 2; k++) CUDA_CHECK(cudaEventCreateWithFlags(&b->up_ev[k], cudaEventDisableTiming));
+        b->up_on = 1;
     } else {
         b->scores = dalloc(R * N);  // h_scores: on the first cuda_score_all
         b->d_gt = (unsigned long long *)dalloc_bytes(R * sizeof(unsigned long long));
@@ -371,8 +442,17 @@ static backend_impl *cuda_create_scorer(backend_impl *training, int max_rows) {
 }
 
 static void cuda_free(backend_impl *b) {
-    if (b->nccl) comm_nccl_free(b->nccl);
+    if (b->nccl) {
+        drain(b);
+        comm_nccl_free(b->nccl);
+        CUDA_CHECK(cudaEventDestroy(b->nccl_ev));
+        if (b->h_stage) CUDA_CHECK(cudaFreeHost(b->h_stage));
+    }
     CUDA_CHECK(cudaStreamSynchronize(b->st));
+    for (int k = 0; k < 2 && b->up_on; k++) {
+        CUDA_CHECK(cudaEventDestroy(b->up_ev[k]));
+        if (b->up_buf[k]) CUDA_CHECK(cudaFreeHost(b->up_buf[k]));
+    }
     for (int l = 0; l < b->L; l++) {
         dfree(b->state[l]), dfree(b->state_alt[l]), free(b->h_state[l]);
         dfree(b->xw[l]), dfree(b->gates[l]), dfree(b->rh[l]), dfree(b->h_new[l]), dfree(b->out[l]), dfree(b->mask[l]);
@@ -421,8 +501,7 @@ static void cuda_zero_states(backend_impl *b) {
 static void cuda_move_rows(backend_impl *b, const int32_t *src, int M) {
     if (M == 0) return;
     const span sp = span_begin(b);
-    memcpy(hix(b, IX_MOVE), src, (size_t)M * sizeof(int32_t));
-    upload(b, ix(b, IX_MOVE), hix(b, IX_MOVE), (size_t)M * sizeof(int32_t));
+    step_upload(b, ix(b, IX_MOVE), src, (size_t)M * sizeof(int32_t));
     for (int l = 0; l < b->L; l++) {
         const size_t w = (size_t)b->state_width[l];
         k_move_rows(b->st, b->state_alt[l], b->state[l], ix(b, IX_MOVE), M, (int)w);
@@ -521,8 +600,8 @@ static int prepare_step_ids(backend_impl *b, int M, const int32_t *x, const int3
         for (int j = 0; j < C; j++)
             b->h_log_q[j] = b->h_log_support[cols[j]] * (j < M ? 1.0f : b->cfg.sample_alpha);
     // one copy of the used prefix (everything up to the segment rows)
-    upload(b, b->d_ix, b->h_ix, b->ix_at[IX_MOVE] * sizeof(int32_t));
-    if (b->cfg.loss.logq > 0) upload(b, b->log_q, b->h_log_q, (size_t)C * sizeof(float));
+    step_upload(b, b->d_ix, b->h_ix, b->ix_at[IX_MOVE] * sizeof(int32_t));
+    if (b->cfg.loss.logq > 0) step_upload(b, b->log_q, b->h_log_q, (size_t)C * sizeof(float));
     return U;
 }
 
@@ -536,11 +615,11 @@ static int device_step_ids(backend_impl *b, int M, const int32_t *x, const int32
     const int C = M + K;
     memcpy(hix(b, IX_X), x, (size_t)M * sizeof(int32_t));
     memcpy(hix(b, IX_COLS), y, (size_t)M * sizeof(int32_t));
-    upload(b, b->d_ix, b->h_ix, (b->ix_at[IX_COLS] + (size_t)M) * sizeof(int32_t));  // X, then the targets
-    device_sampler_draw(b->ds, b->st, b->cfg.seed, (uint64_t)step, K, ix(b, IX_COLS) + M);
+    step_upload(b, b->d_ix, b->h_ix, (b->ix_at[IX_COLS] + (size_t)M) * sizeof(int32_t));  // X, then the targets
+    const step_draws draws = device_sampler_step(b->ds, b->cfg.seed, (uint64_t)step);
     const step_lists_out o = {ix(b, IX_CSLOT), ix(b, IX_UNIQ), ix(b, IX_COFF), ix(b, IX_CLIST), ix(b, IX_EROWS),
                               ix(b, IX_SEGSLOT), ix(b, IX_SEGOFF), ix(b, IX_SEGROWS), ix(b, IX_CNT)};
-    k_step_lists(b->st, ix(b, IX_COLS), C, M, ix(b, IX_X), b->p->E == NULL, b->d_log_support, b->cfg.sample_alpha,
+    k_step_lists(b->st, ix(b, IX_COLS), &draws, C, M, ix(b, IX_X), b->p->E == NULL, b->d_log_support, b->cfg.sample_alpha,
                  b->cfg.loss.logq > 0 ? b->log_q : NULL, b->d_map, b->d_keys, b->d_tmp, &o);
     b->dev_step = 1, b->dev_C = C, b->dev_M = M, b->host_rows = 0;
     *nseg = M;
@@ -633,6 +712,7 @@ static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const
     CHECK(b->g_Wy.n == 0 && b->g_by.n == 0, "gradient step on uncleared gradients (call backend_clear_gradients)");
     const span sp = span_begin(b);
     b->cnt.steps++;
+    next_upload_slot(b);
     CHECK(neg || b->ds, "no negatives given, and the backend draws none (backend_draw_negatives)");
     int base = 0, nseg;
     const int U = neg ? prepare_step_ids(b, M, x, y, neg, K, &base, &nseg) : device_step_ids(b, M, x, y, K, step, &nseg);
@@ -762,7 +842,7 @@ static void cuda_update_rows(backend_impl *b, const row_grads *const *g) {
     for (int t = 0; t < 3; t++)
         if (g[t] && g[t]->n && !on_dev[t])
             memcpy(b->h_rows + at, g[t]->rows, (size_t)g[t]->n * sizeof(int32_t)), at += (size_t)g[t]->n;
-    upload(b, b->d_rows, b->h_rows, n * sizeof(int32_t));
+    step_upload(b, b->d_rows, b->h_rows, n * sizeof(int32_t));
     at = 0;
     for (int t = 0; t < 3; t++) {
         if (!g[t] || g[t]->n == 0 || on_dev[t]) continue;
@@ -856,13 +936,30 @@ static void xm_copy(void *ctx, float *dst, const float *src, size_t n) {
 static void xm_put(void *ctx, float *dst, const float *host, size_t n) {
     backend_impl *b = (backend_impl *)ctx;
     const span sp = span_begin(b);
-    upload(b, dst, host, n * sizeof(float));
+    step_upload(b, dst, host, n * sizeof(float));
     span_end(b, sp);
 }
+// Behind the all-reduce (the sums' header, every step) the copy lands in pinned memory
+// and the one wait watches the event after it: no stream drain, no second wait.
 static void xm_get(void *ctx, float *host, const float *src, size_t n) {
     backend_impl *b = (backend_impl *)ctx;
     const span sp = span_begin(b);
-    download(b, host, src, n * sizeof(float));
+    if (!b->nccl_pending || n == 0) {
+        download(b, host, src, n * sizeof(float));
+    } else {
+        const double t0 = now_s();
+        if (n > b->stage_cap) {  // once (the header's few floats): nothing is in flight into it
+            if (b->h_stage) CUDA_CHECK(cudaFreeHost(b->h_stage));
+            CUDA_CHECK(cudaMallocHost((void **)&b->h_stage, n * sizeof(float)));
+            b->stage_cap = n;
+        }
+        CUDA_CHECK(cudaMemcpyAsync(b->h_stage, src, n * sizeof(float), cudaMemcpyDeviceToHost, b->st));
+        b->cnt.copies_d2h++;
+        b->cnt.bytes_d2h += (int64_t)(n * sizeof(float));
+        drain(b);
+        waited(b, t0);
+        memcpy(host, b->h_stage, n * sizeof(float));
+    }
     span_end(b, sp);
 }
 static int64_t *positions(backend_impl *b, const int64_t *pos, int n) {
@@ -872,7 +969,7 @@ static int64_t *positions(backend_impl *b, const int64_t *pos, int n) {
         b->d_pos_cap = (size_t)n * 2;
         b->d_pos = (int64_t *)dalloc_bytes(b->d_pos_cap * sizeof(int64_t));
     }
-    upload(b, b->d_pos, pos, (size_t)n * sizeof(int64_t));
+    step_upload(b, b->d_pos, pos, (size_t)n * sizeof(int64_t));
     return b->d_pos;
 }
 static void xm_scatter(void *ctx, float *dst, const int64_t *pos, const float *src, int n, int w) {
@@ -887,19 +984,23 @@ static void xm_gather(void *ctx, float *dst, const float *src, const int64_t *po
     if (n) k_gather_rows64(b->st, dst, src, positions(b, pos, n), n, w);
     span_end(b, sp);
 }
-// comm_nccl drains the stream against its deadline: a host wait (timed as one).
+// Only started: the stream orders the sums' readers on the device, and the host's next
+// wait (the header's xm_get) watches the deadline.
 static void xm_allreduce(void *ctx, comm *c, float *buf, size_t n) {
     (void)c;
     backend_impl *b = (backend_impl *)ctx;
     const span sp = span_begin(b);
-    const double t0 = now_s();
-    comm_nccl_allreduce_sum_f32(b->nccl, buf, n, "the step exchange");
-    waited(b, t0);
+    comm_nccl_allreduce_sum_f32_start(b->nccl, buf, n, "the step exchange");
+    b->nccl_pending = n > 0;
+    b->cnt.nccl_calls += n > 0;
     span_end(b, sp);
 }
 
 static const exchange_mem *cuda_exchange_mem(backend_impl *b, comm *c) {
-    if (!b->nccl) b->nccl = comm_nccl_init(c, b->st);  // collective: every rank is here
+    if (!b->nccl) {
+        b->nccl = comm_nccl_init(c, b->st);  // collective: every rank is here
+        CUDA_CHECK(cudaEventCreateWithFlags(&b->nccl_ev, cudaEventDisableTiming));
+    }
     exchange_mem m = {b, xm_alloc, xm_release, xm_zero, xm_copy, xm_put, xm_get, xm_scatter, xm_gather, xm_allreduce};
     b->xmem = m;
     return &b->xmem;

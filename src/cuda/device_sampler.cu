@@ -37,6 +37,11 @@ extern "C" void device_sampler_free(device_sampler *ds) {
     free(ds);
 }
 
+extern "C" step_draws device_sampler_step(const device_sampler *ds, uint64_t seed, uint64_t step) {
+    const step_draws d = {ds->prob, ds->alias, ds->n, seed, step};
+    return d;
+}
+
 extern "C" int32_t *device_sampler_draw(device_sampler *ds, cudaStream_t st, uint64_t seed, uint64_t step, int32_t K,
                                         int32_t *out) {
     CHECK(K >= 0 && K <= ds->max_k, "device_sampler_draw: %d negatives, room for %d", (int)K, (int)ds->max_k);

@@ -15,6 +15,13 @@ extern "C" {
 #include "data/sampler.h"
 
 typedef struct device_sampler device_sampler;
+// The draws of a step, for a kernel to make (k_step_lists): alias_draw(prob, alias, n, seed, step, k).
+typedef struct {
+    const float *prob;
+    const int32_t *alias;
+    int32_t n;
+    uint64_t seed, step;
+} step_draws;
 
 // T's table copied to the device (T may be freed after), with room for MAX_K draws.
 device_sampler *device_sampler_create(const alias_table *t, int32_t max_k);
@@ -24,6 +31,8 @@ void device_sampler_free(device_sampler *ds);
 // SEED, STEP, K, out).
 int32_t *device_sampler_draw(device_sampler *ds, cudaStream_t st, uint64_t seed, uint64_t step, int32_t K,
                              int32_t *out);
+// The same draws for k_step_lists to make inside its own launch (kernels.h).
+step_draws device_sampler_step(const device_sampler *ds, uint64_t seed, uint64_t step);
 
 #ifdef __cplusplus
 }

@@ -297,7 +297,8 @@ __device__ int32_t item_of(unsigned long long key) { return (int32_t)(key >> 32)
 // group per item, its columns ascending (stable by construction); MAP[item] = the group's
 // first sorted position, so every column finds its group's first column, whose order
 // among the first columns is the item's slot (first appearance, as row_grads_slot).
-__global__ void step_lists(const int32_t *cols, int C, int M, const int32_t *x, int shared_in,
+__global__ void step_lists(int32_t *cols, const float *prob, const int32_t *alias, int32_t n_table, uint64_t seed,
+                           uint64_t step, int C, int M, const int32_t *x, int shared_in,
                            const float *log_support, float alpha, float *log_q, int32_t *map,
                            unsigned long long *keys, int P2, int32_t *tmp, int32_t *cslot, int32_t *rows,
                            int32_t *coff, int32_t *clist, int32_t *erows, int32_t *sslot, int32_t *soff,
@@ -305,6 +306,10 @@ __global__ void step_lists(const int32_t *cols, int C, int M, const int32_t *x, 
     __shared__ int32_t part[THREADS];
     const int t = threadIdx.x, T = blockDim.x;
     int32_t *A = tmp, *F = tmp + C, *S = F + M, *N = S + M, *CS = N + M;
+    if (prob) {  // the negatives drawn here: one launch less a step
+        for (int j = M + t; j < C; j += T) cols[j] = alias_draw(prob, alias, n_table, seed, step, j - M);
+        __syncthreads();
+    }
     for (int j = t; j < P2; j += T)
         keys[j] = j < C ? ((unsigned long long)(uint32_t)cols[j] << 32) | (uint32_t)j : ~0ull;
     __syncthreads();
@@ -452,12 +457,15 @@ void k_alias_draws(cudaStream_t st, const float *prob, const int32_t *alias, int
                    int32_t K, int32_t *out) {
     LAUNCH(alias_draws, (size_t)K, st, prob, alias, n, seed, step, K, out);
 }
-void k_step_lists(cudaStream_t st, const int32_t *cols, int C, int M, const int32_t *x, int shared_in,
+void k_step_lists(cudaStream_t st, int32_t *cols, const step_draws *d, int C, int M, const int32_t *x, int shared_in,
                   const float *log_support, float alpha, float *log_q, int32_t *map, unsigned long long *keys,
                   int32_t *tmp, const step_lists_out *o) {
     int P2 = 1;
     while (P2 < C) P2 *= 2;
-    LAUNCH_CFG(step_lists, 1, THREADS, 0, st, cols, C, M, x, shared_in, log_support, alpha, log_q, map, keys, P2, tmp,
+    const step_draws none = {NULL, NULL, 0, 0, 0};
+    if (!d) d = &none;
+    LAUNCH_CFG(step_lists, 1, THREADS, 0, st, cols, d->prob, d->alias, d->n, d->seed, d->step, C, M, x, shared_in,
+               log_support, alpha, log_q, map, keys, P2, tmp,
                o->cslot, o->rows, o->coff, o->clist, o->erows, o->sslot, o->soff, o->srows, o->counts);
 }
 void k_sum_doubles(cudaStream_t st, const double *v, int n, double *out) {

@@ -15,6 +15,7 @@
 extern "C" {
 #include "model/loss.h"
 }
+#include "device_sampler.h"  // step_draws
 
 // Kernels launched so far by this process (a backend counts its own by difference).
 long long k_launch_count(void);
@@ -84,7 +85,9 @@ enum { SL_U, SL_NWY, SL_NSEG, SL_BASE, SL_NE, SL_N };
 typedef struct {
     int32_t *cslot, *rows, *coff, *clist, *erows, *sslot, *soff, *srows, *counts;
 } step_lists_out;
-void k_step_lists(cudaStream_t st, const int32_t *cols, int C, int M, const int32_t *x, int shared_in,
+// D (or NULL: the columns are given): the kernel first draws cols[M + k] =
+// alias_draw(prob, alias, n, seed, step, k), k < C - M (as k_alias_draws).
+void k_step_lists(cudaStream_t st, int32_t *cols, const step_draws *d, int C, int M, const int32_t *x, int shared_in,
                   const float *log_support, float alpha, float *log_q, int32_t *map, unsigned long long *keys,
                   int32_t *tmp, const step_lists_out *o);
 // dst row k = src row SRC[k], or zeros where SRC[k] < 0 (lanes_step's plan), k < M.
