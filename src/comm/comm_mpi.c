@@ -464,7 +464,8 @@ typedef struct {
     _Atomic uint64_t arrive, done;  // the last call this rank has reached / finished summing
     uint64_t sig;                   // what that call is (op, element size, count): checked
     _Atomic uint64_t pass;          // the last comm_node_barrier this rank has reached
-    char pad[SHM_LINE - 4 * sizeof(uint64_t)];
+    uint64_t need;                  // comm_alltoallv: the slot bytes this rank's call needs
+    char pad[SHM_LINE - 5 * sizeof(uint64_t)];
 } shm_flags;
 
 static shm_bell *shm_bell_of(comm *c) { return (shm_bell *)c->shm.base; }  // (the first line)
@@ -689,8 +690,69 @@ int64_t comm_allgatherv_i32(comm *c, const int32_t *mine, int64_t n, int32_t **o
     return total;
 }
 
+// ---- all-to-all through shared memory --------------------------------------------------
+// Rank r writes its P byte counts and its send buffer into slot r and raises "arrive"; once
+// every rank has arrived, each copies its part of every slot out and raises "done" (the same
+// flags, generations and rules as shm_reduce). A rank whose call does not fit the slots
+// writes nothing but its need; then every rank sees that, grows the segment to the largest
+// need (collective) and starts again, so the usual call costs two waits and no message.
+#define A2A_FIRST_CAP ((size_t)1 << 20)  // slot bytes made by the first all-to-all
+
+// 1: done through shared memory; 0: the caller uses messages.
+static int shm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, const size_t *recv_bytes,
+                         const char *what) {
+    const int P = c->size, me = c->rank;
+    if (!c->shm_allowed || !shm_ensure(c, A2A_FIRST_CAP, what)) return 0;
+    const size_t head = (size_t)P * sizeof(uint64_t);
+    size_t total = 0;
+    for (int q = 0; q < P; q++) total += send_bytes[q];
+    const double deadline = deadline_of(c);
+    for (;;) {
+        const uint64_t gen = ++c->shm_gen;
+        shm_flags *mine = shm_flag(c, me);
+        mine->sig = (uint64_t)N_OPS;  // (not an all-reduce's: a mix-up is named at once)
+        mine->need = head + total;
+        if (mine->need <= c->shm_cap) {
+            uint64_t *counts = (uint64_t *)shm_slot(c, me);
+            for (int q = 0; q < P; q++) counts[q] = send_bytes[q];
+            if (total) memcpy(shm_slot(c, me) + head, send, total);
+        }
+        shm_raise(c, &mine->arrive, gen);
+        shm_wait(c, FLAG_ARRIVE, gen, deadline, what);
+        size_t most = 0;
+        for (int q = 0; q < P; q++) {
+            const shm_flags *f = shm_flag(c, q);
+            if (f->sig != (uint64_t)N_OPS) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "%s: rank %d called another collective than rank %d", what, q, me);
+                comm_abort(c, 1, msg);
+            }
+            if (f->need > most) most = f->need;
+        }
+        if (most > c->shm_cap) {  // (every rank sees the same needs: all grow, or none)
+            if (!shm_ensure(c, most, what)) return 0;
+            continue;
+        }
+        char *r = recv;
+        for (int q = 0; q < P; q++) {
+            const uint64_t *counts = (const uint64_t *)shm_slot(c, q);
+            CHECK(counts[me] == recv_bytes[q], "%s: rank %d sends %" PRIu64 " bytes to rank %d, %zu expected", what, q,
+                  counts[me], me, recv_bytes[q]);
+            size_t at = head;
+            for (int p = 0; p < me; p++) at += counts[p];
+            if (recv_bytes[q]) memcpy(r, shm_slot(c, q) + at, recv_bytes[q]);
+            r += recv_bytes[q];
+            if (q != me) c->bytes_sent += send_bytes[q];  // (what messages would send)
+        }
+        shm_raise(c, &mine->done, gen);
+        shm_wait(c, FLAG_DONE, gen, deadline, what);
+        return 1;
+    }
+}
+
 void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, const size_t *recv_bytes) {
     static const char what[] = "comm_alltoallv";
+    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, recv_bytes, what)) return;
     const char *s = send;
     char *r = recv;
     const double deadline = deadline_of(c);
