@@ -699,8 +699,9 @@ int64_t comm_allgatherv_i32(comm *c, const int32_t *mine, int64_t n, int32_t **o
 #define A2A_FIRST_CAP ((size_t)1 << 20)  // slot bytes made by the first all-to-all
 
 // 1: done through shared memory; 0: the caller uses messages.
-static int shm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, const size_t *recv_bytes,
-                         const char *what) {
+// LEARN: RECV_BYTES is filled from the senders' counts (RECV holds RECV_CAP bytes).
+static int shm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, size_t *recv_bytes,
+                         size_t recv_cap, int learn, const char *what) {
     const int P = c->size, me = c->rank;
     if (!c->shm_allowed || !shm_ensure(c, A2A_FIRST_CAP, what)) return 0;
     const size_t head = (size_t)P * sizeof(uint64_t);
@@ -733,6 +734,11 @@ static int shm_alltoallv(comm *c, const void *send, const size_t *send_bytes, vo
             if (!shm_ensure(c, most, what)) return 0;
             continue;
         }
+        if (learn) {
+            size_t in = 0;
+            for (int q = 0; q < P; q++) in += recv_bytes[q] = ((const uint64_t *)shm_slot(c, q))[me];
+            CHECK(in <= recv_cap, "%s: %zu bytes sent to rank %d, room for %zu", what, in, me, recv_cap);
+        }
         char *r = recv;
         for (int q = 0; q < P; q++) {
             const uint64_t *counts = (const uint64_t *)shm_slot(c, q);
@@ -752,7 +758,7 @@ static int shm_alltoallv(comm *c, const void *send, const size_t *send_bytes, vo
 
 void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, const size_t *recv_bytes) {
     static const char what[] = "comm_alltoallv";
-    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, recv_bytes, what)) return;
+    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, (size_t *)recv_bytes, 0, 0, what)) return;
     const char *s = send;
     char *r = recv;
     const double deadline = deadline_of(c);
@@ -769,6 +775,22 @@ void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *r
         r += recv_bytes[q];
     }
     wait_all(c, deadline, what);
+}
+
+void comm_alltoallv_learn(comm *c, const void *send, const size_t *send_bytes, void *recv, size_t recv_cap,
+                          size_t *recv_bytes) {
+    static const char what[] = "comm_alltoallv_learn";
+    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, recv_bytes, recv_cap, 1, what)) return;
+    // messages: the counts first (one per rank), then the bytes
+    const size_t P = (size_t)c->size;
+    size_t *one = xmalloc(P * sizeof *one);
+    for (size_t q = 0; q < P; q++) one[q] = sizeof *one;
+    comm_alltoallv(c, send_bytes, one, recv_bytes, one);
+    free(one);
+    size_t in = 0;
+    for (size_t q = 0; q < P; q++) in += recv_bytes[q];
+    CHECK(in <= recv_cap, "%s: %zu bytes sent to rank %d, room for %zu", what, in, c->rank, recv_cap);
+    comm_alltoallv(c, send, send_bytes, recv, recv_bytes);
 }
 
 static void bcast(comm *c, void *buf, size_t bytes, int root, const char *what) {

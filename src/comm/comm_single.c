@@ -105,6 +105,13 @@ void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *r
     if (send_bytes[0]) memcpy(recv, send, send_bytes[0]);
 }
 
+void comm_alltoallv_learn(comm *c, const void *send, const size_t *send_bytes, void *recv, size_t recv_cap,
+                          size_t *recv_bytes) {
+    CHECK(send_bytes[0] <= recv_cap, "comm_alltoallv_learn: %zu bytes to itself, room for %zu", send_bytes[0], recv_cap);
+    recv_bytes[0] = send_bytes[0];
+    comm_alltoallv(c, send, send_bytes, recv, recv_bytes);
+}
+
 void comm_bcast(comm *c, void *buf, size_t bytes, int root) {
     (void)c, (void)buf, (void)bytes;
     CHECK(root == 0, "comm_bcast from rank %d of 1", root);

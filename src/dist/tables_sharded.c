@@ -9,7 +9,8 @@
 //    gradient goes back to its owner in the layout it came in, and the owner sums the
 //    contributions in rank order (from +0, as the all-reduce of the replicated mode adds
 //    them: the same bits) and applies Adagrad to its rows.
-// Each exchange is a count per rank and one all-to-all (comm_alltoallv), under the comm's deadline.
+// The requests carry their counts (comm_alltoallv_learn); the replies and gradients, whose
+// sizes both sides know, are one comm_alltoallv each, under the comm's deadline.
 #include "dist/tables_impl.h"
 
 #include <stdlib.h>
@@ -35,8 +36,7 @@ typedef struct {
     int64_t *ask_n, *asked_n;  // [P] rows this rank asks of each rank, and each rank of this one
     int32_t *ask, *ask_row;
     int64_t *at;               // [P + 1] where each owner's rows start
-    int32_t *asked;            // the pairs the ranks ask of this one, in rank order
-    size_t asked_cap;
+    int32_t *asked;            // the pairs the ranks ask of this one, in rank order (room: P·cap)
     size_t *send_b, *recv_b, *reply_b, *back_b;  // [P] bytes (fetch reply: owners → askers)
     float *sendbuf, *recvbuf;
     size_t send_cap, recv_cap;
@@ -103,6 +103,7 @@ static void sh_carve(tables *tb) {
     z->ask_n = xcalloc(P, sizeof *z->ask_n), z->asked_n = xcalloc(P, sizeof *z->asked_n);
     z->at = xcalloc(P + 1, sizeof *z->at);
     z->ask = xmalloc(2 * (size_t)z->cap * sizeof *z->ask), z->ask_row = xmalloc((size_t)z->cap * sizeof *z->ask_row);
+    z->asked = xmalloc(2 * P * (size_t)z->cap * sizeof *z->asked);  // (no rank asks more than cap rows)
     z->send_b = xcalloc(P, sizeof(size_t)), z->recv_b = xcalloc(P, sizeof(size_t));
     z->reply_b = xcalloc(P, sizeof(size_t)), z->back_b = xcalloc(P, sizeof(size_t));
     // an owner's union of a step's rows: at most every rank's step table, at most its rows
@@ -126,13 +127,6 @@ static int32_t step_row(shard_state *z, int32_t item, int need) {
     }
     z->need[r] |= (unsigned char)need;
     return r;
-}
-
-// Counts to every rank, then the bytes: comm_alltoallv twice.
-static void trade_counts(tables *tb, const int64_t *mine, int64_t *theirs) {
-    shard_state *z = st_of(tb);
-    for (int q = 0; q < z->P; q++) z->send_b[q] = z->recv_b[q] = sizeof(int64_t);
-    comm_alltoallv(tb->cm, mine, z->send_b, theirs, z->recv_b);
 }
 
 static uint64_t sent_bytes(const shard_state *z, const size_t *b) {
@@ -162,19 +156,15 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
         const int64_t a = at[z->items[k] % P]++;
         z->ask[2 * a] = z->items[k], z->ask[2 * a + 1] = z->need[k], z->ask_row[a] = k;
     }
-    trade_counts(tb, z->ask_n, z->asked_n);
+    for (int q = 0; q < P; q++) z->send_b[q] = (size_t)z->ask_n[q] * 2 * sizeof(int32_t);
+    comm_alltoallv_learn(tb->cm, z->ask, z->send_b, z->asked, 2 * (size_t)P * (size_t)z->cap * sizeof *z->asked,
+                         z->recv_b);
     size_t n_asked = 0;
     for (int q = 0; q < P; q++) {
-        z->send_b[q] = (size_t)z->ask_n[q] * 2 * sizeof(int32_t);
-        z->recv_b[q] = (size_t)z->asked_n[q] * 2 * sizeof(int32_t);
+        CHECK(z->recv_b[q] % (2 * sizeof(int32_t)) == 0, "rank %d asked rank %d for %zu bytes", q, z->me, z->recv_b[q]);
+        z->asked_n[q] = (int64_t)(z->recv_b[q] / (2 * sizeof(int32_t)));
         n_asked += (size_t)z->asked_n[q];
     }
-    if (2 * n_asked > z->asked_cap) {
-        z->asked_cap = 4 * n_asked + 16;
-        free(z->asked);
-        z->asked = xmalloc(z->asked_cap * sizeof *z->asked);
-    }
-    comm_alltoallv(tb->cm, z->ask, z->send_b, z->asked, z->recv_b);
     tb->none.bytes_sparse += sent_bytes(z, z->send_b) + (uint64_t)(P - 1) * sizeof(int64_t);
     // the owner's reply: each asked row's values, in the order asked
     size_t n_send = 0, n_recv = 0;
