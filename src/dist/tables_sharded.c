@@ -43,6 +43,7 @@ typedef struct {
     // the owner's sums of this step's rows, per table (rows: local)
     row_grads sum[N_TABLES];
     float *fused;              // header | dense gradients
+    float *zeros;              // [max(H, E)]: a row the step did not touch adds +0, as put's
 } shard_state;
 
 static shard_state *st_of(const tables *tb) { return tb->mode_state; }
@@ -111,6 +112,7 @@ static void sh_carve(tables *tb) {
     const int w[N_TABLES] = {z->H, 1, z->ew};
     for (int t = 0; t < tb->n_tables; t++) row_grads_init(&z->sum[t], tb->own.n_items, w[t], (int)most);
     z->fused = xmalloc((HDR_N + s->n_dense) * sizeof *z->fused);
+    z->zeros = xcalloc((size_t)(z->H > z->ew ? z->H : z->ew), sizeof *z->zeros);
 }
 
 static void sh_init(tables *tb) {
@@ -177,6 +179,11 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
     size_t a = 0;
     for (int q = 0; q < P; q++) {
         const float *start = w;
+        if (q == z->me) {  // (this rank's own rows go straight from its shard to the step table)
+            a += (size_t)z->asked_n[q];
+            z->reply_b[q] = 0;
+            continue;
+        }
         for (int64_t k = 0; k < z->asked_n[q]; k++, a++) {
             const int32_t item = z->asked[2 * a];
             const int need = z->asked[2 * a + 1];
@@ -191,6 +198,7 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
     }
     for (int q = 0; q < P; q++) z->back_b[q] = 0;
     for (int64_t k = 0; k < z->n_rows; k++) z->back_b[z->items[k] % P] += (size_t)width_of(z, z->need[k]) * sizeof(float);
+    z->back_b[z->me] = 0;
     comm_alltoallv(tb->cm, z->sendbuf, z->reply_b, z->recvbuf, z->back_b);
     tb->none.bytes_sparse += sent_bytes(z, z->reply_b);
     // into the step table (the replies come in the order asked)
@@ -199,6 +207,13 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
     for (int64_t b = 0; b < z->n_rows; b++) {
         const int k = z->ask_row[b], need = z->need[k];
         const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
+        if (z->items[k] % P == z->me) {
+            const size_t row = (size_t)(z->items[k] / P);
+            if (ww) memcpy(p->Wy + (size_t)k * ww, o->Wy + row * ww, (size_t)ww * sizeof *r);
+            if (wb) p->by[k] = o->by[row];
+            if (we) memcpy(p->E + (size_t)k * we, o->E + row * we, (size_t)we * sizeof *r);
+            continue;
+        }
         if (ww) memcpy(p->Wy + (size_t)k * ww, r, (size_t)ww * sizeof *r), r += ww;
         if (wb) p->by[k] = *r++;
         if (we) memcpy(p->E + (size_t)k * we, r, (size_t)we * sizeof *r), r += we;
@@ -224,6 +239,12 @@ static void add_to(row_grads *g, int64_t row, const float *src, int n) {
     for (int i = 0; i < n; i++) d[i] += src[i];
 }
 
+// An own row's gradient in G, or +0s where the step did not touch it (what put sends).
+static const float *own_or_zeros(const shard_state *z, const row_grads *g, int k) {
+    const float *src = grad_row(g, k);
+    return src ? src : z->zeros;
+}
+
 static void sh_sync(tables *tb, float *header, int M) {
     shard_state *z = st_of(tb);
     const double t0 = now_s();
@@ -245,6 +266,7 @@ static void sh_sync(tables *tb, float *header, int M) {
     float *w = z->recvbuf;  // (as large as the rows that came in)
     for (int64_t b = 0; b < z->n_rows; b++) {
         const int k = z->ask_row[b], need = z->need[k];
+        if (z->items[k] % P == z->me) continue;  // (summed from the gradient rows below)
         const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
         if (ww) put(&w, grad_row(mine[TABLE_WY], k), ww);
         if (wb) put(&w, grad_row(mine[TABLE_BY], k), 1);
@@ -255,7 +277,18 @@ static void sh_sync(tables *tb, float *header, int M) {
     // the owner: the ranks' contributions summed in rank order, then Adagrad on its rows
     const float *r = z->sendbuf;
     size_t a = 0;
-    for (int q = 0; q < P; q++)
+    for (int q = 0; q < P; q++) {
+        if (q == z->me) {  // this rank's own rows, in the order it asked for them (its turn in rank order)
+            for (int64_t b = z->at[q] - z->asked_n[q]; b < z->at[q]; b++, a++) {
+                const int k = z->ask_row[b], need = z->need[k];
+                const int64_t row = z->items[k] / P;
+                const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
+                if (ww) add_to(&z->sum[TABLE_WY], row, own_or_zeros(z, mine[TABLE_WY], k), ww);
+                if (wb) add_to(&z->sum[TABLE_BY], row, own_or_zeros(z, mine[TABLE_BY], k), 1);
+                if (we) add_to(&z->sum[TABLE_E], row, own_or_zeros(z, mine[TABLE_E], k), we);
+            }
+            continue;
+        }
         for (int64_t k = 0; k < z->asked_n[q]; k++, a++) {
             const int64_t row = z->asked[2 * a] / P;
             const int need = z->asked[2 * a + 1];
@@ -264,6 +297,7 @@ static void sh_sync(tables *tb, float *header, int M) {
             if (wb) add_to(&z->sum[TABLE_BY], row, r, 1), r += 1;
             if (we) add_to(&z->sum[TABLE_E], row, r, we), r += we;
         }
+    }
     const float lr = tb->c.learning_rate, mu = tb->c.momentum;
     float *params[N_TABLES] = {z->shard.Wy, z->shard.by, z->shard.E};
     for (int t = 0; t < tb->n_tables; t++) {
@@ -336,7 +370,7 @@ static void sh_release(tables *tb) {
     free(z->slot_of), free(z->items), free(z->need), free(z->bx), free(z->by), free(z->bneg);
     free(z->ask_n), free(z->asked_n), free(z->at), free(z->ask), free(z->ask_row), free(z->asked);
     free(z->send_b), free(z->recv_b), free(z->reply_b), free(z->back_b), free(z->sendbuf), free(z->recvbuf);
-    free(z->fused);
+    free(z->fused), free(z->zeros);
     free(z);
     tb->mode_state = NULL;
 }
