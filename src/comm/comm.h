@@ -66,6 +66,12 @@ void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *r
 // memory the counts come with the bytes (one exchange); over messages, a count per rank first.
 void comm_alltoallv_learn(comm *c, const void *send, const size_t *send_bytes, void *recv, size_t recv_cap,
                           size_t *recv_bytes);
+// comm_alltoallv that hands TAKE each rank's part (rank order, BYTES[q] of them) where it
+// lies, valid during the call: through shared memory, read from the sender's slot with no
+// copy into a receive buffer; over messages, from a buffer of the call's own.
+typedef void (*comm_take_fn)(void *arg, int q, const void *bytes, size_t n);
+void comm_alltoallv_take(comm *c, const void *send, const size_t *send_bytes, const size_t *recv_bytes,
+                         comm_take_fn take, void *arg);
 // Every rank passes the same BYTES and ROOT (0 <= root < P); BUF is overwritten with root's.
 void comm_bcast(comm *c, void *buf, size_t bytes, int root);
 void comm_barrier(comm *c);

@@ -700,8 +700,9 @@ int64_t comm_allgatherv_i32(comm *c, const int32_t *mine, int64_t n, int32_t **o
 
 // 1: done through shared memory; 0: the caller uses messages.
 // LEARN: RECV_BYTES is filled from the senders' counts (RECV holds RECV_CAP bytes).
+// TAKE (when not NULL) is handed each rank's part in place instead of copying it to RECV.
 static int shm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, size_t *recv_bytes,
-                         size_t recv_cap, int learn, const char *what) {
+                         size_t recv_cap, int learn, comm_take_fn take, void *arg, const char *what) {
     const int P = c->size, me = c->rank;
     if (!c->shm_allowed || !shm_ensure(c, A2A_FIRST_CAP, what)) return 0;
     const size_t head = (size_t)P * sizeof(uint64_t);
@@ -746,7 +747,8 @@ static int shm_alltoallv(comm *c, const void *send, const size_t *send_bytes, vo
                   counts[me], me, recv_bytes[q]);
             size_t at = head;
             for (int p = 0; p < me; p++) at += counts[p];
-            if (recv_bytes[q]) memcpy(r, shm_slot(c, q) + at, recv_bytes[q]);
+            if (take) take(arg, q, shm_slot(c, q) + at, recv_bytes[q]);
+            else if (recv_bytes[q]) memcpy(r, shm_slot(c, q) + at, recv_bytes[q]);
             r += recv_bytes[q];
             if (q != me) c->bytes_sent += send_bytes[q];  // (what messages would send)
         }
@@ -758,7 +760,7 @@ static int shm_alltoallv(comm *c, const void *send, const size_t *send_bytes, vo
 
 void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, const size_t *recv_bytes) {
     static const char what[] = "comm_alltoallv";
-    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, (size_t *)recv_bytes, 0, 0, what)) return;
+    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, (size_t *)recv_bytes, 0, 0, NULL, NULL, what)) return;
     const char *s = send;
     char *r = recv;
     const double deadline = deadline_of(c);
@@ -780,7 +782,7 @@ void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *r
 void comm_alltoallv_learn(comm *c, const void *send, const size_t *send_bytes, void *recv, size_t recv_cap,
                           size_t *recv_bytes) {
     static const char what[] = "comm_alltoallv_learn";
-    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, recv_bytes, recv_cap, 1, what)) return;
+    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, recv_bytes, recv_cap, 1, NULL, NULL, what)) return;
     // messages: the counts first (one per rank), then the bytes
     const size_t P = (size_t)c->size;
     size_t *one = xmalloc(P * sizeof *one);
@@ -791,6 +793,18 @@ void comm_alltoallv_learn(comm *c, const void *send, const size_t *send_bytes, v
     for (size_t q = 0; q < P; q++) in += recv_bytes[q];
     CHECK(in <= recv_cap, "%s: %zu bytes sent to rank %d, room for %zu", what, in, c->rank, recv_cap);
     comm_alltoallv(c, send, send_bytes, recv, recv_bytes);
+}
+
+void comm_alltoallv_take(comm *c, const void *send, const size_t *send_bytes, const size_t *recv_bytes,
+                         comm_take_fn take, void *arg) {
+    static const char what[] = "comm_alltoallv_take";
+    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, NULL, (size_t *)recv_bytes, 0, 0, take, arg, what)) return;
+    size_t in = 0;
+    for (int q = 0; q < c->size; q++) in += recv_bytes[q];
+    char *buf = xmalloc(in + 1), *r = buf;
+    comm_alltoallv(c, send, send_bytes, buf, recv_bytes);
+    for (int q = 0; q < c->size; q++) take(arg, q, r, recv_bytes[q]), r += recv_bytes[q];
+    free(buf);
 }
 
 static void bcast(comm *c, void *buf, size_t bytes, int root, const char *what) {

@@ -112,6 +112,14 @@ void comm_alltoallv_learn(comm *c, const void *send, const size_t *send_bytes, v
     comm_alltoallv(c, send, send_bytes, recv, recv_bytes);
 }
 
+void comm_alltoallv_take(comm *c, const void *send, const size_t *send_bytes, const size_t *recv_bytes,
+                         comm_take_fn take, void *arg) {
+    (void)c;
+    CHECK(send_bytes[0] == recv_bytes[0], "comm_alltoallv_take: %zu bytes to itself, %zu expected", send_bytes[0],
+          recv_bytes[0]);
+    take(arg, 0, send, send_bytes[0]);
+}
+
 void comm_bcast(comm *c, void *buf, size_t bytes, int root) {
     (void)c, (void)buf, (void)bytes;
     CHECK(root == 0, "comm_bcast from rank %d of 1", root);

@@ -44,6 +44,7 @@ typedef struct {
     row_grads sum[N_TABLES];
     float *fused;              // header | dense gradients
     float *zeros;              // [max(H, E)]: a row the step did not touch adds +0, as put's
+    const row_grads *mine[N_TABLES];  // this step's gradient rows (tables_own_rows)
 } shard_state;
 
 static shard_state *st_of(const tables *tb) { return tb->mode_state; }
@@ -137,6 +138,31 @@ static uint64_t sent_bytes(const shard_state *z, const size_t *b) {
     return n;
 }
 
+// Owner Q's reply (its rows' values in the order asked) into the step table; this rank's
+// own rows straight from its shard.
+static void take_rows(void *arg, int q, const void *bytes, size_t n) {
+    tables *tb = arg;
+    shard_state *z = st_of(tb);
+    const model_tensors *o = &z->shard;
+    model_tensors *p = tb->p;
+    const float *r = bytes;
+    for (int64_t b = z->at[q] - z->ask_n[q]; b < z->at[q]; b++) {
+        const int k = z->ask_row[b], need = z->need[k];
+        const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
+        if (q == z->me) {
+            const size_t row = (size_t)(z->items[k] / z->P);
+            if (ww) memcpy(p->Wy + (size_t)k * ww, o->Wy + row * ww, (size_t)ww * sizeof *r);
+            if (wb) p->by[k] = o->by[row];
+            if (we) memcpy(p->E + (size_t)k * we, o->E + row * we, (size_t)we * sizeof *r);
+            continue;
+        }
+        if (ww) memcpy(p->Wy + (size_t)k * ww, r, (size_t)ww * sizeof *r), r += ww;
+        if (wb) p->by[k] = *r++;
+        if (we) memcpy(p->E + (size_t)k * we, r, (size_t)we * sizeof *r), r += we;
+    }
+    CHECK((size_t)(r - (const float *)bytes) * sizeof *r == n, "rank %d replied %zu bytes to rank %d", q, n, z->me);
+}
+
 static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                      const int32_t **bx, const int32_t **by, const int32_t **bneg) {
     shard_state *z = st_of(tb);
@@ -199,25 +225,8 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
     for (int q = 0; q < P; q++) z->back_b[q] = 0;
     for (int64_t k = 0; k < z->n_rows; k++) z->back_b[z->items[k] % P] += (size_t)width_of(z, z->need[k]) * sizeof(float);
     z->back_b[z->me] = 0;
-    comm_alltoallv(tb->cm, z->sendbuf, z->reply_b, z->recvbuf, z->back_b);
+    comm_alltoallv_take(tb->cm, z->sendbuf, z->reply_b, z->back_b, take_rows, tb);
     tb->none.bytes_sparse += sent_bytes(z, z->reply_b);
-    // into the step table (the replies come in the order asked)
-    const float *r = z->recvbuf;
-    model_tensors *p = tb->p;
-    for (int64_t b = 0; b < z->n_rows; b++) {
-        const int k = z->ask_row[b], need = z->need[k];
-        const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
-        if (z->items[k] % P == z->me) {
-            const size_t row = (size_t)(z->items[k] / P);
-            if (ww) memcpy(p->Wy + (size_t)k * ww, o->Wy + row * ww, (size_t)ww * sizeof *r);
-            if (wb) p->by[k] = o->by[row];
-            if (we) memcpy(p->E + (size_t)k * we, o->E + row * we, (size_t)we * sizeof *r);
-            continue;
-        }
-        if (ww) memcpy(p->Wy + (size_t)k * ww, r, (size_t)ww * sizeof *r), r += ww;
-        if (wb) p->by[k] = *r++;
-        if (we) memcpy(p->E + (size_t)k * we, r, (size_t)we * sizeof *r), r += we;
-    }
     tb->none.seconds += now_s() - t0;
 }
 
@@ -245,6 +254,38 @@ static const float *own_or_zeros(const shard_state *z, const row_grads *g, int k
     return src ? src : z->zeros;
 }
 
+// Rank Q's gradients of this owner's rows (in the order Q asked) added to the sums; this
+// rank's own from its gradient rows. Called in rank order: the sums' order.
+static void take_grads(void *arg, int q, const void *bytes, size_t n) {
+    tables *tb = arg;
+    shard_state *z = st_of(tb);
+    const int P = z->P;
+    if (q == z->me) {
+        for (int64_t b = z->at[q] - z->ask_n[q]; b < z->at[q]; b++) {
+            const int k = z->ask_row[b], need = z->need[k];
+            const int64_t row = z->items[k] / P;
+            const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
+            if (ww) add_to(&z->sum[TABLE_WY], row, own_or_zeros(z, z->mine[TABLE_WY], k), ww);
+            if (wb) add_to(&z->sum[TABLE_BY], row, own_or_zeros(z, z->mine[TABLE_BY], k), 1);
+            if (we) add_to(&z->sum[TABLE_E], row, own_or_zeros(z, z->mine[TABLE_E], k), we);
+        }
+        return;
+    }
+    size_t a = 0;
+    for (int p = 0; p < q; p++) a += (size_t)z->asked_n[p];
+    const float *r = bytes;
+    for (int64_t k = 0; k < z->asked_n[q]; k++, a++) {
+        const int64_t row = z->asked[2 * a] / P;
+        const int need = z->asked[2 * a + 1];
+        const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
+        if (ww) add_to(&z->sum[TABLE_WY], row, r, ww), r += ww;
+        if (wb) add_to(&z->sum[TABLE_BY], row, r, 1), r += 1;
+        if (we) add_to(&z->sum[TABLE_E], row, r, we), r += we;
+    }
+    CHECK((size_t)(r - (const float *)bytes) * sizeof *r == n, "rank %d sent %zu gradient bytes to rank %d", q, n,
+          z->me);
+}
+
 static void sh_sync(tables *tb, float *header, int M) {
     shard_state *z = st_of(tb);
     const double t0 = now_s();
@@ -261,43 +302,18 @@ static void sh_sync(tables *tb, float *header, int M) {
     memcpy(dense, z->fused + HDR_N, D * sizeof *dense);
     if (P > 1) tb->none.bytes_dense += (uint64_t)(2.0 * (P - 1) / P * (double)(HDR_N + D) * sizeof(float));
     // every fetched row's gradient back to its owner, in the layout and order it came in
-    const row_grads *mine[N_TABLES];
-    tables_own_rows(tb, mine);
+    tables_own_rows(tb, z->mine);
     float *w = z->recvbuf;  // (as large as the rows that came in)
     for (int64_t b = 0; b < z->n_rows; b++) {
         const int k = z->ask_row[b], need = z->need[k];
         if (z->items[k] % P == z->me) continue;  // (summed from the gradient rows below)
         const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
-        if (ww) put(&w, grad_row(mine[TABLE_WY], k), ww);
-        if (wb) put(&w, grad_row(mine[TABLE_BY], k), 1);
-        if (we) put(&w, grad_row(mine[TABLE_E], k), we);
+        if (ww) put(&w, grad_row(z->mine[TABLE_WY], k), ww);
+        if (wb) put(&w, grad_row(z->mine[TABLE_BY], k), 1);
+        if (we) put(&w, grad_row(z->mine[TABLE_E], k), we);
     }
-    comm_alltoallv(tb->cm, z->recvbuf, z->back_b, z->sendbuf, z->reply_b);
+    comm_alltoallv_take(tb->cm, z->recvbuf, z->back_b, z->reply_b, take_grads, tb);
     tb->none.bytes_sparse += sent_bytes(z, z->back_b);
-    // the owner: the ranks' contributions summed in rank order, then Adagrad on its rows
-    const float *r = z->sendbuf;
-    size_t a = 0;
-    for (int q = 0; q < P; q++) {
-        if (q == z->me) {  // this rank's own rows, in the order it asked for them (its turn in rank order)
-            for (int64_t b = z->at[q] - z->asked_n[q]; b < z->at[q]; b++, a++) {
-                const int k = z->ask_row[b], need = z->need[k];
-                const int64_t row = z->items[k] / P;
-                const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
-                if (ww) add_to(&z->sum[TABLE_WY], row, own_or_zeros(z, mine[TABLE_WY], k), ww);
-                if (wb) add_to(&z->sum[TABLE_BY], row, own_or_zeros(z, mine[TABLE_BY], k), 1);
-                if (we) add_to(&z->sum[TABLE_E], row, own_or_zeros(z, mine[TABLE_E], k), we);
-            }
-            continue;
-        }
-        for (int64_t k = 0; k < z->asked_n[q]; k++, a++) {
-            const int64_t row = z->asked[2 * a] / P;
-            const int need = z->asked[2 * a + 1];
-            const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
-            if (ww) add_to(&z->sum[TABLE_WY], row, r, ww), r += ww;
-            if (wb) add_to(&z->sum[TABLE_BY], row, r, 1), r += 1;
-            if (we) add_to(&z->sum[TABLE_E], row, r, we), r += we;
-        }
-    }
     const float lr = tb->c.learning_rate, mu = tb->c.momentum;
     float *params[N_TABLES] = {z->shard.Wy, z->shard.by, z->shard.E};
     for (int t = 0; t < tb->n_tables; t++) {
