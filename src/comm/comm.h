@@ -58,8 +58,20 @@ int64_t comm_allgatherv_i32(comm *c, const int32_t *mine, int64_t n, int32_t **o
 // Personalised all-to-all (sharded item tables: rows fetched from their owners, gradients
 // sent back): SEND holds, in rank order, SEND_BYTES[q] bytes for each rank q; RECV gets, in
 // rank order, RECV_BYTES[q] bytes from each rank q, which the caller knows (a first call
-// with one count per rank tells them). Point-to-point messages under the same deadline.
+// with one count per rank tells them, or comm_alltoallv_learn). Point-to-point messages
+// under the same deadline, or, every rank on this machine, the shared-memory segment.
 void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, const size_t *recv_bytes);
+// comm_alltoallv where the receiver does not know the sizes: RECV_BYTES[q] is set to what
+// rank q sends this one, and RECV has room for RECV_CAP bytes (more fails). Through shared
+// memory the counts come with the bytes (one exchange); over messages, a count per rank first.
+void comm_alltoallv_learn(comm *c, const void *send, const size_t *send_bytes, void *recv, size_t recv_cap,
+                          size_t *recv_bytes);
+// comm_alltoallv that hands TAKE each rank's part (rank order, BYTES[q] of them) where it
+// lies, valid during the call: through shared memory, read from the sender's slot with no
+// copy into a receive buffer; over messages, from a buffer of the call's own.
+typedef void (*comm_take_fn)(void *arg, int q, const void *bytes, size_t n);
+void comm_alltoallv_take(comm *c, const void *send, const size_t *send_bytes, const size_t *recv_bytes,
+                         comm_take_fn take, void *arg);
 // Every rank passes the same BYTES and ROOT (0 <= root < P); BUF is overwritten with root's.
 void comm_bcast(comm *c, void *buf, size_t bytes, int root);
 void comm_barrier(comm *c);

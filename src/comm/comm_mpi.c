@@ -464,7 +464,8 @@ typedef struct {
     _Atomic uint64_t arrive, done;  // the last call this rank has reached / finished summing
     uint64_t sig;                   // what that call is (op, element size, count): checked
     _Atomic uint64_t pass;          // the last comm_node_barrier this rank has reached
-    char pad[SHM_LINE - 4 * sizeof(uint64_t)];
+    uint64_t need;                  // comm_alltoallv: the slot bytes this rank's call needs
+    char pad[SHM_LINE - 5 * sizeof(uint64_t)];
 } shm_flags;
 
 static shm_bell *shm_bell_of(comm *c) { return (shm_bell *)c->shm.base; }  // (the first line)
@@ -689,8 +690,77 @@ int64_t comm_allgatherv_i32(comm *c, const int32_t *mine, int64_t n, int32_t **o
     return total;
 }
 
+// ---- all-to-all through shared memory --------------------------------------------------
+// Rank r writes its P byte counts and its send buffer into slot r and raises "arrive"; once
+// every rank has arrived, each copies its part of every slot out and raises "done" (the same
+// flags, generations and rules as shm_reduce). A rank whose call does not fit the slots
+// writes nothing but its need; then every rank sees that, grows the segment to the largest
+// need (collective) and starts again, so the usual call costs two waits and no message.
+#define A2A_FIRST_CAP ((size_t)1 << 20)  // slot bytes made by the first all-to-all
+
+// 1: done through shared memory; 0: the caller uses messages.
+// LEARN: RECV_BYTES is filled from the senders' counts (RECV holds RECV_CAP bytes).
+// TAKE (when not NULL) is handed each rank's part in place instead of copying it to RECV.
+static int shm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, size_t *recv_bytes,
+                         size_t recv_cap, int learn, comm_take_fn take, void *arg, const char *what) {
+    const int P = c->size, me = c->rank;
+    if (!c->shm_allowed || !shm_ensure(c, A2A_FIRST_CAP, what)) return 0;
+    const size_t head = (size_t)P * sizeof(uint64_t);
+    size_t total = 0;
+    for (int q = 0; q < P; q++) total += send_bytes[q];
+    const double deadline = deadline_of(c);
+    for (;;) {
+        const uint64_t gen = ++c->shm_gen;
+        shm_flags *mine = shm_flag(c, me);
+        mine->sig = (uint64_t)N_OPS;  // (not an all-reduce's: a mix-up is named at once)
+        mine->need = head + total;
+        if (mine->need <= c->shm_cap) {
+            uint64_t *counts = (uint64_t *)shm_slot(c, me);
+            for (int q = 0; q < P; q++) counts[q] = send_bytes[q];
+            if (total) memcpy(shm_slot(c, me) + head, send, total);
+        }
+        shm_raise(c, &mine->arrive, gen);
+        shm_wait(c, FLAG_ARRIVE, gen, deadline, what);
+        size_t most = 0;
+        for (int q = 0; q < P; q++) {
+            const shm_flags *f = shm_flag(c, q);
+            if (f->sig != (uint64_t)N_OPS) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "%s: rank %d called another collective than rank %d", what, q, me);
+                comm_abort(c, 1, msg);
+            }
+            if (f->need > most) most = f->need;
+        }
+        if (most > c->shm_cap) {  // (every rank sees the same needs: all grow, or none)
+            if (!shm_ensure(c, most, what)) return 0;
+            continue;
+        }
+        if (learn) {
+            size_t in = 0;
+            for (int q = 0; q < P; q++) in += recv_bytes[q] = ((const uint64_t *)shm_slot(c, q))[me];
+            CHECK(in <= recv_cap, "%s: %zu bytes sent to rank %d, room for %zu", what, in, me, recv_cap);
+        }
+        char *r = recv;
+        for (int q = 0; q < P; q++) {
+            const uint64_t *counts = (const uint64_t *)shm_slot(c, q);
+            CHECK(counts[me] == recv_bytes[q], "%s: rank %d sends %" PRIu64 " bytes to rank %d, %zu expected", what, q,
+                  counts[me], me, recv_bytes[q]);
+            size_t at = head;
+            for (int p = 0; p < me; p++) at += counts[p];
+            if (take) take(arg, q, shm_slot(c, q) + at, recv_bytes[q]);
+            else if (recv_bytes[q]) memcpy(r, shm_slot(c, q) + at, recv_bytes[q]);
+            r += recv_bytes[q];
+            if (q != me) c->bytes_sent += send_bytes[q];  // (what messages would send)
+        }
+        shm_raise(c, &mine->done, gen);
+        shm_wait(c, FLAG_DONE, gen, deadline, what);
+        return 1;
+    }
+}
+
 void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, const size_t *recv_bytes) {
     static const char what[] = "comm_alltoallv";
+    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, (size_t *)recv_bytes, 0, 0, NULL, NULL, what)) return;
     const char *s = send;
     char *r = recv;
     const double deadline = deadline_of(c);
@@ -707,6 +777,34 @@ void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *r
         r += recv_bytes[q];
     }
     wait_all(c, deadline, what);
+}
+
+void comm_alltoallv_learn(comm *c, const void *send, const size_t *send_bytes, void *recv, size_t recv_cap,
+                          size_t *recv_bytes) {
+    static const char what[] = "comm_alltoallv_learn";
+    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, recv_bytes, recv_cap, 1, NULL, NULL, what)) return;
+    // messages: the counts first (one per rank), then the bytes
+    const size_t P = (size_t)c->size;
+    size_t *one = xmalloc(P * sizeof *one);
+    for (size_t q = 0; q < P; q++) one[q] = sizeof *one;
+    comm_alltoallv(c, send_bytes, one, recv_bytes, one);
+    free(one);
+    size_t in = 0;
+    for (size_t q = 0; q < P; q++) in += recv_bytes[q];
+    CHECK(in <= recv_cap, "%s: %zu bytes sent to rank %d, room for %zu", what, in, c->rank, recv_cap);
+    comm_alltoallv(c, send, send_bytes, recv, recv_bytes);
+}
+
+void comm_alltoallv_take(comm *c, const void *send, const size_t *send_bytes, const size_t *recv_bytes,
+                         comm_take_fn take, void *arg) {
+    static const char what[] = "comm_alltoallv_take";
+    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, NULL, (size_t *)recv_bytes, 0, 0, take, arg, what)) return;
+    size_t in = 0;
+    for (int q = 0; q < c->size; q++) in += recv_bytes[q];
+    char *buf = xmalloc(in + 1), *r = buf;
+    comm_alltoallv(c, send, send_bytes, buf, recv_bytes);
+    for (int q = 0; q < c->size; q++) take(arg, q, r, recv_bytes[q]), r += recv_bytes[q];
+    free(buf);
 }
 
 static void bcast(comm *c, void *buf, size_t bytes, int root, const char *what) {

@@ -105,6 +105,21 @@ void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *r
     if (send_bytes[0]) memcpy(recv, send, send_bytes[0]);
 }
 
+void comm_alltoallv_learn(comm *c, const void *send, const size_t *send_bytes, void *recv, size_t recv_cap,
+                          size_t *recv_bytes) {
+    CHECK(send_bytes[0] <= recv_cap, "comm_alltoallv_learn: %zu bytes to itself, room for %zu", send_bytes[0], recv_cap);
+    recv_bytes[0] = send_bytes[0];
+    comm_alltoallv(c, send, send_bytes, recv, recv_bytes);
+}
+
+void comm_alltoallv_take(comm *c, const void *send, const size_t *send_bytes, const size_t *recv_bytes,
+                         comm_take_fn take, void *arg) {
+    (void)c;
+    CHECK(send_bytes[0] == recv_bytes[0], "comm_alltoallv_take: %zu bytes to itself, %zu expected", send_bytes[0],
+          recv_bytes[0]);
+    take(arg, 0, send, send_bytes[0]);
+}
+
 void comm_bcast(comm *c, void *buf, size_t bytes, int root) {
     (void)c, (void)buf, (void)bytes;
     CHECK(root == 0, "comm_bcast from rank %d of 1", root);

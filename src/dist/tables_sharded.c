@@ -9,7 +9,8 @@
 //    gradient goes back to its owner in the layout it came in, and the owner sums the
 //    contributions in rank order (from +0, as the all-reduce of the replicated mode adds
 //    them: the same bits) and applies Adagrad to its rows.
-// Each exchange is a count per rank and one all-to-all (comm_alltoallv), under the comm's deadline.
+// The requests carry their counts (comm_alltoallv_learn); the replies and gradients, whose
+// sizes both sides know, are one comm_alltoallv each, under the comm's deadline.
 #include "dist/tables_impl.h"
 
 #include <stdlib.h>
@@ -35,14 +36,15 @@ typedef struct {
     int64_t *ask_n, *asked_n;  // [P] rows this rank asks of each rank, and each rank of this one
     int32_t *ask, *ask_row;
     int64_t *at;               // [P + 1] where each owner's rows start
-    int32_t *asked;            // the pairs the ranks ask of this one, in rank order
-    size_t asked_cap;
+    int32_t *asked;            // the pairs the ranks ask of this one, in rank order (room: P·cap)
     size_t *send_b, *recv_b, *reply_b, *back_b;  // [P] bytes (fetch reply: owners → askers)
     float *sendbuf, *recvbuf;
     size_t send_cap, recv_cap;
     // the owner's sums of this step's rows, per table (rows: local)
     row_grads sum[N_TABLES];
     float *fused;              // header | dense gradients
+    float *zeros;              // [max(H, E)]: a row the step did not touch adds +0, as put's
+    const row_grads *mine[N_TABLES];  // this step's gradient rows (tables_own_rows)
 } shard_state;
 
 static shard_state *st_of(const tables *tb) { return tb->mode_state; }
@@ -103,6 +105,7 @@ static void sh_carve(tables *tb) {
     z->ask_n = xcalloc(P, sizeof *z->ask_n), z->asked_n = xcalloc(P, sizeof *z->asked_n);
     z->at = xcalloc(P + 1, sizeof *z->at);
     z->ask = xmalloc(2 * (size_t)z->cap * sizeof *z->ask), z->ask_row = xmalloc((size_t)z->cap * sizeof *z->ask_row);
+    z->asked = xmalloc(2 * P * (size_t)z->cap * sizeof *z->asked);  // (no rank asks more than cap rows)
     z->send_b = xcalloc(P, sizeof(size_t)), z->recv_b = xcalloc(P, sizeof(size_t));
     z->reply_b = xcalloc(P, sizeof(size_t)), z->back_b = xcalloc(P, sizeof(size_t));
     // an owner's union of a step's rows: at most every rank's step table, at most its rows
@@ -110,6 +113,7 @@ static void sh_carve(tables *tb) {
     const int w[N_TABLES] = {z->H, 1, z->ew};
     for (int t = 0; t < tb->n_tables; t++) row_grads_init(&z->sum[t], tb->own.n_items, w[t], (int)most);
     z->fused = xmalloc((HDR_N + s->n_dense) * sizeof *z->fused);
+    z->zeros = xcalloc((size_t)(z->H > z->ew ? z->H : z->ew), sizeof *z->zeros);
 }
 
 static void sh_init(tables *tb) {
@@ -128,17 +132,35 @@ static int32_t step_row(shard_state *z, int32_t item, int need) {
     return r;
 }
 
-// Counts to every rank, then the bytes: comm_alltoallv twice.
-static void trade_counts(tables *tb, const int64_t *mine, int64_t *theirs) {
-    shard_state *z = st_of(tb);
-    for (int q = 0; q < z->P; q++) z->send_b[q] = z->recv_b[q] = sizeof(int64_t);
-    comm_alltoallv(tb->cm, mine, z->send_b, theirs, z->recv_b);
-}
-
 static uint64_t sent_bytes(const shard_state *z, const size_t *b) {
     uint64_t n = 0;
     for (int q = 0; q < z->P; q++) n += q == z->me ? 0 : b[q];
     return n;
+}
+
+// Owner Q's reply (its rows' values in the order asked) into the step table; this rank's
+// own rows straight from its shard.
+static void take_rows(void *arg, int q, const void *bytes, size_t n) {
+    tables *tb = arg;
+    shard_state *z = st_of(tb);
+    const model_tensors *o = &z->shard;
+    model_tensors *p = tb->p;
+    const float *r = bytes;
+    for (int64_t b = z->at[q] - z->ask_n[q]; b < z->at[q]; b++) {
+        const int k = z->ask_row[b], need = z->need[k];
+        const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
+        if (q == z->me) {
+            const size_t row = (size_t)(z->items[k] / z->P);
+            if (ww) memcpy(p->Wy + (size_t)k * ww, o->Wy + row * ww, (size_t)ww * sizeof *r);
+            if (wb) p->by[k] = o->by[row];
+            if (we) memcpy(p->E + (size_t)k * we, o->E + row * we, (size_t)we * sizeof *r);
+            continue;
+        }
+        if (ww) memcpy(p->Wy + (size_t)k * ww, r, (size_t)ww * sizeof *r), r += ww;
+        if (wb) p->by[k] = *r++;
+        if (we) memcpy(p->E + (size_t)k * we, r, (size_t)we * sizeof *r), r += we;
+    }
+    CHECK((size_t)(r - (const float *)bytes) * sizeof *r == n, "rank %d replied %zu bytes to rank %d", q, n, z->me);
 }
 
 static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
@@ -162,19 +184,15 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
         const int64_t a = at[z->items[k] % P]++;
         z->ask[2 * a] = z->items[k], z->ask[2 * a + 1] = z->need[k], z->ask_row[a] = k;
     }
-    trade_counts(tb, z->ask_n, z->asked_n);
+    for (int q = 0; q < P; q++) z->send_b[q] = (size_t)z->ask_n[q] * 2 * sizeof(int32_t);
+    comm_alltoallv_learn(tb->cm, z->ask, z->send_b, z->asked, 2 * (size_t)P * (size_t)z->cap * sizeof *z->asked,
+                         z->recv_b);
     size_t n_asked = 0;
     for (int q = 0; q < P; q++) {
-        z->send_b[q] = (size_t)z->ask_n[q] * 2 * sizeof(int32_t);
-        z->recv_b[q] = (size_t)z->asked_n[q] * 2 * sizeof(int32_t);
+        CHECK(z->recv_b[q] % (2 * sizeof(int32_t)) == 0, "rank %d asked rank %d for %zu bytes", q, z->me, z->recv_b[q]);
+        z->asked_n[q] = (int64_t)(z->recv_b[q] / (2 * sizeof(int32_t)));
         n_asked += (size_t)z->asked_n[q];
     }
-    if (2 * n_asked > z->asked_cap) {
-        z->asked_cap = 4 * n_asked + 16;
-        free(z->asked);
-        z->asked = xmalloc(z->asked_cap * sizeof *z->asked);
-    }
-    comm_alltoallv(tb->cm, z->ask, z->send_b, z->asked, z->recv_b);
     tb->none.bytes_sparse += sent_bytes(z, z->send_b) + (uint64_t)(P - 1) * sizeof(int64_t);
     // the owner's reply: each asked row's values, in the order asked
     size_t n_send = 0, n_recv = 0;
@@ -187,6 +205,11 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
     size_t a = 0;
     for (int q = 0; q < P; q++) {
         const float *start = w;
+        if (q == z->me) {  // (this rank's own rows go straight from its shard to the step table)
+            a += (size_t)z->asked_n[q];
+            z->reply_b[q] = 0;
+            continue;
+        }
         for (int64_t k = 0; k < z->asked_n[q]; k++, a++) {
             const int32_t item = z->asked[2 * a];
             const int need = z->asked[2 * a + 1];
@@ -201,18 +224,9 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
     }
     for (int q = 0; q < P; q++) z->back_b[q] = 0;
     for (int64_t k = 0; k < z->n_rows; k++) z->back_b[z->items[k] % P] += (size_t)width_of(z, z->need[k]) * sizeof(float);
-    comm_alltoallv(tb->cm, z->sendbuf, z->reply_b, z->recvbuf, z->back_b);
+    z->back_b[z->me] = 0;
+    comm_alltoallv_take(tb->cm, z->sendbuf, z->reply_b, z->back_b, take_rows, tb);
     tb->none.bytes_sparse += sent_bytes(z, z->reply_b);
-    // into the step table (the replies come in the order asked)
-    const float *r = z->recvbuf;
-    model_tensors *p = tb->p;
-    for (int64_t b = 0; b < z->n_rows; b++) {
-        const int k = z->ask_row[b], need = z->need[k];
-        const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
-        if (ww) memcpy(p->Wy + (size_t)k * ww, r, (size_t)ww * sizeof *r), r += ww;
-        if (wb) p->by[k] = *r++;
-        if (we) memcpy(p->E + (size_t)k * we, r, (size_t)we * sizeof *r), r += we;
-    }
     tb->none.seconds += now_s() - t0;
 }
 
@@ -234,6 +248,44 @@ static void add_to(row_grads *g, int64_t row, const float *src, int n) {
     for (int i = 0; i < n; i++) d[i] += src[i];
 }
 
+// An own row's gradient in G, or +0s where the step did not touch it (what put sends).
+static const float *own_or_zeros(const shard_state *z, const row_grads *g, int k) {
+    const float *src = grad_row(g, k);
+    return src ? src : z->zeros;
+}
+
+// Rank Q's gradients of this owner's rows (in the order Q asked) added to the sums; this
+// rank's own from its gradient rows. Called in rank order: the sums' order.
+static void take_grads(void *arg, int q, const void *bytes, size_t n) {
+    tables *tb = arg;
+    shard_state *z = st_of(tb);
+    const int P = z->P;
+    if (q == z->me) {
+        for (int64_t b = z->at[q] - z->ask_n[q]; b < z->at[q]; b++) {
+            const int k = z->ask_row[b], need = z->need[k];
+            const int64_t row = z->items[k] / P;
+            const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
+            if (ww) add_to(&z->sum[TABLE_WY], row, own_or_zeros(z, z->mine[TABLE_WY], k), ww);
+            if (wb) add_to(&z->sum[TABLE_BY], row, own_or_zeros(z, z->mine[TABLE_BY], k), 1);
+            if (we) add_to(&z->sum[TABLE_E], row, own_or_zeros(z, z->mine[TABLE_E], k), we);
+        }
+        return;
+    }
+    size_t a = 0;
+    for (int p = 0; p < q; p++) a += (size_t)z->asked_n[p];
+    const float *r = bytes;
+    for (int64_t k = 0; k < z->asked_n[q]; k++, a++) {
+        const int64_t row = z->asked[2 * a] / P;
+        const int need = z->asked[2 * a + 1];
+        const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
+        if (ww) add_to(&z->sum[TABLE_WY], row, r, ww), r += ww;
+        if (wb) add_to(&z->sum[TABLE_BY], row, r, 1), r += 1;
+        if (we) add_to(&z->sum[TABLE_E], row, r, we), r += we;
+    }
+    CHECK((size_t)(r - (const float *)bytes) * sizeof *r == n, "rank %d sent %zu gradient bytes to rank %d", q, n,
+          z->me);
+}
+
 static void sh_sync(tables *tb, float *header, int M) {
     shard_state *z = st_of(tb);
     const double t0 = now_s();
@@ -250,30 +302,18 @@ static void sh_sync(tables *tb, float *header, int M) {
     memcpy(dense, z->fused + HDR_N, D * sizeof *dense);
     if (P > 1) tb->none.bytes_dense += (uint64_t)(2.0 * (P - 1) / P * (double)(HDR_N + D) * sizeof(float));
     // every fetched row's gradient back to its owner, in the layout and order it came in
-    const row_grads *mine[N_TABLES];
-    tables_own_rows(tb, mine);
+    tables_own_rows(tb, z->mine);
     float *w = z->recvbuf;  // (as large as the rows that came in)
     for (int64_t b = 0; b < z->n_rows; b++) {
         const int k = z->ask_row[b], need = z->need[k];
+        if (z->items[k] % P == z->me) continue;  // (summed from the gradient rows below)
         const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
-        if (ww) put(&w, grad_row(mine[TABLE_WY], k), ww);
-        if (wb) put(&w, grad_row(mine[TABLE_BY], k), 1);
-        if (we) put(&w, grad_row(mine[TABLE_E], k), we);
+        if (ww) put(&w, grad_row(z->mine[TABLE_WY], k), ww);
+        if (wb) put(&w, grad_row(z->mine[TABLE_BY], k), 1);
+        if (we) put(&w, grad_row(z->mine[TABLE_E], k), we);
     }
-    comm_alltoallv(tb->cm, z->recvbuf, z->back_b, z->sendbuf, z->reply_b);
+    comm_alltoallv_take(tb->cm, z->recvbuf, z->back_b, z->reply_b, take_grads, tb);
     tb->none.bytes_sparse += sent_bytes(z, z->back_b);
-    // the owner: the ranks' contributions summed in rank order, then Adagrad on its rows
-    const float *r = z->sendbuf;
-    size_t a = 0;
-    for (int q = 0; q < P; q++)
-        for (int64_t k = 0; k < z->asked_n[q]; k++, a++) {
-            const int64_t row = z->asked[2 * a] / P;
-            const int need = z->asked[2 * a + 1];
-            const int ww = w_wy(z, need), wb = w_by(need), we = w_e(z, need);
-            if (ww) add_to(&z->sum[TABLE_WY], row, r, ww), r += ww;
-            if (wb) add_to(&z->sum[TABLE_BY], row, r, 1), r += 1;
-            if (we) add_to(&z->sum[TABLE_E], row, r, we), r += we;
-        }
     const float lr = tb->c.learning_rate, mu = tb->c.momentum;
     float *params[N_TABLES] = {z->shard.Wy, z->shard.by, z->shard.E};
     for (int t = 0; t < tb->n_tables; t++) {
@@ -346,7 +386,7 @@ static void sh_release(tables *tb) {
     free(z->slot_of), free(z->items), free(z->need), free(z->bx), free(z->by), free(z->bneg);
     free(z->ask_n), free(z->asked_n), free(z->at), free(z->ask), free(z->ask_row), free(z->asked);
     free(z->send_b), free(z->recv_b), free(z->reply_b), free(z->back_b), free(z->sendbuf), free(z->recvbuf);
-    free(z->fused);
+    free(z->fused), free(z->zeros);
     free(z);
     tb->mode_state = NULL;
 }
