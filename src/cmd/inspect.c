@@ -65,7 +65,7 @@ int cmd_inspect(int argc, char **argv, comm *cm) {
     model_shape s;
     model_tensors p;
     char *fp;
-    model_load(path, &s, &p, &c, &fp);
+    model_load(path, &s, &p, &c, &fp, NULL);
     char *json = config_to_json(&c);
     printf("%s\n  config %s\n  dataset fingerprint %s, %lld items\n", path, json, fp, (long long)s.n_items);
     printf("  tensors: dense %zu (GRU weights and biases), Wy %lld x %d, by %lld", s.n_dense, (long long)s.n_items,

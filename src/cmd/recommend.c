@@ -82,8 +82,7 @@ void rec_open(recommender *r, const char *model, const char *data_dir, int max_r
     char path[4096];
     model_resolve_path(model, path, sizeof path);
     char *fp;
-    model_load(path, &r->s, &r->p, &r->c, &fp);
-    r->ids = model_load_item_ids(path, r->s.n_items);
+    model_load(path, &r->s, &r->p, &r->c, &fp, &r->ids);
     if (data_dir) {
         dataset_meta m;
         dataset_open(data_dir, &m);
@@ -97,7 +96,11 @@ void rec_open(recommender *r, const char *model, const char *data_dir, int max_r
     }
     free(fp);
     idmap_build(&r->map, r->ids, r->s.n_items);
-    r->max_rows = max_rows < 1 ? 1 : max_rows;
+    if (max_rows < 1) {  // as many sessions as keep a batch's scores within 512 MiB
+        const int64_t fit = ((int64_t)1 << 27) / (r->s.n_items > 0 ? r->s.n_items : 1);
+        max_rows = fit < 1 ? 1 : fit > 256 ? 256 : (int)fit;
+    }
+    r->max_rows = max_rows;
     r->b = backend_create(&r->c, &r->s, &r->p, r->max_rows, 0, 0, NULL);
     const size_t N = (size_t)r->s.n_items;
     r->cand = xmalloc(rec_topk_scratch_bytes((int64_t)N));
@@ -643,19 +646,12 @@ int cmd_recommend(int argc, char **argv, comm *cm) {
     sgemm_set_threads(threads);
 
     double t0 = now_s();
-    char path[4096];
-    model_resolve_path(model, path, sizeof path);
-    hid_t mf = h5_open_read(path);
-    const int64_t N = h5_get_attr_i64(mf, "n_items", path);
-    H5Fclose(mf);
-    if (k > N) k = (int)N;
     if (session) batch = 1;
-    else if (batch == 0) {  // the scores of a batch: at most 512 MiB
-        int64_t fit = ((int64_t)1 << 27) / (N > 0 ? N : 1);
-        batch = fit < 1 ? 1 : fit > 256 ? 256 : (int)fit;
-    }
     recommender r;
-    rec_open(&r, path, data, batch);
+    rec_open(&r, model, data, batch);  // (batch 0: chosen from the item count)
+    batch = r.max_rows;
+    const int64_t N = r.s.n_items;
+    if (k > N) k = (int)N;
     r.full_scoring = full;
     double t_load = now_s() - t0;
     if (verbose)

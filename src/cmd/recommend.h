@@ -40,6 +40,7 @@ typedef struct {
 // Loads MODEL (a model file or a run directory) with the item ids it holds. DATA_DIR
 // (NULL: none) must be the model's dataset (fingerprint and item count, else an input
 // error, exit 2); a model written before models held their ids needs it for the ids.
+// MAX_ROWS: sessions scored at once; 0 or less: as many as keep their scores within 512 MiB.
 void rec_open(recommender *r, const char *model, const char *data_dir, int max_rows);
 void rec_close(recommender *r);
 // Dense id of the item id S[0..n), or -1.

@@ -93,8 +93,7 @@ void eval_options_parse(eval_options *o, const char *split, const char *cutoffs,
 // A model of another dataset: the split's items are matched to the model's by original id.
 static void evaluate_other_dataset(const train_config *c, const model_shape *s, model_tensors *p, const dataset_meta *m,
                                    int split, tie_mode ties, metrics *met, comm *cm, const char *path, const char *fp,
-                                   int json, const char *label) {
-    char **theirs = model_load_item_ids(path, s->n_items);
+                                   char **theirs, int json, const char *label) {
     if (!theirs)
         input_fail(path, 0, "this model was trained on another dataset (fingerprint %s, %lld items; %s has %s, %lld items) "
                             "and holds no item ids to match them by",
@@ -126,7 +125,7 @@ static void evaluate_other_dataset(const train_config *c, const model_shape *s, 
     }
     free(to);
     dataset_free_item_ids(m, ours);
-    free(theirs);
+
 }
 
 static const char *const eval_usage =
@@ -181,7 +180,8 @@ int cmd_eval(int argc, char **argv, comm *cm) {
     model_shape s;
     model_tensors p;
     char *fp;
-    model_load(path, &s, &p, &c, &fp);
+    char **ids;  // (only a model of another dataset needs them)
+    model_load(path, &s, &p, &c, &fp, &ids);
     c.eval_batch = batch;
     metrics met;
     metrics_init(&met, eo.cutoffs, eo.n_cutoffs);
@@ -189,9 +189,10 @@ int cmd_eval(int argc, char **argv, comm *cm) {
         evaluate(&c, &s, &p, &m, split, eo.ties, &met, cm, NULL);
         if (comm_rank(cm) == 0) metrics_print(&met, json, split_name);
     } else {
-        evaluate_other_dataset(&c, &s, &p, &m, split, eo.ties, &met, cm, path, fp, json, split_name);
+        evaluate_other_dataset(&c, &s, &p, &m, split, eo.ties, &met, cm, path, fp, ids, json, split_name);
     }
     free(fp);
+    free(ids);
     tensors_free(&p);
     dataset_close(&m);
     return 0;

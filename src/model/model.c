@@ -263,8 +263,9 @@ static void read_f32(hid_t f, const char *name, float *v, size_t n, const char *
     if (why) input_fail(path, 0, "damaged: %s %s", name, why);
 }
 
-void model_load(const char *path, model_shape *s, model_tensors *t, train_config *c, char **fingerprint) {
-    hid_t f = h5_open_read(path);
+void model_load(const char *path, model_shape *s, model_tensors *t, train_config *c, char **fingerprint,
+                char ***item_ids) {
+    hid_t f = h5_open_read(path);  // (verifies the seal: one pass over the file, so one open for all)
     char *json = h5_get_attr_str(f, "config", path);
     if (!config_from_json(c, json)) input_fail(path, 0, "unreadable config attribute");
     free(json);
@@ -274,6 +275,7 @@ void model_load(const char *path, model_shape *s, model_tensors *t, train_config
     tensors_alloc(t, s);
     const size_t N = (size_t)n_items, H = (size_t)s->hid[s->n_layers - 1];
     read_f32(f, "params/dense", t->dense, s->n_dense, path);
+    if (item_ids) *item_ids = id_table_present(f) ? id_table_read(f, path, n_items) : NULL;
     if (H5Lexists(f, "params/Wy", H5P_DEFAULT) <= 0 && h5_has_attr(f, "world_size")) {
         // a manifest of sharded item tables: the tables are in its parts
         model_read_table_parts(path, h5_get_attr_i64(f, "world_size", path), s, t);
@@ -284,11 +286,4 @@ void model_load(const char *path, model_shape *s, model_tensors *t, train_config
     read_f32(f, "params/by", t->by, N, path);
     if (t->E) read_f32(f, "params/E", t->E, N * (size_t)s->emb_width, path);
     H5Fclose(f);
-}
-
-char **model_load_item_ids(const char *path, int64_t n_items) {
-    hid_t f = h5_open_read(path);
-    char **ids = id_table_present(f) ? id_table_read(f, path, n_items) : NULL;
-    H5Fclose(f);
-    return ids;
 }

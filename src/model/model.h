@@ -84,10 +84,9 @@ void model_save(const char *path, const model_shape *s, const model_tensors *t, 
 void model_resolve_path(const char *model, char *path, size_t size);
 // Reads a model file (or a checkpoint's /params); fills C from its config. Wrong layout,
 // or a tensor that fails its checksum: input error naming PATH ("damaged: ...").
-void model_load(const char *path, model_shape *s, model_tensors *t, train_config *c, char **fingerprint);
-// The original ids of the N_ITEMS items of a model or checkpoint file, NULL when it has
-// none (written before models held them). Damage is an input error naming PATH. Free
-// with id_table_free.
-char **model_load_item_ids(const char *path, int64_t n_items);
+// ITEM_IDS (NULL: not wanted): the model's original item ids, NULL when it has none
+// (written before models held them); free().
+void model_load(const char *path, model_shape *s, model_tensors *t, train_config *c, char **fingerprint,
+                char ***item_ids);
 
 #endif
