@@ -13,24 +13,25 @@
 static int g_count = -1, g_device;
 static cudaError_t g_last, g_sticky;
 
-void emu_report(const char *fmt, ...) {
+static void vreport(const char *fmt, va_list ap) {
     char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     fprintf(stderr, "grurec CUDA emulation: %s\n", msg);
     fflush(stderr);
 }
 
-void emu_fatal(const char *fmt, ...) {
-    char msg[1024];
+void emu_report(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vreport(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "grurec CUDA emulation: %s\n", msg);
-    fflush(stderr);
+}
+
+void emu_fatal(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(fmt, ap);
+    va_end(ap);
     abort();
 }
 
