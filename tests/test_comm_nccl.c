@@ -8,7 +8,8 @@
 //                            1 floats did not complete within T s (hang test)"
 //   test_comm_nccl hang-event [T]  the same through comm_nccl_allreduce_sum_f32_start and
 //                            comm_nccl_wait_event (the training step's way): the deadline
-//                            holds without a stream drain
+//                            holds without a stream drain, for an all-reduce started behind
+//                            the event the host waited for first
 //   test_comm_nccl init [T]  comm_nccl_init (timeout T, default 300 s) on the current device
 //                            and the default stream, one all-reduce, comm_nccl_free, without
 //                            looking at the GPUs first: where there is none it must stop with
@@ -252,14 +253,24 @@ int main(int argc, char **argv) {
         comm_nccl_allreduce_sum_f32(n, d, 1, "warm-up");  // connections made before the clock runs
         comm_barrier(c);
         comm_set_timeout(c, T);
-        if (me == 1) sleep(30);
         if (strcmp(mode, "hang-event") == 0) {
-            cudaEvent_t ev;
-            CUDA_OK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+            // As a step's host waits: a first all-reduce every rank starts, an event behind
+            // it, then the one rank 1 comes late to; the wait for the first event returns,
+            // and the second all-reduce keeps its own deadline and label for the next wait.
+            cudaEvent_t ev[2];
+            for (int k = 0; k < 2; k++) CUDA_OK(cudaEventCreateWithFlags(&ev[k], cudaEventDisableTiming));
+            comm_nccl_allreduce_sum_f32_start(n, d, 1, "the step before");
+            CUDA_OK(cudaEventRecord(ev[0], stream));
+            if (me == 1) {  // (done with the first before it sleeps: the emulation runs a
+                comm_nccl_wait_event(n, ev[0]);  // stream's work only when its host waits)
+                sleep(30);
+            }
             comm_nccl_allreduce_sum_f32_start(n, d, 1, "hang test");
-            CUDA_OK(cudaEventRecord(ev, stream));
-            comm_nccl_wait_event(n, ev);
+            CUDA_OK(cudaEventRecord(ev[1], stream));
+            comm_nccl_wait_event(n, ev[0]);
+            comm_nccl_wait_event(n, ev[1]);
         } else {
+            if (me == 1) sleep(30);
             comm_nccl_allreduce_sum_f32(n, d, 1, "hang test");
         }
         fprintf(stderr, "UNEXPECTED: rank %d: the all-reduce returned\n", me);

@@ -21,17 +21,27 @@
 #define MIN_SLEEP_NS 10000L   // then the back-off: 10 us ...
 #define MAX_SLEEP_NS 200000L  // ... up to 200 us
 
+#define MAX_STARTED 8  // all-reduces in flight (more: the oldest is waited for first)
+
+typedef struct {
+    cudaEvent_t ev;
+    double deadline;
+    size_t count;
+    char what[96];
+} started;
+
 struct comm_nccl {
     comm *c;
     ncclComm_t nc;
     cudaStream_t stream;
     int device;
     uint64_t bytes_sent;
-    // The oldest started all-reduce not yet waited for (comm_nccl_allreduce_sum_f32_start):
-    // its deadline (0: none), size and label, for comm_nccl_wait_event.
-    double pending_deadline;
-    size_t pending_count;
-    char pending_what[96];
+    // The started all-reduces not yet seen complete (comm_nccl_allreduce_sum_f32_start),
+    // oldest first: each with an event recorded behind it, its deadline, size and label.
+    // A step starts one and the host waits for events a step or two behind, so a few are
+    // in flight at once; each keeps its own deadline (comm_nccl_wait_event).
+    started run[MAX_STARTED];
+    int run_first, run_n;
 };
 
 static const char *base_name(const char *file) {
@@ -71,12 +81,31 @@ static void cuda_check(comm *c, cudaError_t e, const char *call, const char *ctx
 
 // ---- waiting with a deadline --------------------------------------------------------
 
+static void subject_of(const started *r, char *subject, size_t n) {
+    snprintf(subject, n, "NCCL all-reduce of %zu floats", r->count);
+}
+
+// Drops the oldest started all-reduces whose events have completed.
+static void retire_done(comm_nccl *n) {
+    while (n->run_n > 0) {
+        started *r = &n->run[n->run_first];
+        const cudaError_t e = cudaEventQuery(r->ev);
+        if (e == cudaErrorNotReady) return;
+        if (e != cudaSuccess) cuda_check(n->c, e, "cudaEventQuery", r->what, __FILE__, __LINE__);
+        n->run_first = (n->run_first + 1) % MAX_STARTED;
+        n->run_n--;
+    }
+}
+
 // Polls until the communicator has left ncclInProgress and, if STREAM_TOO, the stream is idle
 // (cudaStreamQuery), or EV has completed where EV is given (cudaEventQuery: the work after it
 // may go on); NCCL's asynchronous errors are looked at on every poll meanwhile. Past
 // DEADLINE: ncclCommAbort, then comm_abort with "SUBJECT did not complete within T s (CTX)".
+// With RUNNING, the oldest started all-reduce not yet complete sets the deadline, subject
+// and context instead, while there is one (comm_nccl_wait_event).
 // Yields the core for SPIN_S, then sleeps 10 us, 20 us, ... up to 200 us between polls.
-static void wait_idle(comm_nccl *n, int stream_too, cudaEvent_t ev, double deadline, const char *subject, const char *ctx) {
+static void wait_idle_on(comm_nccl *n, int stream_too, cudaEvent_t ev, int running, double deadline,
+                         const char *subject, const char *ctx) {
     comm *c = n->c;
     const double spin_until = now_s() + SPIN_S;
     long nap = 0;
@@ -91,7 +120,17 @@ static void wait_idle(comm_nccl *n, int stream_too, cudaEvent_t ev, double deadl
             if (e != cudaErrorNotReady) cuda_check(c, e, ev ? "cudaEventQuery" : "cudaStreamQuery", ctx, __FILE__, __LINE__);
         }
         const double t = now_s();
-        if (t > deadline) {
+        char run_subject[96];
+        double limit = deadline;
+        if (running) {
+            retire_done(n);
+            if (n->run_n > 0) {
+                const started *r = &n->run[n->run_first];
+                subject_of(r, run_subject, sizeof run_subject);
+                limit = r->deadline, subject = run_subject, ctx = r->what;
+            }
+        }
+        if (t > limit) {
             char msg[1024];
             snprintf(msg, sizeof msg, "%s did not complete within %g s (%s)", subject, comm_timeout(c), ctx);
             ncclCommAbort(n->nc);  // stops NCCL's kernels and threads; its own errors do not matter now
@@ -104,6 +143,10 @@ static void wait_idle(comm_nccl *n, int stream_too, cudaEvent_t ev, double deadl
         nap = nap ? (2 * nap < MAX_SLEEP_NS ? 2 * nap : MAX_SLEEP_NS) : MIN_SLEEP_NS;
         sleep_ns(nap);
     }
+}
+
+static void wait_idle(comm_nccl *n, int stream_too, cudaEvent_t ev, double deadline, const char *subject, const char *ctx) {
+    wait_idle_on(n, stream_too, ev, 0, deadline, subject, ctx);
 }
 
 // ---- set-up -------------------------------------------------------------------------
@@ -139,6 +182,8 @@ comm_nccl *comm_nccl_init(comm *c, struct CUstream_st *stream) {
     n->c = c;
     n->stream = (cudaStream_t)stream;
     CUDA_CALL(c, ctx, cudaGetDevice, &n->device);
+    for (int k = 0; k < MAX_STARTED; k++)
+        CUDA_CALL(c, ctx, cudaEventCreateWithFlags, &n->run[k].ev, cudaEventDisableTiming);
 
     ncclUniqueId id;
     memset(&id, 0, sizeof id);
@@ -170,6 +215,8 @@ void comm_nccl_free(comm_nccl *n) {
         wait_idle(n, 0, NULL, deadline, "NCCL communicator finalize", ctx);
         NCCL_CALL(c, n->nc, ctx, ncclCommDestroy, n->nc);
     }
+    for (int k = 0; k < MAX_STARTED; k++)
+        if (n->run[k].ev) CUDA_CALL(c, ctx, cudaEventDestroy, n->run[k].ev);
     free(n);
 }
 
@@ -235,26 +282,24 @@ void comm_nccl_allreduce_sum_f32_start(comm_nccl *n, float *dev_buf, size_t coun
     comm *c = n->c;
     const double deadline = now_s() + comm_timeout(c);
     if (count == 0) return;
+    if (n->run_n == MAX_STARTED) {  // (no caller lets so many run: the oldest's event, waited for;
+        const started *r = &n->run[n->run_first];  // the waits retire them, not the start)
+        wait_idle_on(n, 1, r->ev, 1, r->deadline, "", r->what);
+        retire_done(n);
+    }
     NCCL_START(c, n->nc, ctx, ncclAllReduce, dev_buf, dev_buf, count, ncclFloat32, ncclSum, n->nc, n->stream);
     n->bytes_sent += allreduce_bytes(n, count);
     char subject[96];
     snprintf(subject, sizeof subject, "NCCL all-reduce of %zu floats", count);
     wait_idle(n, 0, NULL, deadline, subject, ctx);  // NCCL has taken it: the stream is not waited for
-    if (n->pending_deadline == 0) {  // the oldest start's deadline is the one that can pass first
-        n->pending_deadline = deadline;
-        n->pending_count = count;
-        snprintf(n->pending_what, sizeof n->pending_what, "%s", ctx);
-    }
+    started *r = &n->run[(n->run_first + n->run_n++) % MAX_STARTED];
+    CUDA_CALL(c, ctx, cudaEventRecord, r->ev, n->stream);
+    r->deadline = deadline, r->count = count;
+    snprintf(r->what, sizeof r->what, "%s", ctx);
 }
 
 void comm_nccl_wait_event(comm_nccl *n, struct CUevent_st *ev) {
     CHECK(n && ev, "comm_nccl_wait_event without a communicator or an event");
-    const int started = n->pending_deadline != 0;
-    const double deadline = started ? n->pending_deadline : now_s() + comm_timeout(n->c);
-    char subject[96];
-    snprintf(subject, sizeof subject, "NCCL all-reduce of %zu floats", n->pending_count);
-    wait_idle(n, 1, (cudaEvent_t)ev, deadline, started ? subject : "the CUDA stream",
-              started ? n->pending_what : "comm_nccl_wait_event");
-    n->pending_deadline = 0;
-    n->pending_count = 0;
+    wait_idle_on(n, 1, (cudaEvent_t)ev, 1, now_s() + comm_timeout(n->c), "the CUDA stream", "comm_nccl_wait_event");
+    retire_done(n);
 }

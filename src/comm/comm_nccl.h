@@ -57,9 +57,11 @@ void comm_nccl_allreduce_sum_f32_group(comm_nccl *n, float *const *dev_bufs, con
 // (e.g. the copy of what the host must read) before it waits once, with comm_nccl_wait_event.
 // The deadline still runs from this call.
 void comm_nccl_allreduce_sum_f32_start(comm_nccl *n, float *dev_buf, size_t count, const char *what);
-// Polls until EV (a CUDA event recorded on the stream after the started all-reduces) has
-// completed, within the deadline of the oldest start not yet waited for (none: comm_timeout
-// from now), aborting as above if it passes. Work queued after EV may still run on return.
+// Polls until EV (a CUDA event recorded on the stream) has completed, aborting as above
+// when the oldest started all-reduce still running passes its deadline (none running:
+// comm_timeout from now). EV may stand behind some of the started all-reduces only (a
+// step's host waits for the step before last): those after it keep their deadlines for
+// the next wait. Work queued after EV may still run on return.
 struct CUevent_st;
 void comm_nccl_wait_event(comm_nccl *n, struct CUevent_st *ev);
 // Payload bytes this rank has sent through NCCL, counted like comm_bytes_sent: an all-reduce

@@ -148,6 +148,13 @@ static void drain(backend_impl *b) {
     }
 }
 
+// Until EV has completed (not counted: the event is a step or two behind). Where NCCL sums
+// the steps, under the deadline of any all-reduce still running before it.
+static void event_sync(backend_impl *b, cudaEvent_t ev) {
+    if (b->nccl) comm_nccl_wait_event(b->nccl, ev);
+    else CUDA_CHECK(cudaEventSynchronize(ev));
+}
+
 static void host_wait(backend_impl *b) {
     const double t0 = now_s();
     drain(b);
@@ -226,7 +233,7 @@ static void next_upload_slot(backend_impl *b) {
     b->up_slot ^= 1;
     const int k = b->up_slot;
     const double t0 = now_s();
-    CUDA_CHECK(cudaEventSynchronize(b->up_ev[k]));
+    event_sync(b, b->up_ev[k]);
     b->wait_s += now_s() - t0;
     if (b->up_cap[k] < b->up_want) {  // the first steps, and a step longer than any before
         if (b->up_buf[k]) CUDA_CHECK(cudaFreeHost(b->up_buf[k]));
@@ -660,7 +667,7 @@ static void gru_backward(backend_impl *b, int l, int M) {
 static double read_loss(backend_impl *b, int drains) {
     if (b->pending < 0) return 0.0;
     const double t0 = now_s();
-    CUDA_CHECK(cudaEventSynchronize(b->loss_ev[b->pending]));
+    event_sync(b, b->loss_ev[b->pending]);
     if (drains) waited(b, t0);
     else b->wait_s += now_s() - t0;
     const double loss = b->h_loss[b->pending];
@@ -939,8 +946,9 @@ static void xm_put(void *ctx, float *dst, const float *host, size_t n) {
     step_upload(b, dst, host, n * sizeof(float));
     span_end(b, sp);
 }
-// Behind the all-reduce (the sums' header, every step) the copy lands in pinned memory
-// and the one wait watches the event after it: no stream drain, no second wait.
+// Behind a started all-reduce the copy lands in pinned memory and the one wait watches
+// the event after it, under the all-reduce's deadline. (The step's header does not come
+// this way: it travels with the ids over MPI, exchange.c.)
 static void xm_get(void *ctx, float *host, const float *src, size_t n) {
     backend_impl *b = (backend_impl *)ctx;
     const span sp = span_begin(b);
@@ -984,8 +992,8 @@ static void xm_gather(void *ctx, float *dst, const float *src, const int64_t *po
     if (n) k_gather_rows64(b->st, dst, src, positions(b, pos, n), n, w);
     span_end(b, sp);
 }
-// Only started: the stream orders the sums' readers on the device, and the host's next
-// wait (the header's xm_get) watches the deadline.
+// Only started: the stream orders the sums' readers on the device, and the host's later
+// waits (event_sync, drain) watch its deadline. A step has none of its own.
 static void xm_allreduce(void *ctx, comm *c, float *buf, size_t n) {
     (void)c;
     backend_impl *b = (backend_impl *)ctx;

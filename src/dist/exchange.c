@@ -61,8 +61,11 @@ void exchange_init(exchange *x, comm *c, int sparse, size_t n_dense, int64_t n_i
     x->n_items = n_items;
     x->mem = mem ? mem : &host_mem;
     const int P = comm_size(c);
+    // Gradients in device memory: the header (host values) goes with the ids, so that the
+    // host never reads the device's sums back within a step.
+    x->hdr_ids = x->mem != &host_mem ? HDR_N : 0;
     int max_rows = 0;
-    int64_t ids = n_tables;
+    int64_t ids = x->hdr_ids + n_tables;
     size_t floats = HDR_N + n_dense;
     for (int t = 0; t < n_tables; t++) {
         x->width[t] = widths[t];
@@ -109,25 +112,41 @@ void row_union_add(row_grads *u, int t, const int32_t *ids, int n) {
     }
 }
 
-// The union of table T's ids over every rank's block of ALL (counts per rank).
-static void build_union(row_grads *u, int t, int n_tables, const int32_t *all, const int64_t *counts, int P) {
+// The union of table T's ids over every rank's block of ALL (counts per rank; a block's
+// counts per table start at PRE).
+static void build_union(row_grads *u, int t, int n_tables, int pre, const int32_t *all, const int64_t *counts, int P) {
     u->n = 0;
     const int32_t *block = all;
     for (int r = 0; r < P; r++) {
-        const int32_t *rows = block + n_tables;
-        for (int k = 0; k < t; k++) rows += block[k];
-        row_union_add(u, t, rows, block[t]);
+        const int32_t *cnt = block + pre, *rows = cnt + n_tables;
+        for (int k = 0; k < t; k++) rows += cnt[k];
+        row_union_add(u, t, rows, cnt[t]);
         block += counts[r];
     }
+}
+
+// HEADER summed over the ranks' blocks of ALL, in rank order (comm.h's order).
+static void sum_headers(float *header, const int32_t *all, const int64_t *counts, int P) {
+    float sum[HDR_N] = {0}, h[HDR_N];
+    const int32_t *block = all;
+    for (int r = 0; r < P; r++) {
+        memcpy(h, block, sizeof h);
+        for (int k = 0; k < HDR_N; k++) sum[k] = r == 0 ? h[k] : sum[k] + h[k];
+        block += counts[r];
+    }
+    memcpy(header, sum, sizeof sum);
 }
 
 void exchange_step(exchange *x, float *header, float *dense, const row_grads *const *g, const row_grads **u_out) {
     double t0 = now_s();
     const int P = comm_size(x->c), T = x->n_tables;
-    // 1. Every rank's row ids: [count per table | rows of table 0 | rows of table 1 | …].
-    int64_t n_ids = T;
+    // 1. Every rank's row ids: [count per table | rows of table 0 | rows of table 1 | …],
+    //    behind the header where it travels with them.
+    const int pre = x->hdr_ids;
+    if (pre) memcpy(x->ids, header, HDR_N * sizeof *header);
+    int64_t n_ids = pre + T;
     for (int t = 0; t < T; t++) {
-        x->ids[t] = g[t]->n;
+        x->ids[pre + t] = g[t]->n;
         memcpy(x->ids + n_ids, g[t]->rows, (size_t)g[t]->n * sizeof *x->ids);
         n_ids += g[t]->n;
     }
@@ -136,14 +155,15 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
     double tw = now_s();
     comm_allgatherv_i32(x->c, x->ids, n_ids, &all, counts);
     x->st.wait_seconds += now_s() - tw;
-    x->st.bytes_sparse += (uint64_t)n_ids * sizeof(int32_t);
+    x->st.bytes_sparse += (uint64_t)(n_ids - pre) * sizeof(int32_t);
+    if (pre) sum_headers(header, all, counts, P);
     // 2. One buffer: header, dense gradients, then each table's union rows (or whole table).
     //    On the host with every rank on one machine, the buffer is the comm's shared
     //    segment itself: built in place, summed there, the sums read there.
     const exchange_mem *mem = x->mem;
     size_t at = HDR_N + x->n_dense, table_at[3];
     for (int t = 0; t < T; t++) {
-        build_union(&x->u[t], t, T, all, counts, P);
+        build_union(&x->u[t], t, T, pre, all, counts, P);
         table_at[t] = at;
         at += (size_t)(x->sparse ? x->u[t].n : x->n_items) * x->width[t];
         if (t == 0) x->st.union_rows += x->u[t].n;
@@ -152,7 +172,7 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
     float *shared = mem == &host_mem ? comm_shared_buffer_f32(x->c, at) : NULL;
     if (!shared && !x->fused) x->fused = mem->alloc(mem->ctx, x->fused_cap);  // (once: shared memory failed)
     float *f = shared ? shared : x->fused;
-    mem->put(mem->ctx, f, header, HDR_N);
+    if (!pre) mem->put(mem->ctx, f, header, HDR_N);  // (else zeros there: summed, never read)
     mem->copy(mem->ctx, f + HDR_N, dense, x->n_dense);
     for (int t = 0; t < T; t++) {
         const row_grads *u = &x->u[t];
@@ -176,7 +196,7 @@ void exchange_step(exchange *x, float *header, float *dense, const row_grads *co
     x->st.bytes_sparse += (at - HDR_N - x->n_dense) * sizeof(float);
     // 3. Sums back: header and dense in place; the unions' gradients stay in the buffer
     //    (sparse) or are gathered from the whole tables.
-    mem->get(mem->ctx, header, sum, HDR_N);
+    if (!pre) mem->get(mem->ctx, header, sum, HDR_N);
     mem->copy(mem->ctx, dense, sum + HDR_N, x->n_dense);
     for (int t = 0; t < T; t++) {
         row_grads *u = &x->u[t];

@@ -53,7 +53,8 @@ typedef struct {
     int width[3];
     row_grads u[3];      // per table: the union of the ranks' rows and their summed gradients
     float *u_grad[3];    // the unions' own gradient buffers (sparse: u[t].grad points into fused)
-    int32_t *ids;        // this rank's row ids, prefixed by their count per table
+    int hdr_ids;         // HDR_N where the header travels with the ids (device memory), else 0
+    int32_t *ids;        // [header bits |] this rank's row ids, prefixed by their count per table
     int64_t *counts;     // [P] ids from each rank
     int64_t *pos;        // where each of this rank's rows goes in the fused buffer (or back)
     const exchange_mem *mem;
