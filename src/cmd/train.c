@@ -603,13 +603,10 @@ static void report_device_counters(trainer *t) {
 static void finish(trainer *t) {
     report_device_counters(t);
     backend_sync_to_host(t->b);
-    const model_tensors *whole = tables_whole(t->tb);  // (sharded: gathered on rank 0)
-    if (t->root) {
-        char path[4096];
-        xsnprintf(path, sizeof path, "%s/model.h5", t->a.out);
-        model_save(path, &t->s, whole, &t->c, t->m.fingerprint, t->data_dir, t->item_ids);
-        fprintf(stderr, "grurec: wrote %s (%.1f s of training)\n", path, t->train_seconds);
-    }
+    char path[4096];
+    xsnprintf(path, sizeof path, "%s/model.h5", t->a.out);
+    tables_save_model(t->tb, path, &t->c, t->m.fingerprint, t->data_dir, t->item_ids);  // (sharded: streamed)
+    if (t->root) fprintf(stderr, "grurec: wrote %s (%.1f s of training)\n", path, t->train_seconds);
     if (t->c.eval_every != 0) run_eval(t, SPLIT_TEST, t->c.epochs);
     if (t->mf) fclose(t->mf);
     if (t->root) report_write(t->a.out);  // RUN/report.html; a failure is only a warning

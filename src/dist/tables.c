@@ -147,7 +147,7 @@ void tables_stats_reset(tables *tb) {
 }
 
 uint64_t tables_params_checksum(const tables *tb) {
-    if (!tb->ops->whole) return params_checksum(&tb->s, tb->p);
+    if (tb->mode != TABLES_SHARDED) return params_checksum(&tb->s, tb->p);
     model_shape dense_only = tb->s;  // (sharded: the dense weights are what the ranks share)
     dense_only.n_items = 0;
     const model_tensors d = {tb->p->dense, NULL, NULL, NULL};
@@ -161,9 +161,10 @@ size_t tables_bytes_here(const tables *tb) {
     return n * sizeof(float);
 }
 
-const model_tensors *tables_whole(tables *tb) {
-    if (tb->ops->whole) return tb->ops->whole(tb);
-    return comm_rank(tb->cm) == 0 ? tb->p : NULL;
+void tables_save_model(tables *tb, const char *path, const train_config *c, const char *fingerprint,
+                       const char *data_dir, char *const *item_ids) {
+    if (tb->ops->save_model) tb->ops->save_model(tb, path, c, fingerprint, data_dir, item_ids);
+    else if (comm_rank(tb->cm) == 0) model_save(path, &tb->s, tb->p, c, fingerprint, data_dir, item_ids);
 }
 
 void tables_rows_here(const tables *tb, const model_tensors **t, int64_t *first, int64_t *stride, int64_t *n) {

@@ -94,10 +94,12 @@ uint64_t tables_params_checksum(const tables *tb);
 // Bytes of model state on this rank: the tables and their Adagrad state where this rank
 // keeps them (the start-up line; the dense weights' are the caller's).
 size_t tables_bytes_here(const tables *tb);
-// Collective: the whole model (dense weights and whole tables) on rank 0, for RUN/model.h5
-// and scoring; the model itself where the tables are whole, else gathered from the owners
-// into rank 0's memory (valid until the next call or tables_free). NULL on other ranks.
-const model_tensors *tables_whole(tables *tb);
+// Collective: the model file PATH (model_save's, with C, FINGERPRINT, DATA_DIR and
+// ITEM_IDS) written by rank 0. Sharded tables are streamed from their owners in rounds of
+// a few MB per rank, so no rank holds a whole table (as with checkpoints); a failed write
+// ends the job as model_save's does.
+void tables_save_model(tables *tb, const char *path, const train_config *c, const char *fingerprint,
+                       const char *data_dir, char *const *item_ids);
 // The item rows this rank keeps: items FIRST, FIRST + STRIDE, ... (N of them) at rows
 // 0, 1, ... of T (every item, stride 1, where the tables are whole on every rank).
 void tables_rows_here(const tables *tb, const model_tensors **t, int64_t *first, int64_t *stride, int64_t *n);

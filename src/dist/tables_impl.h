@@ -19,7 +19,8 @@ typedef struct {
     void (*init)(tables *tb);   // the tables as created, where this rank writes them
     void (*fetch)(tables *tb, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                   const int32_t **bx, const int32_t **by, const int32_t **bneg);
-    const model_tensors *(*whole)(tables *tb);
+    void (*save_model)(tables *tb, const char *path, const train_config *c, const char *fingerprint,
+                       const char *data_dir, char *const *item_ids);
     int (*save_parts)(tables *tb, const char *path);
 } tables_ops;
 

@@ -13,8 +13,12 @@
 // sizes both sides know, are one comm_alltoallv each, under the comm's deadline.
 #include "dist/tables_impl.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "io/tensor_io.h"
+#include "model/model_save.h"
 
 #include "util/check.h"
 #include "util/clock.h"
@@ -25,7 +29,6 @@ typedef struct {
     int P, me, H, ew;
     int shared_input;      // the inputs' rows are Wy's (shared embedding)
     model_tensors shard;   // this rank's rows
-    model_tensors whole;   // rank 0's gathered copy (tables_whole)
     // the step table: its rows' items and what each is needed for
     int32_t *slot_of;      // [n_items]: the step-table row of an item, −1 (reset each step)
     int32_t *items;        // [cap]
@@ -334,21 +337,32 @@ static void sh_attach(tables *tb) {
 
 static void sh_nothing(tables *tb) { (void)tb; }
 
-// Rank 0 gets every rank's rows, in rounds of a few MB per rank (no message near 2 GiB).
-static const model_tensors *sh_whole(tables *tb) {
+// RUN/model.h5 with no rank holding a whole table: rank 0 gets every rank's rows in rounds
+// of a few MB per rank (no message near 2 GiB). Round k brings rows LO.. of every rank,
+// which are items LO·P.. in a row: rank 0 puts them in item order and appends them to
+// each table's tensor. Every rank takes part in every round, even after rank 0's write
+// failed (the failure is reported once the rounds are done).
+static void sh_save_model(tables *tb, const char *path, const train_config *c, const char *fingerprint,
+                          const char *data_dir, char *const *item_ids) {
     shard_state *z = st_of(tb);
     const model_shape *s = &tb->s;
-    const int P = z->P, root = z->me == 0;
+    const int P = z->P, root = z->me == 0, T = tb->n_tables;
     const int wt = z->H + 1 + z->ew;  // a row of every table
-    if (root && !z->whole.Wy) {
-        arena heap = arena_heap();
-        model_tables_alloc(&z->whole, s, &heap);
+    const int width[N_TABLES] = {z->H, 1, z->ew};
+    const char *name[N_TABLES] = {"params/Wy", "params/by", "params/E"};
+    hid_t f = root ? model_save_begin(path, s, tb->p->dense) : -1;
+    tensor_stream w[N_TABLES];
+    int err = 0;
+    for (int t = 0; root && t < T; t++) {
+        errno = 0;
+        if (tensor_stream_open(&w[t], f, name[t], (size_t)s->n_items * width[t]) < 0 && !err) err = errno ? errno : EIO;
     }
-    z->whole.dense = tb->p->dense;
     const int64_t most = (s->n_items + P - 1) / P, per = (4 << 20) / wt + 1;
     float *out = xmalloc((size_t)per * wt * sizeof *out);
     float *in = root ? xmalloc((size_t)per * wt * P * sizeof *in) : NULL;
+    float *block = root ? xmalloc((size_t)per * P * (size_t)(z->H > z->ew ? z->H : z->ew) * sizeof *block) : NULL;
     size_t *sb = xcalloc((size_t)P, sizeof *sb), *rb = xcalloc((size_t)P, sizeof *rb);
+    const float **part = xcalloc((size_t)P, sizeof *part);  // (rank 0: where each rank's rows came)
     for (int64_t lo = 0; lo < most; lo += per) {
         const int64_t n = lo >= tb->own.n_items ? 0 : (tb->own.n_items - lo < per ? tb->own.n_items - lo : per);
         for (int64_t k = 0; k < n; k++) {
@@ -363,25 +377,32 @@ static const model_tensors *sh_whole(tables *tb) {
             rb[q] = root ? (size_t)(lo >= nq ? 0 : nq - lo < per ? nq - lo : per) * wt * sizeof(float) : 0;
         }
         comm_alltoallv(tb->cm, out, sb, in, rb);
-        const float *r = in;
-        for (int q = 0; root && q < P; q++)
-            for (size_t k = 0; k < rb[q] / (wt * sizeof(float)); k++, r += wt) {
-                const size_t item = (size_t)(lo + (int64_t)k) * P + q;
-                memcpy(z->whole.Wy + item * z->H, r, (size_t)z->H * sizeof *r);
-                z->whole.by[item] = r[z->H];
-                if (z->ew) memcpy(z->whole.E + item * z->ew, r + z->H + 1, (size_t)z->ew * sizeof *r);
-            }
+        if (!root) continue;
+        // items LO·P .. END - 1: item LO·P + i is rank i mod P's row LO + i / P
+        const int64_t first = lo * P, end = (lo + per) * P < s->n_items ? (lo + per) * P : s->n_items;
+        for (int q = 0; q < P; q++) part[q] = q == 0 ? in : part[q - 1] + rb[q - 1] / sizeof(float);
+        for (int t = 0, at = 0; t < T; at += width[t], t++) {
+            for (int64_t i = 0; i < end - first; i++)
+                memcpy(block + (size_t)i * width[t], part[i % P] + (size_t)(i / P) * wt + at,
+                       (size_t)width[t] * sizeof *block);
+            errno = 0;
+            if (tensor_stream_write(&w[t], block, (size_t)(end - first) * width[t]) < 0 && !err) err = errno ? errno : EIO;
+        }
     }
-    free(out), free(in), free(sb), free(rb);
-    return root ? &z->whole : NULL;
+    free(out), free(in), free(block), free(sb), free(rb), free(part);
+    if (!root) return;
+    for (int t = 0; t < T; t++) {
+        errno = 0;
+        if (tensor_stream_close(&w[t]) < 0 && !err) err = errno ? errno : EIO;
+    }
+    if (err) model_save_failed(path, err);
+    model_save_end(f, path, s, c, fingerprint, data_dir, item_ids);
 }
 
 static void sh_release(tables *tb) {
     shard_state *z = st_of(tb);
     if (!z) return;
     model_tables_release(&z->shard, &tb->mem);
-    arena heap = arena_heap();
-    if (z->whole.Wy) model_tables_release(&z->whole, &heap);
     for (int t = 0; t < tb->n_tables; t++) row_grads_free(&z->sum[t]);
     free(z->slot_of), free(z->items), free(z->need), free(z->bx), free(z->by), free(z->bneg);
     free(z->ask_n), free(z->asked_n), free(z->at), free(z->ask), free(z->ask_row), free(z->asked);
@@ -407,6 +428,6 @@ const tables_ops tables_sharded_ops = {
     .carve = sh_carve,
     .init = sh_init,
     .fetch = sh_fetch,
-    .whole = sh_whole,
+    .save_model = sh_save_model,
     .save_parts = tables_parts_save,
 };

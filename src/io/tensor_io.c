@@ -35,19 +35,51 @@ int tensor_get_checksum(hid_t d, uint64_t *sum) {
     return ok ? 0 : -1;
 }
 
-// N elements of ELEM bytes, checksummed as N * ELEM / 4 words (bytes come in whole words).
-static int write_words(hid_t f, const char *name, hid_t file_type, hid_t mem_type, const void *v, size_t n,
-                       size_t elem) {
+// The dataset NAME of N elements of FILE_TYPE, chunked (a MiB-element chunk at most), or -1.
+static hid_t create_words(hid_t f, const char *name, hid_t file_type, size_t n) {
     hsize_t dims = n, chunk = n < (1u << 20) ? (n ? n : 1) : (1u << 20);
     hid_t sp = H5Screate_simple(1, &dims, NULL), pl = H5Pcreate(H5P_DATASET_CREATE);
     hid_t d = sp >= 0 && pl >= 0 && H5Pset_chunk(pl, 1, &chunk) >= 0
                   ? H5Dcreate2(f, name, file_type, sp, H5P_DEFAULT, pl, H5P_DEFAULT) : -1;
+    if (pl >= 0) H5Pclose(pl);
+    if (sp >= 0) H5Sclose(sp);
+    return d;
+}
+
+// N elements of ELEM bytes, checksummed as N * ELEM / 4 words (bytes come in whole words).
+static int write_words(hid_t f, const char *name, hid_t file_type, hid_t mem_type, const void *v, size_t n,
+                       size_t elem) {
+    hid_t d = create_words(f, name, file_type, n);
     int ok = d >= 0 && (n == 0 || H5Dwrite(d, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
     if (ok) ok = tensor_set_checksum(d, tensor_checksum(v, n * elem / 4)) == 0;
     if (d >= 0) H5Dclose(d);
-    if (pl >= 0) H5Pclose(pl);
-    if (sp >= 0) H5Sclose(sp);
     return ok ? 0 : -1;
+}
+
+int tensor_stream_open(tensor_stream *w, hid_t f, const char *name, size_t n) {
+    *w = (tensor_stream){create_words(f, name, H5T_IEEE_F32LE, n), n, 0, TENSOR_CHECKSUM_INIT, 0};
+    w->failed = w->d < 0;
+    return w->failed ? -1 : 0;
+}
+
+int tensor_stream_write(tensor_stream *w, const float *v, size_t k) {
+    if (w->failed || k == 0) return w->failed ? -1 : 0;
+    hsize_t at = w->at, count = k;
+    hid_t fs = at + k <= w->n ? H5Dget_space(w->d) : -1, ms = H5Screate_simple(1, &count, NULL);
+    w->failed = fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &at, NULL, &count, NULL) < 0 ||
+                H5Dwrite(w->d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, v) < 0;
+    if (fs >= 0) H5Sclose(fs);
+    if (ms >= 0) H5Sclose(ms);
+    w->sum = tensor_checksum_more(w->sum, v, k);
+    w->at += k;
+    return w->failed ? -1 : 0;
+}
+
+int tensor_stream_close(tensor_stream *w) {
+    if (!w->failed && (w->at != w->n || tensor_set_checksum(w->d, w->sum) < 0)) w->failed = 1;
+    if (w->d >= 0) H5Dclose(w->d);
+    w->d = -1;
+    return w->failed ? -1 : 0;
 }
 
 int tensor_write_f32(hid_t f, const char *name, const float *v, size_t n) {

@@ -25,6 +25,19 @@ int tensor_write_f32(hid_t f, const char *name, const float *v, size_t n);
 int tensor_write_i64(hid_t f, const char *name, const int64_t *v, size_t n);
 // Bytes in whole 32-bit words (N a multiple of 4: a string table's bytes, io/string_table.h).
 int tensor_write_u8(hid_t f, const char *name, const uint8_t *v, size_t n);
+// A float tensor of N elements written piece by piece, in order (the same dataset and
+// checksum as tensor_write_f32 of the whole): a model's table streamed from its owners
+// without one process holding it whole. Each call: 0, or -1 (errno as HDF5 left it); after
+// a failure the later calls do nothing and fail too.
+typedef struct {
+    hid_t d;
+    size_t n, at;
+    uint64_t sum;
+    int failed;
+} tensor_stream;
+int tensor_stream_open(tensor_stream *w, hid_t f, const char *name, size_t n);
+int tensor_stream_write(tensor_stream *w, const float *v, size_t k);
+int tensor_stream_close(tensor_stream *w);  // (all N written: the checksum, the dataset closed)
 // Reads NAME (exactly N elements) into V and verifies its checksum. NULL when it is whole,
 // else what is wrong with it ("missing", "fails its checksum", ...).
 const char *tensor_read_f32(hid_t f, const char *name, float *v, size_t n);

@@ -1,4 +1,5 @@
 #include "model/model.h"
+#include "model/model_save.h"
 
 #include <errno.h>
 #include <math.h>
@@ -185,7 +186,7 @@ static void abandon_model(void *path) {
     unlink(tmp);
 }
 
-static noreturn void model_write_failed(const char *path, int err) {
+GRUREC_NORETURN void model_save_failed(const char *path, int err) {
     set_fail_cleanup(NULL, NULL);  // (this line says it already)
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -194,8 +195,7 @@ static noreturn void model_write_failed(const char *path, int err) {
     fail_exit(EXIT_INTERNAL);  // (HDF5 may still hold the failed file: no exit-time close)
 }
 
-void model_save(const char *path, const model_shape *s, const model_tensors *t, const train_config *c,
-                const char *fingerprint, const char *data_dir, char *const *item_ids) {
+hid_t model_save_begin(const char *path, const model_shape *s, const float *dense) {
     char tmp[4200];
     xsnprintf(g_model_path, sizeof g_model_path, "%s", path);
     xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -203,28 +203,43 @@ void model_save(const char *path, const model_shape *s, const model_tensors *t, 
     set_fail_cleanup(abandon_model, g_model_path);
     errno = 0;
     hid_t f = h5_create_file(tmp);
-    if (f < 0) model_write_failed(path, errno);
+    if (f < 0) model_save_failed(path, errno);
     hid_t g = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    if (g < 0) model_write_failed(path, errno);
+    if (g < 0) model_save_failed(path, errno);
     H5Gclose(g);
-    const size_t N = (size_t)s->n_items, H = (size_t)s->hid[s->n_layers - 1];
-    const char *names[4] = {"params/dense", "params/Wy", "params/by", "params/E"};
-    const float *data[4] = {t->dense, t->Wy, t->by, t->E};
-    const size_t n[4] = {s->n_dense, N * H, N, N * (size_t)s->emb_width};
-    for (int k = 0; k < 4; k++) {
-        errno = 0;
-        if (data[k] && tensor_write_f32(f, names[k], data[k], n[k]) < 0) model_write_failed(path, errno);
-    }
     errno = 0;
-    if (item_ids && id_table_write(f, item_ids, s->n_items) < 0) model_write_failed(path, errno);
+    if (tensor_write_f32(f, "params/dense", dense, s->n_dense) < 0) model_save_failed(path, errno);
+    return f;
+}
+
+void model_save_end(hid_t f, const char *path, const model_shape *s, const train_config *c, const char *fingerprint,
+                    const char *data_dir, char *const *item_ids) {
+    char tmp[4200];
+    xsnprintf(tmp, sizeof tmp, "%s.tmp", path);
+    errno = 0;
+    if (item_ids && id_table_write(f, item_ids, s->n_items) < 0) model_save_failed(path, errno);
     run_dir_stamp(f, c, fingerprint, data_dir, s->n_items);
     errno = 0;
-    if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0 || H5Fclose(f) < 0) model_write_failed(path, errno);
+    if (H5Fflush(f, H5F_SCOPE_LOCAL) < 0 || H5Fclose(f) < 0) model_save_failed(path, errno);
     int err = h5seal_write(tmp);  // (io/h5seal.h: readers verify every byte before HDF5 reads one)
-    if (err) model_write_failed(path, err);
+    if (err) model_save_failed(path, err);
     errno = 0;
-    if (rename(tmp, path) != 0) model_write_failed(path, errno);
+    if (rename(tmp, path) != 0) model_save_failed(path, errno);
     set_fail_cleanup(NULL, NULL);
+}
+
+void model_save(const char *path, const model_shape *s, const model_tensors *t, const train_config *c,
+                const char *fingerprint, const char *data_dir, char *const *item_ids) {
+    hid_t f = model_save_begin(path, s, t->dense);
+    const size_t N = (size_t)s->n_items, H = (size_t)s->hid[s->n_layers - 1];
+    const char *names[3] = {"params/Wy", "params/by", "params/E"};
+    const float *data[3] = {t->Wy, t->by, t->E};
+    const size_t n[3] = {N * H, N, N * (size_t)s->emb_width};
+    for (int k = 0; k < 3; k++) {
+        errno = 0;
+        if (data[k] && tensor_write_f32(f, names[k], data[k], n[k]) < 0) model_save_failed(path, errno);
+    }
+    model_save_end(f, path, s, c, fingerprint, data_dir, item_ids);
 }
 
 void model_resolve_path(const char *model, char *path, size_t size) {
