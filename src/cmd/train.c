@@ -108,6 +108,8 @@ static const char *const train_usage =
     "                       in a fresh model, FROM's other items are dropped. --layers,\n"
     "                       --embedding, --loss and --final-act must be FROM's; the rest may\n"
     "                       change. RUN is an ordinary run directory (a rerun resumes it).\n"
+    "                       Any --item-tables, from any run (a sharded run's checkpoint is\n"
+    "                       read from its parts); sharded, each rank reads only its rows.\n"
     "                       e.g. grurec-prep --input log.tsv.gz --since 2016-05-02 --until 2016-06-02 \\\n"
     "                              --test-days 1 --out data/jun01\n"
     "                            grurec train --data data/jun01 --out runs/jun01 --warm-start runs/may31 --epochs 2\n"
