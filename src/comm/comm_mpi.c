@@ -755,6 +755,7 @@ static int shm_alltoallv(comm *c, const void *send, const size_t *send_bytes, vo
             }
             if (q != me) c->bytes_sent += send_bytes[q];  // (what messages would send)
         }
+        if (learn) c->bytes_sent += (uint64_t)(P - 1) * sizeof(size_t);  // (the counts messages send first)
         shm_raise(c, &mine->done, gen);
         shm_wait(c, FLAG_DONE, gen, deadline, what);
         return 1;
