@@ -125,6 +125,13 @@ run mixedshm "${mpi4[@]}" -np 3 "$bin" mixed 30
 check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 10' "mixed (shm): exit $rc after $secs s (want well before the 30 s deadline)$(echo; show)"
 check 'grep -q "rank 1 called another collective (or size) than rank 0" "$log"' "mixed (shm): the message$(echo; show)"
 check '! grep -q "UNEXPECTED\|did not answer" "$log"' "mixed (shm): nobody blamed$(echo; show)"
+# ... the others in an all-to-all
+run mixeda2amsg env GRUREC_COMM_SHM=0 "${mpi4[@]}" -np 3 "$bin" mixed 2 a2a
+check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 10 && grep -q "did not complete within 2 s although every rank answered" "$log" &&
+    ! grep -q "UNEXPECTED\|did not answer" "$log"' "mixed with an all-to-all (msg): exit $rc after $secs s$(echo; show)"
+run mixeda2ashm "${mpi4[@]}" -np 3 "$bin" mixed 30 a2a
+check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 10 && grep -q "called another collective" "$log" &&
+    ! grep -q "UNEXPECTED\|did not answer" "$log"' "mixed with an all-to-all (shm): exit $rc after $secs s$(echo; show)"
 
 # 6. the wrapper's command lines (dry run)
 dry() { env GRUREC_MPIRUN_DRY_RUN=1 "$@" "$wrapper" -np 2 prog --flag; }

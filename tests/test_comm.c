@@ -9,8 +9,9 @@
 //   test_comm kill [T]         rank 1 SIGKILLs itself before a collective (timeout T, 3 s)
 //   test_comm killwait [T]     ranks 1-3 wait in a collective (asleep: rank 0 comes 2 s late)
 //                              and rank 1 is SIGKILLed while it waits (timeout T, 3 s)
-//   test_comm mixed [T]        rank 0 calls another collective than the others: every rank
-//                              answers the blame round, the collective "did not complete"
+//   test_comm mixed [T] [a2a]  rank 0 calls another collective than the others (a2a: they
+//                              call comm_alltoallv): every rank answers the blame round, the
+//                              collective "did not complete"
 //   test_comm shmfail          rank 0 cannot make a shared segment of 16 MiB (its file size
 //                              limit is 1 MiB): every rank falls back to messages, the sums
 //                              stay right, and the all-to-alls after it; prints "N passed,
@@ -473,6 +474,13 @@ int main(int argc, char **argv) {
     }
     if (strcmp(mode, "hang") == 0 || strcmp(mode, "kill") == 0 || strcmp(mode, "mixed") == 0) {
         comm_barrier(c);  // start-up skew is not part of the test
+        // mixed a2a: the others call comm_alltoallv, after one that all call (it makes the
+        // segment: ranks that disagree about its size find out at the deadline only)
+        const int a2a = mode[0] == 'm' && argc > 3 && strcmp(argv[3], "a2a") == 0, P = comm_size(c);
+        size_t *b = xmalloc((size_t)P * sizeof *b);
+        char *send = xcalloc((size_t)P, 8), *recv = xmalloc((size_t)P * 8);
+        for (int q = 0; q < P; q++) b[q] = 8;
+        if (a2a) comm_alltoallv(c, send, b, recv, b);
         comm_set_timeout(c, T);
         float x = (float)me;
         if (mode[0] == 'h' && me == 1) sleep(30);
@@ -480,6 +488,8 @@ int main(int argc, char **argv) {
         if (mode[0] == 'm' && me == 0) {
             double d = 1;
             comm_allreduce_sum_f64(c, &d, 1);
+        } else if (a2a) {
+            comm_alltoallv(c, send, b, recv, b);
         } else {
             comm_allreduce_sum_f32(c, &x, 1);
         }
@@ -487,6 +497,6 @@ int main(int argc, char **argv) {
         return 3;
     }
     fprintf(stderr, "usage: test_comm basic [P] | mismatch | hang [T] | hanga2a T CALL | kill [T] | killwait [T] | "
-                    "mixed [T] | shmfail [a2a] | learncap\n");
+                    "mixed [T] [a2a] | shmfail [a2a] | learncap\n");
     return 2;
 }
