@@ -5,7 +5,7 @@
 # status, elapsed time and the messages.
 # All-reduces go through shared memory here (every rank on this machine); the cases marked
 # "msg" run the message path (GRUREC_COMM_SHM=0). Also the launch/grurec-mpirun wrapper.
-# About 30 s on 2 cores.
+# About 45 s on 2 cores.
 # usage: comm_test.sh BUILD_DIR
 set -uo pipefail
 export GRUREC_DEVICE=cpu  # the CPU backend (these tests compare CPU bits)
@@ -38,7 +38,7 @@ faster() { awk -v s="$secs" -v lim="$1" 'BEGIN { exit !(s < lim) }'; }
 show() { sed 's/^/    | /' "$log" | grep -v '^    | *$' | head -20; }
 mpi4=(mpirun --oversubscribe)
 
-# 1. every collective, bitwise: alone (a singleton world), on 2 and 4 ranks, and on 3
+# 1. every collective (the all-to-alls too), bitwise: alone (a singleton world), on 2 and 4 ranks, and on 3
 #    ranks through the wrapper
 run basic1 "$bin" basic 1
 check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log"' "basic, 1 rank (no mpirun): exit $rc$(show)"
@@ -61,6 +61,21 @@ run shmfail "${mpi4[@]}" -np 3 "$bin" shmfail
 check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log"' "shared segment failure: exit $rc$(echo; show)"
 check 'grep -q "^grurec: rank 0: no shared-memory all-reduce (.*): using messages$" "$log"' \
     "shared segment failure: one line says why$(echo; show)"
+# ... also where the segment fails to grow inside an all-to-all (it finishes over messages)
+for P in 2 3; do
+    run shmfaila2a$P "${mpi4[@]}" -np $P "$bin" shmfail a2a
+    check '[ $rc -eq 0 ] && grep -q " 0 failed" "$log" && grep -q "^grurec: rank 0: no shared-memory" "$log"' \
+        "shared segment failure in an all-to-all, $P ranks: exit $rc$(echo; show)"
+done
+
+# ... and comm_alltoallv_learn sent more than the room rank 1 gave it: one line, exit 1
+for mode in shm msg; do
+    shm=1; [ $mode = msg ] && shm=0
+    run learncap$mode env GRUREC_COMM_SHM=$shm "${mpi4[@]}" -np 3 "$bin" learncap
+    check '[ $rc -eq 1 ] && faster 10' "learn past its room ($mode): exit $rc after $secs s (want 1)$(echo; show)"
+    check '[ "$(grep -c "^grurec: .*comm_alltoallv_learn: 300 bytes sent to rank 1, room for 299$" "$log")" = 1 ] &&
+        ! grep -q "UNEXPECTED\|did not answer" "$log"' "learn past its room ($mode): one line names rank 1$(echo; show)"
+done
 
 # 2. different values in comm_check_same_u64 (ranks 1 and 3): exit 2, the first one named
 run mismatch "${mpi4[@]}" -np 4 "$bin" mismatch
@@ -80,6 +95,13 @@ for mode in shm msg; do
     check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 8' "hang, 2 ranks, 1 s ($mode): exit $rc after $secs s$(echo; show)"
     check 'grep -q "^grurec: rank 1 did not answer within 1 s (seen from rank 0 in comm_allreduce_sum_f32)" "$log"' \
         "hang, 2 ranks ($mode): rank 1 named by rank 0$(echo; show)"
+    # ... in the all-to-alls made of several exchanges: one deadline, named as called
+    for call in 1:comm_alltoallv_learn 2:comm_alltoallv_take; do
+        run hanga2a${call%%:*}$mode env GRUREC_COMM_SHM=$shm "${mpi4[@]}" -np 3 "$bin" hanga2a 1 ${call%%:*}
+        check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 8' "hang in ${call#*:} ($mode): exit $rc after $secs s$(echo; show)"
+        check 'grep -q "^grurec: rank 1 did not answer within 1 s (seen from rank 0 in ${call#*:})" "$log" &&
+            ! grep -q "UNEXPECTED\|rank [02] did not answer" "$log"' "hang in ${call#*:} ($mode): rank 1 named$(echo; show)"
+    done
 
     # 4. rank 1 SIGKILLs itself before a collective (timeout 3 s): the job ends within 2 x 3 s
     run kill$mode env GRUREC_COMM_SHM=$shm "${mpi4[@]}" -np 4 "$bin" kill 3
@@ -103,6 +125,13 @@ run mixedshm "${mpi4[@]}" -np 3 "$bin" mixed 30
 check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 10' "mixed (shm): exit $rc after $secs s (want well before the 30 s deadline)$(echo; show)"
 check 'grep -q "rank 1 called another collective (or size) than rank 0" "$log"' "mixed (shm): the message$(echo; show)"
 check '! grep -q "UNEXPECTED\|did not answer" "$log"' "mixed (shm): nobody blamed$(echo; show)"
+# ... the others in an all-to-all
+run mixeda2amsg env GRUREC_COMM_SHM=0 "${mpi4[@]}" -np 3 "$bin" mixed 2 a2a
+check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 10 && grep -q "did not complete within 2 s although every rank answered" "$log" &&
+    ! grep -q "UNEXPECTED\|did not answer" "$log"' "mixed with an all-to-all (msg): exit $rc after $secs s$(echo; show)"
+run mixeda2ashm "${mpi4[@]}" -np 3 "$bin" mixed 30 a2a
+check '[ $rc -ne 0 ] && [ $rc -ne 124 ] && faster 10 && grep -q "called another collective" "$log" &&
+    ! grep -q "UNEXPECTED\|did not answer" "$log"' "mixed with an all-to-all (shm): exit $rc after $secs s$(echo; show)"
 
 # 6. the wrapper's command lines (dry run)
 dry() { env GRUREC_MPIRUN_DRY_RUN=1 "$@" "$wrapper" -np 2 prog --flag; }

@@ -4,14 +4,21 @@
 //                              every rank must exit 2 naming rank 1
 //   test_comm hang [T]         rank 1 sleeps 30 s before a collective, the others wait with
 //                              timeout T (2 s): they must stop, naming rank 1
+//   test_comm hanga2a T CALL   the same in an all-to-all (CALL 0: comm_alltoallv, 1: _learn,
+//                              2: _take)
 //   test_comm kill [T]         rank 1 SIGKILLs itself before a collective (timeout T, 3 s)
 //   test_comm killwait [T]     ranks 1-3 wait in a collective (asleep: rank 0 comes 2 s late)
 //                              and rank 1 is SIGKILLed while it waits (timeout T, 3 s)
-//   test_comm mixed [T]        rank 0 calls another collective than the others: every rank
-//                              answers the blame round, the collective "did not complete"
+//   test_comm mixed [T] [a2a]  rank 0 calls another collective than the others (a2a: they
+//                              call comm_alltoallv): every rank answers the blame round, the
+//                              collective "did not complete"
 //   test_comm shmfail          rank 0 cannot make a shared segment of 16 MiB (its file size
 //                              limit is 1 MiB): every rank falls back to messages, the sums
-//                              stay right; prints "N passed, M failed" (rank 0)
+//                              stay right, and the all-to-alls after it; prints "N passed,
+//                              M failed" (rank 0)
+//   test_comm shmfail a2a      the same, the segment failing to grow inside an all-to-all
+//   test_comm learncap         rank 1 gets more than the room it gives comm_alltoallv_learn:
+//                              it must stop the job with one line (exit 1)
 // The failure modes print "UNEXPECTED: ..." and exit 3 if the collective returns.
 #include "util/check.h"
 #include "comm/comm.h"
@@ -104,6 +111,123 @@ static void test_node_segment(comm *c) {
     }
 }
 
+// ---- all-to-all ----------------------------------------------------------------------
+
+enum { A2A_PLAIN, A2A_LEARN, A2A_TAKE };
+static const char *const a2a_name[] = {"comm_alltoallv", "comm_alltoallv_learn", "comm_alltoallv_take"};
+
+// One all-to-all case: BIG == 0: a few bytes per pair; else up to about BIG bytes in all
+// from rank 0 (ALL == 0) or from every rank but 1 (ALL == 1), uneven per receiver, the
+// others' parts small.
+typedef struct {
+    int call, all;
+    size_t big;
+    int exact;  // the segment (if any) holds it already: comm_bytes_sent grows by the data alone
+    uint64_t salt;
+} a2a_case;
+
+// Bytes rank S sends rank R: odd counts, zero-byte parts, self-sends, and rank 1 sends
+// nothing at all.
+static size_t a2a_bytes(const a2a_case *k, int P, int s, int r) {
+    if (s == 1) return 0;
+    if (k->big && (k->all || s == 0)) return k->big / (size_t)P + 4099 * (size_t)r + 3 * (size_t)s + 1;
+    if ((s + r + (int)k->salt) % 4 == 0) return 0;
+    return (size_t)(s * 7 + r * 5 + (int)k->salt) % 13;
+}
+
+// Byte I of what rank S sends rank R.
+static unsigned char a2a_byte(const a2a_case *k, int s, int r, size_t i) {
+    return (unsigned char)(mix(k->salt << 56 ^ (uint64_t)s << 48 ^ (uint64_t)r << 40 ^ i) >> 23);
+}
+
+// Bytes of P that differ from what rank S sent rank R (the first one reported).
+static size_t a2a_bad(const a2a_case *k, int s, int r, const unsigned char *p, size_t n) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != a2a_byte(k, s, r, i) && bad++ == 0)
+            fprintf(stderr, "rank %d: byte %zu from rank %d: 0x%02x, sent 0x%02x\n", r, i, s, p[i], a2a_byte(k, s, r, i));
+    return bad;
+}
+
+typedef struct {
+    const a2a_case *k;
+    const size_t *want;  // bytes from each rank
+    int me, next, calls;  // the rank expected next, calls so far
+    size_t bad;
+} a2a_taken;
+
+static void a2a_take(void *arg, int q, const void *bytes, size_t n) {
+    a2a_taken *t = arg;
+    t->calls++;
+    if (q != t->next || n != t->want[q]) {
+        fprintf(stderr, "rank %d: take called for rank %d with %zu bytes, expected rank %d\n", t->me, q, n, t->next);
+        t->bad++;
+        return;
+    }
+    t->bad += a2a_bad(t->k, q, t->me, bytes, n);
+    t->next++;
+}
+
+static void take_nothing(void *arg, int q, const void *bytes, size_t n) { (void)arg, (void)q, (void)bytes, (void)n; }
+
+static void test_a2a(comm *c, a2a_case k, const char *label) {
+    const int P = comm_size(c), me = comm_rank(c);
+    const char *name = a2a_name[k.call];
+    size_t *sb = xmalloc((size_t)P * sizeof *sb), *rb = xmalloc((size_t)P * sizeof *rb);
+    size_t *learned = xmalloc((size_t)P * sizeof *learned), stot = 0, rtot = 0;
+    for (int q = 0; q < P; q++) {
+        stot += sb[q] = a2a_bytes(&k, P, me, q);
+        rtot += rb[q] = a2a_bytes(&k, P, q, me);
+        learned[q] = (size_t)-1;
+    }
+    unsigned char *send = xmalloc(stot + 1), *s = send;
+    for (int q = 0; q < P; q++)
+        for (size_t i = 0; i < sb[q]; i++) *s++ = a2a_byte(&k, me, q, i);
+    const size_t slack = k.salt % 2 ? 0 : 7;  // learn: room for exactly the bytes, or more
+    unsigned char *recv = xmalloc(rtot + slack + 1);
+    memset(recv, 0xEE, rtot + slack + 1);
+    const uint64_t sent0 = comm_bytes_sent(c);
+    a2a_taken t = {&k, rb, me, 0, 0, 0};
+    if (k.call == A2A_PLAIN) comm_alltoallv(c, send, sb, recv, rb);
+    if (k.call == A2A_LEARN) comm_alltoallv_learn(c, send, sb, recv, rtot + slack, learned);
+    if (k.call == A2A_TAKE) comm_alltoallv_take(c, send, sb, rb, a2a_take, &t);
+    const uint64_t sent = comm_bytes_sent(c) - sent0;
+    if (k.call == A2A_TAKE) {
+        EXPECT(t.calls == P && t.next == P && t.bad == 0, "%s (%s): %d calls of take, %d in order, %zu wrong bytes",
+               name, label, t.calls, t.next, t.bad);
+    } else {
+        size_t bad = 0, at = 0;
+        for (int q = 0; q < P; q++) bad += a2a_bad(&k, q, me, recv + at, rb[q]), at += rb[q];
+        for (size_t i = rtot; i < rtot + slack + 1; i++) bad += recv[i] != 0xEE;
+        EXPECT(bad == 0, "%s (%s): %zu of %zu bytes received wrong or written past the end", name, label, bad, rtot);
+    }
+    if (k.call == A2A_LEARN)
+        for (int q = 0; q < P; q++)
+            EXPECT(learned[q] == rb[q], "%s (%s): learned %zu bytes from rank %d, %zu sent", name, label, learned[q], q,
+                   rb[q]);
+    // what direct messages would send (learn: a count to each rank first, then the bytes),
+    // either way; more where the segment was made or grown (its set-up is messages)
+    uint64_t others = k.call == A2A_LEARN ? (uint64_t)(P - 1) * sizeof(size_t) : 0;
+    for (int q = 0; q < P; q++) others += q == me ? 0 : sb[q];
+    EXPECT(k.big || !k.exact ? sent >= others : sent == others, "%s (%s): %llu bytes sent counted, %llu expected",
+           name, label, (unsigned long long)sent, (unsigned long long)others);
+    free(sb), free(rb), free(learned), free(send), free(recv);
+}
+
+// Each call: small, then larger than the segment so far (the first all-to-all makes slots
+// of 1.25 MiB; a growth makes them max(2 x, 1.25 x the need)), then small again after the growth; the big ones from one rank only (the others
+// see its need and grow too) or from all.
+static void test_a2a_all(comm *c, uint64_t salt) {
+    const size_t MiB = (size_t)1 << 20;
+    const size_t big[3] = {2 * MiB, 5 * MiB, 16 * MiB};  // (past 1.25, 2.7, then 6.3 MiB slots)
+    for (int call = 0; call < 3; call++) {
+        test_a2a(c, (a2a_case){call, 0, 0, 0, salt + 1}, "small");
+        test_a2a(c, (a2a_case){call, 0, 0, 1, salt + 2}, "small, other sizes");
+        test_a2a(c, (a2a_case){call, call == 1, big[call], 0, salt + 3}, call == 1 ? "big from all" : "big from one");
+        test_a2a(c, (a2a_case){call, 0, 0, 1, salt + 4}, "small after big");
+    }
+}
+
 static void test_basic(comm *c, int want_p) {
     const int P = comm_size(c), me = comm_rank(c);
     if (want_p > 0) EXPECT(P == want_p, "size %d, expected %d", P, want_p);
@@ -117,6 +241,10 @@ static void test_basic(comm *c, int want_p) {
     EXPECT(total == P, "allgatherv of one value per rank: %lld", (long long)total);
     for (int q = 0; q < P && total == P; q++) EXPECT(ranks[q] == q && counts[q] == 1, "rank list[%d] = %d", q, ranks[q]);
     free(ranks);
+
+    // all-to-all: first (the segment is made by them, so their growth runs), then again
+    // (below) after the all-reduces have grown the segment
+    test_a2a_all(c, 0);
 
     // f32: bitwise equal to the rank-order sum and across ranks; sizes below P, odd sizes,
     // several chunks (small and default chunk)
@@ -238,6 +366,13 @@ static void test_basic(comm *c, int want_p) {
         free(v);
     }
 
+    test_a2a_all(c, 10);
+    float mid = 1;  // an all-reduce between two all-to-alls on the same segment
+    test_a2a(c, (a2a_case){A2A_TAKE, 1, 0, 1, 20}, "before an all-reduce");
+    comm_allreduce_sum_f32(c, &mid, 1);
+    test_a2a(c, (a2a_case){A2A_LEARN, 1, 0, 1, 21}, "after an all-reduce");
+    EXPECT(mid == (float)P, "sum of ones between all-to-alls: %g", mid);
+
     comm_check_same_u64(c, 0x0123456789abcdefULL, "config hash");
     g_passed++;  // returned: the values agree
     comm_barrier(c);
@@ -277,23 +412,36 @@ int main(int argc, char **argv) {
         return report_and_finish(c);
     }
     if (strcmp(mode, "shmfail") == 0) {
-        const int on = comm_shared_memory(c);
+        const int on = comm_shared_memory(c), a2a = argc > 2 && strcmp(argv[2], "a2a") == 0;
         test_f32(c, 1000, 20, "shared memory, small");
+        if (a2a) test_a2a(c, (a2a_case){A2A_LEARN, 0, 0, 0, 30}, "shared memory, small");
         if (me == 0) {  // a memfd larger than the file size limit cannot be reserved
             signal(SIGXFSZ, SIG_IGN);
             struct rlimit lim = {(rlim_t)1 << 20, (rlim_t)1 << 20};
             EXPECT(setrlimit(RLIMIT_FSIZE, &lim) == 0, "setrlimit");
         }
+        if (a2a)  // the segment cannot grow in the middle of the call: messages
+            test_a2a(c, (a2a_case){A2A_TAKE, 1, (size_t)2 << 20, 0, 31}, "2 MiB, the segment could not grow");
         test_f32(c, (size_t)4 << 20, 21, "16 MiB after the segment could not grow");
         EXPECT(!comm_shared_memory(c), "shared memory still on after a failed segment (it was %d)", on);
         test_f32(c, 1000, 22, "messages after the fallback");
         EXPECT(comm_shared_buffer_f32(c, 10) == NULL, "a shared buffer after the fallback");
+        test_a2a_all(c, 40);  // (messages)
         return report_and_finish(c);
     }
     if (strcmp(mode, "mismatch") == 0) {
         comm_check_same_u64(c, 0xfeed, "the agreed value");  // all equal: passes
         comm_check_same_u64(c, me == 1 || me == 3 ? 0x1230u + (unsigned)me : 0xfeed, "config hash");
         fprintf(stderr, "UNEXPECTED: rank %d: mismatch not detected\n", me);
+        return 3;
+    }
+    if (strcmp(mode, "learncap") == 0) {  // rank 1 has room for one byte less than it is sent
+        const int P = comm_size(c);
+        size_t *sb = xmalloc((size_t)P * sizeof *sb), *rb = xmalloc((size_t)P * sizeof *rb);
+        char *send = xcalloc((size_t)P, 100), *recv = xmalloc((size_t)P * 100);
+        for (int q = 0; q < P; q++) sb[q] = 100;
+        comm_alltoallv_learn(c, send, sb, recv, (size_t)P * 100 - (me == 1), rb);
+        fprintf(stderr, "UNEXPECTED: rank %d: the all-to-all returned\n", me);
         return 3;
     }
     if (strcmp(mode, "killwait") == 0) {
@@ -310,8 +458,29 @@ int main(int argc, char **argv) {
         fprintf(stderr, "UNEXPECTED: rank %d: the collective returned\n", me);
         return 3;
     }
+    if (strcmp(mode, "hanga2a") == 0) {  // hang, in each all-to-all (argv[3]: 0, 1, 2)
+        const int call = argc > 3 ? atoi(argv[3]) : 1, P = comm_size(c);
+        comm_barrier(c);
+        comm_set_timeout(c, T);
+        if (me == 1) sleep(30);
+        size_t *b = xmalloc((size_t)P * sizeof *b);
+        char *send = xcalloc((size_t)P, 8), *recv = xmalloc((size_t)P * 8);
+        for (int q = 0; q < P; q++) b[q] = 8;
+        if (call == A2A_PLAIN) comm_alltoallv(c, send, b, recv, b);
+        if (call == A2A_LEARN) comm_alltoallv_learn(c, send, b, recv, (size_t)P * 8, b);
+        if (call == A2A_TAKE) comm_alltoallv_take(c, send, b, b, take_nothing, NULL);
+        fprintf(stderr, "UNEXPECTED: rank %d: the collective returned\n", me);
+        return 3;
+    }
     if (strcmp(mode, "hang") == 0 || strcmp(mode, "kill") == 0 || strcmp(mode, "mixed") == 0) {
         comm_barrier(c);  // start-up skew is not part of the test
+        // mixed a2a: the others call comm_alltoallv, after one that all call (it makes the
+        // segment: ranks that disagree about its size find out at the deadline only)
+        const int a2a = mode[0] == 'm' && argc > 3 && strcmp(argv[3], "a2a") == 0, P = comm_size(c);
+        size_t *b = xmalloc((size_t)P * sizeof *b);
+        char *send = xcalloc((size_t)P, 8), *recv = xmalloc((size_t)P * 8);
+        for (int q = 0; q < P; q++) b[q] = 8;
+        if (a2a) comm_alltoallv(c, send, b, recv, b);
         comm_set_timeout(c, T);
         float x = (float)me;
         if (mode[0] == 'h' && me == 1) sleep(30);
@@ -319,12 +488,15 @@ int main(int argc, char **argv) {
         if (mode[0] == 'm' && me == 0) {
             double d = 1;
             comm_allreduce_sum_f64(c, &d, 1);
+        } else if (a2a) {
+            comm_alltoallv(c, send, b, recv, b);
         } else {
             comm_allreduce_sum_f32(c, &x, 1);
         }
         fprintf(stderr, "UNEXPECTED: rank %d: the collective returned\n", me);
         return 3;
     }
-    fprintf(stderr, "usage: test_comm basic [P] | mismatch | hang [T] | kill [T] | killwait [T] | mixed [T] | shmfail\n");
+    fprintf(stderr, "usage: test_comm basic [P] | mismatch | hang [T] | hanga2a T CALL | kill [T] | killwait [T] | "
+                    "mixed [T] [a2a] | shmfail [a2a] | learncap\n");
     return 2;
 }

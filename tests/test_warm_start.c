@@ -5,7 +5,8 @@
 // accumulators and momenta is checked: a kept item's rows are FROM's rows of the same
 // original id; a new item's rows are a fresh model's (model_init, same seed) and its
 // accumulators 0; the dense weights and their state are FROM's. A run with other layers,
-// embedding or loss is refused (exit 2) naming the setting.
+// embedding or loss is refused (exit 2) naming the setting. warm_start_load_rows (sharded
+// tables) gives each of P ranks its rows of the same result.
 #include <criterion/criterion.h>
 #include <hdf5.h>
 #include <stdio.h>
@@ -95,6 +96,41 @@ static void make_from(const char *path, const char *dir, const train_config *c) 
     dataset_close(&m);
 }
 
+// Sharded tables (warm_start_load_rows): rank r of P keeps items r, r + P, ... at rows
+// 0, 1, ...; its rows start as FRESH's, its state at 0, and must end as the whole load's
+// (WHOLE, WOA: the tables and their state after warm_start_load).
+static void check_rows_here(const warm_start_info *w, const model_shape *s, const dataset_meta *m,
+                            const model_tensors *fresh, const model_tensors *whole, float *const *woa) {
+    const int64_t N = s->n_items;
+    const size_t width[N_TABLES] = {(size_t)s->hid[s->n_layers - 1], 1, (size_t)s->emb_width};
+    const float *ftab[N_TABLES] = {fresh->Wy, fresh->by, fresh->E}, *wtab[N_TABLES] = {whole->Wy, whole->by, whole->E};
+    for (int64_t P = 1; P <= 3; P++)
+        for (int64_t r = 0; r < P; r++) {
+            const int64_t n = (N - r + P - 1) / P;
+            float *buf[N_TABLES][3] = {{NULL}};
+            for (int t = 0; t < N_TABLES; t++)
+                for (int k = 0; k < 3 && ftab[t]; k++) {
+                    if (k > 0 && !woa[2 + 2 * t + k - 1]) continue;
+                    buf[t][k] = calloc((size_t)n * width[t] + 1, sizeof(float));
+                    for (int64_t j = 0; k == 0 && j < n; j++)
+                        memcpy(buf[t][k] + j * width[t], ftab[t] + (r + j * P) * width[t], width[t] * sizeof(float));
+                }
+            model_tensors here = {.Wy = buf[0][0], .by = buf[1][0], .E = buf[2][0]};
+            table_optim o = {{buf[0][1], buf[1][1], buf[2][1]}, {buf[0][2], buf[1][2], buf[2][2]}};
+            warm_start_load_rows(w, s, m, &here, &o, r, P, n);
+            for (int t = 0; t < N_TABLES; t++)
+                for (int k = 0; k < 3; k++) {
+                    if (!buf[t][k]) continue;
+                    const float *want = k == 0 ? wtab[t] : woa[2 + 2 * t + k - 1];
+                    for (int64_t j = 0; j < n; j++)
+                        cr_assert(memcmp(buf[t][k] + j * width[t], want + (r + j * P) * width[t], width[t] * sizeof(float)) == 0,
+                                  "rank %lld of %lld: table %d (%d) row %lld differs from the whole load", (long long)r,
+                                  (long long)P, t, k, (long long)j);
+                    free(buf[t][k]);
+                }
+        }
+}
+
 static void check_mode(const char *emb, int momentum) {
     static const char *const from_items[] = {"A", "B", "C", "D", "E"}, *const new_items[] = {"E", "X", "A", "Y", "C"};
     const int64_t from_row[5] = {4, -1, 0, -1, 2};  // FROM's row of each NEW item
@@ -155,6 +191,7 @@ static void check_mode(const char *emb, int momentum) {
         }
     }
     cr_assert_geq(rows_checked, 10);
+    check_rows_here(&w, &s, &m, &fresh, &t, oa);
     backend_free(b);
     tensors_free(&t);
     tensors_free(&fresh);

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Daily retraining end to end (issue 21): two overlapping windows of one drifting log
 # (grurec-prep --since/--until), a 1-rank model of day 1, then a warm start of day 2 at 2
-# ranks from it (its line and metrics.jsonl record, a rerun resumes instead), a shape
+# ranks from it (its line and metrics.jsonl record, a rerun resumes instead); the same with
+# sharded item tables, and from a sharded run's checkpoint, bitwise as whole tables; a shape
 # change refused before anything is written, and `eval` of a model on another dataset
 # counting the targets it cannot predict as misses (hand-made logs, counts by hand).
-# About 20 s on 2 cores. (Rows and optimizer state by id: tests/test_warm_start.c.)
+# About 30 s on 2 cores. (Rows and optimizer state by id: tests/test_warm_start.c.)
 # usage: warm_start_test.sh BUILD_DIR
 source "$(dirname "$0")/lib.sh" "$1" warm-start-test
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,6 +41,40 @@ check 'head -1 "$work/r2/metrics.jsonl" | grep -q "\"warm_start\": {\"from\": \"
 warm >"$work/w2.out" 2>&1
 check 'grep -q "resuming from" "$work/w2.out" && ! grep -q "warm start from" "$work/w2.out"' \
     "a rerun of the warm start resumes its own run"
+
+# 1b. sharded item tables: each rank fills its own rows (from a whole checkpoint, or from a
+# sharded run's manifest and parts), and the run ends at the bits of whole tables
+hash_of() { "$grurec" inspect "$1/model.h5" --hash 2>/dev/null | tail -1 | grep . || echo "none"; }
+# ws NAME FROM MODE: a warm start of day 2 at 2 ranks into $work/NAME
+ws() {
+    "$here/launch/grurec-mpirun" -np 2 "$grurec" train --data "$work/d2" --out "$work/$1" "${F[@]}" --epochs 1 \
+        --warm-start "$work/$2" --item-tables "$3" >"$work/$1.out" 2>&1
+    rc=$?
+}
+if [ $np = 2 ]; then
+    ws r2s r1 sharded
+    check '[ $rc -eq 0 ] && grep -q "warm start from .*r1/ckpt-.*: $kept items kept, $new new, $dropped dropped" "$work/r2s.out"' \
+        "warm start with --item-tables sharded: exit 0 and its line (exit $rc: $(tail -2 "$work/r2s.out"))"
+    check '[ "$(hash_of "$work/r2s")" = "$(hash_of "$work/r2")" ] && [ "$(hash_of "$work/r2")" != none ]' \
+        "sharded warm start ends at the bits of whole tables ($(hash_of "$work/r2s") vs $(hash_of "$work/r2"))"
+    for mode in replicated sharded; do  # day 1 at 2 ranks: a whole checkpoint, and parts
+        "$here/launch/grurec-mpirun" -np 2 "$grurec" train --data "$work/d1" --out "$work/r1$mode" "${F[@]}" --epochs 2 \
+            --item-tables $mode >/dev/null 2>"$work/r1$mode.err" || { echo "day 1 ($mode) failed: $(tail -3 "$work/r1$mode.err")"; exit 1; }
+    done
+    check 'ls "$work"/r1sharded/ckpt-*.h5.part-1-of-2 >/dev/null 2>&1' "a sharded day 1 checkpoints in parts"
+    ws wwr r1replicated replicated  # whole -> whole: the reference
+    ref=$(hash_of "$work/wwr")
+    ws wps r1sharded sharded        # parts -> sharded
+    check '[ $rc -eq 0 ] && [ "$(hash_of "$work/wps")" = "$ref" ] && [ "$ref" != none ]' \
+        "from a sharded checkpoint's parts to sharded tables: the bits of whole ones (exit $rc, $(hash_of "$work/wps") vs $ref)"
+    ws wpr r1sharded replicated     # parts -> whole
+    check '[ $rc -eq 0 ] && [ "$(hash_of "$work/wpr")" = "$ref" ]' \
+        "from a sharded checkpoint's parts to whole tables: the same bits (exit $rc, $(hash_of "$work/wpr") vs $ref)"
+    ws wms r1replicated/model.h5 sharded  # a model file (no optimizer state) -> sharded
+    ws wmr r1replicated/model.h5 replicated
+    check '[ "$(hash_of "$work/wms")" = "$(hash_of "$work/wmr")" ] && [ "$(hash_of "$work/wmr")" != none ] &&
+        [ "$(hash_of "$work/wmr")" != "$ref" ]' "from model.h5 to sharded tables: the bits of whole ones"
+fi
 
 # 2. a shape change is refused, naming the setting, before RUN exists
 "$grurec" train --data "$work/d2" --out "$work/r3" --layers 24 --batch-size 8 --n-sample 16 --epochs 1 \

@@ -108,6 +108,8 @@ static const char *const train_usage =
     "                       in a fresh model, FROM's other items are dropped. --layers,\n"
     "                       --embedding, --loss and --final-act must be FROM's; the rest may\n"
     "                       change. RUN is an ordinary run directory (a rerun resumes it).\n"
+    "                       Any --item-tables, from any run (a sharded run's checkpoint is\n"
+    "                       read from its parts); sharded, each rank reads only its rows.\n"
     "                       e.g. grurec-prep --input log.tsv.gz --since 2016-05-02 --until 2016-06-02 \\\n"
     "                              --test-days 1 --out data/jun01\n"
     "                            grurec train --data data/jun01 --out runs/jun01 --warm-start runs/may31 --epochs 2\n"
@@ -345,11 +347,16 @@ static void setup_model(trainer *t) {
     t->pos = (ckpt_position){1, 0, 0};
     t->resumed = checkpoint_load(t->cm, t->a.out, c, s, &t->p, t->b, t->tb, &t->ln, &t->pos, t->m.fingerprint,
                                  t->a.reshard);
-    if (t->a.warm_start && !t->resumed && tables_mode_of(t->tb) == TABLES_SHARDED)  // (it reads whole tables)
-        input_fail_all("--warm-start", 0, "not yet with --item-tables sharded: use replicated or node");
     if (t->a.warm_start && !t->resumed) {  // (a rerun of a warm-started run resumes it instead)
         const warm_start_info *w = &t->warm;
-        warm_start_load(w, s, &t->p, t->b, &t->m, !tables_one_copy(t->tb) || t->root);
+        const int sharded_tables = tables_mode_of(t->tb) == TABLES_SHARDED;
+        if (sharded_tables) {  // each rank its own rows
+            const model_tensors *rows;
+            int64_t first, stride, n;
+            tables_rows_here(t->tb, &rows, &first, &stride, &n);
+            warm_start_load_rows(w, s, &t->m, rows, tables_optim(t->tb), first, stride, n);
+        }
+        warm_start_load(w, s, &t->p, t->b, &t->m, !sharded_tables && (!tables_one_copy(t->tb) || t->root));
         if (t->root)
             fprintf(stderr, "grurec: warm start from %s: %lld items kept, %lld new, %lld dropped%s\n", w->path,
                     (long long)w->kept, (long long)w->added, (long long)w->dropped,

@@ -702,13 +702,13 @@ int64_t comm_allgatherv_i32(comm *c, const int32_t *mine, int64_t n, int32_t **o
 // LEARN: RECV_BYTES is filled from the senders' counts (RECV holds RECV_CAP bytes).
 // TAKE (when not NULL) is handed each rank's part in place instead of copying it to RECV.
 static int shm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, size_t *recv_bytes,
-                         size_t recv_cap, int learn, comm_take_fn take, void *arg, const char *what) {
+                         size_t recv_cap, int learn, comm_take_fn take, void *arg, double deadline,
+                         const char *what) {
     const int P = c->size, me = c->rank;
     if (!c->shm_allowed || !shm_ensure(c, A2A_FIRST_CAP, what)) return 0;
     const size_t head = (size_t)P * sizeof(uint64_t);
     size_t total = 0;
     for (int q = 0; q < P; q++) total += send_bytes[q];
-    const double deadline = deadline_of(c);
     for (;;) {
         const uint64_t gen = ++c->shm_gen;
         shm_flags *mine = shm_flag(c, me);
@@ -747,23 +747,28 @@ static int shm_alltoallv(comm *c, const void *send, const size_t *send_bytes, vo
                   counts[me], me, recv_bytes[q]);
             size_t at = head;
             for (int p = 0; p < me; p++) at += counts[p];
-            if (take) take(arg, q, shm_slot(c, q) + at, recv_bytes[q]);
-            else if (recv_bytes[q]) memcpy(r, shm_slot(c, q) + at, recv_bytes[q]);
-            r += recv_bytes[q];
+            if (take) {
+                take(arg, q, shm_slot(c, q) + at, recv_bytes[q]);
+            } else {  // (RECV is NULL with TAKE: no arithmetic on it)
+                if (recv_bytes[q]) memcpy(r, shm_slot(c, q) + at, recv_bytes[q]);
+                r += recv_bytes[q];
+            }
             if (q != me) c->bytes_sent += send_bytes[q];  // (what messages would send)
         }
+        if (learn) c->bytes_sent += (uint64_t)(P - 1) * sizeof(size_t);  // (the counts messages send first)
         shm_raise(c, &mine->done, gen);
         shm_wait(c, FLAG_DONE, gen, deadline, what);
         return 1;
     }
 }
 
-void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, const size_t *recv_bytes) {
-    static const char what[] = "comm_alltoallv";
-    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, (size_t *)recv_bytes, 0, 0, NULL, NULL, what)) return;
+// The all-to-all over messages, by DEADLINE (the caller's, taken when it was entered: a
+// call made of several exchanges, or that fell back from shared memory, has one deadline
+// and names itself in a blame round).
+static void a2a_msgs(comm *c, const void *send, const size_t *send_bytes, void *recv, const size_t *recv_bytes,
+                     double deadline, const char *what) {
     const char *s = send;
     char *r = recv;
-    const double deadline = deadline_of(c);
     for (int q = 0; q < c->size; q++) {
         if (q == c->rank) {
             CHECK(send_bytes[q] == recv_bytes[q], "%s: %zu bytes to itself, %zu expected", what, send_bytes[q],
@@ -779,30 +784,44 @@ void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *r
     wait_all(c, deadline, what);
 }
 
+void comm_alltoallv(comm *c, const void *send, const size_t *send_bytes, void *recv, const size_t *recv_bytes) {
+    static const char what[] = "comm_alltoallv";
+    const double deadline = deadline_of(c);
+    if (c->size > 1 &&
+        shm_alltoallv(c, send, send_bytes, recv, (size_t *)recv_bytes, 0, 0, NULL, NULL, deadline, what))
+        return;
+    a2a_msgs(c, send, send_bytes, recv, recv_bytes, deadline, what);
+}
+
 void comm_alltoallv_learn(comm *c, const void *send, const size_t *send_bytes, void *recv, size_t recv_cap,
                           size_t *recv_bytes) {
     static const char what[] = "comm_alltoallv_learn";
-    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, recv_bytes, recv_cap, 1, NULL, NULL, what)) return;
+    const double deadline = deadline_of(c);
+    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, recv, recv_bytes, recv_cap, 1, NULL, NULL, deadline, what))
+        return;
     // messages: the counts first (one per rank), then the bytes
     const size_t P = (size_t)c->size;
     size_t *one = xmalloc(P * sizeof *one);
     for (size_t q = 0; q < P; q++) one[q] = sizeof *one;
-    comm_alltoallv(c, send_bytes, one, recv_bytes, one);
+    a2a_msgs(c, send_bytes, one, recv_bytes, one, deadline, what);
     free(one);
     size_t in = 0;
     for (size_t q = 0; q < P; q++) in += recv_bytes[q];
     CHECK(in <= recv_cap, "%s: %zu bytes sent to rank %d, room for %zu", what, in, c->rank, recv_cap);
-    comm_alltoallv(c, send, send_bytes, recv, recv_bytes);
+    a2a_msgs(c, send, send_bytes, recv, recv_bytes, deadline, what);
 }
 
 void comm_alltoallv_take(comm *c, const void *send, const size_t *send_bytes, const size_t *recv_bytes,
                          comm_take_fn take, void *arg) {
     static const char what[] = "comm_alltoallv_take";
-    if (c->size > 1 && shm_alltoallv(c, send, send_bytes, NULL, (size_t *)recv_bytes, 0, 0, take, arg, what)) return;
+    const double deadline = deadline_of(c);
+    if (c->size > 1 &&
+        shm_alltoallv(c, send, send_bytes, NULL, (size_t *)recv_bytes, 0, 0, take, arg, deadline, what))
+        return;
     size_t in = 0;
     for (int q = 0; q < c->size; q++) in += recv_bytes[q];
     char *buf = xmalloc(in + 1), *r = buf;
-    comm_alltoallv(c, send, send_bytes, buf, recv_bytes);
+    a2a_msgs(c, send, send_bytes, buf, recv_bytes, deadline, what);
     for (int q = 0; q < c->size; q++) take(arg, q, r, recv_bytes[q]), r += recv_bytes[q];
     free(buf);
 }

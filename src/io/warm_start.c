@@ -70,6 +70,9 @@ static const char *emb_str(const train_config *c, char *buf, size_t n) {
     return buf;
 }
 
+static int64_t parts_of(hid_t f, const char *path);
+static hid_t open_part(const char *path, int64_t q, int64_t parts, int64_t n_from, char *name, size_t size);
+
 void warm_start_check(const char *from, const train_config *c, const dataset_meta *m, warm_start_info *w) {
     memset(w, 0, sizeof *w);
     resolve(from, w->path, sizeof w->path);
@@ -78,6 +81,13 @@ void warm_start_check(const char *from, const train_config *c, const dataset_met
     int count;
     const char *bad = tensor_verify_all(f, &count);
     if (bad) input_fail(path, 0, "--warm-start: damaged: %s", bad);
+    const int64_t parts = parts_of(f, path);  // (a sharded checkpoint: its parts too)
+    for (int64_t q = 0; q < parts; q++) {
+        char name[4200];
+        hid_t g = open_part(path, q, parts, h5_get_attr_i64(f, "n_items", path), name, sizeof name);
+        if ((bad = tensor_verify_all(g, &count))) input_fail(name, 0, "--warm-start: damaged: %s", bad);
+        H5Fclose(g);
+    }
     char *json = h5_get_attr_str(f, "config", path);
     train_config fc;
     config_defaults(&fc);
@@ -105,23 +115,132 @@ void warm_start_check(const char *from, const train_config *c, const dataset_met
     H5Fclose(f);
 }
 
-// Reads FROM's NAME ([n_from × width], or the dense buffer when FROM_OF is NULL) into
-// DST: whole, or row j from FROM's row from_of[j] where that is an item of both. A tensor
-// FROM lacks (the optimizer state of a model file, momenta of a run without momentum)
-// leaves DST as it is.
-static void take(hid_t f, const char *path, const char *name, float *dst, size_t n, const int64_t *from_of,
-                 int64_t n_to, int64_t n_from, size_t width) {
+// Reads FROM's dense tensor NAME (N floats) into DST. A tensor FROM lacks (the optimizer
+// state of a model file, momenta of a run without momentum) leaves DST as it is.
+static void take_dense(hid_t f, const char *path, const char *name, float *dst, size_t n) {
     if (!dst || H5Lexists(f, name, H5P_DEFAULT) <= 0) return;
-    const char *why;
-    if (!from_of) {
-        if ((why = tensor_read_f32(f, name, dst, n))) input_fail(path, 0, "--warm-start: %s %s", name, why);
-        return;
+    const char *why = tensor_read_f32(f, name, dst, n);
+    if (why) input_fail(path, 0, "--warm-start: %s %s", name, why);
+}
+
+// ---- the item tables, row by row ------------------------------------------------------
+// FROM's tables are read in rounds of a few MB (a whole file's, or a sharded checkpoint's
+// parts: part q's row k is FROM's item q + k·P'), and each row of an item kept here goes
+// to its row: the item tables of the whole model, or a rank's rows of sharded tables. No
+// table is held whole. Every reading rank reads all of FROM's rows once.
+
+#define ROUND_BYTES ((int64_t)4 << 20)
+
+// Where the kept rows go: the rows of items FIRST, FIRST + STRIDE, ... (N of them) of each
+// table, its accumulators and momenta (DST[t][0..2]; NULL where absent).
+typedef struct {
+    float *dst[N_TABLES][3];
+    size_t width[N_TABLES];
+    int64_t first, stride, n;
+    const int64_t *to_of;  // [n_from]: this run's item of FROM's item j, or -1
+} rows_here;
+
+// Tensor NAME of G (file PATH), N_ROWS rows of W floats, row r being FROM's item
+// ITEM0 + r·STEP: checked against its checksum as it is read, and each row of an item
+// kept here copied into DST. A tensor FROM lacks leaves DST as it is.
+static void scan_rows(hid_t g, const char *path, const char *name, float *dst, size_t w, int64_t n_rows, int64_t item0,
+                      int64_t step, const rows_here *h) {
+    if (!dst || w == 0 || H5Lexists(g, name, H5P_DEFAULT) <= 0) return;
+    hid_t d = H5Dopen2(g, name, H5P_DEFAULT), fs = d >= 0 ? H5Dget_space(d) : -1;
+    hsize_t dims[2] = {0, 0};
+    uint64_t sum = 0, hash = TENSOR_CHECKSUM_INIT;
+    const char *why = NULL;
+    if (fs < 0) why = "cannot be opened";
+    else if (H5Sget_simple_extent_ndims(fs) != 1 || H5Sget_simple_extent_dims(fs, dims, NULL) != 1 ||
+             dims[0] != (hsize_t)n_rows * w)
+        why = "has another size than the model's config";
+    else if (tensor_get_checksum(d, &sum) < 0) why = "has no checksum";
+    const int64_t per = ROUND_BYTES / (int64_t)(w * sizeof(float)) + 1;
+    float *buf = xmalloc((size_t)per * w * sizeof *buf);
+    for (int64_t lo = 0; lo < n_rows && !why; lo += per) {
+        const int64_t k = n_rows - lo < per ? n_rows - lo : per;
+        hsize_t off = (hsize_t)lo * w, cnt = (hsize_t)k * w;
+        hid_t ms = H5Screate_simple(1, &cnt, NULL);
+        if (ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL) < 0 ||
+            H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf) < 0)
+            why = "cannot be read";
+        if (ms >= 0) H5Sclose(ms);
+        if (why) break;
+        hash = tensor_checksum_more(hash, buf, (size_t)cnt);
+        for (int64_t r = 0; r < k; r++) {
+            const int64_t i = h->to_of[item0 + (lo + r) * step];
+            if (i < h->first || (i - h->first) % h->stride) continue;  // (new here, or another rank's)
+            const int64_t row = (i - h->first) / h->stride;
+            CHECK(row < h->n, "warm start: item %lld is row %lld of %lld here", (long long)i, (long long)row,
+                  (long long)h->n);
+            memcpy(dst + (size_t)row * w, buf + (size_t)r * w, w * sizeof *buf);
+        }
     }
-    float *all = xmalloc((size_t)n_from * width * sizeof *all + 1);
-    if ((why = tensor_read_f32(f, name, all, (size_t)n_from * width))) input_fail(path, 0, "--warm-start: %s %s", name, why);
-    for (int64_t j = 0; j < n_to; j++)
-        if (from_of[j] >= 0) memcpy(dst + (size_t)j * width, all + (size_t)from_of[j] * width, width * sizeof *dst);
-    free(all);
+    if (!why && hash != sum) why = "fails its checksum";
+    free(buf);
+    if (fs >= 0) H5Sclose(fs);
+    if (d >= 0) H5Dclose(d);
+    if (why) input_fail(path, 0, "--warm-start: %s %s", name, why);
+}
+
+// Every table tensor of G (N_ROWS rows from ITEM0 by STEP) into H's rows.
+static void scan_tables(hid_t g, const char *path, int64_t n_rows, int64_t item0, int64_t step, const rows_here *h) {
+    static const char *const names[N_TABLES][3] = {{"params/Wy", "optim/acc_Wy", "optim/mom_Wy"},
+                                                   {"params/by", "optim/acc_by", "optim/mom_by"},
+                                                   {"params/E", "optim/acc_E", "optim/mom_E"}};
+    for (int t = 0; t < N_TABLES; t++)
+        for (int k = 0; k < 3; k++) scan_rows(g, path, names[t][k], h->dst[t][k], h->width[t], n_rows, item0, step, h);
+}
+
+// The parts of FROM, a manifest of sharded tables: their count (its world size), or 0
+// where FROM holds whole tables.
+static int64_t parts_of(hid_t f, const char *path) {
+    if (H5Lexists(f, "params/Wy", H5P_DEFAULT) > 0) return 0;
+    if (!h5_has_attr(f, "world_size")) input_fail(path, 0, "--warm-start: this file holds no item tables");
+    return h5_get_attr_i64(f, "world_size", path);
+}
+
+// Part Q of P' of manifest PATH (open; NAME its file name), checked to be that part.
+static hid_t open_part(const char *path, int64_t q, int64_t parts, int64_t n_from, char *name, size_t size) {
+    snprintf(name, size, "%s.part-%lld-of-%lld", path, (long long)q, (long long)parts);
+    hid_t g = h5_open_read(name);  // (missing or damaged: exit 2 naming it)
+    if (!h5_has_attr(g, "part") || !h5_has_attr(g, "parts") || !h5_has_attr(g, "n_items") ||
+        h5_get_attr_i64(g, "part", name) != q || h5_get_attr_i64(g, "parts", name) != parts ||
+        h5_get_attr_i64(g, "n_items", name) != n_from)
+        input_fail(name, 0, "--warm-start: not part %lld of %lld of %s", (long long)q, (long long)parts, path);
+    return g;
+}
+
+// FROM's tables (file F, PATH) into H's rows: FROM's item j goes to this run's item
+// to_of[j] where this rank keeps it.
+static void load_rows(hid_t f, const char *path, const dataset_meta *m, rows_here *h) {
+    const int64_t n_from = h5_get_attr_i64(f, "n_items", path), N = m->n_items;
+    char **ids = from_ids(f, path, n_from), **ours = dataset_item_ids(m);
+    int64_t *from_of = xmalloc((size_t)(N ? N : 1) * sizeof *from_of);
+    int64_t *to_of = xmalloc((size_t)(n_from ? n_from : 1) * sizeof *to_of);
+    id_match(ids, n_from, ours, N, from_of);
+    for (int64_t j = 0; j < n_from; j++) to_of[j] = -1;
+    for (int64_t i = 0; i < N; i++)
+        if (from_of[i] >= 0) to_of[from_of[i]] = i;
+    h->to_of = to_of;
+    const int64_t parts = parts_of(f, path);
+    if (!parts) scan_tables(f, path, n_from, 0, 1, h);
+    for (int64_t q = 0; q < parts; q++) {
+        char name[4200];
+        hid_t g = open_part(path, q, parts, n_from, name, sizeof name);
+        scan_tables(g, name, (n_from - q + parts - 1) / parts, q, parts, h);
+        H5Fclose(g);
+    }
+    free(to_of);
+    free(from_of);
+    free(ids);
+    dataset_free_item_ids(m, ours);
+}
+
+static void set_widths(rows_here *h, const model_shape *s) {
+    h->width[TABLE_WY] = (size_t)s->hid[s->n_layers - 1];
+    h->width[TABLE_BY] = 1;
+    h->width[TABLE_E] = (size_t)s->emb_width;
 }
 
 void warm_start_load(const warm_start_info *w, const model_shape *s, model_tensors *p, backend *b,
@@ -131,29 +250,27 @@ void warm_start_load(const warm_start_info *w, const model_shape *s, model_tenso
     float *oa[8];
     size_t on[8];
     backend_optim_arrays(b, oa, on);  // acc, mom of dense, Wy, by, E
-    take(f, path, "params/dense", p->dense, s->n_dense, NULL, 0, 0, 0);
-    take(f, path, "optim/acc_dense", oa[0], on[0], NULL, 0, 0, 0);
-    take(f, path, "optim/mom_dense", oa[1], on[1], NULL, 0, 0, 0);
+    take_dense(f, path, "params/dense", p->dense, s->n_dense);
+    take_dense(f, path, "optim/acc_dense", oa[0], on[0]);
+    take_dense(f, path, "optim/mom_dense", oa[1], on[1]);
     if (tables) {
-        const int64_t n_from = h5_get_attr_i64(f, "n_items", path), N = s->n_items;
-        char **ids = from_ids(f, path, n_from), **ours = dataset_item_ids(m);
-        int64_t *from_of = xmalloc((size_t)(N ? N : 1) * sizeof *from_of);
-        id_match(ids, n_from, ours, N, from_of);
-        const size_t H = (size_t)s->hid[s->n_layers - 1], D = (size_t)s->emb_width;
-        const char *names[6] = {"params/Wy", "params/by", "params/E", NULL, NULL, NULL};
-        float *params[3] = {p->Wy, p->by, p->E};
-        const size_t widths[3] = {H, 1, D};
-        static const char *const optim[3][2] = {{"optim/acc_Wy", "optim/mom_Wy"}, {"optim/acc_by", "optim/mom_by"},
-                                                {"optim/acc_E", "optim/mom_E"}};
-        for (int t = 0; t < 3; t++) {
-            if (!params[t]) continue;
-            take(f, path, names[t], params[t], 0, from_of, N, n_from, widths[t]);
-            for (int k = 0; k < 2; k++) take(f, path, optim[t][k], oa[2 + 2 * t + k], 0, from_of, N, n_from, widths[t]);
-        }
-        free(from_of);
-        free(ids);
-        dataset_free_item_ids(m, ours);
+        rows_here h = {{{p->Wy, oa[2], oa[3]}, {p->by, oa[4], oa[5]}, {p->E, oa[6], oa[7]}}, {0}, 0, 1, s->n_items, NULL};
+        set_widths(&h, s);
+        load_rows(f, path, m, &h);
     }
     H5Fclose(f);
     backend_sync_to_device(b);
+}
+
+void warm_start_load_rows(const warm_start_info *w, const model_shape *s, const dataset_meta *m,
+                          const model_tensors *t, const table_optim *o, int64_t first, int64_t stride, int64_t n) {
+    const char *path = w->path;
+    hid_t f = h5_open_read(path);
+    rows_here h = {{{t->Wy, o->acc[TABLE_WY], o->mom[TABLE_WY]},
+                    {t->by, o->acc[TABLE_BY], o->mom[TABLE_BY]},
+                    {t->E, o->acc[TABLE_E], o->mom[TABLE_E]}},
+                   {0}, first, stride, n, NULL};
+    set_widths(&h, s);
+    load_rows(f, path, m, &h);
+    H5Fclose(f);
 }
