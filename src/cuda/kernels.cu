@@ -52,7 +52,15 @@ __global__ void scatter_rows64(float *dst, const int64_t *pos, const float *src,
     }
 }
 
-__global__ void dropout(float *x, float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step, int slot) {
+// A step number from device memory (two int32, low first) where AT is given: a graph's
+// kernels are launched once with their arguments, the step changes every launch.
+__device__ uint64_t step_of(const int32_t *at, uint64_t step) {
+    return at ? (uint64_t)(uint32_t)at[0] | (uint64_t)(uint32_t)at[1] << 32 : step;
+}
+
+__global__ void dropout(float *x, float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step_arg,
+                        const int32_t *step_at, int slot) {
+    const int64_t step = (int64_t)step_of(step_at, (uint64_t)step_arg);
     GRID_STRIDE(e, n) {
         float m = dropout_multiplier(seed, rank, step, slot, e, p);
         mask[e] = m;
@@ -207,6 +215,17 @@ __global__ void move_rows(float *dst, const float *src_rows, const int32_t *src,
     }
 }
 
+// The carry and the row move in one pass, all R rows: state row k = out row SRC[k] (zeros
+// where SRC[k] < 0) for k < ctl[0], out row k beyond; nothing unless ctl[1].
+__global__ void carry_move(float *state, const float *out, const int32_t *src, const int32_t *ctl, int R, int w) {
+    if (!ctl[1]) return;
+    const int M = ctl[0];
+    GRID_STRIDE(e, (size_t)R * w) {
+        size_t k = e / w, c = e % w;
+        state[e] = (int)k >= M ? out[e] : src[k] < 0 ? 0.0f : out[(size_t)src[k] * w + c];
+    }
+}
+
 // One block per row; integer counts, so the order of the additions does not matter.
 __global__ void rank_counts(const float *scores, int64_t N, const int32_t *targets, unsigned long long *gt,
                             unsigned long long *eq, int *nan) {
@@ -298,7 +317,7 @@ __device__ int32_t item_of(unsigned long long key) { return (int32_t)(key >> 32)
 // first sorted position, so every column finds its group's first column, whose order
 // among the first columns is the item's slot (first appearance, as row_grads_slot).
 __global__ void step_lists(int32_t *cols, const float *prob, const int32_t *alias, int32_t n_table, uint64_t seed,
-                           uint64_t step, int C, int M, const int32_t *x, int shared_in,
+                           uint64_t step_arg, const int32_t *step_at, int C, int M, const int32_t *x, int shared_in,
                            const float *log_support, float alpha, float *log_q, int32_t *map,
                            unsigned long long *keys, int P2, int32_t *tmp, int32_t *cslot, int32_t *rows,
                            int32_t *coff, int32_t *clist, int32_t *erows, int32_t *sslot, int32_t *soff,
@@ -307,6 +326,7 @@ __global__ void step_lists(int32_t *cols, const float *prob, const int32_t *alia
     const int t = threadIdx.x, T = blockDim.x;
     int32_t *A = tmp, *F = tmp + C, *S = F + M, *N = S + M, *CS = N + M;
     if (prob) {  // the negatives drawn here: one launch less a step
+        const uint64_t step = step_of(step_at, step_arg);
         for (int j = M + t; j < C; j += T) cols[j] = alias_draw(prob, alias, n_table, seed, step, j - M);
         __syncthreads();
     }
@@ -413,8 +433,8 @@ void k_scatter_rows64(cudaStream_t st, float *dst, const int64_t *pos, const flo
     LAUNCH(scatter_rows64, (size_t)n * w, st, dst, pos, src, n, w);
 }
 void k_dropout(cudaStream_t st, float *x, float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step,
-               int slot) {
-    LAUNCH(dropout, n, st, x, mask, n, p, seed, rank, step, slot);
+               const int32_t *step_at, int slot) {
+    LAUNCH(dropout, n, st, x, mask, n, p, seed, rank, step, step_at, slot);
 }
 void k_mul(cudaStream_t st, float *x, const float *m, size_t n) { LAUNCH(mul, n, st, x, m, n); }
 void k_gru_fwd_gates(cudaStream_t st, int M, int H, float *xw, const float *b, float *gates, const float *h_prev,
@@ -462,9 +482,9 @@ void k_step_lists(cudaStream_t st, int32_t *cols, const step_draws *d, int C, in
                   int32_t *tmp, const step_lists_out *o) {
     int P2 = 1;
     while (P2 < C) P2 *= 2;
-    const step_draws none = {NULL, NULL, 0, 0, 0};
+    const step_draws none = {NULL, NULL, 0, 0, 0, NULL};
     if (!d) d = &none;
-    LAUNCH_CFG(step_lists, 1, THREADS, 0, st, cols, d->prob, d->alias, d->n, d->seed, d->step, C, M, x, shared_in,
+    LAUNCH_CFG(step_lists, 1, THREADS, 0, st, cols, d->prob, d->alias, d->n, d->seed, d->step, d->step_at, C, M, x, shared_in,
                log_support, alpha, log_q, map, keys, P2, tmp,
                o->cslot, o->rows, o->coff, o->clist, o->erows, o->sslot, o->soff, o->srows, o->counts);
 }
@@ -480,6 +500,9 @@ void k_adagrad_rows(cudaStream_t st, float *p, float *acc, float *v, const int32
 }
 void k_move_rows(cudaStream_t st, float *dst, const float *src_rows, const int32_t *src, int M, int w) {
     LAUNCH(move_rows, (size_t)M * w, st, dst, src_rows, src, M, w);
+}
+void k_carry_move(cudaStream_t st, float *state, const float *out, const int32_t *src, const int32_t *ctl, int R, int w) {
+    LAUNCH(carry_move, (size_t)R * w, st, state, out, src, ctl, R, w);
 }
 void k_rank_counts(cudaStream_t st, const float *scores, int M, int64_t N, const int32_t *targets,
                    unsigned long long *gt, unsigned long long *eq, int *nan) {

@@ -26,8 +26,9 @@ void k_gather_rows(cudaStream_t st, float *dst, const float *table, const int32_
 void k_gather_rows64(cudaStream_t st, float *dst, const float *src, const int64_t *pos, int n, int w);
 void k_scatter_rows64(cudaStream_t st, float *dst, const int64_t *pos, const float *src, int n, int w);
 // Inverted dropout: mask[e] = dropout_multiplier(seed, rank, step, slot, e, p); x[e] *= mask[e].
+// STEP_AT (or NULL: STEP): the step in device memory, two int32 low first (a graph's launches).
 void k_dropout(cudaStream_t st, float *x, float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step,
-               int slot);
+               const int32_t *step_at, int slot);
 // x[e] *= m[e].
 void k_mul(cudaStream_t st, float *x, const float *m, size_t n);
 // GRU forward, after gates[:, 0:2H] = h·[U_r U_z]: a = xw + b (in place), r and z, r ⊙ h.
@@ -92,6 +93,10 @@ void k_step_lists(cudaStream_t st, int32_t *cols, const step_draws *d, int C, in
                   int32_t *tmp, const step_lists_out *o);
 // dst row k = src row SRC[k], or zeros where SRC[k] < 0 (lanes_step's plan), k < M.
 void k_move_rows(cudaStream_t st, float *dst, const float *src_rows, const int32_t *src, int M, int w);
+// The state carried and moved in one pass (a full step's end, then lanes_step's plan):
+// state row k = out row SRC[k] (zeros where SRC[k] < 0) for k < CTL[0], out row k for
+// CTL[0] <= k < R; does nothing unless CTL[1] (CTL: device memory, read when it runs).
+void k_carry_move(cudaStream_t st, float *state, const float *out, const int32_t *src, const int32_t *ctl, int R, int w);
 // For row i of the [M × N] scores: gt[i] = #(s > t), eq[i] = #(s == t), nan[i] = isnan(t),
 // t = scores[i·N + targets[i]].
 void k_rank_counts(cudaStream_t st, const float *scores, int M, int64_t N, const int32_t *targets,
