@@ -10,7 +10,7 @@
 //
 // Reading guide, CPU function → here: forward → forward; gru_forward → gru_forward;
 // backend_gradient_step → cuda_gradient_step (same sections, same order); gru_backward →
-// gru_backward; scatter_rows → k_segment_add_rows; adagrad_dense/rows → k_adagrad(_rows);
+// gru_backward; scatter_rows → k_segment_add_rows; adagrad_dense/rows → k_adagrad(_rows) (a graph step: k_adagrad_parts, all in one);
 // carry_state → carry_state; metrics_add_rows → k_rank_counts + rank_from_counts.
 #include <math.h>
 #include <stdlib.h>
@@ -49,11 +49,11 @@ struct backend_impl {
     // hidden state: device (and a second buffer per layer for row moves), host mirror
     float *state[MAX_LAYERS], *state_alt[MAX_LAYERS], *h_state[MAX_LAYERS];
     int state_width[MAX_LAYERS];
-    float *xw[MAX_LAYERS], *gates[MAX_LAYERS], *rh[MAX_LAYERS], *h_new[MAX_LAYERS], *out[MAX_LAYERS];
+    float *xw[MAX_LAYERS], *gates[MAX_LAYERS], *rh[MAX_LAYERS], *out[MAX_LAYERS];
     float *mask[MAX_LAYERS];
     float *emb, *emb_mask;
     // output layer
-    float *Wyu, *byu, *Ru, *R, *dR, *dRu, *loss_scratch, *log_q;
+    float *Wyu, *Ru, *R, *dR, *dRu, *loss_scratch, *log_q;
     double *row_loss, *h_row_loss;
     float *scores, *h_scores;  // scoring backends: [max_rows × n_items]
     unsigned long long *d_gt, *d_eq, *h_gt, *h_eq;
@@ -396,7 +396,6 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
         b->xw[l] = dalloc(R * 3 * H);
         b->gates[l] = dalloc(R * 3 * H);
         b->rh[l] = dalloc(R * H);
-        b->h_new[l] = dalloc(R * H);
         b->out[l] = dalloc(R * H);
         b->mask[l] = dalloc(R * H);
     }
@@ -405,7 +404,6 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
     const size_t C = (size_t)b->max_cols;
     if (for_training) {
         b->Wyu = dalloc(C * b->H);
-        b->byu = dalloc(C);
         b->Ru = dalloc(R * C);
         b->R = dalloc(R * C);
         b->dR = dalloc(R * C);
@@ -487,11 +485,11 @@ static void cuda_free(backend_impl *b) {
     }
     for (int l = 0; l < b->L; l++) {
         dfree(b->state[l]), dfree(b->state_alt[l]), free(b->h_state[l]);
-        dfree(b->xw[l]), dfree(b->gates[l]), dfree(b->rh[l]), dfree(b->h_new[l]), dfree(b->out[l]), dfree(b->mask[l]);
+        dfree(b->xw[l]), dfree(b->gates[l]), dfree(b->rh[l]), dfree(b->out[l]), dfree(b->mask[l]);
     }
     if (!b->borrowed) dfree(b->d.dense), dfree(b->d.Wy), dfree(b->d.by), dfree(b->d.E);
     dfree(b->emb), dfree(b->emb_mask);
-    dfree(b->Wyu), dfree(b->byu), dfree(b->Ru), dfree(b->R), dfree(b->dR), dfree(b->dRu), dfree(b->loss_scratch);
+    dfree(b->Wyu), dfree(b->Ru), dfree(b->R), dfree(b->dR), dfree(b->dRu), dfree(b->loss_scratch);
     dfree(b->log_q), dfree(b->row_loss), free(b->h_row_loss);
     dfree(b->scores), free(b->h_scores), dfree(b->d_gt), dfree(b->d_eq), dfree(b->d_nan);
     free(b->h_gt), free(b->h_eq), free(b->h_nan);
@@ -599,8 +597,7 @@ static void forward(backend_impl *b, int M, int64_t step, int train) {
         gemm(b, 0, 0, M, 2 * H, H, b->state[l], H, U, 3 * H, 0.0f, b->gates[l], 3 * H);
         k_gru_fwd_gates(b->st, M, H, b->xw[l], bias, b->gates[l], b->state[l], b->rh[l]);
         gemm(b, 0, 0, M, H, H, b->rh[l], H, U + 2 * H, 3 * H, 0.0f, b->gates[l] + 2 * H, 3 * H);
-        k_gru_fwd_out(b->st, M, H, b->xw[l], b->gates[l], b->state[l], b->h_new[l]);
-        copy_d2d(b, b->out[l], b->h_new[l], (size_t)M * H);
+        k_gru_fwd_out(b->st, M, H, b->xw[l], b->gates[l], b->state[l], b->out[l]);  // (h', dropped in place)
         if (p_hid > 0)
             k_dropout(b->st, b->out[l], b->mask[l], (size_t)M * H, p_hid, b->cfg.seed, b->rank, step, step_at(b), 1 + l);
     }
@@ -791,8 +788,7 @@ static void step_kernels(backend_impl *b, int M, int C, int U, int base, int nse
 
     // Scores of the M targets and K negatives over the U distinct items.
     k_gather_rows(b->st, b->Wyu, b->d.Wy, ix(b, IX_UNIQ), U, H);
-    k_gather_rows(b->st, b->byu, b->d.by, ix(b, IX_UNIQ), U, 1);
-    k_broadcast_rows(b->st, b->Ru, b->byu, M, U);
+    k_broadcast_gather(b->st, b->Ru, b->d.by, ix(b, IX_UNIQ), M, U);
     const float *h = b->out[L - 1];
     gemm(b, 0, 1, M, U, H, h, H, b->Wyu, H, 1.0f, b->Ru, U);
     k_gather_cols(b->st, b->R, b->Ru, ix(b, IX_CSLOT), M, C, U);
@@ -989,6 +985,23 @@ static void cuda_end_step(backend_impl *b, int M) {
 
 // ---- one CUDA graph per step ----
 
+// The dense update and the step's own rows' in one launch (the same bits as the plain
+// calls: cuda_update_dense, update_device_rows).
+static void all_updates(backend_impl *b) {
+    adagrad_part_t q[4];
+    int n = 0;
+    q[n++] = adagrad_part_t{b->d.dense, b->opt[0], b->opt[1], NULL, b->g_dense, 1, NULL, b->s.n_dense};
+    float *p[3] = {b->d.Wy, b->d.by, b->d.E};
+    const row_grads *g[3] = {&b->g_Wy, &b->g_by, &b->g_E};
+    const int bound[3] = {b->dev_C + b->dev_M, b->dev_C, b->dev_M}, live[3] = {SL_NWY, SL_U, SL_NE};
+    const int32_t *rows[3] = {ix(b, IX_UNIQ), ix(b, IX_UNIQ), ix(b, IX_EROWS)};
+    for (int t = 0; t < 3; t++)
+        if (t < 2 || b->p->E)
+            q[n++] = adagrad_part_t{p[t], b->opt[2 + 2 * t], b->opt[3 + 2 * t], rows[t], g[t]->grad, bound[t],
+                                    ix(b, IX_CNT) + live[t], (size_t)g[t]->width};
+    k_adagrad_parts(b->st, q, n, b->cfg.learning_rate, b->cfg.momentum);
+}
+
 // The step's device work captured once per loss slot (again if a plain step's row move has
 // swapped the state buffers since): the owed carry and move, the lists, forward, loss,
 // backward, the loss's sum and copy, the Adagrad updates. Its arguments are fixed; what
@@ -1014,10 +1027,7 @@ static cudaGraphExec_t step_graph(backend_impl *b, int slot, int M, int K, float
     device_step_lists(b, M, K, step);
     step_kernels(b, M, M + K, M + K, 0, M, scale, step);
     queue_loss_sum(b, M, slot);
-    k_adagrad(b->st, b->d.dense, b->g_dense, b->opt[0], b->opt[1], b->s.n_dense, b->cfg.learning_rate,
-              b->cfg.momentum);
-    const int on_dev[3] = {1, 1, b->p->E != NULL};
-    update_device_rows(b, on_dev);
+    all_updates(b);
     CUDA_CHECK(cudaStreamEndCapture(b->st, &g));
     size_t nodes = 0;
     CUDA_CHECK(cudaGraphGetNodes(g, NULL, &nodes));

@@ -125,6 +125,14 @@ __global__ void broadcast_rows(float *dst, const float *row, int M, int n) {
     GRID_STRIDE(e, (size_t)M * n) dst[e] = row[e % n];
 }
 
+// The gather of the rows' entries and their broadcast in one (byu's values, no byu).
+__global__ void broadcast_gather(float *dst, const float *table, const int32_t *ids, int M, int n) {
+    GRID_STRIDE(e, (size_t)M * n) {
+        const int32_t id = ids[e % n];
+        dst[e] = id < 0 ? 0.0f : table[id];
+    }
+}
+
 __global__ void gather_cols(float *R, const float *Ru, const int32_t *col_slot, int M, int C, int U) {
     GRID_STRIDE(e, (size_t)M * C) {
         size_t i = e / C, j = e % C;
@@ -205,6 +213,37 @@ __global__ void adagrad_rows(float *p, float *acc, float *v, const int32_t *rows
         size_t at = (size_t)rows[k] * w + c;
         if (v && mu > 0) adagrad_elem(p + at, g[e], acc + at, v + at, lr, mu);
         else adagrad_elem_nomom(p + at, g[e], acc + at, lr);
+    }
+}
+
+// Element E of one part of k_adagrad_parts (ROWS NULL: a dense part, one row of W).
+__device__ void adagrad_part(size_t e, float *p, float *acc, float *v, const int32_t *rows, const float *g,
+                             int live, size_t w, float lr, float mu) {
+    const size_t k = e / w, c = e % w;
+    if ((int)k >= live) return;
+    const size_t at = rows ? (size_t)rows[k] * w + c : e;
+    if (v && mu > 0) adagrad_elem(p + at, g[e], acc + at, v + at, lr, mu);
+    else adagrad_elem_nomom(p + at, g[e], acc + at, lr);
+}
+
+#define ADAGRAD_PART_PARAMS(k) \
+    float *p##k, float *a##k, float *v##k, const int32_t *r##k, const float *g##k, int n##k, const int32_t *l##k, size_t w##k
+#define ADAGRAD_PART_AT(k, e)                                                                      \
+    if (e < (size_t)n##k * w##k) {                                                                 \
+        adagrad_part(e, p##k, a##k, v##k, r##k, g##k, l##k ? *l##k : n##k, w##k, lr, mu);        \
+        continue;                                                                                  \
+    }                                                                                              \
+    e -= (size_t)n##k * w##k;
+
+// Up to four updates in one launch: the elements of part 0, then part 1's, ...
+__global__ void adagrad_parts(float lr, float mu, size_t total, ADAGRAD_PART_PARAMS(0), ADAGRAD_PART_PARAMS(1),
+                              ADAGRAD_PART_PARAMS(2), ADAGRAD_PART_PARAMS(3)) {
+    GRID_STRIDE(e0, total) {
+        size_t e = e0;
+        ADAGRAD_PART_AT(0, e)
+        ADAGRAD_PART_AT(1, e)
+        ADAGRAD_PART_AT(2, e)
+        ADAGRAD_PART_AT(3, e)
     }
 }
 
@@ -456,6 +495,9 @@ void k_col_sums(cudaStream_t st, const float *A, int M, int n, int lda, float *o
 void k_broadcast_rows(cudaStream_t st, float *dst, const float *row, int M, int n) {
     LAUNCH(broadcast_rows, (size_t)M * n, st, dst, row, M, n);
 }
+void k_broadcast_gather(cudaStream_t st, float *dst, const float *table, const int32_t *ids, int M, int n) {
+    LAUNCH(broadcast_gather, (size_t)M * n, st, dst, table, ids, M, n);
+}
 void k_gather_cols(cudaStream_t st, float *R, const float *Ru, const int32_t *col_slot, int M, int C, int U) {
     LAUNCH(gather_cols, (size_t)M * C, st, R, Ru, col_slot, M, C, U);
 }
@@ -493,6 +535,15 @@ void k_sum_doubles(cudaStream_t st, const double *v, int n, double *out) {
 }
 void k_adagrad(cudaStream_t st, float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu) {
     LAUNCH(adagrad, n, st, p, g, acc, v, n, lr, mu);
+}
+void k_adagrad_parts(cudaStream_t st, const adagrad_part_t *q, int n, float lr, float mu) {
+    adagrad_part_t x[4] = {};
+    size_t total = 0;
+    for (int k = 0; k < n && k < 4; k++) x[k] = q[k], total += (size_t)x[k].n * x[k].w;
+    for (int k = 0; k < 4; k++) if (x[k].w == 0) x[k].w = 1;  // (an empty part: no division by 0)
+#define PART(k) x[k].p, x[k].acc, x[k].v, x[k].rows, x[k].g, x[k].n, x[k].live_n, x[k].w
+    LAUNCH(adagrad_parts, total, st, lr, mu, total, PART(0), PART(1), PART(2), PART(3));
+#undef PART
 }
 void k_adagrad_rows(cudaStream_t st, float *p, float *acc, float *v, const int32_t *rows, const float *g, int n,
                     const int32_t *live_n, int w, float lr, float mu) {

@@ -44,6 +44,8 @@ void k_gru_bwd_r(cudaStream_t st, int M, int H, const float *gates, const float 
 void k_col_sums(cudaStream_t st, const float *A, int M, int n, int lda, float *out);
 // dst[i·n + k] = row[k].
 void k_broadcast_rows(cudaStream_t st, float *dst, const float *row, int M, int n);
+// dst[i·n + k] = table[ids[k]] (0 where ids[k] < 0): a gather of single entries and its broadcast.
+void k_broadcast_gather(cudaStream_t st, float *dst, const float *table, const int32_t *ids, int M, int n);
 // R[i·C + j] = Ru[i·U + col_slot[j]].
 void k_gather_cols(cudaStream_t st, float *R, const float *Ru, const int32_t *col_slot, int M, int C, int U);
 // The losses of the M × C scores: row_loss[i] = L_i, dR = scale · dL/dR (loss.h).
@@ -73,6 +75,17 @@ void k_sum_doubles(cudaStream_t st, const double *v, int n, double *out);
 void k_adagrad(cudaStream_t st, float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu);
 void k_adagrad_rows(cudaStream_t st, float *p, float *acc, float *v, const int32_t *rows, const float *g, int n,
                     const int32_t *live_n, int w, float lr, float mu);
+// Several of those in one launch (up to 4 parts; the same bits as one launch each): a part
+// is k_adagrad_rows' arguments, or a dense one (ROWS NULL, N = 1 row of W values).
+typedef struct {
+    float *p, *acc, *v;
+    const int32_t *rows;
+    const float *g;
+    int n;
+    const int32_t *live_n;
+    size_t w;
+} adagrad_part_t;
+void k_adagrad_parts(cudaStream_t st, const adagrad_part_t *parts, int n_parts, float lr, float mu);
 // The step's index lists built on the GPU, as the CPU backend builds them on the host
 // (cuda_backend.cu, prepare_step_ids; the same slots, orders and CSR lists):
 // COLS[0..C) (targets, then negatives) → the distinct items in order of first appearance
