@@ -12,6 +12,8 @@
 // backend_gradient_step → cuda_gradient_step (same sections, same order); gru_backward →
 // gru_backward; scatter_rows → k_segment_add_rows; adagrad_dense/rows → k_adagrad(_rows) (a graph step: k_adagrad_parts, all in one);
 // carry_state → carry_state; metrics_add_rows → k_rank_counts + rank_from_counts.
+// On one rank a full step is one CUDA graph (graph_step, step_graph: the same calls,
+// captured once and replayed; docs/cuda.md, "One CUDA graph per step").
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
