@@ -123,8 +123,8 @@ write_results() {
         echo
         echo "the CUDA backend's work per training step (grurec's counters; host us = the host's own time in the"
         echo "step's calls, waits excluded), beside the run's events/s"
-        printf '  %-22s %10s %6s %6s %8s %6s %9s %10s %9s %10s %6s %8s %5s %9s\n' setup "events/s" steps graphs kernels cublas "copies>d" "bytes>d" "copies>h" "bytes>h" waits "host us" nccl "pageable"
-        awk -F'\t' '{printf "  %-22s %10s %6s %6s %8s %6s %9s %10s %9s %10s %6s %8s %5s %9s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14}' "$work/counters.tsv"
+        printf '  %-22s %10s %6s %6s %8s %6s %9s %10s %9s %10s %6s %8s %5s %9s %9s %8s\n' setup "events/s" steps graphs kernels cublas "copies>d" "bytes>d" "copies>h" "bytes>h" waits "host us" nccl "pageable" "g.kernels" "g.nodes"
+        awk -F'\t' '{printf "  %-22s %10s %6s %6s %8s %6s %9s %10s %9s %10s %6s %8s %5s %9s %9s %8s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16}' "$work/counters.tsv"
         fi
         if [ -s "$work/eval.tsv" ]; then
         echo
@@ -149,7 +149,7 @@ write_results() {
         printf ',\n  "train": '
         tsv_json setup device steps epochs events seconds events_per_s events_per_s_incl_first minibatches_per_s gflops pct_of_peak target_events_per_s target_met status note <"$work/train.tsv"
         printf ',\n  "device_counters_per_step": '
-        tsv_json setup events_per_s steps graph_launches kernels blas_calls copies_h2d bytes_h2d copies_d2h bytes_d2h host_waits host_us nccl_calls pageable_h2d <"$work/counters.tsv"
+        tsv_json setup events_per_s steps graph_launches kernels blas_calls copies_h2d bytes_h2d copies_d2h bytes_d2h host_waits host_us nccl_calls pageable_h2d graph_kernel_nodes graph_nodes <"$work/counters.tsv"
         printf ',\n  "eval": '
         tsv_json what device predictions seconds predictions_per_s recall_at_20 mrr_at_20 note <"$work/eval.tsv"
         printf ',\n  "phases": '
@@ -455,10 +455,10 @@ train_run() {
     # The CUDA backend's work per step (metrics.jsonl's device_counters, written at the run's end).
     grep '"type": "device_counters"' "$run/metrics.jsonl" 2>/dev/null | tail -1 | awk -v n="$name" -v e="${es:-}" '
         function f(k) { return match($0, "\"" k "\": [0-9.e+-]+") ? substr($0, RSTART + length(k) + 4, RLENGTH - length(k) - 4) : "" }
-        { s = f("steps"); if (s > 0) printf "%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.1f\t%.0f\t%.1f\t%.0f\t%.2f\t%.1f\t%.2f\t%.2f\n", n, e, s,
+        { s = f("steps"); if (s > 0) printf "%s\t%s\t%s\t%.2f\t%.1f\t%.1f\t%.1f\t%.0f\t%.1f\t%.0f\t%.2f\t%.1f\t%.2f\t%.2f\t%.1f\t%.1f\n", n, e, s,
               f("graph_launches") / s, f("kernels") / s, f("blas_calls") / s, f("copies_h2d") / s, f("bytes_h2d") / s,
               f("copies_d2h") / s, f("bytes_d2h") / s, f("host_waits") / s, f("host_us") / s,
-              f("nccl_calls") / s, f("pageable_h2d") / s }' >>"$work/counters.tsv" || true
+              f("nccl_calls") / s, f("pageable_h2d") / s, f("graph_kernel_nodes") / s, f("graph_nodes") / s }' >>"$work/counters.tsv" || true
     printf '  %s: %s, %s events/s (incl. 1st epoch %s), %s minibatch/s, %s GFLOP/s, loss %s\n' "$name" "$st" "${es:-?}" "${eall:-?}" "${mb:-?}" "${gf:-?}" "${loss:-?}"
     [ -f "$run/model.h5" ] && rm -f "$run"/ckpt-*.h5  # disk: the model is what eval needs
     [ "$st" != FAILED ]

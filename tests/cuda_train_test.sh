@@ -104,6 +104,17 @@ if [ "$P" = 1 ]; then  # the negatives drawn inside k_step_lists: one launch few
     kernels=$(( $(counter "$work/count24" kernels) - $(counter "$work/count4" kernels) ))
     check '[ "$kernels" -le $(( 20 * steps )) ]' "1 rank: $kernels kernels in $steps steps (20 a step at most)"
 fi
+if [ "$P" = 1 ]; then  # one CUDA graph per full step: the plain stream's bits, no kernel launched beside it
+    GRUREC_CUDA_GRAPHS=0 launch train --data "$work/ds" --out "$work/count24-plain" --device cuda --layers 8 "${F[@]}" \
+        --max-steps 24 >/dev/null 2>&1 || bad "the 24-step run without graphs failed"
+    check '[ "$(params "$work/count24/model.h5")" = "$(params "$work/count24-plain/model.h5")" ]' \
+        "1 rank: the same parameters with and without CUDA graphs (GRUREC_CUDA_GRAPHS=0)"
+    graphs=$(( $(counter "$work/count24" graph_launches) - $(counter "$work/count4" graph_launches) ))
+    check '[ "$graphs" = "$steps" ] && [ "$kernels" = 0 ]' "1 rank: $graphs graph launches and $kernels kernels beside them in $steps steps"
+    check '[ "$(counter "$work/count24-plain" graph_launches)" = 0 ]' "1 rank: GRUREC_CUDA_GRAPHS=0 launches no graph"
+    nodes=$(( $(counter "$work/count24" graph_kernel_nodes) - $(counter "$work/count4" graph_kernel_nodes) ))
+    check '[ "$nodes" -le $(( 20 * steps )) ]' "1 rank: $nodes kernel nodes in $steps graph launches (20 a step at most)"
+fi
 if [ "$P" -gt 1 ]; then
     check '[ "$(counter "$work/count24" nccl_calls)" = 24 ]' "$P ranks: $(counter "$work/count24" nccl_calls) NCCL calls in 24 steps"
 fi

@@ -894,3 +894,81 @@ Test(cuda_backend, device_index_lists_equal_the_hosts) {
     for (int e = 0; e < 3; e++)
         for (int l = 0; l < 2; l++) device_lists_case(embs[e], &LOSSES[l]);  // cross-entropy, logq 0 and 1
 }
+
+// ---------------------------------------------------------------------------------------
+// One CUDA graph per full step (1 rank, device-built lists, late losses): the same bits
+// as the plain stream (GRUREC_CUDA_GRAPHS=0): every loss, and the parameters, optimizer
+// state and hidden states after full steps with row moves (carried and moved by the next
+// graph's first kernel), a short step in between (plain: the owed carry settled first,
+// its move swapping the state buffers, so the graphs are captured again), a sync to the
+// host between steps, and full steps again.
+
+static const int32_t PLANS[3][MAXROWS] = {{1, -1, 3, -1}, {0, 2, -1, 3}, {3, 2, 1, 0}};
+
+static void graph_run(const setup *u, const alias_table *t, int graphs, double *losses, int steps,
+                      backend_counters *k, side *sd) {
+    setenv("GRUREC_CUDA_GRAPHS", graphs ? "1" : "0", 1);
+    side_make(sd, u, BACKEND_CUDA, 1, 0);
+    unsetenv("GRUREC_CUDA_GRAPHS");
+    cr_assert_eq(backend_draw_negatives(sd->b, t), 1);
+    cr_assert_eq(backend_set_loss_late(sd->b), 1);
+    rng_state r;
+    rng_state_seed(&r, 5);
+    for (int step = 0; step < steps; step++) {
+        const int M = step == 5 ? MAXROWS - 1 : MAXROWS;  // a short step: plain
+        int32_t x[MAXROWS], y[MAXROWS];
+        for (int i = 0; i < M; i++) {
+            x[i] = (int32_t)(rng_next_u64(&r) % 7);
+            y[i] = (int32_t)(rng_next_u64(&r) % 7);
+        }
+        losses[step] = backend_gradient_step(sd->b, M, x, y, NULL, K, SCALE, 100 + step);
+        backend_apply_update(sd->b, M, NULL, NULL, NULL);
+        if (step % 3 != 2) backend_move_rows(sd->b, PLANS[step % 3], step % 2 ? MAXROWS : 2);
+        if (step == 3) backend_sync_to_host(sd->b);  // (the owed carry settled, then graphs go on)
+    }
+    losses[steps] = backend_take_loss(sd->b);
+    backend_counters_get(sd->b, k);
+    backend_sync_to_host(sd->b);
+}
+
+static void graph_case(const char *emb, const char *layers, const loss_spec *ls) {
+    need_gpu("cuda_graph");
+    spec sp = make_spec(emb, layers, ls);  // (dropout on: its step comes from device memory)
+    setup u;
+    setup_make(&u, &sp, N_ITEMS, MAXROWS, 42);
+    alias_table t;
+    alias_build(&t, u.support, N_ITEMS, u.c.sample_alpha);
+    enum { STEPS = 9 };
+    double lp[STEPS + 1], lg[STEPS + 1];
+    backend_counters kp, kg;
+    side p, g;
+    graph_run(&u, &t, 0, lp, STEPS, &kp, &p);
+    graph_run(&u, &t, 1, lg, STEPS, &kg, &g);
+    char ctx[300];
+    snprintf(ctx, sizeof ctx, "graphs, %s", u.name);
+    for (int s = 0; s <= STEPS; s++)
+        cr_expect(memcmp(&lp[s], &lg[s], sizeof(double)) == 0, "%s: loss %d: %.17g plain, %.17g graph", ctx, s, lp[s],
+                  lg[s]);
+    expect_same_bits(&u, ctx, &p, &g);
+    cr_expect_eq(kp.graph_launches, 0, "%s: GRUREC_CUDA_GRAPHS=0 launches none", ctx);
+    cr_expect_eq(kg.graph_launches, STEPS - 1, "%s: %lld graph launches, one per full step", ctx,
+                 (long long)kg.graph_launches);
+    cr_log_info("%s: %lld graph captures", ctx, (long long)kg.graph_captures);
+    cr_expect(kg.graph_captures >= 2, "%s: %lld captures (one per loss slot, again after a swap of the states)", ctx,
+              (long long)kg.graph_captures);
+    cr_expect(kg.kernels < kp.kernels && kg.graph_kernel_nodes > 0, "%s: %lld kernels outside graphs, %lld in them",
+              ctx, (long long)kg.kernels, (long long)kg.graph_kernel_nodes);
+    cr_expect_eq(kg.graph_blas_nodes + kg.blas_calls, kp.blas_calls, "%s: and its cuBLAS calls", ctx);
+    cr_expect_eq(kg.host_waits, kp.host_waits, "%s: %lld host waits with graphs, %lld without", ctx,
+                 (long long)kg.host_waits, (long long)kp.host_waits);
+    alias_free(&t);
+    side_free(&p);
+    side_free(&g);
+    setup_free(&u);
+}
+
+Test(cuda_graph, graph_steps_equal_the_plain_stream_bitwise) {
+    graph_case("shared", "6", &LOSSES[0]);
+    graph_case("onehot", "6,5", &LOSSES[1]);
+    graph_case("5", "6,5", &LOSSES[4]);
+}

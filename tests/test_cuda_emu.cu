@@ -11,6 +11,8 @@
 //    GRUREC_EMU_GPU_MEMORY's out-of-memory are errors;
 //  - streams: work runs when the host synchronises, the legacy stream ordered with
 //    blocking streams and not with non-blocking ones;
+//  - graphs: a captured stream's work (copies, kernels, products) replays at each launch
+//    with the values in memory then; waiting or allocating during a capture is refused;
 //  - cuBLAS: cublasSgemm's column-major semantics (transposes, leading dimensions, beta,
 //    k = 0) against a plain loop, and its checks;
 //  - devices: GRUREC_EMU_GPUS.
@@ -341,6 +343,123 @@ Test(emu_stream, nothing_runs_before_the_host_waits) {
     OK(cudaMemcpyAsync(h, a, sizeof h, cudaMemcpyDeviceToHost, s));
     cr_expect_eq(h[3], 0);
     OK(cudaStreamDestroy(s));
+}
+
+// ---------------------------------------------------------------------------------------
+// Graphs: stream capture records, a launch replays
+
+// x[i] = x[i] * by[0] + add (ADD: an argument, fixed at capture; BY: device memory).
+__global__ void scale_add(float *x, const float *by, float add, int n) {
+    const int i = (int)(blockIdx.x * blockDim.x + threadIdx.x);
+    if (i < n) x[i] = x[i] * by[0] + add;
+}
+
+// One "step": BY from pinned memory, the kernel, a product C = X·X (4 x 4), C into pinned.
+static void graph_step(cudaStream_t s, cublasHandle_t h, float *x, float *by, const float *pin_by, float *c,
+                       float *pin_c, float add) {
+    const float one = 1.0f, zero = 0.0f;
+    OK(cudaMemcpyAsync(by, pin_by, sizeof(float), cudaMemcpyHostToDevice, s));
+    CUDA_LAUNCH(scale_add, 1, 32, 0, s, x, (const float *)by, add, 16);
+    cr_assert_eq(cublasSgemm(h, CUBLAS_OP_N, CUBLAS_OP_N, 4, 4, 4, &one, x, 4, x, 4, &zero, c, 4), CUBLAS_STATUS_SUCCESS);
+    OK(cudaMemcpyAsync(pin_c, c, 16 * sizeof(float), cudaMemcpyDeviceToHost, s));
+}
+
+// Three steps with BY = 1.5, 0.5, 2: directly (GRAPH 0) or by one captured graph launched
+// three times: each launch reads the pinned BY of its own step.
+static void run_steps(int graph, float out[3][16]) {
+    float x0[16], *pin = NULL;
+    for (int i = 0; i < 16; i++) x0[i] = 0.1f * (float)i - 0.7f;
+    float *x = device_copy(x0, 16), *by = NULL, *c = NULL;
+    OK(cudaMalloc(&by, sizeof(float)));
+    OK(cudaMalloc(&c, 16 * sizeof(float)));
+    OK(cudaMallocHost((void **)&pin, 17 * sizeof(float)));
+    cudaStream_t s;
+    cublasHandle_t h;
+    OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    cr_assert_eq(cublasCreate(&h), CUBLAS_STATUS_SUCCESS);
+    cr_assert_eq(cublasSetStream(h, s), CUBLAS_STATUS_SUCCESS);
+    cudaGraphExec_t exec = NULL;
+    if (graph) {
+        cudaGraph_t g = NULL;
+        cudaStreamCaptureStatus st;
+        pin[0] = 99.0f;
+        OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+        OK(cudaStreamIsCapturing(s, &st));
+        cr_expect_eq(st, cudaStreamCaptureStatusActive);
+        graph_step(s, h, x, by, pin, c, pin + 1, 0.25f);
+        OK(cudaStreamEndCapture(s, &g));
+        size_t n = 0;
+        OK(cudaGraphGetNodes(g, NULL, &n));
+        cr_expect_eq(n, 4, "4 nodes: the copies, the kernel, the product (%zu)", n);
+        OK(cudaGraphInstantiate(&exec, g, 0));
+        OK(cudaGraphDestroy(g));  // the instantiation keeps its nodes
+        OK(cudaStreamSynchronize(s));
+        float xh[16];
+        host_copy(xh, x, 16);
+        cr_expect_eq(memcmp(xh, x0, sizeof x0), 0, "the capture ran nothing");
+    }
+    const float bys[3] = {1.5f, 0.5f, 2.0f};
+    for (int k = 0; k < 3; k++) {
+        pin[0] = bys[k];  // (the step before has been waited for: the slot is free)
+        if (graph) OK(cudaGraphLaunch(exec, s));
+        else graph_step(s, h, x, by, pin, c, pin + 1, 0.25f);
+        OK(cudaStreamSynchronize(s));
+        memcpy(out[k], pin + 1, 16 * sizeof(float));
+    }
+    if (graph) OK(cudaGraphExecDestroy(exec));
+    cr_assert_eq(cublasDestroy(h), CUBLAS_STATUS_SUCCESS);
+    OK(cudaStreamDestroy(s));
+    OK(cudaFreeHost(pin));
+    OK(cudaFree(x));
+    OK(cudaFree(by));
+    OK(cudaFree(c));
+}
+
+Test(emu_graph, a_launch_replays_the_capture_with_the_values_in_memory_now) {
+    float direct[3][16], replay[3][16];
+    run_steps(0, direct);
+    run_steps(1, replay);
+    cr_expect_eq(memcmp(direct, replay, sizeof direct), 0, "graph replay != direct execution");
+    cr_expect_neq(memcmp(replay[0], replay[1], sizeof replay[0]), 0, "each launch read the pinned value anew");
+}
+
+Test(emu_graph, waiting_or_allocating_during_a_capture_is_refused) {
+    float *a = NULL, *pageable = (float *)calloc(4, sizeof(float));
+    cudaStream_t s;
+    cudaGraph_t g = (cudaGraph_t)&g;
+    OK(cudaMalloc(&a, 4 * sizeof(float)));
+    OK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
+    const struct {
+        const char *what;
+        int which;
+    } cases[] = {{"cudaStreamSynchronize", 0}, {"cudaDeviceSynchronize", 1}, {"cudaMemcpy", 2},
+                 {"cudaMalloc", 3},           {"a pageable copy", 4},       {"cudaStreamQuery", 5}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        OK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal));
+        OK(cudaMemsetAsync(a, 0, 4 * sizeof(float), s));
+        float *more = NULL;
+        cudaError_t e = cudaSuccess;
+        switch (cases[k].which) {
+            case 0: e = cudaStreamSynchronize(s); break;
+            case 1: e = cudaDeviceSynchronize(); break;
+            case 2: e = cudaMemcpy(pageable, a, 4 * sizeof(float), cudaMemcpyDeviceToHost); break;
+            case 3: e = cudaMalloc(&more, 4); break;
+            case 4: e = cudaMemcpyAsync(a, pageable, 4 * sizeof(float), cudaMemcpyHostToDevice, s); break;
+            case 5: e = cudaStreamQuery(s); break;
+        }
+        cr_expect_eq(e, cudaErrorStreamCaptureUnsupported, "%s during a capture: %s", cases[k].what,
+                     cudaGetErrorName(e));
+        cudaStreamCaptureStatus st;
+        OK(cudaStreamIsCapturing(s, &st));
+        cr_expect_eq(st, cudaStreamCaptureStatusInvalidated, "%s invalidates the capture", cases[k].what);
+        cr_expect_eq(cudaStreamEndCapture(s, &g), cudaErrorStreamCaptureInvalidated, "%s", cases[k].what);
+        cr_expect_null(g, "an invalidated capture gives no graph");
+        (void)cudaGetLastError();
+    }
+    OK(cudaStreamSynchronize(s));  // after the capture: allowed again
+    OK(cudaStreamDestroy(s));
+    OK(cudaFree(a));
+    free(pageable);
 }
 
 // ---------------------------------------------------------------------------------------

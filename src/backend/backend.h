@@ -152,8 +152,13 @@ double backend_flops(const backend *b);
 typedef struct {
     int64_t steps;           // gradient steps counted
     int64_t graph_launches;  // CUDA graphs launched
+    int64_t graph_nodes;     // the nodes those launches ran, as the runtime counts them (kernels,
+                             // cuBLAS's own kernels, copies)
+    int64_t graph_kernel_nodes, graph_blas_nodes;  // of them, grurec's kernels and cuBLAS calls
+    int64_t graph_captures;  // graphs captured (set-up: their host time is capture_us, not host_us)
+    double capture_us;
     int64_t kernels;         // kernel launches (outside graphs)
-    int64_t blas_calls;      // cuBLAS calls
+    int64_t blas_calls;      // cuBLAS calls (outside graphs)
     int64_t nccl_calls;      // NCCL collectives started (the step exchange's all-reduce)
     int64_t copies_h2d, copies_d2h, bytes_h2d, bytes_d2h;
     int64_t pageable_h2d;    // of copies_h2d, those from pageable memory (the driver stages them)

@@ -590,17 +590,23 @@ static void report_device_counters(trainer *t) {
     backend_counters k;
     if (!t->root || !backend_counters_get(t->b, &k) || k.steps == 0) return;
     const double n = (double)k.steps;
-    fprintf(stderr, "grurec: device work per step (mean of %lld steps): %.2f graph launches, %.1f kernels, %.1f cuBLAS "
+    fprintf(stderr, "grurec: device work per step (mean of %lld steps): %.2f graph launches (%.1f nodes: %.1f kernels, "
+                    "%.1f cuBLAS calls), %.1f kernels, %.1f cuBLAS "
                     "calls, %.2f NCCL calls, %.1f copies host->device (%.0f bytes, %.2f pageable), %.1f device->host "
                     "(%.0f bytes), %.2f host waits, %.1f us of host time\n",
-            (long long)k.steps, (double)k.graph_launches / n, (double)k.kernels / n, (double)k.blas_calls / n,
+            (long long)k.steps, (double)k.graph_launches / n, (double)k.graph_nodes / n, (double)k.graph_kernel_nodes / n,
+            (double)k.graph_blas_nodes / n, (double)k.kernels / n, (double)k.blas_calls / n,
             (double)k.nccl_calls / n, (double)k.copies_h2d / n, (double)k.bytes_h2d / n, (double)k.pageable_h2d / n,
             (double)k.copies_d2h / n, (double)k.bytes_d2h / n, (double)k.host_waits / n, k.host_us / n);
-    fprintf(t->mf, "{\"type\": \"device_counters\", \"steps\": %lld, \"graph_launches\": %lld, \"kernels\": %lld, "
+    fprintf(t->mf, "{\"type\": \"device_counters\", \"steps\": %lld, \"graph_launches\": %lld, \"graph_nodes\": %lld, "
+                   "\"graph_kernel_nodes\": %lld, \"graph_blas_nodes\": %lld, \"graph_captures\": %lld, "
+                   "\"capture_us\": %.1f, \"kernels\": %lld, "
                    "\"blas_calls\": %lld, \"nccl_calls\": %lld, \"copies_h2d\": %lld, \"bytes_h2d\": %lld, "
                    "\"pageable_h2d\": %lld, \"copies_d2h\": %lld, \"bytes_d2h\": %lld, \"host_waits\": %lld, "
                    "\"host_us\": %.1f}\n",
-            (long long)k.steps, (long long)k.graph_launches, (long long)k.kernels, (long long)k.blas_calls,
+            (long long)k.steps, (long long)k.graph_launches, (long long)k.graph_nodes, (long long)k.graph_kernel_nodes,
+            (long long)k.graph_blas_nodes, (long long)k.graph_captures, k.capture_us, (long long)k.kernels,
+            (long long)k.blas_calls,
             (long long)k.nccl_calls, (long long)k.copies_h2d, (long long)k.bytes_h2d, (long long)k.pageable_h2d,
             (long long)k.copies_d2h, (long long)k.bytes_d2h, (long long)k.host_waits, k.host_us);
     fflush(t->mf);

@@ -10,8 +10,10 @@
 //
 // Reading guide, CPU function → here: forward → forward; gru_forward → gru_forward;
 // backend_gradient_step → cuda_gradient_step (same sections, same order); gru_backward →
-// gru_backward; scatter_rows → k_segment_add_rows; adagrad_dense/rows → k_adagrad(_rows);
+// gru_backward; scatter_rows → k_segment_add_rows; adagrad_dense/rows → k_adagrad(_rows) (a graph step: k_adagrad_parts, all in one);
 // carry_state → carry_state; metrics_add_rows → k_rank_counts + rank_from_counts.
+// On one rank a full step is one CUDA graph (graph_step, step_graph: the same calls,
+// captured once and replayed; docs/cuda.md, "One CUDA graph per step").
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,11 +51,11 @@ struct backend_impl {
     // hidden state: device (and a second buffer per layer for row moves), host mirror
     float *state[MAX_LAYERS], *state_alt[MAX_LAYERS], *h_state[MAX_LAYERS];
     int state_width[MAX_LAYERS];
-    float *xw[MAX_LAYERS], *gates[MAX_LAYERS], *rh[MAX_LAYERS], *h_new[MAX_LAYERS], *out[MAX_LAYERS];
+    float *xw[MAX_LAYERS], *gates[MAX_LAYERS], *rh[MAX_LAYERS], *out[MAX_LAYERS];
     float *mask[MAX_LAYERS];
     float *emb, *emb_mask;
     // output layer
-    float *Wyu, *byu, *Ru, *R, *dR, *dRu, *loss_scratch, *log_q;
+    float *Wyu, *Ru, *R, *dR, *dRu, *loss_scratch, *log_q;
     double *row_loss, *h_row_loss;
     float *scores, *h_scores;  // scoring backends: [max_rows × n_items]
     unsigned long long *d_gt, *d_eq, *h_gt, *h_eq;
@@ -106,8 +108,20 @@ struct backend_impl {
     size_t up_cap[2], up_used, up_need, up_want;
     int up_slot, up_on;
     cudaEvent_t up_ev[2];
+    // One CUDA graph per full step (graph_step): GRAPHS: allowed (GRUREC_CUDA_GRAPHS is not
+    // 0); EXEC[slot] per late-loss slot (the loss's copy is in it), G_STATE: the state
+    // buffers it was captured with, G_CNT and G_FLOPS: what one launch does. IN_GRAPH: this
+    // step's updates were in it. CARRY: its state carry, and the lanes' move after it
+    // (MOVE_M rows, the plan at the front of d_ix; -1: none yet), still owed to the state:
+    // done by the next graph's first kernel, or by settle_carry.
+    int graphs, in_graph, carry, move_m;
+    cudaGraphExec_t exec[2];
+    float *g_state[2][MAX_LAYERS];
+    backend_counters g_cnt[2];
+    double g_flops[2];
+    void *blas_ws;  // cuBLAS's workspace of its own: no allocation inside a capture
     backend_counters cnt;  // the training step's cost (span_begin .. span_end)
-    double wait_s;         // seconds the host has waited for the device, in all
+    double wait_s;         // seconds the host has waited for the device (or captured a graph: once), in all
 };
 
 static double now_s(void) {
@@ -265,6 +279,20 @@ static void step_upload(backend_impl *b, void *dst, const void *src, size_t byte
 static int32_t *ix(backend_impl *b, int which) { return b->d_ix + b->ix_at[which]; }
 static int32_t *hix(backend_impl *b, int which) { return b->h_ix + b->ix_at[which]; }
 
+// In front of the lists: the deferred row move's plan (max_rows ints), then the step's
+// control words, so that a graph step uploads plan, controls, inputs and targets in one
+// copy and a plain step controls, inputs and targets. The kernels read the step number
+// here, not from their arguments (a graph's arguments are fixed at its capture).
+enum { CTL_MOVE_M, CTL_CARRY, CTL_STEP_LO, CTL_STEP_HI, CTL_N };
+static int32_t *ctl(backend_impl *b) { return b->d_ix + b->max_rows; }
+static int32_t *hctl(backend_impl *b) { return b->h_ix + b->max_rows; }
+static const int32_t *step_at(backend_impl *b) { return ctl(b) + CTL_STEP_LO; }
+static void set_ctl(backend_impl *b, int64_t step, int carry, int move_m) {
+    int32_t *c = hctl(b);
+    c[CTL_MOVE_M] = move_m, c[CTL_CARRY] = carry;
+    c[CTL_STEP_LO] = (int32_t)(uint32_t)(uint64_t)step, c[CTL_STEP_HI] = (int32_t)(uint32_t)((uint64_t)step >> 32);
+}
+
 // C = op(A)·op(B) + beta·C in row-major terms (as the CPU's gemm): column-major cuBLAS
 // computes Cᵀ = op(B)ᵀ·op(A)ᵀ with the operands swapped.
 static void gemm(backend_impl *b, int ta, int tb, int m, int n, int k, const float *A, int lda, const float *B, int ldb,
@@ -289,8 +317,11 @@ static void copy_d2d(backend_impl *b, float *dst, const float *src, size_t n) {
 // The host tensors → the device (or back): the PARTS of parameters, optimizer state,
 // hidden states.
 enum { XFER_PARAMS = 1, XFER_OPTIM = 2, XFER_STATES = 4, XFER_ALL = 7 };
+static void settle_carry(backend_impl *b);
 static void params_transfer(backend_impl *b, int to_device, int parts) {
     const model_shape *s = &b->s;
+    if ((parts & XFER_STATES) && to_device) b->carry = 0, b->move_m = -1;  // (overwritten)
+    if (parts & XFER_STATES) settle_carry(b);
     const size_t N = (size_t)s->n_items;
     float *h[4] = {b->p->dense, b->p->Wy, b->p->by, b->p->E};
     float *dv[4] = {b->d.dense, b->d.Wy, b->d.by, b->d.E};
@@ -374,7 +405,6 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
         b->xw[l] = dalloc(R * 3 * H);
         b->gates[l] = dalloc(R * 3 * H);
         b->rh[l] = dalloc(R * H);
-        b->h_new[l] = dalloc(R * H);
         b->out[l] = dalloc(R * H);
         b->mask[l] = dalloc(R * H);
     }
@@ -383,7 +413,6 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
     const size_t C = (size_t)b->max_cols;
     if (for_training) {
         b->Wyu = dalloc(C * b->H);
-        b->byu = dalloc(C);
         b->Ru = dalloc(R * C);
         b->R = dalloc(R * C);
         b->dR = dalloc(R * C);
@@ -420,6 +449,9 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
         b->seg_count = (int32_t *)xcalloc((size_t)max_rows + 1, sizeof(int32_t));
         for (int k = 0; k < 2; k++) CUDA_CHECK(cudaEventCreateWithFlags(&b->up_ev[k], cudaEventDisableTiming));
         b->up_on = 1;
+        const char *g = getenv("GRUREC_CUDA_GRAPHS");
+        b->graphs = !(g && strcmp(g, "0") == 0);
+        b->move_m = -1;
     } else {
         b->scores = dalloc(R * N);  // h_scores: on the first cuda_score_all
         b->d_gt = (unsigned long long *)dalloc_bytes(R * sizeof(unsigned long long));
@@ -431,7 +463,7 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
     }
     // Index lists: sizes by the step's largest possible lists.
     const size_t sizes[IX_N] = {R, C, C, C + R, C + 1, C, R + C, R + 1, R, R, R, SL_N};
-    b->ix_at[0] = 0;
+    b->ix_at[0] = R + CTL_N;  // (the move plan and the controls in front)
     for (int k = 0; k < IX_N; k++) b->ix_at[k + 1] = b->ix_at[k] + sizes[k];
     b->h_ix = (int32_t *)xcalloc(b->ix_at[IX_N], sizeof(int32_t));
     b->d_ix = (int32_t *)dalloc_bytes(b->ix_at[IX_N] * sizeof(int32_t));
@@ -462,11 +494,11 @@ static void cuda_free(backend_impl *b) {
     }
     for (int l = 0; l < b->L; l++) {
         dfree(b->state[l]), dfree(b->state_alt[l]), free(b->h_state[l]);
-        dfree(b->xw[l]), dfree(b->gates[l]), dfree(b->rh[l]), dfree(b->h_new[l]), dfree(b->out[l]), dfree(b->mask[l]);
+        dfree(b->xw[l]), dfree(b->gates[l]), dfree(b->rh[l]), dfree(b->out[l]), dfree(b->mask[l]);
     }
     if (!b->borrowed) dfree(b->d.dense), dfree(b->d.Wy), dfree(b->d.by), dfree(b->d.E);
     dfree(b->emb), dfree(b->emb_mask);
-    dfree(b->Wyu), dfree(b->byu), dfree(b->Ru), dfree(b->R), dfree(b->dR), dfree(b->dRu), dfree(b->loss_scratch);
+    dfree(b->Wyu), dfree(b->Ru), dfree(b->R), dfree(b->dR), dfree(b->dRu), dfree(b->loss_scratch);
     dfree(b->log_q), dfree(b->row_loss), free(b->h_row_loss);
     dfree(b->scores), free(b->h_scores), dfree(b->d_gt), dfree(b->d_eq), dfree(b->d_nan);
     free(b->h_gt), free(b->h_eq), free(b->h_nan);
@@ -486,7 +518,10 @@ static void cuda_free(backend_impl *b) {
         CUDA_CHECK(cudaFreeHost(b->h_loss));
         for (int k = 0; k < 2; k++) CUDA_CHECK(cudaEventDestroy(b->loss_ev[k]));
     }
+    for (int k = 0; k < 2; k++)
+        if (b->exec[k]) CUDA_CHECK(cudaGraphExecDestroy(b->exec[k]));
     CUBLAS_CHECK(cublasDestroy(b->blas));
+    dfree(b->blas_ws);
     CUDA_CHECK(cudaStreamDestroy(b->st));
     free(b);
 }
@@ -497,6 +532,7 @@ static int cuda_n_states(const backend_impl *b) { return b->L; }
 static double cuda_flops(const backend_impl *b) { return b->flops; }
 
 static void cuda_zero_states(backend_impl *b) {
+    b->carry = 0, b->move_m = -1;  // (what it owed is overwritten)
     for (int l = 0; l < b->L; l++) {
         size_t n = (size_t)b->max_rows * b->state_width[l];
         CUDA_CHECK(cudaMemsetAsync(b->state[l], 0, n * sizeof(float), b->st));
@@ -505,9 +541,7 @@ static void cuda_zero_states(backend_impl *b) {
 }
 
 // lanes_step's plan: row k ← old row src[k] (or zeros), into the spare buffer, then swap.
-static void cuda_move_rows(backend_impl *b, const int32_t *src, int M) {
-    if (M == 0) return;
-    const span sp = span_begin(b);
+static void move_rows_plain(backend_impl *b, const int32_t *src, int M) {
     step_upload(b, ix(b, IX_MOVE), src, (size_t)M * sizeof(int32_t));
     for (int l = 0; l < b->L; l++) {
         const size_t w = (size_t)b->state_width[l];
@@ -517,6 +551,32 @@ static void cuda_move_rows(backend_impl *b, const int32_t *src, int M) {
         float *t = b->state[l];
         b->state[l] = b->state_alt[l];
         b->state_alt[l] = t;
+    }
+}
+
+static void carry_state(backend_impl *b, int M);
+
+// A graph step's carry (and the move after it) still owed to the state, issued now as
+// plain work: the next step is not a graph, or the host is about to read the states.
+static void settle_carry(backend_impl *b) {
+    if (!b->carry) return;
+    b->carry = 0;
+    carry_state(b, b->max_rows);
+    if (b->move_m > 0) move_rows_plain(b, b->h_ix, b->move_m);
+    b->move_m = -1;
+}
+
+// After a graph step only the plan is kept (the front of h_ix): the next graph's first
+// kernel carries and moves the state in one pass, uploaded with that step's inputs.
+static void cuda_move_rows(backend_impl *b, const int32_t *src, int M) {
+    if (M == 0) return;
+    const span sp = span_begin(b);
+    if (b->carry && b->move_m < 0) {
+        memcpy(b->h_ix, src, (size_t)M * sizeof(int32_t));
+        b->move_m = M;
+    } else {
+        settle_carry(b);
+        move_rows_plain(b, src, M);
     }
     span_end(b, sp);
 }
@@ -534,7 +594,8 @@ static void forward(backend_impl *b, int M, int64_t step, int train) {
     } else {
         const float *table = b->d.E ? b->d.E : b->d.Wy;
         k_gather_rows(b->st, b->emb, table, ix(b, IX_X), M, in0);
-        if (p_emb > 0) k_dropout(b->st, b->emb, b->emb_mask, (size_t)M * in0, p_emb, b->cfg.seed, b->rank, step, 0);
+        if (p_emb > 0)
+            k_dropout(b->st, b->emb, b->emb_mask, (size_t)M * in0, p_emb, b->cfg.seed, b->rank, step, step_at(b), 0);
     }
     for (int l = 0; l < b->L; l++) {
         const int H = s->hid[l], in = s->in_dim[l];
@@ -545,9 +606,9 @@ static void forward(backend_impl *b, int M, int64_t step, int train) {
         gemm(b, 0, 0, M, 2 * H, H, b->state[l], H, U, 3 * H, 0.0f, b->gates[l], 3 * H);
         k_gru_fwd_gates(b->st, M, H, b->xw[l], bias, b->gates[l], b->state[l], b->rh[l]);
         gemm(b, 0, 0, M, H, H, b->rh[l], H, U + 2 * H, 3 * H, 0.0f, b->gates[l] + 2 * H, 3 * H);
-        k_gru_fwd_out(b->st, M, H, b->xw[l], b->gates[l], b->state[l], b->h_new[l]);
-        copy_d2d(b, b->out[l], b->h_new[l], (size_t)M * H);
-        if (p_hid > 0) k_dropout(b->st, b->out[l], b->mask[l], (size_t)M * H, p_hid, b->cfg.seed, b->rank, step, 1 + l);
+        k_gru_fwd_out(b->st, M, H, b->xw[l], b->gates[l], b->state[l], b->out[l]);  // (h', dropped in place)
+        if (p_hid > 0)
+            k_dropout(b->st, b->out[l], b->mask[l], (size_t)M * H, p_hid, b->cfg.seed, b->rank, step, step_at(b), 1 + l);
     }
 }
 
@@ -606,8 +667,8 @@ static int prepare_step_ids(backend_impl *b, int M, const int32_t *x, const int3
     if (b->cfg.loss.logq > 0)  // q ∝ support for in-batch targets, support^α for samples
         for (int j = 0; j < C; j++)
             b->h_log_q[j] = b->h_log_support[cols[j]] * (j < M ? 1.0f : b->cfg.sample_alpha);
-    // one copy of the used prefix (everything up to the segment rows)
-    step_upload(b, b->d_ix, b->h_ix, b->ix_at[IX_MOVE] * sizeof(int32_t));
+    // one copy of the used prefix (the controls, everything up to the segment rows)
+    step_upload(b, ctl(b), hctl(b), (b->ix_at[IX_MOVE] - (size_t)b->max_rows) * sizeof(int32_t));
     if (b->cfg.loss.logq > 0) step_upload(b, b->log_q, b->h_log_q, (size_t)C * sizeof(float));
     return U;
 }
@@ -617,20 +678,36 @@ static int prepare_step_ids(backend_impl *b, int M, const int32_t *x, const int3
 // (the host does not learn U): padded slots gather zero rows, so the products over them
 // add exact zeros, and the counts on the device bound the segment sums and the update.
 // Returns C; *nseg bounds the segments.
-static int device_step_ids(backend_impl *b, int M, const int32_t *x, const int32_t *y, int K, int64_t step,
-                           int *nseg) {
+// (The kernel, which reads the step from the controls: a graph's too.)
+static void device_step_lists(backend_impl *b, int M, int K, int64_t step) {
     const int C = M + K;
-    memcpy(hix(b, IX_X), x, (size_t)M * sizeof(int32_t));
-    memcpy(hix(b, IX_COLS), y, (size_t)M * sizeof(int32_t));
-    step_upload(b, b->d_ix, b->h_ix, (b->ix_at[IX_COLS] + (size_t)M) * sizeof(int32_t));  // X, then the targets
-    const step_draws draws = device_sampler_step(b->ds, b->cfg.seed, (uint64_t)step);
+    step_draws draws = device_sampler_step(b->ds, b->cfg.seed, (uint64_t)step);
+    draws.step_at = step_at(b);
     const step_lists_out o = {ix(b, IX_CSLOT), ix(b, IX_UNIQ), ix(b, IX_COFF), ix(b, IX_CLIST), ix(b, IX_EROWS),
                               ix(b, IX_SEGSLOT), ix(b, IX_SEGOFF), ix(b, IX_SEGROWS), ix(b, IX_CNT)};
     k_step_lists(b->st, ix(b, IX_COLS), &draws, C, M, ix(b, IX_X), b->p->E == NULL, b->d_log_support, b->cfg.sample_alpha,
                  b->cfg.loss.logq > 0 ? b->log_q : NULL, b->d_map, b->d_keys, b->d_tmp, &o);
+}
+
+// The step's inputs and targets into the host's lists (the uploads are the caller's).
+static void step_inputs(backend_impl *b, int M, const int32_t *x, const int32_t *y) {
+    memcpy(hix(b, IX_X), x, (size_t)M * sizeof(int32_t));
+    memcpy(hix(b, IX_COLS), y, (size_t)M * sizeof(int32_t));
+}
+
+static void mark_device_step(backend_impl *b, int M, int C) {
     b->dev_step = 1, b->dev_C = C, b->dev_M = M, b->host_rows = 0;
+}
+
+static int device_step_ids(backend_impl *b, int M, const int32_t *x, const int32_t *y, int K, int64_t step,
+                           int *nseg) {
+    step_inputs(b, M, x, y);
+    // the controls, X, then the targets: one copy
+    step_upload(b, ctl(b), hctl(b), (b->ix_at[IX_COLS] - (size_t)b->max_rows + (size_t)M) * sizeof(int32_t));
+    device_step_lists(b, M, K, step);
+    mark_device_step(b, M, M + K);
     *nseg = M;
-    return C;
+    return M + K;
 }
 
 // The host's row ids of a device-built step, on request (tests; a download, a wait): the
@@ -710,26 +787,17 @@ static int cuda_draw_negatives(backend_impl *b, const alias_table *t) {
     return 1;
 }
 
-static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
-                                 float scale, int64_t step) {
+// The step's device work from its index lists on: forward, scores, loss, backward (the
+// CPU's sections, in order). U: the distinct items (or the padded C).
+static void step_kernels(backend_impl *b, int M, int C, int U, int base, int nseg, float scale, int64_t step) {
     const model_shape *s = &b->s;
-    const int H = b->H, C = M + K, L = b->L;
-    CHECK(b->training, "this backend was made for scoring, not training");
-    CHECK(M <= b->max_rows && C <= b->max_cols, "step of %d rows and %d columns exceeds the buffers", M, C);
-    CHECK(b->g_Wy.n == 0 && b->g_by.n == 0, "gradient step on uncleared gradients (call backend_clear_gradients)");
-    const span sp = span_begin(b);
-    b->cnt.steps++;
-    next_upload_slot(b);
-    CHECK(neg || b->ds, "no negatives given, and the backend draws none (backend_draw_negatives)");
-    int base = 0, nseg;
-    const int U = neg ? prepare_step_ids(b, M, x, y, neg, K, &base, &nseg) : device_step_ids(b, M, x, y, K, step, &nseg);
+    const int H = b->H, L = b->L;
     const int32_t *counts = b->dev_step ? ix(b, IX_CNT) : NULL;
     forward(b, M, step, 1);
 
     // Scores of the M targets and K negatives over the U distinct items.
     k_gather_rows(b->st, b->Wyu, b->d.Wy, ix(b, IX_UNIQ), U, H);
-    k_gather_rows(b->st, b->byu, b->d.by, ix(b, IX_UNIQ), U, 1);
-    k_broadcast_rows(b->st, b->Ru, b->byu, M, U);
+    k_broadcast_gather(b->st, b->Ru, b->d.by, ix(b, IX_UNIQ), M, U);
     const float *h = b->out[L - 1];
     gemm(b, 0, 1, M, U, H, h, H, b->Wyu, H, 1.0f, b->Ru, U);
     k_gather_cols(b->st, b->R, b->Ru, ix(b, IX_CSLOT), M, C, U);
@@ -764,18 +832,58 @@ static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const
                                ix(b, IX_SEGROWS), nseg, counts, b->dx, in);
         }
     }
-    // The loss: each row's in double, summed in row order (as the CPU): on the host, or
-    // late on the device.
+}
+
+// The late loss: the rows' sum in row order (as the CPU) into pinned memory, slot SLOT.
+static void queue_loss_sum(backend_impl *b, int M, int slot) {
+    k_sum_doubles(b->st, b->row_loss, M, b->d_loss + slot);
+    CUDA_CHECK(cudaMemcpyAsync(b->h_loss + slot, b->d_loss + slot, sizeof(double), cudaMemcpyDeviceToHost, b->st));
+    b->cnt.copies_d2h++;
+    b->cnt.bytes_d2h += (int64_t)sizeof(double);
+}
+
+// Its event, then the previous step's loss, read while this one runs.
+static double late_loss(backend_impl *b, int slot) {
+    CUDA_CHECK(cudaEventRecord(b->loss_ev[slot], b->st));
+    const double loss = read_loss(b, 0);
+    b->pending = slot;
+    return loss;
+}
+
+static void update_device_rows(backend_impl *b, const int *on_dev);
+static double graph_step(backend_impl *b, int M, const int32_t *x, const int32_t *y, int K, float scale, int64_t step);
+
+// A step as one graph: one rank, lists and loss on the device, every lane busy (the
+// shrinking tail and the ranks' steps run plain).
+static int graph_fits(const backend_impl *b, int M, const int32_t *neg) {
+    return b->graphs && !neg && b->ds && b->late && !b->nccl && M == b->max_rows;
+}
+
+static double cuda_gradient_step(backend_impl *b, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
+                                 float scale, int64_t step) {
+    const int C = M + K;
+    CHECK(b->training, "this backend was made for scoring, not training");
+    CHECK(M <= b->max_rows && C <= b->max_cols, "step of %d rows and %d columns exceeds the buffers", M, C);
+    CHECK(b->g_Wy.n == 0 && b->g_by.n == 0, "gradient step on uncleared gradients (call backend_clear_gradients)");
+    const span sp = span_begin(b);
+    b->cnt.steps++;
+    next_upload_slot(b);
+    CHECK(neg || b->ds, "no negatives given, and the backend draws none (backend_draw_negatives)");
+    if (graph_fits(b, M, neg)) {
+        const double loss = graph_step(b, M, x, y, K, scale, step);
+        span_end(b, sp);
+        return loss;
+    }
+    settle_carry(b);
+    int base = 0, nseg;
+    set_ctl(b, step, 0, 0);
+    const int U = neg ? prepare_step_ids(b, M, x, y, neg, K, &base, &nseg) : device_step_ids(b, M, x, y, K, step, &nseg);
+    step_kernels(b, M, C, U, base, nseg, scale, step);
     double loss = 0.0;
     if (b->late) {
         const int slot = (int)(b->cnt.steps % 2);
-        k_sum_doubles(b->st, b->row_loss, M, b->d_loss + slot);
-        CUDA_CHECK(cudaMemcpyAsync(b->h_loss + slot, b->d_loss + slot, sizeof(double), cudaMemcpyDeviceToHost, b->st));
-        CUDA_CHECK(cudaEventRecord(b->loss_ev[slot], b->st));
-        b->cnt.copies_d2h++;
-        b->cnt.bytes_d2h += (int64_t)sizeof(double);
-        loss = read_loss(b, 0);  // the previous step's, while this one runs
-        b->pending = slot;
+        queue_loss_sum(b, M, slot);
+        loss = late_loss(b, slot);
     } else {
         download(b, b->h_row_loss, b->row_loss, (size_t)M * sizeof(double));
         for (int i = 0; i < M; i++) loss += b->h_row_loss[i];
@@ -811,10 +919,24 @@ static void cuda_update_dense(backend_impl *b, const float *const *parts, int n_
     (void)parts;
     CHECK(n_parts == 0 && lo == 0 && hi == b->s.n_dense, "the CUDA backend updates the whole dense buffer, "
           "with its own gradient");
+    if (b->in_graph) return;  // (in the step's graph)
     const span sp = span_begin(b);
     k_adagrad(b->st, b->d.dense, b->g_dense, b->opt[0], b->opt[1], b->s.n_dense, b->cfg.learning_rate,
               b->cfg.momentum);
     span_end(b, sp);
+}
+
+// The tables ON_DEV[t] of a device-built step: its own rows, counted on the device.
+static void update_device_rows(backend_impl *b, const int *on_dev) {
+    const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
+    float *p[3] = {b->d.Wy, b->d.by, b->d.E};
+    const row_grads *g[3] = {&b->g_Wy, &b->g_by, &b->g_E};
+    const int bound[3] = {b->dev_C + b->dev_M, b->dev_C, b->dev_M}, live[3] = {SL_NWY, SL_U, SL_NE};
+    const int32_t *rows[3] = {ix(b, IX_UNIQ), ix(b, IX_UNIQ), ix(b, IX_EROWS)};
+    for (int t = 0; t < 3; t++)
+        if (on_dev[t])
+            k_adagrad_rows(b->st, p[t], b->opt[2 + 2 * t], b->opt[3 + 2 * t], rows[t], g[t]->grad, bound[t],
+                           ix(b, IX_CNT) + live[t], g[t]->width, lr, mu);
 }
 
 // G[t]: rows of table t (NULL: none), their gradients in device memory.
@@ -826,14 +948,8 @@ static void cuda_update_rows(backend_impl *b, const row_grads *const *g) {
     const row_grads *own[3] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
     int on_dev[3] = {0, 0, 0};
     for (int t = 0; t < 3; t++) on_dev[t] = b->dev_step && g[t] && g[t] == own[t];
-    if (b->dev_step) {
-        const int bound[3] = {b->dev_C + b->dev_M, b->dev_C, b->dev_M}, live[3] = {SL_NWY, SL_U, SL_NE};
-        const int32_t *rows[3] = {ix(b, IX_UNIQ), ix(b, IX_UNIQ), ix(b, IX_EROWS)};
-        for (int t = 0; t < 3; t++)
-            if (on_dev[t])
-                k_adagrad_rows(b->st, p[t], b->opt[2 + 2 * t], b->opt[3 + 2 * t], rows[t], g[t]->grad, bound[t],
-                               ix(b, IX_CNT) + live[t], g[t]->width, lr, mu);
-    }
+    CHECK(!b->in_graph, "a graph step updates its own rows only");
+    if (b->dev_step) update_device_rows(b, on_dev);
     // The other id lists in one upload.
     size_t n = 0;
     for (int t = 0; t < 3; t++) n += g[t] && !on_dev[t] ? (size_t)g[t]->n : 0;
@@ -862,15 +978,108 @@ static void cuda_update_rows(backend_impl *b, const row_grads *const *g) {
 
 // Its own gradients' rows, without bringing device-built lists to the host.
 static void cuda_update_own_rows(backend_impl *b) {
+    if (b->in_graph) return;  // (in the step's graph)
     const row_grads *g[3] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
     cuda_update_rows(b, g);
 }
 
+// After a graph step the carry is owed (the next graph does it with the lanes' move).
 static void cuda_end_step(backend_impl *b, int M) {
     const span sp = span_begin(b);
     cuda_clear_gradients(b);
-    carry_state(b, M);
+    if (b->in_graph) b->in_graph = 0, b->carry = 1, b->move_m = -1;
+    else carry_state(b, M);
     span_end(b, sp);
+}
+
+// ---- one CUDA graph per step ----
+
+// The dense update and the step's own rows' in one launch (the same bits as the plain
+// calls: cuda_update_dense, update_device_rows).
+static void all_updates(backend_impl *b) {
+    adagrad_part_t q[4];
+    int n = 0;
+    q[n++] = adagrad_part_t{b->d.dense, b->opt[0], b->opt[1], NULL, b->g_dense, 1, NULL, b->s.n_dense};
+    float *p[3] = {b->d.Wy, b->d.by, b->d.E};
+    const row_grads *g[3] = {&b->g_Wy, &b->g_by, &b->g_E};
+    const int bound[3] = {b->dev_C + b->dev_M, b->dev_C, b->dev_M}, live[3] = {SL_NWY, SL_U, SL_NE};
+    const int32_t *rows[3] = {ix(b, IX_UNIQ), ix(b, IX_UNIQ), ix(b, IX_EROWS)};
+    for (int t = 0; t < 3; t++)
+        if (t < 2 || b->p->E)
+            q[n++] = adagrad_part_t{p[t], b->opt[2 + 2 * t], b->opt[3 + 2 * t], rows[t], g[t]->grad, bound[t],
+                                    ix(b, IX_CNT) + live[t], (size_t)g[t]->width};
+    k_adagrad_parts(b->st, q, n, b->cfg.learning_rate, b->cfg.momentum);
+}
+
+// The step's device work captured once per loss slot (again if a plain step's row move has
+// swapped the state buffers since): the owed carry and move, the lists, forward, loss,
+// backward, the loss's sum and copy, the Adagrad updates. Its arguments are fixed; what
+// changes per step is read from the controls and lists uploaded before each launch.
+static cudaGraphExec_t step_graph(backend_impl *b, int slot, int M, int K, float scale, int64_t step) {
+    int same = b->exec[slot] != NULL;
+    for (int l = 0; l < b->L; l++) same = same && b->g_state[slot][l] == b->state[l];
+    if (same) return b->exec[slot];
+    if (b->exec[slot]) CUDA_CHECK(cudaGraphExecDestroy(b->exec[slot]));
+    const double t0 = now_s();
+    if (!b->blas_ws) {  // (cuBLAS would otherwise allocate inside the capture; 32 MiB: Hopper's advice)
+        const size_t ws = (size_t)32 << 20;
+        b->blas_ws = dalloc_bytes(ws);
+        CUBLAS_CHECK(cublasSetWorkspace(b->blas, b->blas_ws, ws));
+    }
+    const backend_counters c0 = b->cnt;
+    const long long k0 = k_launch_count();
+    const double f0 = b->flops;
+    cudaGraph_t g;
+    CUDA_CHECK(cudaStreamBeginCapture(b->st, cudaStreamCaptureModeThreadLocal));
+    for (int l = 0; l < b->L; l++)
+        k_carry_move(b->st, b->state[l], b->out[l], b->d_ix, ctl(b), b->max_rows, b->state_width[l]);
+    device_step_lists(b, M, K, step);
+    step_kernels(b, M, M + K, M + K, 0, M, scale, step);
+    queue_loss_sum(b, M, slot);
+    all_updates(b);
+    CUDA_CHECK(cudaStreamEndCapture(b->st, &g));
+    size_t nodes = 0;
+    CUDA_CHECK(cudaGraphGetNodes(g, NULL, &nodes));
+    CUDA_CHECK(cudaGraphInstantiate(&b->exec[slot], g, 0));
+    CUDA_CHECK(cudaGraphDestroy(g));
+    // What a launch does, counted per launch (graph_step), not here.
+    backend_counters *d = &b->g_cnt[slot];
+    memset(d, 0, sizeof *d);
+    d->kernels = k_launch_count() - k0, d->blas_calls = b->cnt.blas_calls - c0.blas_calls;
+    d->copies_d2h = b->cnt.copies_d2h - c0.copies_d2h, d->bytes_d2h = b->cnt.bytes_d2h - c0.bytes_d2h;
+    d->graph_nodes = (int64_t)nodes;
+    b->cnt.blas_calls = c0.blas_calls, b->cnt.copies_d2h = c0.copies_d2h, b->cnt.bytes_d2h = c0.bytes_d2h;
+    b->cnt.kernels -= d->kernels;  // (span_end counts the launch count's difference)
+    b->g_flops[slot] = b->flops - f0;
+    b->flops = f0;
+    for (int l = 0; l < b->L; l++) b->g_state[slot][l] = b->state[l];
+    // A capture is set-up, as a buffer's growth: counted apart, not in the step's host time.
+    b->cnt.graph_captures++;
+    b->cnt.capture_us += 1e6 * (now_s() - t0);
+    b->wait_s += now_s() - t0;
+    return b->exec[slot];
+}
+
+// One upload (the owed move's plan, the controls, the inputs and targets), one launch.
+static double graph_step(backend_impl *b, int M, const int32_t *x, const int32_t *y, int K, float scale, int64_t step) {
+    const int slot = (int)(b->cnt.steps % 2);
+    step_inputs(b, M, x, y);
+    set_ctl(b, step, b->carry, b->carry && b->move_m > 0 ? b->move_m : 0);
+    const size_t front = b->carry && b->move_m > 0 ? 0 : (size_t)b->max_rows;  // (no plan: from the controls)
+    step_upload(b, b->d_ix + front, b->h_ix + front, (b->ix_at[IX_COLS] - front + (size_t)M) * sizeof(int32_t));
+    b->carry = 0, b->move_m = -1;
+    mark_device_step(b, M, M + K);
+    const cudaGraphExec_t e = step_graph(b, slot, M, K, scale, step);
+    CUDA_CHECK(cudaGraphLaunch(e, b->st));
+    const backend_counters *d = &b->g_cnt[slot];
+    b->cnt.graph_launches++;
+    b->cnt.graph_nodes += d->graph_nodes;
+    b->cnt.graph_kernel_nodes += d->kernels;
+    b->cnt.graph_blas_nodes += d->blas_calls;
+    b->cnt.copies_d2h += d->copies_d2h, b->cnt.bytes_d2h += d->bytes_d2h;
+    b->flops += b->g_flops[slot];
+    b->in_graph = 1;
+    return late_loss(b, slot);
 }
 
 static void cuda_counters(const backend_impl *b, backend_counters *out) { *out = b->cnt; }
@@ -880,6 +1089,7 @@ static void cuda_counters(const backend_impl *b, backend_counters *out) { *out =
 // Feeds X to the M rows (no dropout) and moves their state on (CPU: backend_feed).
 static void cuda_feed(backend_impl *b, int M, const int32_t *x) {
     CHECK(M <= b->max_rows, "%d rows exceed the backend's %d", M, b->max_rows);
+    settle_carry(b);
     upload(b, ix(b, IX_X), x, (size_t)M * sizeof(int32_t));
     forward(b, M, 0, 0);
     carry_state(b, M);

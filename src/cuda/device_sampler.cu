@@ -38,7 +38,7 @@ extern "C" void device_sampler_free(device_sampler *ds) {
 }
 
 extern "C" step_draws device_sampler_step(const device_sampler *ds, uint64_t seed, uint64_t step) {
-    const step_draws d = {ds->prob, ds->alias, ds->n, seed, step};
+    const step_draws d = {ds->prob, ds->alias, ds->n, seed, step, NULL};
     return d;
 }
 

@@ -21,6 +21,7 @@ typedef struct {
     const int32_t *alias;
     int32_t n;
     uint64_t seed, step;
+    const int32_t *step_at;  // or NULL: the step in device memory, two int32 low first (replaces STEP)
 } step_draws;
 
 // T's table copied to the device (T may be freed after), with room for MAX_K draws.

@@ -52,7 +52,15 @@ __global__ void scatter_rows64(float *dst, const int64_t *pos, const float *src,
     }
 }
 
-__global__ void dropout(float *x, float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step, int slot) {
+// A step number from device memory (two int32, low first) where AT is given: a graph's
+// kernels are launched once with their arguments, the step changes every launch.
+__device__ uint64_t step_of(const int32_t *at, uint64_t step) {
+    return at ? (uint64_t)(uint32_t)at[0] | (uint64_t)(uint32_t)at[1] << 32 : step;
+}
+
+__global__ void dropout(float *x, float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step_arg,
+                        const int32_t *step_at, int slot) {
+    const int64_t step = (int64_t)step_of(step_at, (uint64_t)step_arg);
     GRID_STRIDE(e, n) {
         float m = dropout_multiplier(seed, rank, step, slot, e, p);
         mask[e] = m;
@@ -115,6 +123,14 @@ __global__ void col_sums(const float *A, int M, int n, int lda, float *out) {
 
 __global__ void broadcast_rows(float *dst, const float *row, int M, int n) {
     GRID_STRIDE(e, (size_t)M * n) dst[e] = row[e % n];
+}
+
+// The gather of the rows' entries and their broadcast in one (byu's values, no byu).
+__global__ void broadcast_gather(float *dst, const float *table, const int32_t *ids, int M, int n) {
+    GRID_STRIDE(e, (size_t)M * n) {
+        const int32_t id = ids[e % n];
+        dst[e] = id < 0 ? 0.0f : table[id];
+    }
 }
 
 __global__ void gather_cols(float *R, const float *Ru, const int32_t *col_slot, int M, int C, int U) {
@@ -200,10 +216,52 @@ __global__ void adagrad_rows(float *p, float *acc, float *v, const int32_t *rows
     }
 }
 
+// Element E of one part of k_adagrad_parts (ROWS NULL: a dense part, one row of W).
+__device__ void adagrad_part(size_t e, float *p, float *acc, float *v, const int32_t *rows, const float *g,
+                             int live, size_t w, float lr, float mu) {
+    const size_t k = e / w, c = e % w;
+    if ((int)k >= live) return;
+    const size_t at = rows ? (size_t)rows[k] * w + c : e;
+    if (v && mu > 0) adagrad_elem(p + at, g[e], acc + at, v + at, lr, mu);
+    else adagrad_elem_nomom(p + at, g[e], acc + at, lr);
+}
+
+#define ADAGRAD_PART_PARAMS(k) \
+    float *p##k, float *a##k, float *v##k, const int32_t *r##k, const float *g##k, int n##k, const int32_t *l##k, size_t w##k
+#define ADAGRAD_PART_AT(k, e)                                                                      \
+    if (e < (size_t)n##k * w##k) {                                                                 \
+        adagrad_part(e, p##k, a##k, v##k, r##k, g##k, l##k ? *l##k : n##k, w##k, lr, mu);        \
+        continue;                                                                                  \
+    }                                                                                              \
+    e -= (size_t)n##k * w##k;
+
+// Up to four updates in one launch: the elements of part 0, then part 1's, ...
+__global__ void adagrad_parts(float lr, float mu, size_t total, ADAGRAD_PART_PARAMS(0), ADAGRAD_PART_PARAMS(1),
+                              ADAGRAD_PART_PARAMS(2), ADAGRAD_PART_PARAMS(3)) {
+    GRID_STRIDE(e0, total) {
+        size_t e = e0;
+        ADAGRAD_PART_AT(0, e)
+        ADAGRAD_PART_AT(1, e)
+        ADAGRAD_PART_AT(2, e)
+        ADAGRAD_PART_AT(3, e)
+    }
+}
+
 __global__ void move_rows(float *dst, const float *src_rows, const int32_t *src, int M, int w) {
     GRID_STRIDE(e, (size_t)M * w) {
         size_t k = e / w, c = e % w;
         dst[e] = src[k] < 0 ? 0.0f : src_rows[(size_t)src[k] * w + c];
+    }
+}
+
+// The carry and the row move in one pass, all R rows: state row k = out row SRC[k] (zeros
+// where SRC[k] < 0) for k < ctl[0], out row k beyond; nothing unless ctl[1].
+__global__ void carry_move(float *state, const float *out, const int32_t *src, const int32_t *ctl, int R, int w) {
+    if (!ctl[1]) return;
+    const int M = ctl[0];
+    GRID_STRIDE(e, (size_t)R * w) {
+        size_t k = e / w, c = e % w;
+        state[e] = (int)k >= M ? out[e] : src[k] < 0 ? 0.0f : out[(size_t)src[k] * w + c];
     }
 }
 
@@ -298,7 +356,7 @@ __device__ int32_t item_of(unsigned long long key) { return (int32_t)(key >> 32)
 // first sorted position, so every column finds its group's first column, whose order
 // among the first columns is the item's slot (first appearance, as row_grads_slot).
 __global__ void step_lists(int32_t *cols, const float *prob, const int32_t *alias, int32_t n_table, uint64_t seed,
-                           uint64_t step, int C, int M, const int32_t *x, int shared_in,
+                           uint64_t step_arg, const int32_t *step_at, int C, int M, const int32_t *x, int shared_in,
                            const float *log_support, float alpha, float *log_q, int32_t *map,
                            unsigned long long *keys, int P2, int32_t *tmp, int32_t *cslot, int32_t *rows,
                            int32_t *coff, int32_t *clist, int32_t *erows, int32_t *sslot, int32_t *soff,
@@ -307,6 +365,7 @@ __global__ void step_lists(int32_t *cols, const float *prob, const int32_t *alia
     const int t = threadIdx.x, T = blockDim.x;
     int32_t *A = tmp, *F = tmp + C, *S = F + M, *N = S + M, *CS = N + M;
     if (prob) {  // the negatives drawn here: one launch less a step
+        const uint64_t step = step_of(step_at, step_arg);
         for (int j = M + t; j < C; j += T) cols[j] = alias_draw(prob, alias, n_table, seed, step, j - M);
         __syncthreads();
     }
@@ -413,8 +472,8 @@ void k_scatter_rows64(cudaStream_t st, float *dst, const int64_t *pos, const flo
     LAUNCH(scatter_rows64, (size_t)n * w, st, dst, pos, src, n, w);
 }
 void k_dropout(cudaStream_t st, float *x, float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step,
-               int slot) {
-    LAUNCH(dropout, n, st, x, mask, n, p, seed, rank, step, slot);
+               const int32_t *step_at, int slot) {
+    LAUNCH(dropout, n, st, x, mask, n, p, seed, rank, step, step_at, slot);
 }
 void k_mul(cudaStream_t st, float *x, const float *m, size_t n) { LAUNCH(mul, n, st, x, m, n); }
 void k_gru_fwd_gates(cudaStream_t st, int M, int H, float *xw, const float *b, float *gates, const float *h_prev,
@@ -435,6 +494,9 @@ void k_col_sums(cudaStream_t st, const float *A, int M, int n, int lda, float *o
 }
 void k_broadcast_rows(cudaStream_t st, float *dst, const float *row, int M, int n) {
     LAUNCH(broadcast_rows, (size_t)M * n, st, dst, row, M, n);
+}
+void k_broadcast_gather(cudaStream_t st, float *dst, const float *table, const int32_t *ids, int M, int n) {
+    LAUNCH(broadcast_gather, (size_t)M * n, st, dst, table, ids, M, n);
 }
 void k_gather_cols(cudaStream_t st, float *R, const float *Ru, const int32_t *col_slot, int M, int C, int U) {
     LAUNCH(gather_cols, (size_t)M * C, st, R, Ru, col_slot, M, C, U);
@@ -462,9 +524,9 @@ void k_step_lists(cudaStream_t st, int32_t *cols, const step_draws *d, int C, in
                   int32_t *tmp, const step_lists_out *o) {
     int P2 = 1;
     while (P2 < C) P2 *= 2;
-    const step_draws none = {NULL, NULL, 0, 0, 0};
+    const step_draws none = {NULL, NULL, 0, 0, 0, NULL};
     if (!d) d = &none;
-    LAUNCH_CFG(step_lists, 1, THREADS, 0, st, cols, d->prob, d->alias, d->n, d->seed, d->step, C, M, x, shared_in,
+    LAUNCH_CFG(step_lists, 1, THREADS, 0, st, cols, d->prob, d->alias, d->n, d->seed, d->step, d->step_at, C, M, x, shared_in,
                log_support, alpha, log_q, map, keys, P2, tmp,
                o->cslot, o->rows, o->coff, o->clist, o->erows, o->sslot, o->soff, o->srows, o->counts);
 }
@@ -474,12 +536,24 @@ void k_sum_doubles(cudaStream_t st, const double *v, int n, double *out) {
 void k_adagrad(cudaStream_t st, float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu) {
     LAUNCH(adagrad, n, st, p, g, acc, v, n, lr, mu);
 }
+void k_adagrad_parts(cudaStream_t st, const adagrad_part_t *q, int n, float lr, float mu) {
+    adagrad_part_t x[4] = {};
+    size_t total = 0;
+    for (int k = 0; k < n && k < 4; k++) x[k] = q[k], total += (size_t)x[k].n * x[k].w;
+    for (int k = 0; k < 4; k++) if (x[k].w == 0) x[k].w = 1;  // (an empty part: no division by 0)
+#define PART(k) x[k].p, x[k].acc, x[k].v, x[k].rows, x[k].g, x[k].n, x[k].live_n, x[k].w
+    LAUNCH(adagrad_parts, total, st, lr, mu, total, PART(0), PART(1), PART(2), PART(3));
+#undef PART
+}
 void k_adagrad_rows(cudaStream_t st, float *p, float *acc, float *v, const int32_t *rows, const float *g, int n,
                     const int32_t *live_n, int w, float lr, float mu) {
     LAUNCH(adagrad_rows, (size_t)n * w, st, p, acc, v, rows, g, n, live_n, w, lr, mu);
 }
 void k_move_rows(cudaStream_t st, float *dst, const float *src_rows, const int32_t *src, int M, int w) {
     LAUNCH(move_rows, (size_t)M * w, st, dst, src_rows, src, M, w);
+}
+void k_carry_move(cudaStream_t st, float *state, const float *out, const int32_t *src, const int32_t *ctl, int R, int w) {
+    LAUNCH(carry_move, (size_t)R * w, st, state, out, src, ctl, R, w);
 }
 void k_rank_counts(cudaStream_t st, const float *scores, int M, int64_t N, const int32_t *targets,
                    unsigned long long *gt, unsigned long long *eq, int *nan) {

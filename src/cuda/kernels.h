@@ -26,8 +26,9 @@ void k_gather_rows(cudaStream_t st, float *dst, const float *table, const int32_
 void k_gather_rows64(cudaStream_t st, float *dst, const float *src, const int64_t *pos, int n, int w);
 void k_scatter_rows64(cudaStream_t st, float *dst, const int64_t *pos, const float *src, int n, int w);
 // Inverted dropout: mask[e] = dropout_multiplier(seed, rank, step, slot, e, p); x[e] *= mask[e].
+// STEP_AT (or NULL: STEP): the step in device memory, two int32 low first (a graph's launches).
 void k_dropout(cudaStream_t st, float *x, float *mask, size_t n, float p, uint64_t seed, int rank, int64_t step,
-               int slot);
+               const int32_t *step_at, int slot);
 // x[e] *= m[e].
 void k_mul(cudaStream_t st, float *x, const float *m, size_t n);
 // GRU forward, after gates[:, 0:2H] = h·[U_r U_z]: a = xw + b (in place), r and z, r ⊙ h.
@@ -43,6 +44,8 @@ void k_gru_bwd_r(cudaStream_t st, int M, int H, const float *gates, const float 
 void k_col_sums(cudaStream_t st, const float *A, int M, int n, int lda, float *out);
 // dst[i·n + k] = row[k].
 void k_broadcast_rows(cudaStream_t st, float *dst, const float *row, int M, int n);
+// dst[i·n + k] = table[ids[k]] (0 where ids[k] < 0): a gather of single entries and its broadcast.
+void k_broadcast_gather(cudaStream_t st, float *dst, const float *table, const int32_t *ids, int M, int n);
 // R[i·C + j] = Ru[i·U + col_slot[j]].
 void k_gather_cols(cudaStream_t st, float *R, const float *Ru, const int32_t *col_slot, int M, int C, int U);
 // The losses of the M × C scores: row_loss[i] = L_i, dR = scale · dL/dR (loss.h).
@@ -72,6 +75,17 @@ void k_sum_doubles(cudaStream_t st, const double *v, int n, double *out);
 void k_adagrad(cudaStream_t st, float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu);
 void k_adagrad_rows(cudaStream_t st, float *p, float *acc, float *v, const int32_t *rows, const float *g, int n,
                     const int32_t *live_n, int w, float lr, float mu);
+// Several of those in one launch (up to 4 parts; the same bits as one launch each): a part
+// is k_adagrad_rows' arguments, or a dense one (ROWS NULL, N = 1 row of W values).
+typedef struct {
+    float *p, *acc, *v;
+    const int32_t *rows;
+    const float *g;
+    int n;
+    const int32_t *live_n;
+    size_t w;
+} adagrad_part_t;
+void k_adagrad_parts(cudaStream_t st, const adagrad_part_t *parts, int n_parts, float lr, float mu);
 // The step's index lists built on the GPU, as the CPU backend builds them on the host
 // (cuda_backend.cu, prepare_step_ids; the same slots, orders and CSR lists):
 // COLS[0..C) (targets, then negatives) → the distinct items in order of first appearance
@@ -92,6 +106,10 @@ void k_step_lists(cudaStream_t st, int32_t *cols, const step_draws *d, int C, in
                   int32_t *tmp, const step_lists_out *o);
 // dst row k = src row SRC[k], or zeros where SRC[k] < 0 (lanes_step's plan), k < M.
 void k_move_rows(cudaStream_t st, float *dst, const float *src_rows, const int32_t *src, int M, int w);
+// The state carried and moved in one pass (a full step's end, then lanes_step's plan):
+// state row k = out row SRC[k] (zeros where SRC[k] < 0) for k < CTL[0], out row k for
+// CTL[0] <= k < R; does nothing unless CTL[1] (CTL: device memory, read when it runs).
+void k_carry_move(cudaStream_t st, float *state, const float *out, const int32_t *src, const int32_t *ctl, int R, int w);
 // For row i of the [M × N] scores: gt[i] = #(s > t), eq[i] = #(s == t), nan[i] = isnan(t),
 // t = scores[i·N + targets[i]].
 void k_rank_counts(cudaStream_t st, const float *scores, int M, int64_t N, const int32_t *targets,

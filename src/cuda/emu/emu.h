@@ -2,6 +2,7 @@
 //   emu_arena.c   device memory (the arena, allocations, opening them for an operation,
 //                 the fault handler)
 //   emu_stream.c  streams: queued operations run in issue order when the host synchronises
+//   emu_graph.c   stream capture and graphs: captured operations replayed by each launch
 //   emu_fiber.c   fibers: one per CUDA thread of a block that meets a barrier
 //   emu_grid.c    kernels: blocks, threads, barriers, shared memory, launch checks
 //   emu_runtime.c the CUDA runtime calls (devices, memory, copies, errors)
@@ -60,6 +61,17 @@ void emu_device_drain(void);
 int emu_stream_valid(cudaStream_t st);
 cudaError_t emu_stream_create(cudaStream_t *st, unsigned flags);
 cudaError_t emu_stream_destroy(cudaStream_t st);
+// The graph ST records into (NULL: ST runs its work); set by emu_graph.c.
+cudaGraph_t emu_stream_capture(cudaStream_t st);
+void emu_stream_set_capture(cudaStream_t st, cudaGraph_t g);
+
+// ---- graphs (emu_graph.c) ----
+// An operation queued on a capturing stream becomes a node of its graph (G owns CTX).
+void emu_graph_add(cudaGraph_t g, emu_step_fn step, void *ctx, void (*destroy)(void *));
+// CALL (on stream ST, or NULL: the device) would wait for the device or allocate while a
+// capture is under way (on ST, or any in the modes that forbid it): reported, every such
+// capture invalidated, cudaErrorStreamCaptureUnsupported returned. Else cudaSuccess.
+cudaError_t emu_capture_refuses(const char *call, cudaStream_t st);
 
 // ---- pinned host memory (emu_event.c) ----
 // Whether [P, P + BYTES) lies in one cudaMallocHost allocation.

@@ -29,6 +29,7 @@ int emu_pinned(const void *p, size_t bytes) {
 
 cudaError_t cudaMallocHost(void **ptr, size_t bytes) {
     if (emu_sticky_error()) return emu_sticky_error();
+    if (emu_capture_refuses("cudaMallocHost", NULL)) return cudaErrorStreamCaptureUnsupported;
     pinned *q = calloc(1, sizeof *q);
     if (!ptr || !q) return free(q), emu_set_error(cudaErrorInvalidValue, 0);
     *q = (pinned){malloc(bytes ? bytes : 1), bytes, g_pinned};
@@ -41,6 +42,7 @@ cudaError_t cudaMallocHost(void **ptr, size_t bytes) {
 cudaError_t cudaFreeHost(void *ptr) {
     if (emu_sticky_error()) return emu_sticky_error();
     if (!ptr) return cudaSuccess;
+    if (emu_capture_refuses("cudaFreeHost", NULL)) return cudaErrorStreamCaptureUnsupported;
     emu_device_drain();  // copies from or into it finish first
     for (pinned **q = &g_pinned; *q; q = &(*q)->next)
         if ((*q)->p == ptr) {
@@ -84,6 +86,9 @@ static int run_mark(void *ctx, int wait) {
 cudaError_t cudaEventRecord(cudaEvent_t ev, cudaStream_t st) {
     if (emu_sticky_error()) return emu_sticky_error();
     if (!ev || !emu_stream_valid(st)) return emu_set_error(cudaErrorInvalidResourceHandle, 0);
+    // (In a capture CUDA makes it a node whose record the host never sees: refused here.)
+    if (emu_stream_capture(st) && emu_capture_refuses("cudaEventRecord on a capturing stream", st))
+        return cudaErrorStreamCaptureUnsupported;
     mark *m = malloc(sizeof *m);
     if (!m) emu_fatal("out of host memory");
     *m = (mark){ev, ++ev->recorded};
@@ -95,6 +100,7 @@ cudaError_t cudaEventRecord(cudaEvent_t ev, cudaStream_t st) {
 cudaError_t cudaEventQuery(cudaEvent_t ev) {
     if (emu_sticky_error()) return emu_sticky_error();
     if (!ev) return emu_set_error(cudaErrorInvalidResourceHandle, 0);
+    if (emu_capture_refuses("cudaEventQuery", ev->st)) return cudaErrorStreamCaptureUnsupported;
     if (ev->done < ev->recorded) emu_stream_drain(ev->st, 0);
     return ev->done < ev->recorded ? cudaErrorNotReady : cudaSuccess;
 }
@@ -102,6 +108,7 @@ cudaError_t cudaEventQuery(cudaEvent_t ev) {
 cudaError_t cudaEventSynchronize(cudaEvent_t ev) {
     if (emu_sticky_error()) return emu_sticky_error();
     if (!ev) return emu_set_error(cudaErrorInvalidResourceHandle, 0);
+    if (emu_capture_refuses("cudaEventSynchronize", ev->st)) return cudaErrorStreamCaptureUnsupported;
     if (ev->done < ev->recorded) emu_stream_drain(ev->st, 1);
     return emu_sticky_error();
 }

@@ -116,8 +116,15 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
     return cudaSuccess;
 }
 
+#define RETURN_IF_CAPTURING(call, st)                          \
+    do {                                                       \
+        const cudaError_t e_ = emu_capture_refuses(call, st); \
+        if (e_) return e_;                                     \
+    } while (0)
+
 cudaError_t cudaDeviceSynchronize(void) {
     RETURN_IF_STICKY();
+    RETURN_IF_CAPTURING("cudaDeviceSynchronize", NULL);
     emu_device_drain();
     return cudaSuccess;
 }
@@ -128,6 +135,7 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
     RETURN_IF_STICKY();
     if (!ptr) return emu_set_error(cudaErrorInvalidValue, 0);
     *ptr = NULL;
+    RETURN_IF_CAPTURING("cudaMalloc", NULL);
     if (!device_count()) return emu_set_error(cudaErrorNoDevice, 0);
     if (bytes == 0) return cudaSuccess;
     *ptr = emu_arena_alloc(bytes);
@@ -137,6 +145,7 @@ cudaError_t cudaMalloc(void **ptr, size_t bytes) {
 cudaError_t cudaFree(void *ptr) {
     RETURN_IF_STICKY();
     if (!ptr) return cudaSuccess;
+    RETURN_IF_CAPTURING("cudaFree", NULL);
     emu_device_drain();  // cudaFree waits for the device, as on a GPU
     if (emu_arena_free(ptr)) return cudaSuccess;
     char why[256];
@@ -218,6 +227,10 @@ static cudaError_t copy(const char *call, void *dst, const void *src, size_t byt
         !copy_side_ok(call, kind, "destination", dst, bytes, dst_dev))
         return emu_set_error(cudaErrorInvalidValue, 0);
     if (bytes == 0) return cudaSuccess;
+    const int pinned = emu_pinned(kind == cudaMemcpyHostToDevice ? src : dst, bytes);
+    // Synchronous with the host (or staged at the call): not in a capture.
+    if (sync || kind == cudaMemcpyHostToHost || (!pinned && kind != cudaMemcpyDeviceToDevice))
+        RETURN_IF_CAPTURING(sync ? call : "a copy from or to pageable host memory", st);
     if (kind == cudaMemcpyHostToHost) {  // synchronous with the host
         emu_stream_drain(st, 1);
         memcpy(dst, src, bytes);
@@ -226,7 +239,6 @@ static cudaError_t copy(const char *call, void *dst, const void *src, size_t byt
     copy_op *c = calloc(1, sizeof *c);
     if (!c) emu_fatal("out of host memory");
     *c = (copy_op){dst, src, NULL, bytes, kind};
-    const int pinned = emu_pinned(kind == cudaMemcpyHostToDevice ? src : dst, bytes);
     if (kind == cudaMemcpyHostToDevice && !pinned) {  // pageable host memory is staged before the call returns
         c->staged = malloc(bytes);
         if (!c->staged) emu_fatal("out of host memory");
@@ -291,8 +303,12 @@ cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaStream_t st)
     return memset_2d("cudaMemsetAsync", ptr, bytes, value, bytes, 1, st);
 }
 
-// Asynchronous with the host, on the legacy default stream (as on a GPU).
-cudaError_t cudaMemset(void *ptr, int value, size_t bytes) { return memset_2d("cudaMemset", ptr, bytes, value, bytes, 1, NULL); }
+// Asynchronous with the host, on the legacy default stream (as on a GPU; which no capture
+// may use).
+cudaError_t cudaMemset(void *ptr, int value, size_t bytes) {
+    RETURN_IF_CAPTURING("cudaMemset", NULL);
+    return memset_2d("cudaMemset", ptr, bytes, value, bytes, 1, NULL);
+}
 
 cudaError_t cudaMemset2DAsync(void *ptr, size_t pitch, int value, size_t width, size_t height, cudaStream_t st) {
     return memset_2d("cudaMemset2DAsync", ptr, pitch, value, width, height, st);
@@ -311,12 +327,14 @@ cudaError_t cudaStreamCreateWithFlags(cudaStream_t *st, unsigned flags) {
 
 cudaError_t cudaStreamDestroy(cudaStream_t st) {
     RETURN_IF_STICKY();
+    RETURN_IF_CAPTURING("cudaStreamDestroy", st);
     return emu_set_error(emu_stream_destroy(st), 0);
 }
 
 cudaError_t cudaStreamSynchronize(cudaStream_t st) {
     RETURN_IF_STICKY();
     if (!emu_stream_valid(st)) return emu_set_error(cudaErrorInvalidResourceHandle, 0);
+    RETURN_IF_CAPTURING("cudaStreamSynchronize", st);
     emu_stream_drain(st, 1);
     return cudaSuccess;
 }
@@ -326,6 +344,7 @@ cudaError_t cudaStreamSynchronize(cudaStream_t st) {
 cudaError_t cudaStreamQuery(cudaStream_t st) {
     RETURN_IF_STICKY();
     if (!emu_stream_valid(st)) return emu_set_error(cudaErrorInvalidResourceHandle, 0);
+    RETURN_IF_CAPTURING("cudaStreamQuery", st);
     return emu_stream_drain(st, 0) ? cudaSuccess : cudaErrorNotReady;
 }
 
@@ -357,6 +376,14 @@ static const struct {
     {cudaErrorNotReady, "cudaErrorNotReady", "device not ready"},
     {cudaErrorIllegalAddress, "cudaErrorIllegalAddress", "an illegal memory access was encountered"},
     {cudaErrorLaunchFailure, "cudaErrorLaunchFailure", "unspecified launch failure"},
+    {cudaErrorIllegalState, "cudaErrorIllegalState", "the operation cannot be performed in the present state"},
+    {cudaErrorStreamCaptureUnsupported, "cudaErrorStreamCaptureUnsupported",
+     "operation not permitted when stream is capturing"},
+    {cudaErrorStreamCaptureInvalidated, "cudaErrorStreamCaptureInvalidated",
+     "operation failed due to a previous error during capture"},
+    {cudaErrorStreamCaptureUnmatched, "cudaErrorStreamCaptureUnmatched", "operation would make the legacy stream depend on a capturing blocking stream"},
+    {cudaErrorStreamCaptureWrongThread, "cudaErrorStreamCaptureWrongThread",
+     "attempt to terminate a thread-local capture sequence from another thread"},
 };
 
 const char *cudaGetErrorString(cudaError_t e) {

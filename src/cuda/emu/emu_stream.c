@@ -20,6 +20,7 @@ typedef struct op {
 
 struct CUstream_st {
     unsigned flags;
+    cudaGraph_t capture;  // recording into it (emu_graph.c), not running
     op *head, *tail;
     struct CUstream_st *next;  // every live stream
 };
@@ -38,6 +39,10 @@ int emu_stream_valid(cudaStream_t st) {
 
 void emu_enqueue(cudaStream_t st, emu_step_fn step, void *ctx, void (*destroy)(void *)) {
     struct CUstream_st *s = resolve(st);
+    if (s->capture) {  // recorded, run by each launch of the graph
+        emu_graph_add(s->capture, step, ctx, destroy);
+        return;
+    }
     op *o = calloc(1, sizeof *o);
     if (!o) emu_fatal("out of host memory");
     *o = (op){++g_seq, step, ctx, destroy, 0, NULL};
@@ -80,6 +85,9 @@ int emu_stream_drain(cudaStream_t st, int wait) { return drain_until(resolve(st)
 void emu_device_drain(void) {
     for (struct CUstream_st *s = g_streams; s; s = s->next) drain_until(s, UINT64_MAX, 1);
 }
+
+cudaGraph_t emu_stream_capture(cudaStream_t st) { return resolve(st)->capture; }
+void emu_stream_set_capture(cudaStream_t st, cudaGraph_t g) { resolve(st)->capture = g; }
 
 cudaError_t emu_stream_create(cudaStream_t *st, unsigned flags) {
     struct CUstream_st *s = calloc(1, sizeof *s);
