@@ -891,8 +891,12 @@ static void device_lists_case(const char *emb, const loss_spec *ls) {
 Test(cuda_backend, device_index_lists_equal_the_hosts) {
     need_gpu("cuda_backend device index lists");
     const char *embs[] = {"onehot", "shared", "5"};
-    for (int e = 0; e < 3; e++)
-        for (int l = 0; l < 2; l++) device_lists_case(embs[e], &LOSSES[l]);  // cross-entropy, logq 0 and 1
+    for (int g = 0; g < 2; g++) {  // the sort's keys in shared memory (as runs have them), then in global
+        k_step_lists_keys_in_shared(!g);
+        for (int e = 0; e < 3; e++)
+            for (int l = 0; l < 2; l++) device_lists_case(embs[e], &LOSSES[l]);  // cross-entropy, logq 0 and 1
+    }
+    k_step_lists_keys_in_shared(1);
 }
 
 // ---------------------------------------------------------------------------------------

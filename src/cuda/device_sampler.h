@@ -34,6 +34,9 @@ int32_t *device_sampler_draw(device_sampler *ds, cudaStream_t st, uint64_t seed,
                              int32_t *out);
 // The same draws for k_step_lists to make inside its own launch (kernels.h).
 step_draws device_sampler_step(const device_sampler *ds, uint64_t seed, uint64_t step);
+// Whether k_step_lists sorts the step's columns in shared memory where they fit (1, the
+// default) or always in global memory (0): for the tests, which run both (kernels.cu).
+void k_step_lists_keys_in_shared(int on);
 
 #ifdef __cplusplus
 }

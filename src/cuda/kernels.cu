@@ -21,6 +21,9 @@ extern "C" {
 namespace {
 
 const int THREADS = 256;
+// k_step_lists sorts its keys in shared memory up to this many (32 KB, within the 48 KB a
+// block gets without opting in): up to 4,096 columns, i.e. about 4,000 negatives.
+const int STEP_KEYS_SHARED = 4096;
 
 unsigned blocks_for(size_t n) {
     size_t b = (n + THREADS - 1) / THREADS;
@@ -358,10 +361,14 @@ __device__ int32_t item_of(unsigned long long key) { return (int32_t)(key >> 32)
 __global__ void step_lists(int32_t *cols, const float *prob, const int32_t *alias, int32_t n_table, uint64_t seed,
                            uint64_t step_arg, const int32_t *step_at, int C, int M, const int32_t *x, int shared_in,
                            const float *log_support, float alpha, float *log_q, int32_t *map,
-                           unsigned long long *keys, int P2, int32_t *tmp, int32_t *cslot, int32_t *rows,
+                           unsigned long long *keys_global, int P2, int keys_shared, int32_t *tmp, int32_t *cslot, int32_t *rows,
                            int32_t *coff, int32_t *clist, int32_t *erows, int32_t *sslot, int32_t *soff,
                            int32_t *srows, int32_t *counts) {
     __shared__ int32_t part[THREADS];
+    CUDA_DYNAMIC_SHARED(unsigned long long, keys_here);
+    // the sort's keys in shared memory where they fit (its 78 passes over 4,096 keys stay
+    // on the SM), else in global memory
+    unsigned long long *keys = keys_shared ? keys_here : keys_global;
     const int t = threadIdx.x, T = blockDim.x;
     int32_t *A = tmp, *F = tmp + C, *S = F + M, *N = S + M, *CS = N + M;
     if (prob) {  // the negatives drawn here: one launch less a step
@@ -519,6 +526,8 @@ void k_alias_draws(cudaStream_t st, const float *prob, const int32_t *alias, int
                    int32_t K, int32_t *out) {
     LAUNCH(alias_draws, (size_t)K, st, prob, alias, n, seed, step, K, out);
 }
+static int g_keys_in_shared = 1;
+extern "C" void k_step_lists_keys_in_shared(int on) { g_keys_in_shared = on; }
 void k_step_lists(cudaStream_t st, int32_t *cols, const step_draws *d, int C, int M, const int32_t *x, int shared_in,
                   const float *log_support, float alpha, float *log_q, int32_t *map, unsigned long long *keys,
                   int32_t *tmp, const step_lists_out *o) {
@@ -526,8 +535,10 @@ void k_step_lists(cudaStream_t st, int32_t *cols, const step_draws *d, int C, in
     while (P2 < C) P2 *= 2;
     const step_draws none = {NULL, NULL, 0, 0, 0, NULL};
     if (!d) d = &none;
-    LAUNCH_CFG(step_lists, 1, THREADS, 0, st, cols, d->prob, d->alias, d->n, d->seed, d->step, d->step_at, C, M, x, shared_in,
-               log_support, alpha, log_q, map, keys, P2, tmp,
+    const int in_shared = g_keys_in_shared && P2 <= STEP_KEYS_SHARED;
+    const size_t shmem = in_shared ? (size_t)P2 * sizeof(unsigned long long) : 0;
+    LAUNCH_CFG(step_lists, 1, THREADS, shmem, st, cols, d->prob, d->alias, d->n, d->seed, d->step, d->step_at, C, M, x,
+               shared_in, log_support, alpha, log_q, map, keys, P2, in_shared, tmp,
                o->cslot, o->rows, o->coff, o->clist, o->erows, o->sslot, o->soff, o->srows, o->counts);
 }
 void k_sum_doubles(cudaStream_t st, const double *v, int n, double *out) {
