@@ -189,3 +189,20 @@ void backend_step_items(backend *b, const int32_t *items) {
     CHECK(b->ops->step_items, "the %s backend cannot train sharded item tables yet", b->ops->name);
     b->ops->step_items(b->impl, items);
 }
+
+void backend_put_table_rows(backend *b, int n) {
+    if (b->ops->put_table_rows) b->ops->put_table_rows(b->impl, n);
+}
+
+backend_grads backend_host_gradients(backend *b) {
+    return b->ops->host_gradients ? b->ops->host_gradients(b->impl) : backend_gradients(b);
+}
+
+void backend_put_dense_grads(backend *b, const float *dense) {
+    if (b->ops->put_dense_grads) {
+        b->ops->put_dense_grads(b->impl, dense);
+        return;
+    }
+    float *own = backend_dense_grads(b);
+    if (own != dense) memcpy(own, dense, b->n_dense * sizeof *own);
+}

@@ -334,7 +334,9 @@ static void setup_model(trainer *t) {
     const tables_options to = {t->a.item_tables, t->a.sparse_exchange, dev, t->B};
     t->tb = tables_create(t->cm, c, s, &to, &t->p);
     if (t->K > 0) alias_build(&t->sampler, t->m.item_support, (int32_t)t->m.n_items, c->sample_alpha);
-    t->b = backend_create_trainer(c, s, &t->p, tables_optim(t->tb), t->B, t->rank, t->m.item_support);
+    model_shape bound = *s;  // (sharded tables bind a step table: a GPU copies its rows alone)
+    bound.table_rows = tables_bound_rows(t->tb);
+    t->b = backend_create_trainer(c, &bound, &t->p, tables_optim(t->tb), t->B, t->rank, t->m.item_support);
     tables_attach(t->tb, t->b);
     t->state_bytes = tables_bytes_here(t->tb) + s->n_dense * sizeof(float) * (2 + (c->momentum > 0));
     t->loss_late = backend_set_loss_late(t->b);

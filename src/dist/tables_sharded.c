@@ -44,7 +44,7 @@ typedef struct {
     row_grads sum[N_TABLES];
     float *fused;              // header | dense gradients
     float *zeros;              // [max(H, E)]: a row the step did not touch adds +0, as put's
-    const row_grads *mine[N_TABLES];  // this step's gradient rows (tables_own_rows)
+    const row_grads *mine[N_TABLES];  // this step's gradient rows, in host memory (backend_host_gradients)
 } shard_state;
 
 static shard_state *st_of(const tables *tb) { return tb->mode_state; }
@@ -94,6 +94,7 @@ static void sh_carve(tables *tb) {
     model_shape step = *s;
     step.n_items = z->cap;
     model_tables_alloc(tb->p, &step, &tb->mem);
+    tb->bound_rows = z->cap;  // (a backend that copies the tables, CUDA's, copies these rows)
     z->slot_of = xmalloc((size_t)s->n_items * sizeof *z->slot_of);
     memset(z->slot_of, 0xff, (size_t)s->n_items * sizeof *z->slot_of);
     z->items = xcalloc((size_t)z->cap, sizeof *z->items);
@@ -227,6 +228,7 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
     z->back_b[z->me] = 0;
     comm_alltoallv_take(tb->cm, z->sendbuf, z->reply_b, z->back_b, take_rows, tb);
     tb->none.bytes_sparse += sent_bytes(z, z->reply_b);
+    backend_put_table_rows(tb->b, z->n_rows);  // (a GPU's copy of the step table; the CPU reads it)
     tb->none.seconds += now_s() - t0;
 }
 
@@ -291,18 +293,19 @@ static void sh_sync(tables *tb, float *header, int M) {
     const double t0 = now_s();
     const int P = z->P;
     const size_t D = tb->s.n_dense;
+    // the step's gradients where the host reads them (a GPU's brought down, one copy each)
+    const backend_grads g = backend_host_gradients(tb->b);
+    z->mine[TABLE_WY] = g.Wy, z->mine[TABLE_BY] = g.by, z->mine[TABLE_E] = g.E;
     // the header and dense gradients: one all-reduce, as in the replicated mode
-    float *dense = backend_dense_grads(tb->b);
     memcpy(z->fused, header, HDR_N * sizeof *header);
-    memcpy(z->fused + HDR_N, dense, D * sizeof *dense);
+    memcpy(z->fused + HDR_N, g.dense, D * sizeof *g.dense);
     const double tw = now_s();
     comm_allreduce_sum_f32(tb->cm, z->fused, HDR_N + D);
     tb->none.wait_seconds += now_s() - tw;
     memcpy(header, z->fused, HDR_N * sizeof *header);
-    memcpy(dense, z->fused + HDR_N, D * sizeof *dense);
+    backend_put_dense_grads(tb->b, z->fused + HDR_N);  // (the CPU's: a copy into its own)
     if (P > 1) tb->none.bytes_dense += (uint64_t)(2.0 * (P - 1) / P * (double)(HDR_N + D) * sizeof(float));
     // every fetched row's gradient back to its owner, in the layout and order it came in
-    tables_own_rows(tb, z->mine);
     float *w = z->recvbuf;  // (as large as the rows that came in)
     for (int64_t b = 0; b < z->n_rows; b++) {
         const int k = z->ask_row[b], need = z->need[k];
