@@ -8,8 +8,10 @@
 #    model.h5) and every evaluation line of metrics.jsonl ("seconds" left out);
 #  - on a GPU: Recall@20 and MRR@20 of the last evaluation within 0.02 of the CPU's.
 # And a GPU run stopped and resumed from its checkpoint parts ends at the uninterrupted
-# run's bits, and the start-up line names the host's transport (no NCCL). Skips without a
-# usable GPU (real or emulated). About a minute on 2 cores (emulated).
+# run's bits, one resharded from 2 to 3 ranks at the CPU ranks' (emulated), and the
+# start-up line names the host's transport (no NCCL). Skips without a usable GPU (real or
+# emulated); a part that needs more GPUs than the machine has is skipped. About a minute
+# on 2 cores (emulated).
 # usage: cuda_sharded_test.sh BUILD_DIR
 source "$(dirname "$0")/lib.sh" "$1" cuda-sharded-test
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -55,9 +57,14 @@ for c in shared onehot separate; do
             rm -rf "$work/$c-$P-$dev" "$work/$c-$P-$dev.err"
             # shellcheck disable=SC2086
             run "$c-$P-$dev" $P $dev ${cfg[$c]}
-            [ $rc -eq 0 ] || bad "$c, $P ranks, --device $dev: training failed (exit $rc): $(tail -2 "$work/$c-$P-$dev.err")"
+            [ $rc -eq 0 ] || grep -q "no usable GPU" "$work/$c-$P-$dev.err" ||
+                bad "$c, $P ranks, --device $dev: training failed (exit $rc): $(tail -2 "$work/$c-$P-$dev.err")"
         done
         cpu=$work/$c-$P-cpu gpu=$work/$c-$P-cuda
+        if grep -q "no usable GPU" "$gpu.err"; then  # (a machine with fewer GPUs than ranks)
+            skip_part "$c on $P ranks: $(grep -o 'no usable GPU.*' "$gpu.err" | head -1)"
+            continue
+        fi
         if [ $emulated = 1 ]; then
             check '[ "$(hash_of "$gpu")" = "$(hash_of "$cpu")" ] && [ "$(hash_of "$cpu")" != none ]' \
                 "$c, $P ranks: the emulated GPUs end at $(hash_of "$gpu"), the CPUs at $(hash_of "$cpu")"
@@ -84,4 +91,28 @@ run stop 2 cuda ${cfg[shared]} --stop-at-step 250
 run stop 2 cuda ${cfg[shared]}
 check '[ $rc -eq 0 ] && grep -q "resuming from .*ckpt-000000000250" "$work/stop.err" && [ "$(hash_of "$work/stop")" = "$(hash_of "$work/shared-2-cuda")" ]' \
     "stopped and resumed on the GPUs ends at $(hash_of "$work/stop"), uninterrupted at $(hash_of "$work/shared-2-cuda"): $(tail -1 "$work/stop.err")"
+
+# Resharded: stopped on 2 GPU ranks at step 250 and resumed on 3 with --reshard (every rank
+# reads its rows and their Adagrad state from the old host parts), against the same on CPU
+# ranks.
+for dev in cpu cuda; do
+    rm -rf "$work/rs-$dev" "$work/rs-$dev.err"
+    # shellcheck disable=SC2086
+    run rs-$dev 2 $dev ${cfg[separate]} --stop-at-step 250
+    [ $rc -eq 75 ] || bad "reshard, --device $dev: no stop at step 250 (exit $rc): $(tail -2 "$work/rs-$dev.err")"
+    # shellcheck disable=SC2086
+    run rs-$dev 3 $dev ${cfg[separate]} --reshard
+    [ $rc -eq 0 ] && grep -q "resharding 2 ranks' checkpoint onto 3" "$work/rs-$dev.err" ||
+        grep -q "no usable GPU" "$work/rs-$dev.err" ||
+        bad "reshard 2 -> 3, --device $dev: exit $rc: $(tail -2 "$work/rs-$dev.err")"
+done
+if grep -q "no usable GPU" "$work/rs-cuda.err"; then
+    skip_part "reshard onto 3 GPU ranks: $(grep -o 'no usable GPU.*' "$work/rs-cuda.err" | head -1)"
+elif [ $emulated = 1 ]; then
+    check '[ "$(hash_of "$work/rs-cuda")" = "$(hash_of "$work/rs-cpu")" ] && [ "$(hash_of "$work/rs-cpu")" != none ]' \
+        "resharded 2 -> 3: the emulated GPUs end at $(hash_of "$work/rs-cuda"), the CPUs at $(hash_of "$work/rs-cpu")"
+else
+    check 'close "$(metrics "$work/rs-cpu")" "$(metrics "$work/rs-cuda")" 0.02' \
+        "resharded 2 -> 3: Recall@20 / MRR@20 $(metrics "$work/rs-cuda") on the GPUs, $(metrics "$work/rs-cpu") on the CPUs (0.02)"
+fi
 finish
