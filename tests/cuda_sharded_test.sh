@@ -78,7 +78,7 @@ for c in shared onehot separate; do
 done
 
 # The start-up line: sharded, over the host's comm (MPI or shared memory), not NCCL.
-check 'grep -q "; item tables sharded" "$work/shared-2-cuda.err" && grep -q "\"transport\": \"\(mpi\|shared-memory\)\"" "$work/shared-2-cuda/metrics.jsonl"' \
+check 'grep -q "; item tables sharded (item i on rank i mod P, in host memory)" "$work/shared-2-cuda.err" && grep -q "\"transport\": \"\(mpi\|shared-memory\)\"" "$work/shared-2-cuda/metrics.jsonl"' \
     "the GPU run's start-up: $(grep -m1 'item tables' "$work/shared-2-cuda.err"); $(grep -o '"transport": "[a-z-]*"' "$work/shared-2-cuda/metrics.jsonl" | head -1)"
 
 # Stopped at step 250 and resumed from its checkpoint (the parts: host data): the

@@ -395,7 +395,9 @@ static void sh_release(tables *tb) {
 }
 
 static const char *sh_summary(const tables *tb) {
-    (void)tb;
+    if (tb->device == BACKEND_CUDA)
+        return "item tables sharded (item i on rank i mod P, in host memory), rows fetched from their owners into "
+               "a step table on the GPU and gradients sent back by all-to-all";
     return "item tables sharded (item i on rank i mod P), rows fetched from their owners and gradients sent "
            "back by all-to-all";
 }
