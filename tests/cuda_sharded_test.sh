@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Sharded item tables on GPU ranks (--item-tables sharded --device cuda; the shard and its
 # Adagrad state in host memory, a step table on the device: docs/cuda.md) against the same
-# run on CPU ranks, at 2 and 4 ranks (oversubscribed), for each embedding mode (shared with
+# run on CPU ranks, at 1, 2 and 4 ranks (oversubscribed), for each embedding mode (shared with
 # momentum, logq and dropout; one-hot without samples; a separate embedding with two
 # layers): what must agree is what tests/cuda_train_test.sh asks of the replicated mode:
 #  - on grurec's CUDA emulation: the final parameters bit for bit (grurec inspect --hash of
@@ -9,7 +9,8 @@
 #  - on a GPU: Recall@20 and MRR@20 of the last evaluation within 0.02 of the CPU's.
 # And a GPU run stopped and resumed from its checkpoint parts ends at the uninterrupted
 # run's bits, one resharded from 2 to 3 ranks at the CPU ranks' (emulated), and the
-# start-up line names the host's transport (no NCCL). Skips without a usable GPU (real or
+# start-up line names the host's transport (the rows' fetch and return; the dense
+# gradients are summed by NCCL). Skips without a usable GPU (real or
 # emulated); a part that needs more GPUs than the machine has is skipped. About a minute
 # on 2 cores (emulated).
 # usage: cuda_sharded_test.sh BUILD_DIR
@@ -52,7 +53,7 @@ close() {  # A B TOL: the numbers of A and B pairwise within TOL (and as many)
 }
 
 for c in shared onehot separate; do
-    for P in 2 4; do
+    for P in 1 2 4; do  # (1: no sums; 2 and 4: the dense gradients summed by NCCL)
         for dev in cpu cuda; do
             rm -rf "$work/$c-$P-$dev" "$work/$c-$P-$dev.err"
             # shellcheck disable=SC2086

@@ -17,7 +17,7 @@
 //    backend_feed and backend_score_all scores, on 200 items;
 //  - backend_move_rows and backend_zero_states on the device;
 //  - sharded tables: a backend of a step table (table_rows, backend_step_items, the rows
-//    put up, the gradients brought down, the dense gradient put back) trains bitwise as
+//    put up, the gradients brought down) trains bitwise as
 //    the backend of the whole tables on the same device;
 //  - backend_free gives back every byte of device memory (training and scoring backends);
 //  - backend_choose_device("auto") picks CUDA exactly when a usable GPU exists (runs
@@ -903,8 +903,8 @@ Test(cuda_backend, device_index_lists_equal_the_hosts) {
 // (model_shape's table_rows) and given step-table rows as ids trains as the backend of the
 // whole tables does on the items, bit for bit on the same device: the same loss (logq
 // read through backend_step_items), the same gradients brought to the host
-// (backend_host_gradients: the rows are the step table's, mapped back to items), and the
-// same dense update from a dense gradient put back (backend_put_dense_grads). It keeps no
+// (backend_host_gradients: the rows are the step table's, mapped back to items; the
+// rows alone where not asked for the dense), and the same dense update. It keeps no
 // Adagrad state of the tables (the host's).
 
 static void step_table_case(const char *emb, const loss_spec *ls) {
@@ -957,7 +957,7 @@ static void step_table_case(const char *emb, const loss_spec *ls) {
     const double lw = backend_gradient_step(whole.b, MAXROWS, X, Y, NEG, K, SCALE, STEP);
     const double ls_ = backend_gradient_step(sb, MAXROWS, bx, by, bneg, K, SCALE, STEP);
     cr_expect(lw == ls_, "%s: loss %.17g from the step table, %.17g from the whole tables", ctx, ls_, lw);
-    const backend_grads gw = backend_gradients(whole.b), gs = backend_host_gradients(sb);
+    const backend_grads gw = backend_gradients(whole.b), gs = backend_host_gradients(sb, 1);
     float *dw = device_to_host(gw.dense, u.s.n_dense);
     cr_expect(memcmp(dw, gs.dense, u.s.n_dense * sizeof(float)) == 0, "%s: dense gradients differ", ctx);
     const row_grads *rw[3] = {gw.Wy, gw.by, gw.E}, *rs[3] = {gs.Wy, gs.by, gs.E};
@@ -974,8 +974,9 @@ static void step_table_case(const char *emb, const loss_spec *ls) {
         cr_expect(memcmp(gh, rs[k]->grad, m * sizeof(float)) == 0, "%s: %s row gradients differ", ctx, names[k]);
         free(gh);
     }
-    // the dense gradient through the host and back (as the ranks' sum): the same update
-    backend_put_dense_grads(sb, dw);
+    const backend_grads rows_only = backend_host_gradients(sb, 0);
+    cr_expect(rows_only.dense == NULL && rows_only.Wy->n == gs.Wy->n, "%s: the rows alone: dense %p, %d Wy rows", ctx,
+              (const void *)rows_only.dense, rows_only.Wy->n);
     backend_update_dense(whole.b, NULL, 0, 0, u.s.n_dense);
     backend_update_dense(sb, NULL, 0, 0, u.s.n_dense);
     backend_end_step(whole.b, MAXROWS);

@@ -194,15 +194,6 @@ void backend_put_table_rows(backend *b, int n) {
     if (b->ops->put_table_rows) b->ops->put_table_rows(b->impl, n);
 }
 
-backend_grads backend_host_gradients(backend *b) {
-    return b->ops->host_gradients ? b->ops->host_gradients(b->impl) : backend_gradients(b);
-}
-
-void backend_put_dense_grads(backend *b, const float *dense) {
-    if (b->ops->put_dense_grads) {
-        b->ops->put_dense_grads(b->impl, dense);
-        return;
-    }
-    float *own = backend_dense_grads(b);
-    if (own != dense) memcpy(own, dense, b->n_dense * sizeof *own);
+backend_grads backend_host_gradients(backend *b, int dense) {
+    return b->ops->host_gradients ? b->ops->host_gradients(b->impl, dense) : backend_gradients(b);
 }

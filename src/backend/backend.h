@@ -144,12 +144,12 @@ void backend_step_items(backend *b, const int32_t *items);
 // - rows 0..N-1 of the host's tables (P's Wy, by, E) were fetched: to the backend's copy,
 //   before the next gradient step or scoring feed (a no-op where the backend reads P);
 void backend_put_table_rows(backend *b, int n);
-// - the step's gradients (dense and rows, backend_gradients' ids) in host memory, valid
-//   until the next step (backend_gradients itself where its gradients are host memory);
-backend_grads backend_host_gradients(backend *b);
-// - the dense gradient from host memory DENSE (n_dense floats: the ranks' sum) into the
-//   backend's own, for backend_update_dense.
-void backend_put_dense_grads(backend *b, const float *dense);
+// - the step's gradients (the rows, with backend_gradients' ids, and where DENSE the dense
+//   gradient; else .dense is NULL or host memory) in host memory, valid until the next
+//   step (backend_gradients itself where its gradients are host memory). The dense
+//   gradient in the backend's memory is summed over the ranks with its exchange memory's
+//   all-reduce (backend_exchange_mem), as the replicated mode's.
+backend_grads backend_host_gradients(backend *b, int dense);
 
 // Forward only (no dropout): scores all items for each row and adds the rank of Y
 // to MET.

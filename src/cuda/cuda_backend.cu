@@ -1041,9 +1041,10 @@ static const exchange_mem *cuda_exchange_mem(backend_impl *b, comm *c) {
 //
 // The host fetches a step's rows from their owners into the parameters' tables (a step
 // table of table_rows rows, ids given as its rows); the rows go up through a pinned
-// buffer, the step runs as ever, its gradients come down, and the host sums and applies
-// them (Adagrad of the rows on their owners; the summed dense gradient goes back up for
-// cuda_update_dense). The shard and its Adagrad state stay in host memory.
+// buffer, the step runs as ever, its row gradients come down, and the host sums and
+// applies them (Adagrad of the rows on their owners); the dense gradient is summed in
+// place by NCCL (cuda_exchange_mem) for cuda_update_dense. The shard and its Adagrad
+// state stay in host memory.
 
 // Row K of the step table is item ITEMS[K] (its logq support); the host draws the
 // negatives (cuda_draw_negatives declines).
@@ -1090,9 +1091,10 @@ static void cuda_put_table_rows(backend_impl *b, int n) {
     span_end(b, sp);
 }
 
-// The step's dense and row gradients down into H_GRAD (one wait): the host's row_grads
-// are the device's ids with host rows.
-static backend_grads cuda_host_gradients(backend_impl *b) {
+// The step's row gradients (and where DENSE its dense gradient) down into H_GRAD (one
+// wait, which watches a started all-reduce's deadline): the host's row_grads are the
+// device's ids with host rows.
+static backend_grads cuda_host_gradients(backend_impl *b, int dense) {
     CHECK(b->tab_on, "host gradients of a backend without a step table (backend_step_items)");
     device_rows_to_host(b);
     const span sp = span_begin(b);
@@ -1100,7 +1102,7 @@ static backend_grads cuda_host_gradients(backend_impl *b) {
     const row_grads *g[3] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
     row_grads *hg[3] = {&b->h_gWy, &b->h_gby, &b->h_gE};
     const float *src[4] = {b->g_dense, g[0]->grad, g[1]->grad, g[2] ? g[2]->grad : NULL};
-    size_t n[4] = {b->s.n_dense, 0, 0, 0}, room[4] = {b->s.n_dense, 0, 0, 0};
+    size_t n[4] = {dense ? b->s.n_dense : 0, 0, 0, 0}, room[4] = {b->s.n_dense, 0, 0, 0};
     for (int t = 0; t < 3; t++)
         if (g[t]) n[t + 1] = (size_t)g[t]->n * g[t]->width, room[t + 1] = (size_t)g[t]->cap * g[t]->width;
     float *at = b->h_grad;
@@ -1116,15 +1118,8 @@ static backend_grads cuda_host_gradients(backend_impl *b) {
     drain(b);
     waited(b, t0);
     span_end(b, sp);
-    const backend_grads out = {b->h_grad, hg[0], hg[1], g[2] ? hg[2] : NULL};
+    const backend_grads out = {dense ? b->h_grad : NULL, hg[0], hg[1], g[2] ? hg[2] : NULL};
     return out;
-}
-
-// The ranks' summed dense gradient up into the device's (the step's pinned slot).
-static void cuda_put_dense_grads(backend_impl *b, const float *dense) {
-    const span sp = span_begin(b);
-    step_upload(b, b->g_dense, dense, b->s.n_dense * sizeof(float));
-    span_end(b, sp);
 }
 
 extern "C" const backend_ops cuda_backend_ops = {
@@ -1162,5 +1157,4 @@ extern "C" const backend_ops cuda_backend_ops = {
     cuda_update_own_rows,
     cuda_put_table_rows,
     cuda_host_gradients,
-    cuda_put_dense_grads,
 };
