@@ -50,6 +50,10 @@ if(GRUREC_CUDA OR GRUREC_CUDA_EMU)
   grurec_script_test(cuda_train_test_1rank cuda_train_test.sh ${CMAKE_BINARY_DIR} 1)
   if(GRUREC_MPI)
     grurec_script_test(cuda_train_test_2ranks cuda_train_test.sh ${CMAKE_BINARY_DIR} 2)
+    # --item-tables sharded on GPU ranks (1, 2 and 4, oversubscribed) against CPU ranks, for
+    # every embedding mode: parameters and evaluations; a stop and resume, a reshard.
+    grurec_script_test(cuda_sharded_test cuda_sharded_test.sh)
+    set_tests_properties(cuda_sharded_test PROPERTIES RUN_SERIAL TRUE)
   endif()
 endif()
 

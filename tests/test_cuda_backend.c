@@ -16,6 +16,9 @@
 //  - evaluation: backend_eval_step metrics (hits exact, MRR/NDCG sums within 1e-6 relative),
 //    backend_feed and backend_score_all scores, on 200 items;
 //  - backend_move_rows and backend_zero_states on the device;
+//  - sharded tables: a backend of a step table (table_rows, backend_step_items, the rows
+//    put up, the gradients brought down) trains bitwise as
+//    the backend of the whole tables on the same device;
 //  - backend_free gives back every byte of device memory (training and scoring backends);
 //  - backend_choose_device("auto") picks CUDA exactly when a usable GPU exists (runs
 //    everywhere, never skips).
@@ -975,4 +978,108 @@ Test(cuda_graph, graph_steps_equal_the_plain_stream_bitwise) {
     graph_case("shared", "6", &LOSSES[0]);
     graph_case("onehot", "6,5", &LOSSES[1]);
     graph_case("5", "6,5", &LOSSES[4]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Sharded item tables (src/dist/tables_sharded.c): a backend created with a step table
+// (model_shape's table_rows) and given step-table rows as ids trains as the backend of the
+// whole tables does on the items, bit for bit on the same device: the same loss (logq
+// read through backend_step_items), the same gradients brought to the host
+// (backend_host_gradients: the rows are the step table's, mapped back to items; the
+// rows alone where not asked for the dense), and the same dense update. It keeps no
+// Adagrad state of the tables (the host's).
+
+static void step_table_case(const char *emb, const loss_spec *ls) {
+    const spec sp = make_spec(emb, "6", ls);
+    setup u;
+    setup_make(&u, &sp, N_ITEMS, MAXROWS, 42);
+    const char *ctx = u.name;
+    side whole;
+    side_make(&whole, &u, BACKEND_CUDA, 1, 0);
+    // the step table as sh_fetch builds it: targets, negatives, inputs, each item once
+    enum { T = 2 * MAXROWS + K };
+    int32_t items[T], bx[MAXROWS], by[MAXROWS], bneg[K];
+    int n = 0;
+    const int32_t *ids[3] = {Y, NEG, X};
+    int32_t *rows[3] = {by, bneg, bx};
+    const int counts[3] = {MAXROWS, K, MAXROWS};
+    for (int a = 0; a < 3; a++)
+        for (int i = 0; i < counts[a]; i++) {
+            int r = 0;
+            while (r < n && items[r] != ids[a][i]) r++;
+            if (r == n) items[n++] = ids[a][i];
+            rows[a][i] = r;
+        }
+    model_shape ts = u.s;  // the step table's tensors, and the backend's shape
+    ts.n_items = T;
+    model_tensors t;
+    tensors_alloc(&t, &ts);
+    memcpy(t.dense, u.ref.dense, u.s.n_dense * sizeof(float));
+    const int H = u.s.hid[u.s.n_layers - 1], ew = u.s.emb_width;
+    for (int k = 0; k < n; k++) {
+        memcpy(t.Wy + (size_t)k * H, u.ref.Wy + (size_t)items[k] * H, (size_t)H * sizeof(float));
+        t.by[k] = u.ref.by[items[k]];
+        if (t.E) memcpy(t.E + (size_t)k * ew, u.ref.E + (size_t)items[k] * ew, (size_t)ew * sizeof(float));
+    }
+    model_shape bs = u.s;
+    bs.table_rows = T;
+    backend *sb = backend_create(&u.c, &bs, &t, MAXROWS, 1, 0, u.support);
+    for (int l = 0; l < u.s.n_layers; l++)
+        memcpy(backend_states(sb)[l], u.states0[l], state_size(&u, l) * sizeof(float));
+    backend_sync_to_device(sb);
+    backend_step_items(sb, items);
+    backend_put_table_rows(sb, n);
+    float *oa[N_OPT];
+    size_t on[N_OPT];
+    backend_optim_arrays(sb, oa, on);
+    for (int k = 2; k < N_OPT; k++) cr_expect_eq(on[k], 0, "%s: the step-table backend keeps %s", ctx, OPT_NAMES[k]);
+
+    backend_clear_gradients(whole.b);
+    backend_clear_gradients(sb);
+    const double lw = backend_gradient_step(whole.b, MAXROWS, X, Y, NEG, K, SCALE, STEP);
+    const double ls_ = backend_gradient_step(sb, MAXROWS, bx, by, bneg, K, SCALE, STEP);
+    cr_expect(lw == ls_, "%s: loss %.17g from the step table, %.17g from the whole tables", ctx, ls_, lw);
+    const backend_grads gw = backend_gradients(whole.b), gs = backend_host_gradients(sb, 1);
+    float *dw = device_to_host(gw.dense, u.s.n_dense);
+    cr_expect(memcmp(dw, gs.dense, u.s.n_dense * sizeof(float)) == 0, "%s: dense gradients differ", ctx);
+    const row_grads *rw[3] = {gw.Wy, gw.by, gw.E}, *rs[3] = {gs.Wy, gs.by, gs.E};
+    const char *names[3] = {"Wy", "by", "E"};
+    for (int k = 0; k < 3; k++) {
+        cr_assert_eq(rw[k] != NULL, rs[k] != NULL, "%s: %s gradients on one backend only", ctx, names[k]);
+        if (!rw[k]) continue;
+        cr_assert_eq(rs[k]->n, rw[k]->n, "%s: %s: %d rows from the step table, %d", ctx, names[k], rs[k]->n, rw[k]->n);
+        for (int r = 0; r < rw[k]->n; r++)
+            cr_expect_eq(items[rs[k]->rows[r]], rw[k]->rows[r], "%s: %s gradient row %d: item %d, not %d", ctx,
+                         names[k], r, (int)items[rs[k]->rows[r]], (int)rw[k]->rows[r]);
+        const size_t m = (size_t)rw[k]->n * rw[k]->width;
+        float *gh = device_to_host(rw[k]->grad, m);
+        cr_expect(memcmp(gh, rs[k]->grad, m * sizeof(float)) == 0, "%s: %s row gradients differ", ctx, names[k]);
+        free(gh);
+    }
+    const backend_grads rows_only = backend_host_gradients(sb, 0);
+    cr_expect(rows_only.dense == NULL && rows_only.Wy->n == gs.Wy->n, "%s: the rows alone: dense %p, %d Wy rows", ctx,
+              (const void *)rows_only.dense, rows_only.Wy->n);
+    backend_update_dense(whole.b, NULL, 0, 0, u.s.n_dense);
+    backend_update_dense(sb, NULL, 0, 0, u.s.n_dense);
+    backend_end_step(whole.b, MAXROWS);
+    backend_end_step(sb, MAXROWS);
+    backend_sync_to_host(whole.b);
+    backend_sync_to_host(sb);
+    cr_expect(memcmp(whole.t.dense, t.dense, u.s.n_dense * sizeof(float)) == 0, "%s: dense parameters differ", ctx);
+    cr_expect(memcmp(whole.t.dense, u.ref.dense, u.s.n_dense * sizeof(float)) != 0, "%s: no dense update", ctx);
+    for (int l = 0; l < u.s.n_layers; l++)
+        cr_expect(memcmp(backend_states(whole.b)[l], backend_states(sb)[l], state_size(&u, l) * sizeof(float)) == 0,
+                  "%s: hidden state of layer %d differs", ctx, l);
+    free(dw);
+    backend_free(sb);
+    tensors_free(&t);
+    side_free(&whole);
+    setup_free(&u);
+}
+
+Test(cuda_sharded, step_table_trains_as_the_whole_tables) {
+    need_gpu("cuda_sharded step table");
+    const char *embs[] = {"onehot", "shared", "5"};
+    for (int e = 0; e < 3; e++)
+        for (int l = 0; l < 2; l++) step_table_case(embs[e], &LOSSES[l]);  // cross-entropy, logq 0 and 1
 }

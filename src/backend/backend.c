@@ -189,3 +189,11 @@ void backend_step_items(backend *b, const int32_t *items) {
     CHECK(b->ops->step_items, "the %s backend cannot train sharded item tables yet", b->ops->name);
     b->ops->step_items(b->impl, items);
 }
+
+void backend_put_table_rows(backend *b, int n) {
+    if (b->ops->put_table_rows) b->ops->put_table_rows(b->impl, n);
+}
+
+backend_grads backend_host_gradients(backend *b, int dense) {
+    return b->ops->host_gradients ? b->ops->host_gradients(b->impl, dense) : backend_gradients(b);
+}

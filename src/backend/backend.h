@@ -138,6 +138,18 @@ int backend_optim_arrays(backend *b, float **arrays, size_t *sizes);
 // step), row k being item ITEMS[k] (kept by the caller): the logq correction reads each
 // item's support through it. NULL: ids are items.
 void backend_step_items(backend *b, const int32_t *items);
+// And where the backend keeps its own copy of the parameters (the CUDA backend: created
+// with the shape's table_rows, the step table's; it keeps no Adagrad state of the tables,
+// which the caller updates on the host):
+// - rows 0..N-1 of the host's tables (P's Wy, by, E) were fetched: to the backend's copy,
+//   before the next gradient step or scoring feed (a no-op where the backend reads P);
+void backend_put_table_rows(backend *b, int n);
+// - the step's gradients (the rows, with backend_gradients' ids, and where DENSE the dense
+//   gradient; else .dense is NULL or host memory) in host memory, valid until the next
+//   step (backend_gradients itself where its gradients are host memory). The dense
+//   gradient in the backend's memory is summed over the ranks with its exchange memory's
+//   all-reduce (backend_exchange_mem), as the replicated mode's.
+backend_grads backend_host_gradients(backend *b, int dense);
 
 // Forward only (no dropout): scores all items for each row and adds the rank of Y
 // to MET.

@@ -48,6 +48,10 @@ typedef struct backend_ops {
     double (*take_loss)(backend_impl *b);
     int (*draw_negatives)(backend_impl *b, const alias_table *t);  // NULL: the caller draws them
     void (*update_own_rows)(backend_impl *b);  // update_rows of its own gradients (NULL: through gradients)
+    // Sharded item tables on a backend that keeps its own copy of the parameters' tables
+    // (NULL, both: it reads the host's tables, and its gradients are host memory):
+    void (*put_table_rows)(backend_impl *b, int n);          // rows 0..N-1 of the host's tables to its copy
+    backend_grads (*host_gradients)(backend_impl *b, int dense);  // the step's gradients, brought to the host
 } backend_ops;
 
 extern const backend_ops cpu_backend_ops;

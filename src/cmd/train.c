@@ -86,7 +86,8 @@ static const char *const train_usage =
     "                       rows and of the dense weights, reading the others' gradients in\n"
     "                       place) | sharded (item i's rows on rank i mod P alone: a step\n"
     "                       fetches the rows it needs and returns their gradients; a rank\n"
-    "                       holds 1/P of the tables; CPU ranks); the same bits. Default: node where the ranks share a\n"
+    "                       holds 1/P of the tables; on GPU ranks too, the shard in host\n"
+    "                       memory); the same bits. Default: node where the ranks share a\n"
     "                       machine's memory, else replicated (GRUREC_SHARED_MODEL=0, the old\n"
     "                       switch: replicated). GRUREC_COMM_SHM=0: MPI messages instead of\n"
     "                       shared memory on one machine (and so replicated tables)\n"
@@ -336,7 +337,9 @@ static void setup_model(trainer *t) {
     const tables_options to = {t->a.item_tables, t->a.sparse_exchange, dev, t->B};
     t->tb = tables_create(t->cm, c, s, &to, &t->p);
     if (t->K > 0) alias_build(&t->sampler, t->m.item_support, (int32_t)t->m.n_items, c->sample_alpha);
-    t->b = backend_create_trainer(c, s, &t->p, tables_optim(t->tb), t->B, t->rank, t->m.item_support);
+    model_shape bound = *s;  // (sharded tables bind a step table: a GPU copies its rows alone)
+    bound.table_rows = tables_bound_rows(t->tb);
+    t->b = backend_create_trainer(c, &bound, &t->p, tables_optim(t->tb), t->B, t->rank, t->m.item_support);
     tables_attach(t->tb, t->b);
     t->state_bytes = tables_bytes_here(t->tb) + s->n_dense * sizeof(float) * (2 + (c->momentum > 0));
     t->loss_late = backend_set_loss_late(t->b);

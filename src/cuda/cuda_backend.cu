@@ -122,7 +122,24 @@ struct backend_impl {
     void *blas_ws;  // cuBLAS's workspace of its own: no allocation inside a capture
     backend_counters cnt;  // the training step's cost (span_begin .. span_end)
     double wait_s;         // seconds the host has waited for the device (or captured a graph: once), in all
+    // Sharded item tables (cuda_step_items; src/dist/tables_sharded.c): the device's Wy, by,
+    // E are a step table of the shape's table_rows, refilled from the host's through the
+    // pinned TAB_BUF (TAB_EV behind its copies; a scorer made from this backend, OWNER,
+    // waits for it before it feeds); the step's gradients come down into pinned H_GRAD
+    // (H_G*: row_grads with the device's ids and host rows). The tables' Adagrad state is
+    // the host's.
+    const int32_t *step_items;
+    const backend_impl *owner;
+    float *tab_buf, *h_grad;
+    size_t tab_cap, h_grad_cap;
+    cudaEvent_t tab_ev;
+    int tab_on;
+    row_grads h_gWy, h_gby, h_gE;
 };
+
+// The rows of the device's item tables: the shape's table_rows where the tables bound are
+// a step table (sharded), else every item.
+static size_t table_rows(const model_shape *s) { return (size_t)(s->table_rows ? s->table_rows : s->n_items); }
 
 static double now_s(void) {
     struct timespec ts;
@@ -322,7 +339,7 @@ static void params_transfer(backend_impl *b, int to_device, int parts) {
     const model_shape *s = &b->s;
     if ((parts & XFER_STATES) && to_device) b->carry = 0, b->move_m = -1;  // (overwritten)
     if (parts & XFER_STATES) settle_carry(b);
-    const size_t N = (size_t)s->n_items;
+    const size_t N = table_rows(s);
     float *h[4] = {b->p->dense, b->p->Wy, b->p->by, b->p->E};
     float *dv[4] = {b->d.dense, b->d.Wy, b->d.by, b->d.E};
     const size_t n[4] = {s->n_dense, N * b->H, N, b->p->E ? N * s->emb_width : 0};
@@ -382,16 +399,16 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
     CUBLAS_CHECK(cublasSetStream(b->blas, b->st));
     CUBLAS_CHECK(cublasSetMathMode(b->blas, backend_tf32() ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
 
-    const size_t R = (size_t)max_rows, N = (size_t)s->n_items;
+    const size_t R = (size_t)max_rows, N = (size_t)s->n_items, T = table_rows(s);
     if (share) {  // the training backend's last update must be done before we read
         CUDA_CHECK(cudaStreamSynchronize(share->st));
         b->d = share->d;
         b->borrowed = 1;
     } else {
         b->d.dense = dalloc(s->n_dense);
-        b->d.Wy = dalloc(N * b->H);
-        b->d.by = dalloc(N);
-        b->d.E = params->E ? dalloc(N * s->emb_width) : NULL;
+        b->d.Wy = dalloc(T * b->H);
+        b->d.by = dalloc(T);
+        b->d.E = params->E ? dalloc(T * s->emb_width) : NULL;
     }
     int max_in = 0, max_h = 0;
     for (int l = 0; l < b->L; l++) {
@@ -431,6 +448,7 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
                              params->E ? N * s->emb_width : 0, params->E ? N * s->emb_width : 0};
         for (int k = 0; k < 8; k++) {
             if (n[k] == 0 || (k % 2 == 1 && !mom)) continue;
+            if (k >= 2 && s->table_rows) continue;  // (a step table: the tables' state is the host's)
             b->opt_n[k] = n[k];
             b->opt[k] = dalloc(n[k]);
             b->h_opt[k] = k < 2 ? (float *)xcalloc(n[k], sizeof(float))
@@ -453,7 +471,7 @@ static backend_impl *create(const train_config *c, const model_shape *s, model_t
         b->graphs = !(g && strcmp(g, "0") == 0);
         b->move_m = -1;
     } else {
-        b->scores = dalloc(R * N);  // h_scores: on the first cuda_score_all
+        if (!s->table_rows) b->scores = dalloc(R * N);  // h_scores: on the first cuda_score_all (a step table: feeds only)
         b->d_gt = (unsigned long long *)dalloc_bytes(R * sizeof(unsigned long long));
         b->d_eq = (unsigned long long *)dalloc_bytes(R * sizeof(unsigned long long));
         b->d_nan = (int *)dalloc_bytes(R * sizeof(int));
@@ -477,7 +495,9 @@ static backend_impl *cuda_create(const train_config *c, const model_shape *s, mo
 }
 
 static backend_impl *cuda_create_scorer(backend_impl *training, int max_rows) {
-    return create(&training->cfg, &training->s, training->p, NULL, max_rows, 0, NULL, training);
+    backend_impl *b = create(&training->cfg, &training->s, training->p, NULL, max_rows, 0, NULL, training);
+    b->owner = training;  // (its step-table uploads: cuda_feed waits for them)
+    return b;
 }
 
 static void cuda_free(backend_impl *b) {
@@ -520,6 +540,11 @@ static void cuda_free(backend_impl *b) {
     }
     for (int k = 0; k < 2; k++)
         if (b->exec[k]) CUDA_CHECK(cudaGraphExecDestroy(b->exec[k]));
+    if (b->tab_on) {
+        CUDA_CHECK(cudaEventDestroy(b->tab_ev));
+        CUDA_CHECK(cudaFreeHost(b->tab_buf));
+        if (b->h_grad) CUDA_CHECK(cudaFreeHost(b->h_grad));
+    }
     CUBLAS_CHECK(cublasDestroy(b->blas));
     dfree(b->blas_ws);
     CUDA_CHECK(cudaStreamDestroy(b->st));
@@ -666,7 +691,8 @@ static int prepare_step_ids(backend_impl *b, int M, const int32_t *x, const int3
     *nseg = n;
     if (b->cfg.loss.logq > 0)  // q ∝ support for in-batch targets, support^α for samples
         for (int j = 0; j < C; j++)
-            b->h_log_q[j] = b->h_log_support[cols[j]] * (j < M ? 1.0f : b->cfg.sample_alpha);
+            b->h_log_q[j] = b->h_log_support[b->step_items ? b->step_items[cols[j]] : cols[j]] *
+                            (j < M ? 1.0f : b->cfg.sample_alpha);
     // one copy of the used prefix (the controls, everything up to the segment rows)
     step_upload(b, ctl(b), hctl(b), (b->ix_at[IX_MOVE] - (size_t)b->max_rows) * sizeof(int32_t));
     if (b->cfg.loss.logq > 0) step_upload(b, b->log_q, b->h_log_q, (size_t)C * sizeof(float));
@@ -769,7 +795,7 @@ static double cuda_take_loss(backend_impl *b) { return read_loss(b, 1); }
 // With ranks the host keeps drawing: the exchange builds its unions from the host's ids.
 static int cuda_draw_negatives(backend_impl *b, const alias_table *t) {
     CHECK(b->training, "this backend was made for scoring, not training");
-    if (b->nccl) return 0;
+    if (b->nccl || b->step_items) return 0;  // (sharded tables: the host fetches the negatives' rows)
     if (b->ds) return 1;
     const int C = b->max_cols, R = b->max_rows;
     size_t P2 = 1;
@@ -1090,6 +1116,11 @@ static void cuda_counters(const backend_impl *b, backend_counters *out) { *out =
 static void cuda_feed(backend_impl *b, int M, const int32_t *x) {
     CHECK(M <= b->max_rows, "%d rows exceed the backend's %d", M, b->max_rows);
     settle_carry(b);
+    if (b->owner && b->owner->tab_on) {  // the training backend's stream uploaded the step table
+        const double t0 = now_s();
+        CUDA_CHECK(cudaEventSynchronize(b->owner->tab_ev));
+        waited(b, t0);
+    }
     upload(b, ix(b, IX_X), x, (size_t)M * sizeof(int32_t));
     forward(b, M, 0, 0);
     carry_state(b, M);
@@ -1097,7 +1128,7 @@ static void cuda_feed(backend_impl *b, int M, const int32_t *x) {
 
 // Feeds X, then scores every item for the M rows into b->scores (left on the device).
 static void score_all_device(backend_impl *b, int M, const int32_t *x) {
-    CHECK(b->scores, "this backend was made for training, not scoring");
+    CHECK(b->scores, "this backend was made for training, or holds a step table: it cannot score every item");
     cuda_feed(b, M, x);
     const int64_t N = b->s.n_items;
     k_broadcast_rows(b->st, b->scores, b->d.by, M, (int)N);
@@ -1224,6 +1255,91 @@ static const exchange_mem *cuda_exchange_mem(backend_impl *b, comm *c) {
     return &b->xmem;
 }
 
+// ---- sharded item tables (src/dist/tables_sharded.c): a step table on the device ----
+//
+// The host fetches a step's rows from their owners into the parameters' tables (a step
+// table of table_rows rows, ids given as its rows); the rows go up through a pinned
+// buffer, the step runs as ever, its row gradients come down, and the host sums and
+// applies them (Adagrad of the rows on their owners); the dense gradient is summed in
+// place by NCCL (cuda_exchange_mem) for cuda_update_dense. The shard and its Adagrad
+// state stay in host memory.
+
+// Row K of the step table is item ITEMS[K] (its logq support); the host draws the
+// negatives (cuda_draw_negatives declines).
+static void cuda_step_items(backend_impl *b, const int32_t *items) {
+    CHECK(b->training, "this backend was made for scoring, not training");
+    CHECK(!items || b->s.table_rows > 0, "the CUDA backend trains sharded tables from a step table: create it with "
+          "the shape's table_rows (tables_bound_rows)");
+    b->step_items = items;
+    if (!items || b->tab_on) return;
+    const size_t T = table_rows(&b->s), ew = b->p->E ? (size_t)b->s.emb_width : 0;
+    b->tab_cap = T * ((size_t)b->H + 1 + ew);
+    CUDA_CHECK(cudaMallocHost((void **)&b->tab_buf, b->tab_cap * sizeof(float)));
+    b->h_grad_cap = b->s.n_dense + (size_t)b->g_Wy.cap * b->H + (size_t)b->g_by.cap + (b->p->E ? (size_t)b->g_E.cap * ew : 0);
+    CUDA_CHECK(cudaMallocHost((void **)&b->h_grad, b->h_grad_cap * sizeof(float)));
+    CUDA_CHECK(cudaEventCreateWithFlags(&b->tab_ev, cudaEventDisableTiming));
+    CUDA_CHECK(cudaEventRecord(b->tab_ev, b->st));  // (nothing in flight from the buffer yet)
+    b->tab_on = 1;
+}
+
+// Rows 0..N-1 of the host's step table (Wy, by, E) up to the device, through TAB_BUF
+// once its last copies are done (the step before's: done long ago as a rule).
+static void cuda_put_table_rows(backend_impl *b, int n) {
+    CHECK(b->tab_on, "step-table rows put to a backend without a step table (backend_step_items)");
+    CHECK(n >= 0 && (size_t)n <= table_rows(&b->s), "%d step-table rows, room for %zu", n, table_rows(&b->s));
+    if (n == 0) return;
+    const span sp = span_begin(b);
+    const double t0 = now_s();
+    CUDA_CHECK(cudaEventSynchronize(b->tab_ev));
+    b->wait_s += now_s() - t0;  // (as next_upload_slot's: no drain, not host time)
+    const size_t rows = (size_t)n, w[3] = {(size_t)b->H, 1, b->p->E ? (size_t)b->s.emb_width : 0};
+    const float *h[3] = {b->p->Wy, b->p->by, b->p->E};
+    float *d[3] = {b->d.Wy, b->d.by, b->d.E};
+    float *at = b->tab_buf;
+    for (int t = 0; t < 3; t++) {
+        if (!w[t]) continue;
+        const size_t bytes = rows * w[t] * sizeof(float);
+        memcpy(at, h[t], bytes);
+        CUDA_CHECK(cudaMemcpyAsync(d[t], at, bytes, cudaMemcpyHostToDevice, b->st));
+        b->cnt.copies_h2d++;
+        b->cnt.bytes_h2d += (int64_t)bytes;
+        at += rows * w[t];
+    }
+    CUDA_CHECK(cudaEventRecord(b->tab_ev, b->st));
+    span_end(b, sp);
+}
+
+// The step's row gradients (and where DENSE its dense gradient) down into H_GRAD (one
+// wait, which watches a started all-reduce's deadline): the host's row_grads are the
+// device's ids with host rows.
+static backend_grads cuda_host_gradients(backend_impl *b, int dense) {
+    CHECK(b->tab_on, "host gradients of a backend without a step table (backend_step_items)");
+    device_rows_to_host(b);
+    const span sp = span_begin(b);
+    const double t0 = now_s();
+    const row_grads *g[3] = {&b->g_Wy, &b->g_by, b->p->E ? &b->g_E : NULL};
+    row_grads *hg[3] = {&b->h_gWy, &b->h_gby, &b->h_gE};
+    const float *src[4] = {b->g_dense, g[0]->grad, g[1]->grad, g[2] ? g[2]->grad : NULL};
+    size_t n[4] = {dense ? b->s.n_dense : 0, 0, 0, 0}, room[4] = {b->s.n_dense, 0, 0, 0};
+    for (int t = 0; t < 3; t++)
+        if (g[t]) n[t + 1] = (size_t)g[t]->n * g[t]->width, room[t + 1] = (size_t)g[t]->cap * g[t]->width;
+    float *at = b->h_grad;
+    for (int k = 0; k < 4; k++) {
+        if (k > 0 && g[k - 1]) *hg[k - 1] = *g[k - 1], hg[k - 1]->grad = at;
+        if (n[k]) {
+            CUDA_CHECK(cudaMemcpyAsync(at, src[k], n[k] * sizeof(float), cudaMemcpyDeviceToHost, b->st));
+            b->cnt.copies_d2h++;
+            b->cnt.bytes_d2h += (int64_t)(n[k] * sizeof(float));
+        }
+        at += room[k];
+    }
+    drain(b);
+    waited(b, t0);
+    span_end(b, sp);
+    const backend_grads out = {dense ? b->h_grad : NULL, hg[0], hg[1], g[2] ? hg[2] : NULL};
+    return out;
+}
+
 extern "C" const backend_ops cuda_backend_ops = {
     "cuda",
     cuda_create,
@@ -1251,10 +1367,12 @@ extern "C" const backend_ops cuda_backend_ops = {
     cuda_sync_params_to_host,
     cuda_sync_to_device,
     cuda_exchange_mem,
-    NULL,  // step_items: sharded item tables train on CPU ranks only so far
+    cuda_step_items,
     cuda_counters,
     cuda_set_loss_late,
     cuda_take_loss,
     cuda_draw_negatives,
     cuda_update_own_rows,
+    cuda_put_table_rows,
+    cuda_host_gradients,
 };

@@ -49,9 +49,6 @@ static tables_mode resolve_mode(comm *cm, const tables_options *o) {
         input_fail_all("--item-tables", 0, "node needs CPU ranks that share one machine's memory (these run %s; "
                        "GRUREC_COMM_SHM=0 turns the sharing off): use --item-tables replicated",
                        o->device == BACKEND_CPU ? "on several machines, or without shared memory" : "on GPUs");
-    if (want == TABLES_SHARDED && o->device != BACKEND_CPU)
-        input_fail_all("--item-tables", 0, "sharded runs on CPU ranks only so far (the CUDA backend does not "
-                       "yet train from fetched rows): use --device cpu, or --item-tables replicated");
     if (want == TABLES_SHARDED) return TABLES_SHARDED;
     return want == TABLES_REPLICATED || !node_ok ? TABLES_REPLICATED : TABLES_NODE;
 }
@@ -103,8 +100,9 @@ void tables_attach(tables *tb, backend *b) {
     tb->ops->attach(tb);
     // (after the attach, whose exchange settled whether the shared segment serves)
     const int P = comm_size(tb->cm);
+    // (sharded tables move their rows through the host's comm, on GPUs too: tables_sharded.c)
     tb->transport = P == 1 ? TRANSPORT_NONE
-                  : tb->device == BACKEND_CUDA ? TRANSPORT_NCCL
+                  : tb->device == BACKEND_CUDA && tb->mode != TABLES_SHARDED ? TRANSPORT_NCCL
                   : comm_shared_memory(tb->cm) ? TRANSPORT_SHM : TRANSPORT_MPI;
 }
 
@@ -171,6 +169,8 @@ void tables_rows_here(const tables *tb, const model_tensors **t, int64_t *first,
     *t = tb->store;
     *first = tb->first, *stride = tb->stride, *n = tb->own.n_items;
 }
+
+int64_t tables_bound_rows(const tables *tb) { return tb->bound_rows; }
 
 int tables_save_parts(tables *tb, const char *path) { return tb->ops->save_parts ? tb->ops->save_parts(tb, path) : 0; }
 int tables_in_parts(const tables *tb) { return tb->ops->save_parts != NULL; }

@@ -103,6 +103,9 @@ void tables_save_model(tables *tb, const char *path, const train_config *c, cons
 // The item rows this rank keeps: items FIRST, FIRST + STRIDE, ... (N of them) at rows
 // 0, 1, ... of T (every item, stride 1, where the tables are whole on every rank).
 void tables_rows_here(const tables *tb, const model_tensors **t, int64_t *first, int64_t *stride, int64_t *n);
+// The rows of the tables bound into the model where they are not the whole tables
+// (model_shape's table_rows, for the training backend): 0, or (sharded) the step table's.
+int64_t tables_bound_rows(const tables *tb);
 
 // Checkpoints (io/checkpoint.c writes the file, the module its own tensors):
 // - collective, before a checkpoint: whatever a rank keeps current in part only is made

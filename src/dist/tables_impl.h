@@ -35,6 +35,7 @@ struct tables {
     model_tensors *store;// where this rank's rows live: P, or (sharded) its rows alone
     model_shape own;     // the shape of STORE's tables: S, or (sharded) n_items = its rows
     int64_t first, stride;  // STORE's row k is item first + k·stride
+    int64_t bound_rows;  // the rows of the tables bound into P where not whole: 0, or (sharded) the step table's
     backend *b;
     arena mem;           // where the tables and their Adagrad state are carved
     table_optim optim;

@@ -46,8 +46,11 @@ typedef struct {
     // the owner's sums of this step's rows, per table (rows: local)
     row_grads sum[N_TABLES];
     float *fused;              // header | dense gradients
+    // the backend's own sum of the dense gradients where they live in its memory (a GPU's:
+    // NCCL, in place; NULL: the host's, with the header)
+    const exchange_mem *xm;
     float *zeros;              // [max(H, E)]: a row the step did not touch adds +0, as put's
-    const row_grads *mine[N_TABLES];  // this step's gradient rows (tables_own_rows)
+    const row_grads *mine[N_TABLES];  // this step's gradient rows, in host memory (backend_host_gradients)
 } shard_state;
 
 static shard_state *st_of(const tables *tb) { return tb->mode_state; }
@@ -97,6 +100,7 @@ static void sh_carve(tables *tb) {
     model_shape step = *s;
     step.n_items = z->cap;
     model_tables_alloc(tb->p, &step, &tb->mem);
+    tb->bound_rows = z->cap;  // (a backend that copies the tables, CUDA's, copies these rows)
     z->slot_of = xmalloc((size_t)s->n_items * sizeof *z->slot_of);
     memset(z->slot_of, 0xff, (size_t)s->n_items * sizeof *z->slot_of);
     z->items = xcalloc((size_t)z->cap, sizeof *z->items);
@@ -230,6 +234,7 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
     z->back_b[z->me] = 0;
     comm_alltoallv_take(tb->cm, z->sendbuf, z->reply_b, z->back_b, take_rows, tb);
     tb->none.bytes_sparse += sent_bytes(z, z->reply_b);
+    backend_put_table_rows(tb->b, z->n_rows);  // (a GPU's copy of the step table; the CPU reads it)
     tb->none.seconds += now_s() - t0;
 }
 
@@ -294,18 +299,27 @@ static void sh_sync(tables *tb, float *header, int M) {
     const double t0 = now_s();
     const int P = z->P;
     const size_t D = tb->s.n_dense;
-    // the header and dense gradients: one all-reduce, as in the replicated mode
-    float *dense = backend_dense_grads(tb->b);
-    memcpy(z->fused, header, HDR_N * sizeof *header);
-    memcpy(z->fused + HDR_N, dense, D * sizeof *dense);
+    // The header and dense gradients summed over the ranks, as in the replicated mode: on
+    // the host in one all-reduce; or, where the backend keeps them in its own memory (a
+    // GPU), the dense in place there (NCCL, started here and waited for with the rows'
+    // download) and the header on the host. One rank: nothing to sum.
     const double tw = now_s();
-    comm_allreduce_sum_f32(tb->cm, z->fused, HDR_N + D);
+    if (z->xm) z->xm->allreduce(z->xm->ctx, tb->cm, backend_dense_grads(tb->b), D);
+    // the step's row gradients where the host reads them (a GPU's brought down, one wait)
+    const backend_grads g = backend_host_gradients(tb->b, P > 1 && !z->xm);
+    z->mine[TABLE_WY] = g.Wy, z->mine[TABLE_BY] = g.by, z->mine[TABLE_E] = g.E;
+    if (P > 1 && z->xm) {
+        comm_allreduce_sum_f32(tb->cm, header, HDR_N);
+    } else if (P > 1) {
+        memcpy(z->fused, header, HDR_N * sizeof *header);
+        memcpy(z->fused + HDR_N, g.dense, D * sizeof *g.dense);
+        comm_allreduce_sum_f32(tb->cm, z->fused, HDR_N + D);
+        memcpy(header, z->fused, HDR_N * sizeof *header);
+        memcpy(backend_dense_grads(tb->b), z->fused + HDR_N, D * sizeof *z->fused);  // (host memory: no xm)
+    }
     tb->none.wait_seconds += now_s() - tw;
-    memcpy(header, z->fused, HDR_N * sizeof *header);
-    memcpy(dense, z->fused + HDR_N, D * sizeof *dense);
     if (P > 1) tb->none.bytes_dense += (uint64_t)(2.0 * (P - 1) / P * (double)(HDR_N + D) * sizeof(float));
     // every fetched row's gradient back to its owner, in the layout and order it came in
-    tables_own_rows(tb, z->mine);
     float *w = z->recvbuf;  // (as large as the rows that came in)
     for (int64_t b = 0; b < z->n_rows; b++) {
         const int k = z->ask_row[b], need = z->need[k];
@@ -331,7 +345,10 @@ static void sh_sync(tables *tb, float *header, int M) {
 }
 
 static void sh_attach(tables *tb) {
-    backend_step_items(tb->b, st_of(tb)->items);
+    shard_state *z = st_of(tb);
+    backend_step_items(tb->b, z->items);
+    // (collective: a GPU's NCCL set up on every rank; the CPU's gradients are host memory)
+    if (z->P > 1) z->xm = backend_exchange_mem(tb->b, tb->cm);
     tb->sync = sh_sync;
 }
 
@@ -413,7 +430,12 @@ static void sh_release(tables *tb) {
 }
 
 static const char *sh_summary(const tables *tb) {
-    (void)tb;
+    if (tb->device == BACKEND_CUDA && st_of(tb)->xm)
+        return "item tables sharded (item i on rank i mod P, in host memory), rows fetched from their owners into "
+               "a step table on the GPU and gradients sent back by all-to-all, dense gradients summed by NCCL";
+    if (tb->device == BACKEND_CUDA)
+        return "item tables sharded (item i on rank i mod P, in host memory), rows fetched from their owners into "
+               "a step table on the GPU and gradients sent back by all-to-all";
     return "item tables sharded (item i on rank i mod P), rows fetched from their owners and gradients sent "
            "back by all-to-all";
 }

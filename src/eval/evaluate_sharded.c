@@ -3,6 +3,8 @@
 // their owners, and ranks every target among all items through the table module
 // (tables_rank_targets: every rank scores its own rows for every rank's lanes). The
 // predictions go into the metrics in the replicated path's order, so the figures are its own.
+// On a GPU the feed runs there (the fetched rows uploaded, backend_put_table_rows) and the
+// top layer's outputs come down: the ranks score their own rows on the host, as CPU ranks.
 #include "eval/evaluate.h"
 
 #include <stdlib.h>
@@ -35,7 +37,10 @@ void evaluate_sharded(const train_config *c, const model_shape *s, const dataset
         if (M) lanes_batch(&ln, x, y);
         const int32_t *bx;
         tables_fetch_inputs(tb, M, x, &bx);
-        if (M) backend_feed(b, M, bx);  // the top layer's outputs are its new state
+        if (M) {
+            backend_feed(b, M, bx);  // the top layer's outputs are its new state,
+            backend_sync_to_host(b); // read on the host (a GPU's brought down; the CPU's: a no-op)
+        }
         tables_rank_targets(tb, M, backend_states(b)[top], y, ties, rank);
         for (int i = 0; i < M; i++) metrics_add_rank(met, rank[i]);
         if (M) backend_move_rows(b, src, lanes_step(&ln, src));

@@ -15,6 +15,10 @@ typedef struct {
     int in_dim[MAX_LAYERS];  // input width of each layer (layer 0 onehot: 0, its input weights are table E)
     int hid[MAX_LAYERS];
     int64_t n_items;
+    // Rows of the item tables bound into the parameters a backend is given, where they are
+    // not the n_items of the whole tables: sharded tables (src/dist/tables_sharded.c) bind
+    // a step table of the rows a step fetched (tables_bound_rows). 0: n_items.
+    int64_t table_rows;
     int emb_width;            // width of the input table E: 3*H0 (onehot), D (separate), 0 (shared: Wy)
     size_t n_dense;
     // Offsets of each layer's W [in × 3H], U [H × 3H] and b [3H] in the dense buffer
