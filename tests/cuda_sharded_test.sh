@@ -107,6 +107,24 @@ for dev in cpu cuda; do
         grep -q "no usable GPU" "$work/rs-$dev.err" ||
         bad "reshard 2 -> 3, --device $dev: exit $rc: $(tail -2 "$work/rs-$dev.err")"
 done
+
+# Warm-started from the CPU run's checkpoint (its parts: host data read by each rank for
+# its own rows), on GPU ranks and on CPU ranks: the same bits.
+for dev in cpu cuda; do
+    rm -rf "$work/ws-$dev" "$work/ws-$dev.err"
+    # shellcheck disable=SC2086
+    run ws-$dev 2 $dev ${cfg[separate]} --warm-start "$work/rs-cpu"
+    [ $rc -eq 0 ] && grep -q "warm start from" "$work/ws-$dev.err" ||
+        bad "warm start, --device $dev: exit $rc: $(tail -2 "$work/ws-$dev.err")"
+done
+if [ $emulated = 1 ]; then
+    check '[ "$(hash_of "$work/ws-cuda")" = "$(hash_of "$work/ws-cpu")" ] && [ "$(hash_of "$work/ws-cpu")" != none ]' \
+        "warm-started: the emulated GPUs end at $(hash_of "$work/ws-cuda"), the CPUs at $(hash_of "$work/ws-cpu")"
+else
+    check 'close "$(metrics "$work/ws-cpu")" "$(metrics "$work/ws-cuda")" 0.02' \
+        "warm-started: Recall@20 / MRR@20 $(metrics "$work/ws-cuda") on the GPUs, $(metrics "$work/ws-cpu") on the CPUs (0.02)"
+fi
+
 if grep -q "no usable GPU" "$work/rs-cuda.err"; then
     skip_part "reshard onto 3 GPU ranks: $(grep -o 'no usable GPU.*' "$work/rs-cuda.err" | head -1)"
 elif [ $emulated = 1 ]; then
