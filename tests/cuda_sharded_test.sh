@@ -51,6 +51,21 @@ close() {  # A B TOL: the numbers of A and B pairwise within TOL (and as many)
     awk -v a="$1" -v b="$2" -v t="$3" 'BEGIN { n = split(a, x, " "); if (n == 0 || n != split(b, y, " ")) exit 1
         for (i = 1; i <= n; i++) { d = x[i] - y[i]; if (d < -t || d > t) exit 1 } }'
 }
+# GPU run directory GPU against CPU run directory CPU (WHAT names them): the same bits on
+# the emulation (and, with EVALS, the same evaluation lines), metrics within 0.02 on a GPU.
+gpu_matches_cpu() {
+    local gpu=$1 cpu=$2 what=$3 with_evals=${4:-}
+    if [ $emulated = 1 ]; then
+        check '[ "$(hash_of "$gpu")" = "$(hash_of "$cpu")" ] && [ "$(hash_of "$cpu")" != none ]' \
+            "$what: the emulated GPUs end at $(hash_of "$gpu"), the CPUs at $(hash_of "$cpu")"
+        [ -z "$with_evals" ] ||
+            check '[ "$(evals "$cpu" | grep -c predictions)" -ge 1 ] && [ "$(evals "$gpu")" = "$(evals "$cpu")" ]' \
+                "$what: the emulated GPUs evaluate to $(evals "$gpu" | tail -1), the CPUs to $(evals "$cpu" | tail -1)"
+    else
+        check 'close "$(metrics "$cpu")" "$(metrics "$gpu")" 0.02' \
+            "$what: Recall@20 / MRR@20 $(metrics "$gpu") on the GPUs, $(metrics "$cpu") on the CPUs (0.02)"
+    fi
+}
 
 for c in shared onehot separate; do
     for P in 1 2 4; do  # (1: no sums; 2 and 4: the dense gradients summed by NCCL)
@@ -66,15 +81,7 @@ for c in shared onehot separate; do
             skip_part "$c on $P ranks: $(grep -o 'no usable GPU.*' "$gpu.err" | head -1)"
             continue
         fi
-        if [ $emulated = 1 ]; then
-            check '[ "$(hash_of "$gpu")" = "$(hash_of "$cpu")" ] && [ "$(hash_of "$cpu")" != none ]' \
-                "$c, $P ranks: the emulated GPUs end at $(hash_of "$gpu"), the CPUs at $(hash_of "$cpu")"
-            check '[ "$(evals "$cpu" | grep -c predictions)" -ge 1 ] && [ "$(evals "$gpu")" = "$(evals "$cpu")" ]' \
-                "$c, $P ranks: the emulated GPUs evaluate to $(evals "$gpu" | tail -1), the CPUs to $(evals "$cpu" | tail -1)"
-        else
-            check 'close "$(metrics "$cpu")" "$(metrics "$gpu")" 0.02' \
-                "$c, $P ranks: Recall@20 / MRR@20 $(metrics "$gpu") on the GPUs, $(metrics "$cpu") on the CPUs (0.02)"
-        fi
+        gpu_matches_cpu "$gpu" "$cpu" "$c, $P ranks" evals
     done
 done
 
@@ -117,21 +124,11 @@ for dev in cpu cuda; do
     [ $rc -eq 0 ] && grep -q "warm start from" "$work/ws-$dev.err" ||
         bad "warm start, --device $dev: exit $rc: $(tail -2 "$work/ws-$dev.err")"
 done
-if [ $emulated = 1 ]; then
-    check '[ "$(hash_of "$work/ws-cuda")" = "$(hash_of "$work/ws-cpu")" ] && [ "$(hash_of "$work/ws-cpu")" != none ]' \
-        "warm-started: the emulated GPUs end at $(hash_of "$work/ws-cuda"), the CPUs at $(hash_of "$work/ws-cpu")"
-else
-    check 'close "$(metrics "$work/ws-cpu")" "$(metrics "$work/ws-cuda")" 0.02' \
-        "warm-started: Recall@20 / MRR@20 $(metrics "$work/ws-cuda") on the GPUs, $(metrics "$work/ws-cpu") on the CPUs (0.02)"
-fi
+gpu_matches_cpu "$work/ws-cuda" "$work/ws-cpu" "warm-started"
 
 if grep -q "no usable GPU" "$work/rs-cuda.err"; then
     skip_part "reshard onto 3 GPU ranks: $(grep -o 'no usable GPU.*' "$work/rs-cuda.err" | head -1)"
-elif [ $emulated = 1 ]; then
-    check '[ "$(hash_of "$work/rs-cuda")" = "$(hash_of "$work/rs-cpu")" ] && [ "$(hash_of "$work/rs-cpu")" != none ]' \
-        "resharded 2 -> 3: the emulated GPUs end at $(hash_of "$work/rs-cuda"), the CPUs at $(hash_of "$work/rs-cpu")"
 else
-    check 'close "$(metrics "$work/rs-cpu")" "$(metrics "$work/rs-cuda")" 0.02' \
-        "resharded 2 -> 3: Recall@20 / MRR@20 $(metrics "$work/rs-cuda") on the GPUs, $(metrics "$work/rs-cpu") on the CPUs (0.02)"
+    gpu_matches_cpu "$work/rs-cuda" "$work/rs-cpu" "resharded 2 -> 3"
 fi
 finish
