@@ -18,7 +18,6 @@ source "$(dirname "$0")/lib.sh" "$1" cuda-sharded-test
 here=$(cd "$(dirname "$0")/.." && pwd)
 with_mpi || skip_all "this grurec runs no ranks (built without MPI)"
 export GRUREC_OVERSUBSCRIBE=1
-hash_of() { "$grurec" inspect "$1/model.h5" --hash 2>/dev/null | tail -1 | grep . || echo "none"; }
 emulated=0
 "$grurec" --version | grep -q EMULATED && emulated=1
 

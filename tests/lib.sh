@@ -19,6 +19,8 @@ skip_all() { echo "SKIP: $*"; exit 77; }
 skip_part() { echo "SKIP: $*"; skips=$((skips + 1)); }
 bad() { echo "FAIL: $*"; fails=$((fails + 1)); }
 check() { if eval "$1"; then ok; else bad "$2"; fi; }
+# The parameter hash of run RUN's model.h5 (grurec inspect --hash), or "none" without one.
+hash_of() { "$grurec" inspect "$1/model.h5" --hash 2>/dev/null | tail -1 | grep . || echo "none"; }
 # Whether this grurec runs ranks (built with MPI; see grurec --version).
 with_mpi() { "$grurec" --version | grep -q 'ranks: mpi'; }
 finish() {

@@ -12,7 +12,6 @@ source "$(dirname "$0")/lib.sh" "$1" sharded-test
 here=$(cd "$(dirname "$0")/.." && pwd)
 with_mpi || skip_all "this grurec runs no ranks (built without MPI)"
 export GRUREC_OVERSUBSCRIBE=1
-hash_of() { "$grurec" inspect "$1/model.h5" --hash 2>/dev/null | tail -1 | grep . || echo "none"; }
 
 "$synth" --events 20000 --items 200 --days 10 --seed 7 --out "$work/c.tsv" 2>/dev/null
 "$prep" --input "$work/c.tsv" --test-days 1 --shards 6 --out "$work/ds" --quiet || exit 1

@@ -44,7 +44,6 @@ check 'grep -q "resuming from" "$work/w2.out" && ! grep -q "warm start from" "$w
 
 # 1b. sharded item tables: each rank fills its own rows (from a whole checkpoint, or from a
 # sharded run's manifest and parts), and the run ends at the bits of whole tables
-hash_of() { "$grurec" inspect "$1/model.h5" --hash 2>/dev/null | tail -1 | grep . || echo "none"; }
 # ws NAME FROM MODE: a warm start of day 2 at 2 ranks into $work/NAME
 ws() {
     "$here/launch/grurec-mpirun" -np 2 "$grurec" train --data "$work/d2" --out "$work/$1" "${F[@]}" --epochs 1 \

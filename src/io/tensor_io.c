@@ -122,26 +122,29 @@ const char *tensor_read_i64(hid_t f, const char *name, int64_t *v, size_t n) {
     return read_words(f, name, H5T_NATIVE_INT64, v, n, 8);
 }
 
-// NAME (N elements of ELEM bytes) against its checksum, read in rounds of the file's own
-// chunks (1M elements), so that verifying a file holds no tensor whole: NULL, or what is
-// wrong (read_words' words).
-static const char *verify_words(hid_t f, const char *name, hid_t mem_type, size_t n, size_t elem) {
+const char *tensor_read_rounds(hid_t f, const char *name, hid_t mem_type, size_t elem, size_t n, size_t round,
+                               tensor_round_fn take, void *ctx) {
     hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
     if (d < 0) return "cannot be opened";
     const char *why = NULL;
     uint64_t sum = 0, h = TENSOR_CHECKSUM_INIT;
+    hsize_t dims[2] = {0, 0};
     hid_t fs = H5Dget_space(d);
     if (fs < 0) why = "cannot be opened";
+    else if (H5Sget_simple_extent_ndims(fs) != 1 || H5Sget_simple_extent_dims(fs, dims, NULL) != 1 || dims[0] != n)
+        why = "has another size than the model's config";
     else if (tensor_get_checksum(d, &sum) < 0) why = "has no checksum (damaged, or written by a grurec before models had them)";
-    const size_t per = (size_t)1 << 20;
-    void *buf = xmalloc((n < per ? n : per) * elem + 4);
-    for (size_t lo = 0; lo < n && !why; lo += per) {
-        hsize_t off = lo, cnt = n - lo < per ? n - lo : per;
+    void *buf = xmalloc((n < round ? n : round) * elem + 4);
+    for (size_t lo = 0; lo < n && !why; lo += round) {
+        hsize_t off = lo, cnt = n - lo < round ? n - lo : round;
         hid_t ms = H5Screate_simple(1, &cnt, NULL);
         if (ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL) < 0 ||
-            H5Dread(d, mem_type, ms, fs, H5P_DEFAULT, buf) < 0)
+            H5Dread(d, mem_type, ms, fs, H5P_DEFAULT, buf) < 0) {
             why = "cannot be read";
-        else h = tensor_checksum_more(h, buf, (size_t)cnt * elem / 4);
+        } else {
+            h = tensor_checksum_more(h, buf, (size_t)cnt * elem / 4);
+            if (take) take(ctx, lo, (size_t)cnt, buf);
+        }
         if (ms >= 0) H5Sclose(ms);
     }
     if (!why && h != sum) why = "fails its checksum";
@@ -149,6 +152,12 @@ static const char *verify_words(hid_t f, const char *name, hid_t mem_type, size_
     if (fs >= 0) H5Sclose(fs);
     H5Dclose(d);
     return why;
+}
+
+// NAME (N elements of ELEM bytes) against its checksum, read in rounds of the file's own
+// chunks (1M elements), so that verifying a file holds no tensor whole.
+static const char *verify_words(hid_t f, const char *name, hid_t mem_type, size_t n, size_t elem) {
+    return tensor_read_rounds(f, name, mem_type, elem, n, (size_t)1 << 20, NULL, NULL);
 }
 
 typedef struct {

@@ -42,6 +42,15 @@ int tensor_stream_close(tensor_stream *w);  // (all N written: the checksum, the
 // else what is wrong with it ("missing", "fails its checksum", ...).
 const char *tensor_read_f32(hid_t f, const char *name, float *v, size_t n);
 const char *tensor_read_i64(hid_t f, const char *name, int64_t *v, size_t n);
+// NAME (exactly N elements of ELEM bytes, read as MEM_TYPE) in rounds of ROUND elements,
+// each handed to TAKE (may be NULL) as elements LO .. LO + K - 1, its checksum taken on the
+// way: NULL when it is whole, else what is wrong (tensor_read_f32's words). No process
+// holds the tensor whole; TAKE has seen the rounds before a mismatch is known.
+// A round of whole rows of W floats, about 4 MB (tensor_read_rounds' ROUND for tables).
+static inline size_t tensor_rows_round(size_t w) { return ((size_t)1 << 20) / w * w + w; }
+typedef void (*tensor_round_fn)(void *ctx, size_t lo, size_t k, const void *v);
+const char *tensor_read_rounds(hid_t f, const char *name, hid_t mem_type, size_t elem, size_t n, size_t round,
+                               tensor_round_fn take, void *ctx);
 // Verifies every dataset of F (a model or checkpoint) against its checksum: NULL when all
 // do (*count: how many), else the name of the first that does not (static storage).
 const char *tensor_verify_all(hid_t f, int *count);

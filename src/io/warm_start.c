@@ -9,6 +9,7 @@
 
 #include "io/h5util.h"
 #include "io/id_table.h"
+#include "io/model_parts.h"
 #include "io/tensor_io.h"
 #include "util/check.h"
 
@@ -71,7 +72,6 @@ static const char *emb_str(const train_config *c, char *buf, size_t n) {
 }
 
 static int64_t parts_of(hid_t f, const char *path);
-static hid_t open_part(const char *path, int64_t q, int64_t parts, int64_t n_from, char *name, size_t size);
 
 void warm_start_check(const char *from, const train_config *c, const dataset_meta *m, warm_start_info *w) {
     memset(w, 0, sizeof *w);
@@ -84,7 +84,7 @@ void warm_start_check(const char *from, const train_config *c, const dataset_met
     const int64_t parts = parts_of(f, path);  // (a sharded checkpoint: its parts too)
     for (int64_t q = 0; q < parts; q++) {
         char name[4200];
-        hid_t g = open_part(path, q, parts, h5_get_attr_i64(f, "n_items", path), name, sizeof name);
+        hid_t g = part_open_or_exit(path, q, parts, h5_get_attr_i64(f, "n_items", path), name, sizeof name);
         if ((bad = tensor_verify_all(g, &count))) input_fail(name, 0, "--warm-start: damaged: %s", bad);
         H5Fclose(g);
     }
@@ -129,8 +129,6 @@ static void take_dense(hid_t f, const char *path, const char *name, float *dst, 
 // to its row: the item tables of the whole model, or a rank's rows of sharded tables. No
 // table is held whole. Every reading rank reads all of FROM's rows once.
 
-#define ROUND_BYTES ((int64_t)4 << 20)
-
 // Where the kept rows go: the rows of items FIRST, FIRST + STRIDE, ... (N of them) of each
 // table, its accumulators and momenta (DST[t][0..2]; NULL where absent).
 typedef struct {
@@ -140,46 +138,38 @@ typedef struct {
     const int64_t *to_of;  // [n_from]: this run's item of FROM's item j, or -1
 } rows_here;
 
+// A round of one of FROM's tensors (row r is FROM's item ITEM0 + r·STEP, W floats): each
+// row of an item kept here into its row of DST.
+typedef struct {
+    const rows_here *h;
+    float *dst;
+    size_t w;
+    int64_t item0, step;
+} scan;
+
+static void keep_rows(void *ctx, size_t lo, size_t k, const void *v) {
+    const scan *c = ctx;
+    const rows_here *h = c->h;
+    const float *rows = v;
+    for (size_t e = 0; e < k; e += c->w) {
+        const int64_t i = h->to_of[c->item0 + (int64_t)((lo + e) / c->w) * c->step];
+        if (i < h->first || (i - h->first) % h->stride) continue;  // (new here, or another rank's)
+        const int64_t row = (i - h->first) / h->stride;
+        CHECK(row < h->n, "warm start: item %lld is row %lld of %lld here", (long long)i, (long long)row,
+              (long long)h->n);
+        memcpy(c->dst + (size_t)row * c->w, rows + e, c->w * sizeof *rows);
+    }
+}
+
 // Tensor NAME of G (file PATH), N_ROWS rows of W floats, row r being FROM's item
-// ITEM0 + r·STEP: checked against its checksum as it is read, and each row of an item
-// kept here copied into DST. A tensor FROM lacks leaves DST as it is.
+// ITEM0 + r·STEP: read in rounds of a few MB, checked against its checksum, and each row
+// of an item kept here copied into DST. A tensor FROM lacks leaves DST as it is.
 static void scan_rows(hid_t g, const char *path, const char *name, float *dst, size_t w, int64_t n_rows, int64_t item0,
                       int64_t step, const rows_here *h) {
     if (!dst || w == 0 || H5Lexists(g, name, H5P_DEFAULT) <= 0) return;
-    hid_t d = H5Dopen2(g, name, H5P_DEFAULT), fs = d >= 0 ? H5Dget_space(d) : -1;
-    hsize_t dims[2] = {0, 0};
-    uint64_t sum = 0, hash = TENSOR_CHECKSUM_INIT;
-    const char *why = NULL;
-    if (fs < 0) why = "cannot be opened";
-    else if (H5Sget_simple_extent_ndims(fs) != 1 || H5Sget_simple_extent_dims(fs, dims, NULL) != 1 ||
-             dims[0] != (hsize_t)n_rows * w)
-        why = "has another size than the model's config";
-    else if (tensor_get_checksum(d, &sum) < 0) why = "has no checksum";
-    const int64_t per = ROUND_BYTES / (int64_t)(w * sizeof(float)) + 1;
-    float *buf = xmalloc((size_t)per * w * sizeof *buf);
-    for (int64_t lo = 0; lo < n_rows && !why; lo += per) {
-        const int64_t k = n_rows - lo < per ? n_rows - lo : per;
-        hsize_t off = (hsize_t)lo * w, cnt = (hsize_t)k * w;
-        hid_t ms = H5Screate_simple(1, &cnt, NULL);
-        if (ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, &off, NULL, &cnt, NULL) < 0 ||
-            H5Dread(d, H5T_NATIVE_FLOAT, ms, fs, H5P_DEFAULT, buf) < 0)
-            why = "cannot be read";
-        if (ms >= 0) H5Sclose(ms);
-        if (why) break;
-        hash = tensor_checksum_more(hash, buf, (size_t)cnt);
-        for (int64_t r = 0; r < k; r++) {
-            const int64_t i = h->to_of[item0 + (lo + r) * step];
-            if (i < h->first || (i - h->first) % h->stride) continue;  // (new here, or another rank's)
-            const int64_t row = (i - h->first) / h->stride;
-            CHECK(row < h->n, "warm start: item %lld is row %lld of %lld here", (long long)i, (long long)row,
-                  (long long)h->n);
-            memcpy(dst + (size_t)row * w, buf + (size_t)r * w, w * sizeof *buf);
-        }
-    }
-    if (!why && hash != sum) why = "fails its checksum";
-    free(buf);
-    if (fs >= 0) H5Sclose(fs);
-    if (d >= 0) H5Dclose(d);
+    scan c = {h, dst, w, item0, step};
+    const char *why = tensor_read_rounds(g, name, H5T_NATIVE_FLOAT, sizeof(float), (size_t)n_rows * w,
+                                         tensor_rows_round(w), keep_rows, &c);
     if (why) input_fail(path, 0, "--warm-start: %s %s", name, why);
 }
 
@@ -200,17 +190,6 @@ static int64_t parts_of(hid_t f, const char *path) {
     return h5_get_attr_i64(f, "world_size", path);
 }
 
-// Part Q of P' of manifest PATH (open; NAME its file name), checked to be that part.
-static hid_t open_part(const char *path, int64_t q, int64_t parts, int64_t n_from, char *name, size_t size) {
-    snprintf(name, size, "%s.part-%lld-of-%lld", path, (long long)q, (long long)parts);
-    hid_t g = h5_open_read(name);  // (missing or damaged: exit 2 naming it)
-    if (!h5_has_attr(g, "part") || !h5_has_attr(g, "parts") || !h5_has_attr(g, "n_items") ||
-        h5_get_attr_i64(g, "part", name) != q || h5_get_attr_i64(g, "parts", name) != parts ||
-        h5_get_attr_i64(g, "n_items", name) != n_from)
-        input_fail(name, 0, "--warm-start: not part %lld of %lld of %s", (long long)q, (long long)parts, path);
-    return g;
-}
-
 // FROM's tables (file F, PATH) into H's rows: FROM's item j goes to this run's item
 // to_of[j] where this rank keeps it.
 static void load_rows(hid_t f, const char *path, const dataset_meta *m, rows_here *h) {
@@ -227,7 +206,7 @@ static void load_rows(hid_t f, const char *path, const dataset_meta *m, rows_her
     if (!parts) scan_tables(f, path, n_from, 0, 1, h);
     for (int64_t q = 0; q < parts; q++) {
         char name[4200];
-        hid_t g = open_part(path, q, parts, n_from, name, sizeof name);
+        hid_t g = part_open_or_exit(path, q, parts, n_from, name, sizeof name);
         scan_tables(g, name, (n_from - q + parts - 1) / parts, q, parts, h);
         H5Fclose(g);
     }
