@@ -235,17 +235,11 @@ static uint64_t allreduce_bytes(const comm_nccl *n, size_t count) {
 }
 
 void comm_nccl_allreduce_sum_f32(comm_nccl *n, float *dev_buf, size_t count, const char *what) {
-    const char *ctx = what ? what : "comm_nccl_allreduce_sum_f32";
-    CHECK(n && (dev_buf || count == 0), "%s: NCCL all-reduce of %zu floats from %p", ctx, count, (void *)dev_buf);
-    comm *c = n->c;
-    const double deadline = now_s() + comm_timeout(c);
-    if (count > 0) {
-        NCCL_START(c, n->nc, ctx, ncclAllReduce, dev_buf, dev_buf, count, ncclFloat32, ncclSum, n->nc, n->stream);
-        n->bytes_sent += allreduce_bytes(n, count);
-    }
-    char subject[96];
-    snprintf(subject, sizeof subject, "NCCL all-reduce of %zu floats", count);
-    wait_idle(n, 1, NULL, deadline, subject, ctx);
+    comm_nccl_allreduce_sum_f32_start(n, dev_buf, count, what);
+    // the stream idle, under the deadline of the all-reduce (and of any started before it)
+    wait_idle_on(n, 1, NULL, 1, now_s() + comm_timeout(n->c), "the CUDA stream",
+                 what ? what : "comm_nccl_allreduce_sum_f32");
+    retire_done(n);
 }
 
 void comm_nccl_allreduce_sum_f32_group(comm_nccl *n, float *const *dev_bufs, const size_t *counts, int k,

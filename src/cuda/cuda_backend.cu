@@ -25,6 +25,7 @@
 extern "C" {
 #include "backend/backend_ops.h"
 #include "util/check.h"
+#include "util/clock.h"
 #include "comm/comm_nccl.h"
 #include "dist/exchange.h"
 }
@@ -82,7 +83,6 @@ struct backend_impl {
     // An all-reduce started and not yet waited for: the host's next wait watches NCCL_EV,
     // recorded behind it, against its deadline (comm_nccl_wait_event) instead of draining
     // the stream. H_STAGE: pinned memory the exchange's reads land in before that wait.
-    int nccl_pending;
     cudaEvent_t nccl_ev;
     float *h_stage;
     size_t stage_cap;
@@ -141,12 +141,6 @@ struct backend_impl {
 // a step table (sharded), else every item.
 static size_t table_rows(const model_shape *s) { return (size_t)(s->table_rows ? s->table_rows : s->n_items); }
 
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 // One of the training step's calls, for the counters: its host time (less its waits)
 // and the kernels it launched.
 typedef struct {
@@ -170,10 +164,9 @@ static void waited(backend_impl *b, double t0) {
 // Until the stream has done everything queued so far. Behind a started all-reduce the
 // wait watches an event against NCCL's deadline: a peer that never comes must not hang us.
 static void drain(backend_impl *b) {
-    if (b->nccl_pending) {
+    if (b->nccl) {  // (comm_nccl knows which all-reduces still run, and their deadlines)
         CUDA_CHECK(cudaEventRecord(b->nccl_ev, b->st));
         comm_nccl_wait_event(b->nccl, b->nccl_ev);
-        b->nccl_pending = 0;
     } else {
         CUDA_CHECK(cudaStreamSynchronize(b->st));
     }
@@ -181,7 +174,7 @@ static void drain(backend_impl *b) {
 
 // Until EV has completed (not counted: the event is a step or two behind). Where NCCL sums
 // the steps, under the deadline of any all-reduce still running before it.
-static void event_sync(backend_impl *b, cudaEvent_t ev) {
+static void event_sync(const backend_impl *b, cudaEvent_t ev) {
     if (b->nccl) comm_nccl_wait_event(b->nccl, ev);
     else CUDA_CHECK(cudaEventSynchronize(ev));
 }
@@ -1118,7 +1111,7 @@ static void cuda_feed(backend_impl *b, int M, const int32_t *x) {
     settle_carry(b);
     if (b->owner && b->owner->tab_on) {  // the training backend's stream uploaded the step table
         const double t0 = now_s();
-        CUDA_CHECK(cudaEventSynchronize(b->owner->tab_ev));
+        event_sync(b->owner, b->owner->tab_ev);
         waited(b, t0);
     }
     upload(b, ix(b, IX_X), x, (size_t)M * sizeof(int32_t));
@@ -1193,7 +1186,7 @@ static void xm_put(void *ctx, float *dst, const float *host, size_t n) {
 static void xm_get(void *ctx, float *host, const float *src, size_t n) {
     backend_impl *b = (backend_impl *)ctx;
     const span sp = span_begin(b);
-    if (!b->nccl_pending || n == 0) {
+    if (!b->nccl || n == 0) {
         download(b, host, src, n * sizeof(float));
     } else {
         const double t0 = now_s();
@@ -1240,7 +1233,6 @@ static void xm_allreduce(void *ctx, comm *c, float *buf, size_t n) {
     backend_impl *b = (backend_impl *)ctx;
     const span sp = span_begin(b);
     comm_nccl_allreduce_sum_f32_start(b->nccl, buf, n, "the step exchange");
-    b->nccl_pending = n > 0;
     b->cnt.nccl_calls += n > 0;
     span_end(b, sp);
 }
@@ -1290,7 +1282,7 @@ static void cuda_put_table_rows(backend_impl *b, int n) {
     if (n == 0) return;
     const span sp = span_begin(b);
     const double t0 = now_s();
-    CUDA_CHECK(cudaEventSynchronize(b->tab_ev));
+    event_sync(b, b->tab_ev);
     b->wait_s += now_s() - t0;  // (as next_upload_slot's: no drain, not host time)
     const size_t rows = (size_t)n, w[3] = {(size_t)b->H, 1, b->p->E ? (size_t)b->s.emb_width : 0};
     const float *h[3] = {b->p->Wy, b->p->by, b->p->E};
