@@ -37,12 +37,13 @@ typedef struct {
     int32_t *bx, *by, *bneg;  // the step's ids as step-table rows
     // asked of the owners: (item, need) pairs grouped by owner, and the row of each
     int64_t *ask_n, *asked_n;  // [P] rows this rank asks of each rank, and each rank of this one
+    int64_t *asked_at;         // [P + 1] where each rank's pairs start in ASKED
     int32_t *ask, *ask_row;
     int64_t *at;               // [P + 1] where each owner's rows start
     int32_t *asked;            // the pairs the ranks ask of this one, in rank order (room: P·cap)
     size_t *send_b, *recv_b, *reply_b, *back_b;  // [P] bytes (fetch reply: owners → askers)
-    float *sendbuf, *recvbuf;
-    size_t send_cap, recv_cap;
+    float *sendbuf, *gradbuf;  // the fetch's replies; the gradients sent back (sh_sync)
+    size_t send_cap, grad_cap;
     // the owner's sums of this step's rows, per table (rows: local)
     row_grads sum[N_TABLES];
     float *fused;              // header | dense gradients
@@ -110,6 +111,7 @@ static void sh_carve(tables *tb) {
     z->bneg = xmalloc((size_t)(tb->c.n_sample + 1) * sizeof *z->bneg);
     const size_t P = (size_t)z->P;
     z->ask_n = xcalloc(P, sizeof *z->ask_n), z->asked_n = xcalloc(P, sizeof *z->asked_n);
+    z->asked_at = xcalloc(P + 1, sizeof *z->asked_at);
     z->at = xcalloc(P + 1, sizeof *z->at);
     z->ask = xmalloc(2 * (size_t)z->cap * sizeof *z->ask), z->ask_row = xmalloc((size_t)z->cap * sizeof *z->ask_row);
     z->asked = xmalloc(2 * P * (size_t)z->cap * sizeof *z->asked);  // (no rank asks more than cap rows)
@@ -194,19 +196,17 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
     for (int q = 0; q < P; q++) z->send_b[q] = (size_t)z->ask_n[q] * 2 * sizeof(int32_t);
     comm_alltoallv_learn(tb->cm, z->ask, z->send_b, z->asked, 2 * (size_t)P * (size_t)z->cap * sizeof *z->asked,
                          z->recv_b);
-    size_t n_asked = 0;
     for (int q = 0; q < P; q++) {
         CHECK(z->recv_b[q] % (2 * sizeof(int32_t)) == 0, "rank %d asked rank %d for %zu bytes", q, z->me, z->recv_b[q]);
         z->asked_n[q] = (int64_t)(z->recv_b[q] / (2 * sizeof(int32_t)));
-        n_asked += (size_t)z->asked_n[q];
+        z->asked_at[q + 1] = z->asked_at[q] + z->asked_n[q];
     }
+    const size_t n_asked = (size_t)z->asked_at[P];
     tb->none.bytes_sparse += sent_bytes(z, z->send_b) + (uint64_t)(P - 1) * sizeof(int64_t);
     // the owner's reply: each asked row's values, in the order asked
-    size_t n_send = 0, n_recv = 0;
+    size_t n_send = 0;
     for (size_t a = 0; a < n_asked; a++) n_send += (size_t)width_of(z, z->asked[2 * a + 1]);
-    for (int k = 0; k < z->n_rows; k++) n_recv += (size_t)width_of(z, z->need[k]);
     grow(&z->sendbuf, &z->send_cap, n_send + 1);
-    grow(&z->recvbuf, &z->recv_cap, n_recv + 1);
     const model_tensors *o = &z->shard;
     float *w = z->sendbuf;
     size_t a = 0;
@@ -229,9 +229,13 @@ static void sh_fetch(tables *tb, int M, const int32_t *x, const int32_t *y, cons
         }
         z->reply_b[q] = (size_t)(w - start) * sizeof *w;
     }
+    // the rows' bytes from each owner, which are the gradients' bytes back to it (sh_sync)
+    size_t n_back = 0;
     for (int q = 0; q < P; q++) z->back_b[q] = 0;
     for (int64_t k = 0; k < z->n_rows; k++) z->back_b[z->items[k] % P] += (size_t)width_of(z, z->need[k]) * sizeof(float);
     z->back_b[z->me] = 0;
+    for (int q = 0; q < P; q++) n_back += z->back_b[q] / sizeof(float);
+    grow(&z->gradbuf, &z->grad_cap, n_back + 1);
     comm_alltoallv_take(tb->cm, z->sendbuf, z->reply_b, z->back_b, take_rows, tb);
     tb->none.bytes_sparse += sent_bytes(z, z->reply_b);
     backend_put_table_rows(tb->b, z->n_rows);  // (a GPU's copy of the step table; the CPU reads it)
@@ -279,8 +283,7 @@ static void take_grads(void *arg, int q, const void *bytes, size_t n) {
         }
         return;
     }
-    size_t a = 0;
-    for (int p = 0; p < q; p++) a += (size_t)z->asked_n[p];
+    size_t a = (size_t)z->asked_at[q];
     const float *r = bytes;
     for (int64_t k = 0; k < z->asked_n[q]; k++, a++) {
         const int64_t row = z->asked[2 * a] / P;
@@ -320,7 +323,7 @@ static void sh_sync(tables *tb, float *header, int M) {
     tb->none.wait_seconds += now_s() - tw;
     if (P > 1) tb->none.bytes_dense += (uint64_t)(2.0 * (P - 1) / P * (double)(HDR_N + D) * sizeof(float));
     // every fetched row's gradient back to its owner, in the layout and order it came in
-    float *w = z->recvbuf;  // (as large as the rows that came in)
+    float *w = z->gradbuf;  // (as large as the other owners' rows that came in)
     for (int64_t b = 0; b < z->n_rows; b++) {
         const int k = z->ask_row[b], need = z->need[k];
         if (z->items[k] % P == z->me) continue;  // (summed from the gradient rows below)
@@ -329,7 +332,7 @@ static void sh_sync(tables *tb, float *header, int M) {
         if (wb) put(&w, grad_row(z->mine[TABLE_BY], k), 1);
         if (we) put(&w, grad_row(z->mine[TABLE_E], k), we);
     }
-    comm_alltoallv_take(tb->cm, z->recvbuf, z->back_b, z->reply_b, take_grads, tb);
+    comm_alltoallv_take(tb->cm, z->gradbuf, z->back_b, z->reply_b, take_grads, tb);
     tb->none.bytes_sparse += sent_bytes(z, z->back_b);
     const float lr = tb->c.learning_rate, mu = tb->c.momentum;
     float *params[N_TABLES] = {z->shard.Wy, z->shard.by, z->shard.E};
@@ -422,8 +425,8 @@ static void sh_release(tables *tb) {
     model_tables_release(&z->shard, &tb->mem);
     for (int t = 0; t < tb->n_tables; t++) row_grads_free(&z->sum[t]);
     free(z->slot_of), free(z->items), free(z->need), free(z->bx), free(z->by), free(z->bneg);
-    free(z->ask_n), free(z->asked_n), free(z->at), free(z->ask), free(z->ask_row), free(z->asked);
-    free(z->send_b), free(z->recv_b), free(z->reply_b), free(z->back_b), free(z->sendbuf), free(z->recvbuf);
+    free(z->ask_n), free(z->asked_n), free(z->asked_at), free(z->at), free(z->ask), free(z->ask_row), free(z->asked);
+    free(z->send_b), free(z->recv_b), free(z->reply_b), free(z->back_b), free(z->sendbuf), free(z->gradbuf);
     free(z->fused), free(z->zeros);
     free(z);
     tb->mode_state = NULL;
