@@ -1,9 +1,9 @@
 // Warm start (src/io/warm_start.c) row by row. FROM is a model on items A B C D E (a
 // model file with optimizer state added, as a checkpoint holds it); NEW is a dataset whose
 // items are, in dense order, E X A Y C (A, C, E kept in another order, B and D dropped, X
-// and Y new). After warm_start_load every row of every item table and of its Adagrad
-// accumulators and momenta is checked: a kept item's rows are FROM's rows of the same
-// original id; a new item's rows are a fresh model's (model_init, same seed) and its
+// and Y new). After warm_start_load_rows (every item's) and warm_start_load every row of
+// every item table and of its Adagrad accumulators and momenta is checked: a kept item's
+// rows are FROM's rows of the same original id; a new item's rows are a fresh model's (model_init, same seed) and its
 // accumulators 0; the dense weights and their state are FROM's. A run with other layers,
 // embedding or loss is refused (exit 2) naming the setting. warm_start_load_rows (sharded
 // tables) gives each of P ranks its rows of the same result.
@@ -98,7 +98,7 @@ static void make_from(const char *path, const char *dir, const train_config *c) 
 
 // Sharded tables (warm_start_load_rows): rank r of P keeps items r, r + P, ... at rows
 // 0, 1, ...; its rows start as FRESH's, its state at 0, and must end as the whole load's
-// (WHOLE, WOA: the tables and their state after warm_start_load).
+// (WHOLE, WOA: the tables and their state after the whole load).
 static void check_rows_here(const warm_start_info *w, const model_shape *s, const dataset_meta *m,
                             const model_tensors *fresh, const model_tensors *whole, float *const *woa) {
     const int64_t N = s->n_items;
@@ -159,10 +159,12 @@ static void check_mode(const char *emb, int momentum) {
     model_init(&t, &s, c.seed);
     model_init(&fresh, &s, c.seed);
     backend *b = backend_create(&c, &s, &t, 4, 1, 0, m.item_support);
-    warm_start_load(&w, &s, &t, b, &m, 1);
     float *oa[8];
     size_t on[8];
     backend_optim_arrays(b, oa, on);
+    const table_optim o = {{oa[2], oa[4], oa[6]}, {oa[3], oa[5], oa[7]}};  // (the backend's own: trained alone)
+    warm_start_load_rows(&w, &s, &m, &t, &o, 0, 1, s.n_items);  // whole tables: every item's row
+    warm_start_load(&w, &s, &t, b);
 
     for (size_t i = 0; i < s.n_dense; i++) cr_assert_eq(t.dense[i], mark(0, 0, i), "dense[%zu]", i);
     for (int k = 0; k < 2; k++)

@@ -352,14 +352,13 @@ static void setup_model(trainer *t) {
                                  t->a.reshard);
     if (t->a.warm_start && !t->resumed) {  // (a rerun of a warm-started run resumes it instead)
         const warm_start_info *w = &t->warm;
-        const int sharded_tables = tables_mode_of(t->tb) == TABLES_SHARDED;
-        if (sharded_tables) {  // each rank its own rows
+        if (!tables_one_copy(t->tb) || t->root) {  // the rows this rank keeps (sharded: its own)
             const model_tensors *rows;
             int64_t first, stride, n;
             tables_rows_here(t->tb, &rows, &first, &stride, &n);
             warm_start_load_rows(w, s, &t->m, rows, tables_optim(t->tb), first, stride, n);
         }
-        warm_start_load(w, s, &t->p, t->b, &t->m, !sharded_tables && (!tables_one_copy(t->tb) || t->root));
+        warm_start_load(w, s, &t->p, t->b);
         if (t->root)
             fprintf(stderr, "grurec: warm start from %s: %lld items kept, %lld new, %lld dropped%s\n", w->path,
                     (long long)w->kept, (long long)w->added, (long long)w->dropped,

@@ -222,8 +222,7 @@ static void set_widths(rows_here *h, const model_shape *s) {
     h->width[TABLE_E] = (size_t)s->emb_width;
 }
 
-void warm_start_load(const warm_start_info *w, const model_shape *s, model_tensors *p, backend *b,
-                     const dataset_meta *m, int tables) {
+void warm_start_load(const warm_start_info *w, const model_shape *s, model_tensors *p, backend *b) {
     const char *path = w->path;
     hid_t f = h5_open_read(path);
     float *oa[8];
@@ -232,11 +231,6 @@ void warm_start_load(const warm_start_info *w, const model_shape *s, model_tenso
     take_dense(f, path, "params/dense", p->dense, s->n_dense);
     take_dense(f, path, "optim/acc_dense", oa[0], on[0]);
     take_dense(f, path, "optim/mom_dense", oa[1], on[1]);
-    if (tables) {
-        rows_here h = {{{p->Wy, oa[2], oa[3]}, {p->by, oa[4], oa[5]}, {p->E, oa[6], oa[7]}}, {0}, 0, 1, s->n_items, NULL};
-        set_widths(&h, s);
-        load_rows(f, path, m, &h);
-    }
     H5Fclose(f);
     backend_sync_to_device(b);
 }

@@ -25,16 +25,16 @@ typedef struct {
 // that is damaged or holds no item ids (and whose dataset cannot supply them) is an input
 // error naming FROM. Fills W (path, counts against M's items).
 void warm_start_check(const char *from, const train_config *c, const dataset_meta *m, warm_start_info *w);
-// Sets P (model_init'ed for M's items) and B's optimizer state from W's file. TABLES 0:
-// the dense weights and their state only (a rank of ranks that share the tables, whose
-// rank 0 sets them; or of sharded tables: warm_start_load_rows). FROM's tables (whole, or
-// the parts of a sharded checkpoint) are read in rounds of a few MB, never whole.
-void warm_start_load(const warm_start_info *w, const model_shape *s, model_tensors *p, backend *b,
-                     const dataset_meta *m, int tables);
-// Sharded item tables: the rows this rank keeps (tables_rows_here: items FIRST,
-// FIRST + STRIDE, ..., N of them, at rows 0, 1, ... of T's tables and of O's state), set
-// from W's file as warm_start_load sets whole tables; the other rows stay as they are.
+// The item tables' rows of this rank (tables_rows_here: items FIRST, FIRST + STRIDE, ...,
+// N of them, at rows 0, 1, ... of T's tables and of O's state; every item, stride 1, where
+// the tables are whole) set from W's file: a kept item's row and its Adagrad state from
+// FROM's, the other rows as they are (fresh). FROM's tables (whole, or the parts of a
+// sharded checkpoint) are read in rounds of a few MB, never whole. Called where this
+// rank writes the tables, before warm_start_load.
 void warm_start_load_rows(const warm_start_info *w, const model_shape *s, const dataset_meta *m,
                           const model_tensors *t, const table_optim *o, int64_t first, int64_t stride, int64_t n);
+// The dense weights of P and their state in B from W's file, then B's device copy from the
+// host's (the tables' rows included).
+void warm_start_load(const warm_start_info *w, const model_shape *s, model_tensors *p, backend *b);
 
 #endif
