@@ -59,8 +59,7 @@ static int writes_tables(const tables *tb) { return !tb->one_copy || comm_rank(t
 
 // The tables as created (from the seed), where this rank writes them.
 static void init_tables(tables *tb) {
-    if (tb->ops->init) tb->ops->init(tb);
-    else if (writes_tables(tb)) model_init_tables(tb->p, &tb->s, tb->c.seed);
+    if (writes_tables(tb)) model_init_table_rows(tb->store, &tb->s, tb->c.seed, tb->first, tb->stride, tb->own.n_items);
 }
 
 tables *tables_create(comm *cm, const train_config *c, const model_shape *s, const tables_options *o,

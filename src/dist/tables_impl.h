@@ -16,7 +16,6 @@ typedef struct {
     const char *(*summary)(const tables *tb);
     // (optional, sharded) where the tables differ from one whole copy per rank or machine:
     void (*carve)(tables *tb);  // the tables, their state and the step table allocated
-    void (*init)(tables *tb);   // the tables as created, where this rank writes them
     void (*fetch)(tables *tb, int M, const int32_t *x, const int32_t *y, const int32_t *neg, int K,
                   const int32_t **bx, const int32_t **by, const int32_t **bneg);
     void (*save_model)(tables *tb, const char *path, const train_config *c, const char *fingerprint,

@@ -125,9 +125,6 @@ static void sh_carve(tables *tb) {
     z->zeros = xcalloc((size_t)(z->H > z->ew ? z->H : z->ew), sizeof *z->zeros);
 }
 
-static void sh_init(tables *tb) {
-    model_init_table_rows(tb->store, &tb->s, tb->c.seed, tb->first, tb->stride, tb->own.n_items);
-}
 
 // The step-table row of ITEM, added for NEED.
 static int32_t step_row(shard_state *z, int32_t item, int need) {
@@ -451,7 +448,6 @@ const tables_ops tables_sharded_ops = {
     .release = sh_release,
     .summary = sh_summary,
     .carve = sh_carve,
-    .init = sh_init,
     .fetch = sh_fetch,
     .save_model = sh_save_model,
     .save_parts = tables_parts_save,

@@ -114,19 +114,9 @@ size_t model_tables_bytes(const model_shape *s, int momentum) {
     return arena_bytes(n, k);
 }
 
-// ROWS × (blocks·COLS) matrix whose every ROWS × COLS block is uniform in ±sqrt(6/(ROWS+COLS)).
-static void init_blocks(float *m, int64_t rows, int cols, int blocks, uint64_t seed, uint64_t tensor) {
-    float sigma = sqrtf(6.0f / (float)(rows + cols));
-    int64_t width = (int64_t)cols * blocks;
-    for (int64_t i = 0; i < rows; i++)
-        for (int64_t j = 0; j < width; j++) {
-            uint64_t counter = (tensor << 48) + (uint64_t)(i * width + j);
-            m[i * width + j] = sigma * (2.0f * rng_uniform(seed, RNG_STREAM_INIT, counter) - 1.0f);
-        }
-}
-
-// The same values for the N rows FIRST, FIRST + STRIDE, ... of a ROWS-row matrix only (each
-// element's counter is its place in the whole matrix): a rank's share of a sharded table.
+// The N rows FIRST, FIRST + STRIDE, ... of a ROWS × (blocks·COLS) matrix whose every
+// ROWS × COLS block is uniform in ±sqrt(6/(ROWS+COLS)): each element's counter is its place
+// in the whole matrix, so a rank's share of a sharded table holds the whole table's values.
 static void init_block_rows(float *m, int64_t rows, int cols, int blocks, uint64_t seed, uint64_t tensor,
                             int64_t first, int64_t stride, int64_t n) {
     float sigma = sqrtf(6.0f / (float)(rows + cols));
@@ -156,19 +146,13 @@ void model_init_dense(model_tensors *t, const model_shape *s, uint64_t seed) {
     uint64_t id = 1;
     for (int l = 0; l < s->n_layers; l++, id += 2) {
         int H = s->hid[l];
-        if (s->in_dim[l]) init_blocks(layer_W(t, s, l), s->in_dim[l], H, 3, seed, id);
-        init_blocks(layer_U(t, s, l), H, H, 3, seed, id + 1);
+        if (s->in_dim[l]) init_block_rows(layer_W(t, s, l), s->in_dim[l], H, 3, seed, id, 0, 1, s->in_dim[l]);
+        init_block_rows(layer_U(t, s, l), H, H, 3, seed, id + 1, 0, 1, H);
     }
 }
 
 void model_init_tables(model_tensors *t, const model_shape *s, uint64_t seed) {
-    int H = s->hid[s->n_layers - 1];
-    init_blocks(t->Wy, s->n_items, H, 1, seed, 100);
-    memset(t->by, 0, (size_t)s->n_items * sizeof(float));
-    if (t->E) {
-        if (s->in_dim[0] == 0) init_blocks(t->E, s->n_items, s->hid[0], 3, seed, 101);  // onehot: N × 3H0
-        else init_blocks(t->E, s->n_items, s->emb_width, 1, seed, 101);
-    }
+    model_init_table_rows(t, s, seed, 0, 1, s->n_items);
 }
 
 void model_init(model_tensors *t, const model_shape *s, uint64_t seed) {
