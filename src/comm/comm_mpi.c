@@ -801,10 +801,9 @@ void comm_alltoallv_learn(comm *c, const void *send, const size_t *send_bytes, v
         return;
     // messages: the counts first (one per rank), then the bytes
     const size_t P = (size_t)c->size;
-    size_t *one = xmalloc(P * sizeof *one);
+    size_t *one = scratch(c, P * sizeof *one);  // (the comm's, grown once: no allocation a step)
     for (size_t q = 0; q < P; q++) one[q] = sizeof *one;
     a2a_msgs(c, send_bytes, one, recv_bytes, one, deadline, what);
-    free(one);
     size_t in = 0;
     for (size_t q = 0; q < P; q++) in += recv_bytes[q];
     CHECK(in <= recv_cap, "%s: %zu bytes sent to rank %d, room for %zu", what, in, c->rank, recv_cap);
@@ -820,10 +819,9 @@ void comm_alltoallv_take(comm *c, const void *send, const size_t *send_bytes, co
         return;
     size_t in = 0;
     for (int q = 0; q < c->size; q++) in += recv_bytes[q];
-    char *buf = xmalloc(in + 1), *r = buf;
+    char *buf = scratch(c, in + 1), *r = buf;  // (the comm's, grown once: no allocation a step)
     a2a_msgs(c, send, send_bytes, buf, recv_bytes, deadline, what);
     for (int q = 0; q < c->size; q++) take(arg, q, r, recv_bytes[q]), r += recv_bytes[q];
-    free(buf);
 }
 
 static void bcast(comm *c, void *buf, size_t bytes, int root, const char *what) {
