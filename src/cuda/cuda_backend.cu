@@ -945,17 +945,24 @@ static void cuda_update_dense(backend_impl *b, const float *const *parts, int n_
     span_end(b, sp);
 }
 
-// The tables ON_DEV[t] of a device-built step: its own rows, counted on the device.
-static void update_device_rows(backend_impl *b, const int *on_dev) {
-    const float lr = b->cfg.learning_rate, mu = b->cfg.momentum;
+// Table T's update by a device-built step's own rows (bounded on the device by its count),
+// as a part of k_adagrad_parts.
+static adagrad_part_t own_rows_part(backend_impl *b, int t) {
     float *p[3] = {b->d.Wy, b->d.by, b->d.E};
     const row_grads *g[3] = {&b->g_Wy, &b->g_by, &b->g_E};
     const int bound[3] = {b->dev_C + b->dev_M, b->dev_C, b->dev_M}, live[3] = {SL_NWY, SL_U, SL_NE};
     const int32_t *rows[3] = {ix(b, IX_UNIQ), ix(b, IX_UNIQ), ix(b, IX_EROWS)};
+    return adagrad_part_t{p[t], b->opt[2 + 2 * t], b->opt[3 + 2 * t], rows[t], g[t]->grad, bound[t],
+                          ix(b, IX_CNT) + live[t], (size_t)g[t]->width};
+}
+
+// The tables ON_DEV[t] of a device-built step: its own rows, counted on the device.
+static void update_device_rows(backend_impl *b, const int *on_dev) {
+    adagrad_part_t q[3];
+    int n = 0;
     for (int t = 0; t < 3; t++)
-        if (on_dev[t])
-            k_adagrad_rows(b->st, p[t], b->opt[2 + 2 * t], b->opt[3 + 2 * t], rows[t], g[t]->grad, bound[t],
-                           ix(b, IX_CNT) + live[t], g[t]->width, lr, mu);
+        if (on_dev[t]) q[n++] = own_rows_part(b, t);
+    if (n) k_adagrad_parts(b->st, q, n, b->cfg.learning_rate, b->cfg.momentum);
 }
 
 // G[t]: rows of table t (NULL: none), their gradients in device memory.
@@ -1019,14 +1026,8 @@ static void all_updates(backend_impl *b) {
     adagrad_part_t q[4];
     int n = 0;
     q[n++] = adagrad_part_t{b->d.dense, b->opt[0], b->opt[1], NULL, b->g_dense, 1, NULL, b->s.n_dense};
-    float *p[3] = {b->d.Wy, b->d.by, b->d.E};
-    const row_grads *g[3] = {&b->g_Wy, &b->g_by, &b->g_E};
-    const int bound[3] = {b->dev_C + b->dev_M, b->dev_C, b->dev_M}, live[3] = {SL_NWY, SL_U, SL_NE};
-    const int32_t *rows[3] = {ix(b, IX_UNIQ), ix(b, IX_UNIQ), ix(b, IX_EROWS)};
     for (int t = 0; t < 3; t++)
-        if (t < 2 || b->p->E)
-            q[n++] = adagrad_part_t{p[t], b->opt[2 + 2 * t], b->opt[3 + 2 * t], rows[t], g[t]->grad, bound[t],
-                                    ix(b, IX_CNT) + live[t], (size_t)g[t]->width};
+        if (t < 2 || b->p->E) q[n++] = own_rows_part(b, t);
     k_adagrad_parts(b->st, q, n, b->cfg.learning_rate, b->cfg.momentum);
 }
 

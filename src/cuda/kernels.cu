@@ -199,26 +199,6 @@ __global__ void segment_add_rows(float *grad, int base, const int32_t *seg_slot,
     }
 }
 
-__global__ void adagrad(float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu) {
-    if (v && mu > 0) {
-        GRID_STRIDE(e, n) adagrad_elem(p + e, g[e], acc + e, v + e, lr, mu);
-    } else {
-        GRID_STRIDE(e, n) adagrad_elem_nomom(p + e, g[e], acc + e, lr);
-    }
-}
-
-__global__ void adagrad_rows(float *p, float *acc, float *v, const int32_t *rows, const float *g, int n,
-                             const int32_t *live_n, int w, float lr, float mu) {
-    const int live = live_n ? *live_n : n;
-    GRID_STRIDE(e, (size_t)n * w) {
-        size_t k = e / w, c = e % w;
-        if ((int)k >= live) continue;
-        size_t at = (size_t)rows[k] * w + c;
-        if (v && mu > 0) adagrad_elem(p + at, g[e], acc + at, v + at, lr, mu);
-        else adagrad_elem_nomom(p + at, g[e], acc + at, lr);
-    }
-}
-
 // Element E of one part of k_adagrad_parts (ROWS NULL: a dense part, one row of W).
 __device__ void adagrad_part(size_t e, float *p, float *acc, float *v, const int32_t *rows, const float *g,
                              int live, size_t w, float lr, float mu) {
@@ -227,6 +207,17 @@ __device__ void adagrad_part(size_t e, float *p, float *acc, float *v, const int
     const size_t at = rows ? (size_t)rows[k] * w + c : e;
     if (v && mu > 0) adagrad_elem(p + at, g[e], acc + at, v + at, lr, mu);
     else adagrad_elem_nomom(p + at, g[e], acc + at, lr);
+}
+
+// A dense update: one part, one row of N.
+__global__ void adagrad(float *p, const float *g, float *acc, float *v, size_t n, float lr, float mu) {
+    GRID_STRIDE(e, n) adagrad_part(e, p, acc, v, NULL, g, 1, n, lr, mu);
+}
+
+__global__ void adagrad_rows(float *p, float *acc, float *v, const int32_t *rows, const float *g, int n,
+                             const int32_t *live_n, int w, float lr, float mu) {
+    const int live = live_n ? *live_n : n;
+    GRID_STRIDE(e, (size_t)n * w) adagrad_part(e, p, acc, v, rows, g, live, (size_t)w, lr, mu);
 }
 
 #define ADAGRAD_PART_PARAMS(k) \
