@@ -75,23 +75,6 @@ static hid_t open_part(const tables *tb, const char *ckpt, int q, int P_old, cha
     return -1;
 }
 
-// A round of an old part's tensor: its row j is item Q + j·P_OLD, kept where it is this
-// rank's (item r + k·P at row k).
-typedef struct {
-    float *dst;
-    int64_t q, P_old, r, P;
-    size_t w;
-} own_rows;
-
-static void keep_own(void *ctx, size_t lo, size_t k, const void *v) {
-    const own_rows *h = ctx;
-    const float *rows = v;
-    for (size_t e = 0; e < k; e += h->w) {
-        const int64_t item = (int64_t)((lo + e) / h->w) * h->P_old + h->q;
-        if (item % h->P == h->r) memcpy(h->dst + (size_t)(item / h->P) * h->w, rows + e, h->w * sizeof *rows);
-    }
-}
-
 // --reshard: this rank's rows (items r, r + P, ...) from the P_OLD parts of CKPT, where
 // item i is row i / P_OLD of part i mod P_OLD. Each part's tensors are read in rounds of a
 // few MB (checksums taken on the way), so a rank holds no more than its own rows and one
@@ -108,10 +91,10 @@ static const char *read_resharded(tables *tb, const char *ckpt, int P_old) {
         const char *bad = NULL;
         for (int k = 0; k < l.count && !bad; k++) {
             const size_t w = l.n[k] / (size_t)n_own;
-            own_rows h = {l.data[k], q, P_old, r, P, w};
+            rows_into h = {l.data[k], w, q, P_old, NULL, r, P, n_own};
             bad = H5Lexists(g, l.name[k], H5P_DEFAULT) > 0
                       ? tensor_read_rounds(g, l.name[k], H5T_NATIVE_FLOAT, sizeof(float), n_q * w,
-                                           tensor_rows_round(w), keep_own, &h)
+                                           tensor_rows_round(w), rows_into_take, &h)
                       : "is missing";
             if (bad) snprintf(why, sizeof why, "part %s.part-%d-of-%d: %s %s", ckpt, q, P_old, l.name[k], bad);
         }

@@ -32,19 +32,16 @@ hid_t part_open_or_exit(const char *manifest, int64_t q, int64_t P, int64_t n_it
     return g;
 }
 
-// A round of a part's tensor into the whole table: part row j is item Q + j·P.
-typedef struct {
-    float *dst;
-    int64_t q, P;
-    size_t w;
-} whole_rows;
-
-static void to_whole(void *ctx, size_t lo, size_t k, const void *v) {
-    const whole_rows *h = ctx;
+void rows_into_take(void *ctx, size_t lo, size_t k, const void *v) {
+    const rows_into *h = ctx;
     const float *rows = v;
     for (size_t e = 0; e < k; e += h->w) {
-        const int64_t j = (int64_t)((lo + e) / h->w);
-        memcpy(h->dst + (size_t)(h->q + j * h->P) * h->w, rows + e, h->w * sizeof *rows);
+        int64_t i = h->item0 + (int64_t)((lo + e) / h->w) * h->step;
+        if (h->to_of) i = h->to_of[i];
+        if (i < h->first || (i - h->first) % h->stride) continue;  // (new here, or another rank's)
+        const int64_t row = (i - h->first) / h->stride;
+        CHECK(row < h->n, "item %lld is row %lld of %lld here", (long long)i, (long long)row, (long long)h->n);
+        memcpy(h->dst + (size_t)row * h->w, rows + e, h->w * sizeof *rows);
     }
 }
 
@@ -59,9 +56,9 @@ void model_read_table_parts(const char *path, int64_t P, const model_shape *s, m
         const size_t n_q = (size_t)((N - q + P - 1) / P);
         for (int k = 0; k < 3; k++) {
             if (!dst[k]) continue;
-            whole_rows h = {dst[k], q, P, w[k]};
+            rows_into h = {dst[k], w[k], q, P, NULL, 0, 1, N};
             const char *why = tensor_read_rounds(f, names[k], H5T_NATIVE_FLOAT, sizeof(float), n_q * w[k],
-                                                 tensor_rows_round(w[k]), to_whole, &h);
+                                                 tensor_rows_round(w[k]), rows_into_take, &h);
             if (why) input_fail(part, 0, "damaged: %s %s", names[k], why);
         }
         H5Fclose(f);

@@ -18,6 +18,18 @@ const char *part_mismatch(hid_t g, const char *name, int64_t q, int64_t P, int64
 // Part Q of P of MANIFEST opened (NAME: its file name); missing, damaged or another's: an
 // input error naming it (exit 2).
 hid_t part_open_or_exit(const char *manifest, int64_t q, int64_t P, int64_t n_items, char *name, size_t size);
+// Where the rows of a table's tensor go as tensor_read_rounds hands them over (TAKE's CTX
+// for rows_into_take): its row j is item ITEM0 + j·STEP (part q of P': q, P'; a whole
+// table: 0, 1), that item is TO_OF[item] here (NULL: the same), and it is kept where this
+// process keeps it: items FIRST, FIRST + STRIDE, ... at rows 0, 1, ... of DST (N of them).
+typedef struct {
+    float *dst;
+    size_t w;
+    int64_t item0, step;
+    const int64_t *to_of;
+    int64_t first, stride, n;
+} rows_into;
+void rows_into_take(void *ctx, size_t lo, size_t k, const void *v);
 // Wy, by and E (where T has it) of checkpoint PATH, a manifest of P parts, into T's whole
 // tables; a missing, damaged or foreign part is an input error (exit 2 naming it).
 void model_read_table_parts(const char *path, int64_t P, const model_shape *s, model_tensors *t);

@@ -138,38 +138,15 @@ typedef struct {
     const int64_t *to_of;  // [n_from]: this run's item of FROM's item j, or -1
 } rows_here;
 
-// A round of one of FROM's tensors (row r is FROM's item ITEM0 + r·STEP, W floats): each
-// row of an item kept here into its row of DST.
-typedef struct {
-    const rows_here *h;
-    float *dst;
-    size_t w;
-    int64_t item0, step;
-} scan;
-
-static void keep_rows(void *ctx, size_t lo, size_t k, const void *v) {
-    const scan *c = ctx;
-    const rows_here *h = c->h;
-    const float *rows = v;
-    for (size_t e = 0; e < k; e += c->w) {
-        const int64_t i = h->to_of[c->item0 + (int64_t)((lo + e) / c->w) * c->step];
-        if (i < h->first || (i - h->first) % h->stride) continue;  // (new here, or another rank's)
-        const int64_t row = (i - h->first) / h->stride;
-        CHECK(row < h->n, "warm start: item %lld is row %lld of %lld here", (long long)i, (long long)row,
-              (long long)h->n);
-        memcpy(c->dst + (size_t)row * c->w, rows + e, c->w * sizeof *rows);
-    }
-}
-
 // Tensor NAME of G (file PATH), N_ROWS rows of W floats, row r being FROM's item
 // ITEM0 + r·STEP: read in rounds of a few MB, checked against its checksum, and each row
 // of an item kept here copied into DST. A tensor FROM lacks leaves DST as it is.
 static void scan_rows(hid_t g, const char *path, const char *name, float *dst, size_t w, int64_t n_rows, int64_t item0,
                       int64_t step, const rows_here *h) {
     if (!dst || w == 0 || H5Lexists(g, name, H5P_DEFAULT) <= 0) return;
-    scan c = {h, dst, w, item0, step};
+    rows_into c = {dst, w, item0, step, h->to_of, h->first, h->stride, h->n};
     const char *why = tensor_read_rounds(g, name, H5T_NATIVE_FLOAT, sizeof(float), (size_t)n_rows * w,
-                                         tensor_rows_round(w), keep_rows, &c);
+                                         tensor_rows_round(w), rows_into_take, &c);
     if (why) input_fail(path, 0, "--warm-start: %s %s", name, why);
 }
 
